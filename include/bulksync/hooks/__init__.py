@@ -1,0 +1,1 @@
+"""Airflow hooks: a connection in, a client out, nothing else."""

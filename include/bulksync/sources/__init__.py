@@ -1,0 +1,1 @@
+"""Sources: one module per system, registered by kind (see :mod:`bulksync.sources.registry`)."""

@@ -1,0 +1,58 @@
+"""The Source contract: a declared schema, a stream of record batches for a window, and a count."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import pyarrow as pa
+
+from bulksync.staging.partition import Window
+
+
+class Source(abc.ABC):
+    """A system bulksync extracts from.
+
+    Subclasses set :attr:`kind` and implement :meth:`schema` and :meth:`read`; they may report the
+    count the system itself claims (:meth:`source_count`) so reconciliation has an independent
+    number to compare with.
+
+    Args:
+        spec: the parsed ``source`` section of the dataset spec.
+        window: the data interval to read (``Window()`` for a full extract).
+    """
+
+    kind: ClassVar[str]
+    reports_deletes: ClassVar[bool] = False
+
+    def __init__(self, spec: Any, window: Window) -> None:
+        self.spec = spec
+        self.options = spec.options
+        self.window = window
+        self.stats: dict[str, Any] = {}
+
+    @property
+    def primary_key(self) -> list[str]:
+        """Columns identifying a row, when the source knows them."""
+        return list(getattr(self.options, "primary_key", []) or [])
+
+    @property
+    def cursor_field(self) -> str | None:
+        """The change timestamp column used for incremental windows, if any."""
+        return getattr(self.options, "cursor_field", None)
+
+    @abc.abstractmethod
+    def schema(self) -> pa.Schema:
+        """The Arrow schema every yielded batch has."""
+
+    @abc.abstractmethod
+    def read(self) -> Iterator[pa.RecordBatch]:
+        """Yield the window's rows as record batches of :meth:`schema`."""
+
+    def source_count(self) -> int | None:
+        """The row count the source claims for the window (``None`` when it cannot say)."""
+        return None
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections and files."""

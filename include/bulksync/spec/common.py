@@ -1,0 +1,39 @@
+"""Building blocks shared by every spec model."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict
+
+_SLUG = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$#@]{0,127}$")
+
+
+class StrictModel(BaseModel):
+    """A spec model that refuses unknown fields, so typos fail loudly."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _slug(value: str) -> str:
+    if not _SLUG.match(value):
+        raise ValueError(
+            f"{value!r} is not a valid name: use lowercase letters, digits and '_', "
+            "starting with a letter (at most 63 characters)"
+        )
+    return value
+
+
+def _identifier(value: str) -> str:
+    if not _IDENT.match(value):
+        raise ValueError(f"{value!r} is not a valid SQL identifier (letters, digits, '_'; no quotes or dots)")
+    return value
+
+
+Slug = Annotated[str, AfterValidator(_slug)]
+"""A lowercase name usable in DAG ids, task ids and paths."""
+
+Identifier = Annotated[str, AfterValidator(_identifier)]
+"""A plain SQL identifier (table, schema or column name)."""

@@ -1,0 +1,126 @@
+"""The pipeline spec: one YAML file in ``dags/pipelines/`` describes one pipeline (one DAG)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator, model_validator
+
+from bulksync.spec.common import Slug, StrictModel
+from bulksync.spec.sources import SourceSpec
+from bulksync.spec.targets import TargetSpec
+from bulksync.spec.transforms import TransformStep
+
+SCHEDULE_PRESETS = {"@once", "@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly"}
+
+
+class TaskDefaults(StrictModel):
+    """Retries and timeouts applied to every task of the pipeline."""
+
+    retries: int = Field(3, ge=0, le=20)
+    retry_delay_minutes: float = Field(5, gt=0)
+    retry_exponential_backoff: bool = True
+    max_retry_delay_minutes: float = Field(60, gt=0)
+    execution_timeout_minutes: float = Field(120, gt=0)
+
+
+class StagingSpec(StrictModel):
+    """Where staging partitions go. ``root`` defaults to ``$BULKSYNC_STAGING_ROOT``."""
+
+    root: str | None = None
+
+
+class QualitySpec(StrictModel):
+    """The Great Expectations suite that gates the load (``expectations/<suite>.json``)."""
+
+    suite: Slug
+    on_failure: Literal["fail", "warn", "quarantine"] = "fail"
+
+
+class DatasetSpec(StrictModel):
+    """One dataset: a source, optional transforms and quality suite, and a target."""
+
+    name: Slug
+    description: str = ""
+    source: SourceSpec
+    transforms: list[TransformStep] = Field(default_factory=list)
+    quality: QualitySpec | None = None
+    target: TargetSpec
+
+
+class PipelineSpec(StrictModel):
+    """A pipeline: a tenant's scheduled sync of one or more datasets.
+
+    The DAG id is ``{tenant}__{pipeline}``.
+    """
+
+    tenant: Slug
+    pipeline: Slug
+    description: str = ""
+    schedule: str | None = Field("@daily", description="Cron expression, preset (@daily …) or null.")
+    timezone: str = "UTC"
+    start_date: dt.date | dt.datetime
+    catchup: bool = False
+    owner: str = Field("bulksync", min_length=1)
+    tags: list[str] = Field(default_factory=list)
+    max_active_runs: int = Field(1, ge=1, le=32)
+    dagrun_timeout_minutes: float | None = Field(None, gt=0)
+    tasks: TaskDefaults = Field(default_factory=TaskDefaults)
+    staging: StagingSpec = Field(default_factory=StagingSpec)
+    datasets: list[DatasetSpec] = Field(min_length=1)
+
+    @property
+    def dag_id(self) -> str:
+        """The Airflow DAG id of this pipeline."""
+        return f"{self.tenant}__{self.pipeline}"
+
+    def dataset(self, name: str) -> DatasetSpec:
+        """Return the dataset called ``name`` or raise ``KeyError`` listing the known ones."""
+        for ds in self.datasets:
+            if ds.name == name:
+                return ds
+        raise KeyError(f"pipeline {self.dag_id} has no dataset {name!r}; it has: {', '.join(d.name for d in self.datasets)}")
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str | None) -> str | None:
+        if value is None or value in SCHEDULE_PRESETS:
+            return value
+        from croniter import croniter
+
+        if not croniter.is_valid(value):
+            raise ValueError(
+                f"{value!r} is not a valid cron expression or preset "
+                f"({', '.join(sorted(SCHEDULE_PRESETS))}); e.g. '0 2 * * *' for 02:00 daily"
+            )
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as 'Europe/Berlin'") from None
+        return value
+
+    @model_validator(mode="after")
+    def _unique_datasets(self) -> PipelineSpec:
+        names = [d.name for d in self.datasets]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"dataset names must be unique; repeated: {', '.join(dupes)}")
+        tables = [(d.target.conn_id, d.target.db_schema, d.target.table) for d in self.datasets]
+        clash = sorted({t[2] for t in tables if tables.count(t) > 1})
+        if clash:
+            raise ValueError(f"two datasets load the same target table: {', '.join(clash)}")
+        return self
+
+    def start_datetime(self) -> dt.datetime:
+        """``start_date`` as an aware datetime in the pipeline's time zone."""
+        sd = self.start_date
+        if not isinstance(sd, dt.datetime):
+            sd = dt.datetime(sd.year, sd.month, sd.day)
+        return sd if sd.tzinfo else sd.replace(tzinfo=ZoneInfo(self.timezone))

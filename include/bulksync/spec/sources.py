@@ -1,0 +1,97 @@
+"""Spec models of the registered source kinds (``source: {kind: ...}``).
+
+Each kind declares its options as a strict model. To add a source kind, add its model here and
+its implementation to :mod:`bulksync.sources.registry`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Discriminator, Field, Tag, model_validator
+
+from bulksync.spec.columns import ColumnSpec
+from bulksync.spec.common import Identifier, StrictModel
+
+
+class SqlOptions(StrictModel):
+    """Options of the ``sql`` source: a table or a query, full or incremental."""
+
+    table: str | None = Field(None, description="Table to read, optionally schema-qualified (schema.table).")
+    query: str | None = Field(None, description="SELECT statement to read instead of a table.")
+    columns: list[Identifier] | None = Field(None, description="Columns to read (default: all).")
+    incremental: bool = Field(False, description="Read only the run's data interval of cursor_field.")
+    cursor_field: Identifier | None = Field(None, description="Change timestamp column for incremental reads.")
+    overlap_minutes: int = Field(0, ge=0, description="Re-read this many minutes before the interval start.")
+    primary_key: list[Identifier] = Field(default_factory=list)
+    batch_size: int = Field(50_000, ge=100, le=2_000_000)
+
+    @model_validator(mode="after")
+    def _table_or_query(self) -> SqlOptions:
+        if (self.table is None) == (self.query is None):
+            raise ValueError("give exactly one of 'table' or 'query'")
+        if self.incremental and not self.cursor_field:
+            raise ValueError("'incremental: true' needs 'cursor_field' (the change timestamp column)")
+        return self
+
+
+class CsvOptions(StrictModel):
+    """Options of the ``csv_files`` source: CSV files matching a pattern in a local folder."""
+
+    path: str = Field(description="Folder holding the files (absolute, or relative to BULKSYNC_DATA_ROOT).")
+    pattern: str = Field("*.csv", description="Glob pattern of the files to read, e.g. 'accounts_*.csv'.")
+    columns: list[ColumnSpec] = Field(min_length=1, description="Declared schema, in file order.")
+    delimiter: str = Field(",", min_length=1, max_length=1)
+    quote_char: str | None = Field('"', max_length=1)
+    escape_char: str | None = Field(None, max_length=1)
+    header: bool = True
+    encoding: str = "utf-8"
+    null_values: list[str] = Field(default_factory=lambda: [""])
+    primary_key: list[Identifier] = Field(default_factory=list)
+    allow_missing: bool = Field(False, description="Succeed with zero rows when no file matches.")
+    block_size_mb: int = Field(16, ge=1, le=512)
+
+    @model_validator(mode="after")
+    def _unique_columns(self) -> CsvOptions:
+        names = [c.name for c in self.columns]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"column names declared twice: {', '.join(dupes)}")
+        missing = [k for k in self.primary_key if k not in names]
+        if missing:
+            raise ValueError(f"primary_key names undeclared columns: {', '.join(missing)}")
+        return self
+
+
+class SqlSourceSpec(StrictModel):
+    """``source: {kind: sql, conn_id: ..., options: {...}}``."""
+
+    kind: Literal["sql"]
+    conn_id: str = Field(min_length=1, description="Airflow connection id of the database.")
+    options: SqlOptions
+
+
+class CsvFilesSourceSpec(StrictModel):
+    """``source: {kind: csv_files, options: {...}}``."""
+
+    kind: Literal["csv_files"]
+    conn_id: str | None = None
+    options: CsvOptions
+
+
+SOURCE_SPECS: dict[str, type[StrictModel]] = {"sql": SqlSourceSpec, "csv_files": CsvFilesSourceSpec}
+
+
+def _source_tag(value: Any) -> str | None:
+    kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
+    return f"kind={kind}" if kind in SOURCE_SPECS else None
+
+
+SourceSpec = Annotated[
+    Annotated[SqlSourceSpec, Tag("kind=sql")] | Annotated[CsvFilesSourceSpec, Tag("kind=csv_files")],
+    Discriminator(
+        _source_tag,
+        custom_error_type="unknown_source_kind",
+        custom_error_message=f"unknown or missing source kind; registered kinds: {', '.join(SOURCE_SPECS)}",
+    ),
+]

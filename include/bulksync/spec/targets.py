@@ -1,0 +1,40 @@
+"""Spec models of target kinds (``target: {kind: postgres, ...}``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from bulksync.spec.common import Identifier, StrictModel
+
+LoadMode = Literal["append", "merge", "replace", "interval"]
+TARGET_KINDS = ("postgres", "sqlite")
+
+
+class TargetSpec(StrictModel):
+    """Where a dataset lands and how.
+
+    ``mode``: ``append`` inserts; ``merge`` upserts on ``keys``; ``replace`` is a full refresh in
+    one transaction; ``interval`` deletes the run's window of ``interval_column`` and inserts.
+    ``schema_changes``: ``evolve`` adds new source columns, ``freeze`` refuses them.
+    """
+
+    kind: Literal["postgres", "sqlite"]
+    conn_id: str = Field(min_length=1, description="Airflow connection id of the target database.")
+    table: Identifier
+    db_schema: Identifier | None = Field(None, description="Database schema (PostgreSQL), default public.")
+    mode: LoadMode = "append"
+    keys: list[Identifier] = Field(default_factory=list)
+    interval_column: Identifier | None = None
+    schema_changes: Literal["evolve", "freeze"] = "evolve"
+
+    @model_validator(mode="after")
+    def _mode_needs(self) -> TargetSpec:
+        if self.mode == "merge" and not self.keys:
+            raise ValueError("mode 'merge' needs 'keys' (the columns that identify a row)")
+        if self.mode == "interval" and not self.interval_column:
+            raise ValueError("mode 'interval' needs 'interval_column' (the column holding the window's time)")
+        if len(set(self.keys)) != len(self.keys):
+            raise ValueError("'keys' names a column twice")
+        return self

@@ -1,0 +1,88 @@
+"""Where a dataset's staged data for one interval lives.
+
+``{root}/{tenant}/{pipeline}/{dataset}/{interval}/`` holds the extract (``part-*.parquet`` and
+``_manifest.json``); its ``transformed/`` sub-folder holds the output of the transform stage.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+MANIFEST = "_manifest.json"
+TRANSFORMED = "transformed"
+
+
+@dataclass(frozen=True)
+class Window:
+    """A half-open time window ``[start, end)``; both ``None`` means "everything" (full extract)."""
+
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+
+    def __post_init__(self) -> None:
+        for v in (self.start, self.end):
+            if v is not None and v.tzinfo is None:
+                raise ValueError("window bounds must be timezone-aware")
+        if self.start and self.end and self.start > self.end:
+            raise ValueError(f"window start {self.start} is after its end {self.end}")
+
+    @property
+    def is_full(self) -> bool:
+        """True when the window is unbounded."""
+        return self.start is None and self.end is None
+
+    @property
+    def key(self) -> str:
+        """The partition folder name: ``20260101T000000Z_20260102T000000Z`` or ``full``."""
+        if self.is_full:
+            return "full"
+
+        def fmt(v: dt.datetime | None) -> str:
+            return v.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ") if v else "open"
+
+        return f"{fmt(self.start)}_{fmt(self.end)}"
+
+    def widened(self, minutes: int) -> Window:
+        """This window with its start moved ``minutes`` earlier (for late-arriving changes)."""
+        if not minutes or self.start is None:
+            return self
+        return Window(self.start - dt.timedelta(minutes=minutes), self.end)
+
+    def to_json(self) -> dict[str, str | None]:
+        """ISO strings of both bounds."""
+        return {"start": self.start.isoformat() if self.start else None,
+                "end": self.end.isoformat() if self.end else None}
+
+    @classmethod
+    def from_json(cls, data: dict[str, str | None]) -> Window:
+        """Inverse of :meth:`to_json`."""
+        def parse(v: str | None) -> dt.datetime | None:
+            return dt.datetime.fromisoformat(v) if v else None
+
+        return cls(parse(data.get("start")), parse(data.get("end")))
+
+
+@dataclass(frozen=True)
+class Partition:
+    """The staging location of one (tenant, pipeline, dataset, window)."""
+
+    root: str
+    tenant: str
+    pipeline: str
+    dataset: str
+    window: Window
+
+    @property
+    def path(self) -> Path:
+        """The partition folder (extract stage)."""
+        return Path(self.root) / self.tenant / self.pipeline / self.dataset / self.window.key
+
+    def stage_path(self, stage: str) -> Path:
+        """Folder of a stage's output: the partition itself for ``extract``, a sub-folder otherwise."""
+        return self.path if stage == "extract" else self.path / TRANSFORMED
+
+    def manifest_path(self, stage: str) -> Path:
+        """Path of the manifest that commits a stage's output."""
+        return self.stage_path(stage) / MANIFEST

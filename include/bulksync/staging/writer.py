@@ -1,0 +1,189 @@
+"""Writing a stream of record batches into a staging stage, committed atomically.
+
+Parts are written into a temporary sibling folder; the manifest is written last; the folder is
+then renamed into place, replacing an earlier output of the same interval. A crash at any point
+leaves either the old committed output or the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import os
+import shutil
+import time
+import uuid
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from bulksync.errors import DataError
+from bulksync.staging.manifest import FileEntry, Manifest
+from bulksync.staging.partition import MANIFEST, Partition
+
+log = logging.getLogger(__name__)
+
+ROW_GROUP_ROWS = 256 * 1024
+ROWS_PER_FILE = 4 * 1024 * 1024
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 8 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(8 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class PartitionWriter:
+    """Write batches of one schema into a stage of a partition; :meth:`commit` makes them count.
+
+    Use as a context manager: leaving it with an exception removes everything written.
+
+    Args:
+        partition: the staging partition.
+        stage: ``extract`` or ``transform``.
+        schema: the Arrow schema every batch must have (batches are cast to it when safe).
+        run_id: Airflow run id (or a CLI run id), recorded in the manifest.
+        try_number: the task try, recorded in the manifest.
+    """
+
+    def __init__(self, partition: Partition, stage: str, schema: pa.Schema, *, run_id: str | None = None,
+                 try_number: int | None = None, rows_per_file: int = ROWS_PER_FILE,
+                 row_group_rows: int = ROW_GROUP_ROWS) -> None:
+        self.partition = partition
+        self.stage = stage
+        self.schema = schema
+        self.run_id = run_id
+        self.try_number = try_number
+        self.rows_per_file = rows_per_file
+        self.row_group_rows = row_group_rows
+        self.final = partition.stage_path(stage)
+        self.tmp = self.final.parent / f".{self.final.name}.tmp-{uuid.uuid4().hex[:12]}"
+        self.tmp.mkdir(parents=True)
+        self._started = time.monotonic()
+        self._files: list[FileEntry] = []
+        self._writer: pq.ParquetWriter | None = None
+        self._file_rows = 0
+        self._buffer: list[pa.RecordBatch] = []
+        self._buffered = 0
+        self.rows = 0
+        self.linked_files: list[FileEntry] = []
+
+    def __enter__(self) -> PartitionWriter:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        if et is not None:
+            self.abort()
+
+    def write_batch(self, batch: pa.RecordBatch) -> None:
+        """Append one batch (cast to the writer's schema; a lossy cast is a :class:`DataError`)."""
+        if batch.num_rows == 0:
+            return
+        if batch.schema != self.schema:
+            batch = self._conform(batch)
+        self._buffer.append(batch)
+        self._buffered += batch.num_rows
+        self.rows += batch.num_rows
+        if self._buffered >= self.row_group_rows:
+            self._flush()
+
+    def _conform(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        if batch.schema.names != self.schema.names:
+            raise DataError(f"batch columns {batch.schema.names} differ from the staged schema {self.schema.names}")
+        try:
+            return batch.cast(self.schema, safe=True)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise DataError(f"cannot stage batch as {self.schema}: {exc}") from None
+
+    def _flush(self) -> None:
+        if not self._buffer:
+            return
+        table = pa.Table.from_batches(self._buffer, schema=self.schema)
+        self._buffer, self._buffered = [], 0
+        offset = 0
+        while offset < table.num_rows:
+            if self._writer is None:
+                self._open()
+            assert self._writer is not None
+            take = min(table.num_rows - offset, self.rows_per_file - self._file_rows)
+            self._writer.write_table(table.slice(offset, take), row_group_size=self.row_group_rows)
+            self._file_rows += take
+            offset += take
+            if self._file_rows >= self.rows_per_file:
+                self._close_file()
+
+    def _open(self) -> None:
+        name = f"part-{len(self._files):05d}.parquet"
+        self._writer = pq.ParquetWriter(self.tmp / name, self.schema, compression="zstd")
+        self._current = name
+
+    def _close_file(self) -> None:
+        if self._writer is None:
+            return
+        self._writer.close()
+        self._writer = None
+        path = self.tmp / self._current
+        self._files.append(FileEntry(path=self._current, rows=self._file_rows, bytes=path.stat().st_size,
+                                     sha256=sha256_file(path)))
+        self._file_rows = 0
+
+    def link(self, entries: list[FileEntry], prefix: str) -> None:
+        """Reference already-committed files instead of copying them (transform without steps)."""
+        for e in entries:
+            self.linked_files.append(e.model_copy(update={"path": prefix + e.path}))
+            self.rows += e.rows
+
+    def commit(self, *, window: dict[str, str | None], source_count: int | None = None,
+               extra: dict[str, Any] | None = None) -> Manifest:
+        """Close the parts, write the manifest last and move the output into place."""
+        self._flush()
+        self._close_file()
+        if not self._files and not self.linked_files:
+            # an empty stage still gets one (empty) part, so readers always see the schema in a file
+            self._open()
+            assert self._writer is not None
+            self._writer.write_table(self.schema.empty_table())
+            self._close_file()
+        cols, ipc = Manifest.encode_schema(self.schema)
+        manifest = Manifest(
+            tenant=self.partition.tenant, pipeline=self.partition.pipeline, dataset=self.partition.dataset,
+            stage=self.stage, interval=self.partition.window.key, window=window, rows=self.rows,
+            files=self.linked_files + self._files, columns=cols, arrow_schema=ipc, source_count=source_count,
+            run_id=self.run_id, try_number=self.try_number, created_at=dt.datetime.now(dt.UTC),
+            duration_seconds=time.monotonic() - self._started, extra=extra or {},
+        )
+        tmp_manifest = self.tmp / (MANIFEST + ".tmp")
+        tmp_manifest.write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
+        os.replace(tmp_manifest, self.tmp / MANIFEST)
+        self._swap_in()
+        log.info("committed %s stage of %s/%s/%s %s: %d rows in %d files",
+                 self.stage, self.partition.tenant, self.partition.pipeline, self.partition.dataset,
+                 self.partition.window.key, self.rows, len(manifest.files))
+        return manifest
+
+    def _swap_in(self) -> None:
+        old = None
+        if self.final.exists():
+            # a new extract replaces the whole folder, so the old transformed output goes with it
+            old = self.final.parent / f".{self.final.name}.old-{uuid.uuid4().hex[:12]}"
+            os.rename(self.final, old)
+        os.rename(self.tmp, self.final)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def abort(self) -> None:
+        """Remove everything written so far; the committed output (if any) stays as it was."""
+        if self._writer is not None:
+            try:
+                self._writer.close()
+            except Exception:  # noqa: BLE001 - best effort while failing anyway
+                pass
+            self._writer = None
+        shutil.rmtree(self.tmp, ignore_errors=True)

@@ -1,0 +1,1 @@
+"""Targets: where staged data is loaded, each load in one transaction."""

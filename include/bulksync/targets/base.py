@@ -1,0 +1,61 @@
+"""The Target contract and the result of a load."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from bulksync.staging.partition import Window
+
+BatchSource = Callable[[], Iterator[pa.RecordBatch]]
+
+AUDIT_RUN_ID = "_bulksync_run_id"
+AUDIT_LOADED_AT = "_bulksync_loaded_at"
+AUDIT_COLUMNS = (AUDIT_RUN_ID, AUDIT_LOADED_AT)
+
+
+@dataclass
+class LoadResult:
+    """Counts of one load. ``updated`` rows replaced existing keys (merge); ``deleted`` were removed
+    before inserting (replace / interval)."""
+
+    table: str
+    mode: str
+    rows: int
+    inserted: int
+    updated: int
+    deleted: int
+    duration_seconds: float
+    created_table: bool = False
+    added_columns: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-safe dict, for XCom and reports."""
+        d = asdict(self)
+        d["added_columns"] = list(self.added_columns)
+        d["duration_seconds"] = round(self.duration_seconds, 3)
+        return d
+
+
+class Target(abc.ABC):
+    """A system bulksync loads into.
+
+    Args:
+        spec: the dataset's parsed ``target`` section.
+    """
+
+    kind: str
+
+    def __init__(self, spec: Any) -> None:
+        self.spec = spec
+
+    @abc.abstractmethod
+    def load(self, batches: BatchSource, schema: pa.Schema, *, window: Window, run_id: str) -> LoadResult:
+        """Load every batch in one transaction according to the spec's mode; all or nothing."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""

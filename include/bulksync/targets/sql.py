@@ -1,0 +1,262 @@
+"""SQL targets through SQLAlchemy: one transaction per load, a temp table, then the load mode.
+
+The steps, all inside one transaction (a kill at any point leaves the target as it was):
+
+1. create the target table from the Arrow schema (exact types, audit columns, primary key on the
+   merge keys), or compare it with the schema: new columns are added (``evolve``) or refused
+   (``freeze``); a column whose type cannot hold the new data is refused by name;
+2. bulk-load the batches into a temporary table (``COPY`` on PostgreSQL);
+3. ``append`` / ``merge`` (delete the matching keys, insert) / ``replace`` (empty, insert) /
+   ``interval`` (delete the window, insert), stamping the run id and load time.
+
+This module holds the dialect-neutral logic and the SQLite specifics; PostgreSQL overrides the
+bulk copy in :mod:`bulksync.targets.postgres`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import uuid
+from functools import cached_property
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import sqlalchemy as sa
+
+from bulksync.errors import DataError, TargetSchemaError
+from bulksync.hooks.sql import SqlAlchemyHook
+from bulksync.staging.partition import Window
+from bulksync.targets.base import AUDIT_COLUMNS, AUDIT_LOADED_AT, AUDIT_RUN_ID, BatchSource, LoadResult, Target
+from bulksync.targets.ddl import describe_type, fits, sa_type
+
+log = logging.getLogger(__name__)
+
+
+class SqlTarget(Target):
+    """Load into a table of a SQL database reached through an Airflow connection."""
+
+    kind = "sqlite"
+
+    @cached_property
+    def hook(self) -> SqlAlchemyHook:
+        return SqlAlchemyHook(self.spec.conn_id)
+
+    @property
+    def dialect(self) -> str:
+        return self.hook.dialect
+
+    @property
+    def qualified_name(self) -> str:
+        """``schema.table`` as written in messages."""
+        return f"{self.spec.db_schema}.{self.spec.table}" if self.spec.db_schema else self.spec.table
+
+    def q(self, name: str) -> str:
+        """Quote an identifier for this dialect."""
+        return self.hook.engine.dialect.identifier_preparer.quote(name)
+
+    @property
+    def table_sql(self) -> str:
+        """The quoted, qualified target table."""
+        t = self.q(self.spec.table)
+        return f"{self.q(self.spec.db_schema)}.{t}" if self.spec.db_schema else t
+
+    # -- the load --------------------------------------------------------------------------
+
+    def load(self, batches: BatchSource, schema: pa.Schema, *, window: Window, run_id: str) -> LoadResult:
+        started = time.monotonic()
+        self._check_schema_names(schema)
+        with self.hook.connect() as conn, conn.begin():
+            self.prepare_session(conn)
+            created, added = self.ensure_table(conn, schema)
+            tmp = f"bulksync_stage_{uuid.uuid4().hex[:10]}"
+            self.create_temp_table(conn, tmp, schema)
+            rows = self.copy_into(conn, tmp, schema, batches)
+            inserted, updated, deleted = self.apply_mode(conn, tmp, schema, window=window, run_id=run_id)
+            self.drop_temp_table(conn, tmp)
+        result = LoadResult(table=self.qualified_name, mode=self.spec.mode, rows=rows, inserted=inserted,
+                            updated=updated, deleted=deleted, duration_seconds=time.monotonic() - started,
+                            created_table=created, added_columns=tuple(added))
+        log.info("loaded %s (%s): %d staged rows, %d inserted, %d updated, %d deleted in %.1fs",
+                 result.table, result.mode, rows, inserted, updated, deleted, result.duration_seconds)
+        return result
+
+    def _check_schema_names(self, schema: pa.Schema) -> None:
+        clash = [n for n in schema.names if n in AUDIT_COLUMNS]
+        if clash:
+            raise TargetSchemaError(f"staged columns {clash} clash with bulksync's audit columns; rename them")
+        for key in self.spec.keys:
+            if key not in schema.names:
+                raise TargetSchemaError(f"key column {key!r} of {self.qualified_name} is not in the staged data "
+                                        f"(columns: {schema.names})")
+        if self.spec.interval_column and self.spec.interval_column not in schema.names:
+            raise TargetSchemaError(f"interval_column {self.spec.interval_column!r} is not in the staged data")
+
+    def prepare_session(self, conn: sa.Connection) -> None:
+        """Per-dialect session settings (time zone …)."""
+
+    def ensure_table(self, conn: sa.Connection, schema: pa.Schema) -> tuple[bool, list[str]]:
+        """Create the table or reconcile its columns with the staged schema."""
+        insp = sa.inspect(conn)
+        if not insp.has_table(self.spec.table, schema=self.spec.db_schema):
+            self._create_table(conn, schema)
+            return True, []
+        existing = {c["name"]: c["type"] for c in insp.get_columns(self.spec.table, schema=self.spec.db_schema)}
+        problems = [
+            f"column {f.name!r} is {describe_type(existing[f.name])} in {self.qualified_name} but the staged "
+            f"data is {f.type}"
+            for f in schema if f.name in existing and not fits(existing[f.name], f.type, self.dialect)
+        ]
+        if problems:
+            raise TargetSchemaError(
+                "the target cannot hold the new data, nothing was loaded: " + "; ".join(problems)
+                + ". Widen the column (ALTER TABLE), or cast the data in a transform"
+            )
+        new = [f for f in schema if f.name not in existing]
+        if new and self.spec.schema_changes == "freeze":
+            raise TargetSchemaError(
+                f"new source columns {[f.name for f in new]} are not in {self.qualified_name} and the spec says "
+                "schema_changes: freeze; nothing was loaded. Add them to the table, drop them with a transform, "
+                "or set schema_changes: evolve"
+            )
+        for f in new:
+            col_type = sa_type(f.type, self.dialect).compile(dialect=conn.dialect)
+            conn.exec_driver_sql(f"ALTER TABLE {self.table_sql} ADD COLUMN {self.q(f.name)} {col_type}")
+            log.info("added column %s %s to %s (schema_changes: evolve)", f.name, col_type, self.qualified_name)
+        return False, [f.name for f in new]
+
+    def _create_table(self, conn: sa.Connection, schema: pa.Schema) -> None:
+        cols: list[sa.Column[Any]] = [
+            sa.Column(f.name, sa_type(f.type, self.dialect), nullable=f.name not in self.spec.keys
+                      or self.spec.mode != "merge")
+            for f in schema
+        ]
+        cols.append(sa.Column(AUDIT_RUN_ID, sa.Text()))
+        cols.append(sa.Column(AUDIT_LOADED_AT, sa.DateTime(timezone=True)))
+        args: list[Any] = []
+        if self.spec.mode == "merge":
+            args.append(sa.PrimaryKeyConstraint(*self.spec.keys))
+        table = sa.Table(self.spec.table, sa.MetaData(), *cols, *args, schema=self.spec.db_schema)
+        if self.spec.db_schema and self.dialect == "postgresql":
+            conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {self.q(self.spec.db_schema)}")
+        table.create(conn)
+        log.info("created table %s with %d columns", self.qualified_name, len(schema))
+
+    def create_temp_table(self, conn: sa.Connection, tmp: str, schema: pa.Schema) -> None:
+        cols = ", ".join(
+            f"{self.q(f.name)} {sa_type(f.type, self.dialect).compile(dialect=conn.dialect)}" for f in schema
+        )
+        conn.exec_driver_sql(f"CREATE TEMP TABLE {self.q(tmp)} ({cols})")
+
+    def drop_temp_table(self, conn: sa.Connection, tmp: str) -> None:
+        conn.exec_driver_sql(f"DROP TABLE {self.q(tmp)}")
+
+    def copy_into(self, conn: sa.Connection, tmp: str, schema: pa.Schema, batches: BatchSource) -> int:
+        """Bulk-insert the batches into the temp table (SQLite: executemany of text-normalised rows)."""
+        cols = ", ".join(self.q(n) for n in schema.names)
+        marks = ", ".join("?" for _ in schema.names)
+        sql = f"INSERT INTO {self.q(tmp)} ({cols}) VALUES ({marks})"
+        rows = 0
+        for batch in batches():
+            arrays = [_sqlite_value(batch.column(i)) for i in range(batch.num_columns)]
+            data = list(zip(*(a.to_pylist() for a in arrays), strict=True))
+            if data:
+                conn.exec_driver_sql(sql, data)
+            rows += batch.num_rows
+        return rows
+
+    def apply_mode(self, conn: sa.Connection, tmp: str, schema: pa.Schema, *, window: Window,
+                   run_id: str) -> tuple[int, int, int]:
+        mode, tbl, src = self.spec.mode, self.table_sql, self.q(tmp)
+        cols = [self.q(n) for n in schema.names]
+        deleted = updated = 0
+        if mode == "merge":
+            self._check_keys(conn, src)
+            updated = self.delete_matching(conn, src)
+        elif mode == "replace":
+            deleted = self.delete_all(conn)
+        elif mode == "interval":
+            deleted = self._delete_window(conn, window)
+        insert = (
+            f"INSERT INTO {tbl} ({', '.join(cols)}, {self.q(AUDIT_RUN_ID)}, {self.q(AUDIT_LOADED_AT)}) "
+            f"SELECT {', '.join(cols)}, :run_id, :loaded_at FROM {src}"
+        )
+        try:
+            total = conn.execute(sa.text(insert), {"run_id": run_id, "loaded_at": self.now_param()}).rowcount
+        except sa.exc.DBAPIError as exc:
+            raise _db_error(exc, self.qualified_name) from None
+        return total - updated, updated, deleted
+
+    def now_param(self) -> Any:
+        now = dt.datetime.now(dt.UTC)
+        return now.strftime("%Y-%m-%d %H:%M:%S.%fZ") if self.dialect == "sqlite" else now
+
+    def _check_keys(self, conn: sa.Connection, src: str) -> None:
+        keys = [self.q(k) for k in self.spec.keys]
+        nulls = conn.exec_driver_sql(
+            f"SELECT count(*) FROM {src} WHERE " + " OR ".join(f"{k} IS NULL" for k in keys)
+        ).scalar_one()
+        if nulls:
+            raise DataError(f"{nulls} staged rows have an empty merge key {self.spec.keys}; "
+                            "fill or filter them in a transform")
+        dupes = conn.exec_driver_sql(
+            f"SELECT {', '.join(keys)}, count(*) FROM {src} GROUP BY {', '.join(keys)} HAVING count(*) > 1 LIMIT 3"
+        ).fetchall()
+        if dupes:
+            sample = "; ".join(f"{tuple(r[:-1])} x{r[-1]}" for r in dupes)
+            raise DataError(
+                f"the staged data repeats merge keys {self.spec.keys} (e.g. {sample}); nothing was loaded. "
+                "Add a dedupe step (dedupe: {keys: [...], latest_by: <change column>})"
+            )
+
+    def delete_matching(self, conn: sa.Connection, src: str) -> int:
+        cond = " AND ".join(f"s.{self.q(k)} = {self.table_sql}.{self.q(k)}" for k in self.spec.keys)
+        return conn.exec_driver_sql(f"DELETE FROM {self.table_sql} WHERE EXISTS (SELECT 1 FROM {src} s WHERE {cond})").rowcount
+
+    def delete_all(self, conn: sa.Connection) -> int:
+        return conn.exec_driver_sql(f"DELETE FROM {self.table_sql}").rowcount
+
+    def _delete_window(self, conn: sa.Connection, window: Window) -> int:
+        col = self.q(self.spec.interval_column)
+        clauses, params = [], {}
+        if window.start is not None:
+            clauses.append(f"{col} >= :start")
+            params["start"] = self.time_param(window.start)
+        if window.end is not None:
+            clauses.append(f"{col} < :end")
+            params["end"] = self.time_param(window.end)
+        where = " AND ".join(clauses) or "1=1"
+        return conn.execute(sa.text(f"DELETE FROM {self.table_sql} WHERE {where}"), params).rowcount
+
+    def time_param(self, value: dt.datetime) -> Any:
+        return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%fZ") if self.dialect == "sqlite" else value
+
+    def close(self) -> None:
+        if "hook" in self.__dict__ and "engine" in self.hook.__dict__:
+            self.hook.engine.dispose()
+
+
+def _sqlite_value(arr: pa.Array) -> pa.Array:
+    """SQLite stores exact decimals and times as text (ISO 8601, UTC 'Z' for aware timestamps)."""
+    t = arr.type
+    if pa.types.is_decimal(t) or pa.types.is_time(t):
+        return arr.cast(pa.string())
+    if pa.types.is_timestamp(t):
+        fmt = "%Y-%m-%d %H:%M:%S" + ("Z" if t.tz else "")  # %S carries the microseconds
+        return pc.strftime(arr, format=fmt)
+    if pa.types.is_date(t):
+        return arr.cast(pa.string())
+    return arr
+
+
+def _db_error(exc: sa.exc.DBAPIError, table: str) -> Exception:
+    from bulksync.errors import TransientError
+
+    detail = str(exc.orig).strip() if exc.orig is not None else str(exc)
+    if isinstance(exc, sa.exc.OperationalError) and any(
+        w in detail.lower() for w in ("deadlock", "could not serialize", "connection", "timeout", "locked")
+    ):
+        return TransientError(f"loading {table} failed, will retry: {detail}")
+    return TargetSchemaError(f"loading {table} failed, nothing was loaded (the transaction was rolled back): {detail}")
