@@ -1,0 +1,1 @@
+"""Thin Airflow operators that call the bulksync package."""

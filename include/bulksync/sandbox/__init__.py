@@ -1,0 +1,1 @@
+"""Local stand-ins of enterprise systems for demos, tests and benches."""
