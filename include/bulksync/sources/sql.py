@@ -56,14 +56,18 @@ class SqlSource(Source):
         return self._query_view()
 
     def _query_view(self) -> sa.FromClause:
-        """Type a query by creating a temporary view of it and reflecting that (PostgreSQL, SQLite)."""
-        if self.hook.dialect in ("postgresql", "sqlite"):
+        """Type a query: from the driver's column description on PostgreSQL (no DDL needed in the
+        read-only snapshot), from a temporary view on SQLite, else from the first rows."""
+        query = self.options.query
+        if self.hook.dialect == "postgresql":
+            desc = self._conn.exec_driver_sql(f"SELECT * FROM ({query}) AS q LIMIT 0").cursor.description
+            cols = [sa.column(d.name, _pg_type(d.type_code, d.precision, d.scale)) for d in desc]
+            return sa.text(query).columns(*cols).subquery("q")
+        if self.hook.dialect == "sqlite":
             view = "bulksync_query_view"
-            self._conn.exec_driver_sql(f"CREATE TEMP VIEW {view} AS {self.options.query}")
-            schema = "pg_temp" if self.hook.dialect == "postgresql" else "temp"
-            table = sa.Table(view, sa.MetaData(), schema=schema, autoload_with=self._conn)
-            return table
-        return sa.text(self.options.query).columns().subquery("q")  # typed from the first batch
+            self._conn.exec_driver_sql(f"CREATE TEMP VIEW IF NOT EXISTS {view} AS {query}")
+            return sa.Table(view, sa.MetaData(), schema="temp", autoload_with=self._conn)
+        return sa.text(query).columns().subquery("q")  # typed from the first rows
 
     @cached_property
     def _statement(self) -> sa.Select[Any]:
@@ -142,6 +146,20 @@ class SqlSource(Source):
             self._conn.close()
         if "hook" in self.__dict__ and "engine" in self.hook.__dict__:
             self.hook.engine.dispose()
+
+
+_PG_OIDS: dict[int, Any] = {
+    16: sa.Boolean(), 17: sa.LargeBinary(), 20: sa.BigInteger(), 21: sa.SmallInteger(), 23: sa.Integer(),
+    700: sa.Float(), 701: sa.Double(), 1082: sa.Date(), 1083: sa.Time(), 1114: sa.DateTime(),
+    1184: sa.DateTime(timezone=True),
+}
+
+
+def _pg_type(oid: int, precision: int | None, scale: int | None) -> Any:
+    """SQLAlchemy type of a PostgreSQL result column (text for anything not listed)."""
+    if oid == 1700:
+        return sa.Numeric(precision, scale) if precision else sa.Numeric()
+    return _PG_OIDS.get(oid, sa.Text())
 
 
 def _bound(value: dt.datetime, naive: bool) -> dt.datetime:

@@ -19,11 +19,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from benchcfg import DATA_DIR
+
 log = logging.getLogger(__name__)
 
 SEED = 20_240_601
 CHUNK_ROWS = 250_000
-DATA_DIR = Path(__file__).resolve().parent / ".data"
 
 # (name, bulksync declared type); file order
 COLUMNS: list[tuple[str, str]] = [
@@ -68,7 +69,7 @@ _WORDS_A = ["Acme", "Globex", "Initech", "Umbrella", "Stark", "Wayne", "Wonka", 
 _WORDS_B = ["Industries", "Systems", "Dynamics", "Logistics", "Holdings", "Partners", "Networks", "Foods",
             "Energy", "Health", "Capital", "Retail", "Labs", "Solutions", "Manufacturing", "Media", "Motors",
             "Pharma", "Analytics", "Robotics", "Textiles", "Airlines", "Mining", "Insurance"]
-_SUFFIXES = ["Inc.", "LLC", "Ltd", "Group", "Corp.", "GmbH", "S.A.", "plc", "Co.", ", Inc."]
+_SUFFIXES = [" Inc.", " LLC", " Ltd", " Group", " Corp.", " GmbH", " S.A.", " plc", " Co.", ", Inc."]
 _TYPES = ["Prospect", "Customer - Direct", "Customer - Channel", "Channel Partner / Reseller",
           "Installation Partner", "Technology Partner", "Other"]
 _INDUSTRIES = ["Agriculture", "Apparel", "Banking", "Biotechnology", "Chemicals", "Communications",
@@ -177,7 +178,7 @@ def make_chunk(start: int, n: int) -> pa.Table:
     """Rows ``start .. start+n`` of the dataset (deterministic for a given ``start``)."""
     rng = np.random.default_rng([SEED, start])
     word_a, word_b = _pick(rng, _WORDS_A, n), _pick(rng, _WORDS_B, n)
-    name = _join(word_a, " ", word_b, " ", _pick(rng, _SUFFIXES, n))
+    name = _join(word_a, " ", word_b, _pick(rng, _SUFFIXES, n))
     city_idx = pa.array(rng.integers(0, len(_CITIES), n))
     created = rng.integers(_EPOCH_START, _EPOCH_END, n)
     modified = np.minimum(created + rng.integers(0, 3 * 365 * 86400, n), _EPOCH_END)

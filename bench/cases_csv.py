@@ -1,0 +1,132 @@
+"""Case 1: CSV -> staged Parquet (bulksync extract, raw pyarrow streaming, plain pandas).
+
+Each function runs inside a fresh :mod:`worker` process; it does its imports first, then times
+only the work itself, and returns rows, seconds and sizes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+import datagen
+from benchcfg import DATASET, TENANT, WINDOW_END, WINDOW_START
+
+log = logging.getLogger(__name__)
+
+BLOCK_SIZE_MB = 16  # bulksync's default block_size_mb, used for the raw case too
+
+
+def bench_spec(pipeline: str, csv_folder: str, target: dict[str, Any] | None = None) -> Any:
+    """A one-dataset pipeline spec reading ``accounts.csv`` from ``csv_folder``."""
+    from bulksync.spec.loader import parse_spec
+
+    columns = [{"name": name, "type": typ} for name, typ in datagen.COLUMNS]
+    data = {
+        "tenant": TENANT,
+        "pipeline": pipeline,
+        "start_date": "2024-01-01",
+        "schedule": None,
+        "datasets": [{
+            "name": DATASET,
+            "source": {"kind": "csv_files", "options": {
+                "path": csv_folder, "pattern": "accounts.csv", "columns": columns,
+                "block_size_mb": BLOCK_SIZE_MB,
+            }},
+            "target": target or {"kind": "postgres", "conn_id": "bench_pg", "table": "accounts"},
+        }],
+    }
+    return parse_spec(data, "bench")
+
+
+def run_context() -> Any:
+    """The fixed run context of every bench stage call."""
+    from bulksync.stages import RunContext
+    from bulksync.staging.partition import Window
+
+    return RunContext(run_id="bench", window=Window(WINDOW_START, WINDOW_END), try_number=1)
+
+
+def _dir_bytes(paths: list[Path]) -> int:
+    return sum(p.stat().st_size for p in paths)
+
+
+def csv_bulksync(params: dict[str, Any]) -> dict[str, Any]:
+    """``bulksync.stages.extract`` of the CSV into a staging partition."""
+    import bulksync.sources.csv_files  # noqa: F401 - imported before the clock starts
+    from bulksync.stages import extract, partition_for
+    from worker import current_rss_mib
+
+    spec = bench_spec(params["pipeline"], str(Path(params["csv"]).parent))
+    ds, ctx = spec.datasets[0], run_context()
+    rss_before = current_rss_mib()
+    started = time.perf_counter()
+    manifest = extract(spec, ds, ctx)
+    seconds = time.perf_counter() - started
+    folder = partition_for(spec, ds, ctx.window).path
+    return {"rows": manifest.rows, "seconds": seconds, "rss_before_mib": rss_before,
+            "output_bytes": sum(f.bytes for f in manifest.files), "files": len(manifest.files),
+            "staging": str(folder)}
+
+
+def csv_arrow(params: dict[str, Any]) -> dict[str, Any]:
+    """The raw limit: ``pyarrow.csv.open_csv`` streamed into one ``ParquetWriter`` (zstd)."""
+    from worker import current_rss_mib
+
+    out = Path(params["out"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    schema = datagen.arrow_schema()
+    read = pacsv.ReadOptions(block_size=BLOCK_SIZE_MB << 20)
+    parse = pacsv.ParseOptions(newlines_in_values=True)
+    convert = pacsv.ConvertOptions(column_types=schema, strings_can_be_null=True,
+                                   quoted_strings_can_be_null=False)
+    rss_before = current_rss_mib()
+    rows = 0
+    started = time.perf_counter()
+    reader = pacsv.open_csv(params["csv"], read_options=read, parse_options=parse, convert_options=convert)
+    with pq.ParquetWriter(out, reader.schema, compression="zstd") as writer:
+        for batch in reader:
+            writer.write_batch(batch)
+            rows += batch.num_rows
+    seconds = time.perf_counter() - started
+    return {"rows": rows, "seconds": seconds, "rss_before_mib": rss_before, "output_bytes": out.stat().st_size,
+            "files": 1}
+
+
+def csv_pandas(params: dict[str, Any]) -> dict[str, Any]:
+    """What a user would otherwise write: ``pandas.read_csv(...).to_parquet(...)``."""
+    import pandas as pd
+
+    from worker import current_rss_mib
+
+    out = Path(params["out"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rss_before = current_rss_mib()
+    started = time.perf_counter()
+    df = pd.read_csv(params["csv"], parse_dates=datagen.TIMESTAMP_COLUMNS)
+    df.to_parquet(out, index=False)
+    seconds = time.perf_counter() - started
+    return {"rows": len(df), "seconds": seconds, "rss_before_mib": rss_before, "output_bytes": out.stat().st_size,
+            "files": 1, "dtypes": {k: str(v) for k, v in df.dtypes.items()}}
+
+
+def generate(params: dict[str, Any]) -> dict[str, Any]:
+    """Generate the input CSV (1x, or the repeated file) outside of any measured case."""
+    started = time.perf_counter()
+    rows, factor = int(params["rows"]), int(params.get("factor", 1))
+    path = datagen.ensure_csv(rows) if factor == 1 else datagen.ensure_repeated(rows, factor)
+    return {"rows": rows * factor, "seconds": time.perf_counter() - started, "csv": str(path),
+            "output_bytes": path.stat().st_size}
+
+
+CASES = {
+    "csv_bulksync": csv_bulksync,
+    "csv_arrow": csv_arrow,
+    "csv_pandas": csv_pandas,
+    "generate": generate,
+}

@@ -1,0 +1,140 @@
+"""Case 2: staged Parquet -> PostgreSQL (bulksync, psql ``\\copy``, dlt, ``DataFrame.to_sql``).
+
+Each function runs inside a fresh :mod:`worker` process and times only the load itself (table
+set-up such as the ``CREATE TABLE`` before ``\\copy`` is not timed).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+import datagen
+from benchcfg import DLT_DIR, PG_CONN_ID, PG_DB, PG_HOST, PG_PORT, PG_URL, PG_USER
+from cases_csv import bench_spec, run_context
+
+log = logging.getLogger(__name__)
+
+PG_TYPES = {"string": "text", "decimal(18,2)": "numeric(18,2)", "int64": "bigint", "timestamptz": "timestamptz",
+            "bool": "boolean"}
+BATCH_ROWS = 128 * 1024
+
+
+def psql(sql: str, *, database: str = PG_DB) -> str:
+    """Run one SQL statement (or psql meta-command) with ``psql`` and return its output."""
+    cmd = ["psql", "-h", PG_HOST, "-p", str(PG_PORT), "-U", PG_USER, "-d", database, "-X", "-q", "-t", "-A",
+           "-v", "ON_ERROR_STOP=1", "-c", sql]
+    done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return done.stdout.strip()
+
+
+def _spec_for(params: dict[str, Any]) -> Any:
+    target = {"kind": "postgres", "conn_id": PG_CONN_ID, "table": params["table"], "mode": params["mode"],
+              "keys": params.get("keys", [])}
+    return bench_spec(params["pipeline"], str(Path(params["csv"]).parent), target)
+
+
+def pg_transform(params: dict[str, Any]) -> dict[str, Any]:
+    """``bulksync.stages.transform`` without steps: the passthrough the load reads from."""
+    from bulksync.stages import transform
+
+    spec = _spec_for({**params, "table": "accounts", "mode": "append"})
+    started = time.perf_counter()
+    manifest = transform(spec, spec.datasets[0], run_context())
+    return {"rows": manifest.rows, "seconds": time.perf_counter() - started,
+            "files": [f.path for f in manifest.files]}
+
+
+def pg_bulksync(params: dict[str, Any]) -> dict[str, Any]:
+    """``bulksync.stages.load`` of the committed partition (append / merge) in one transaction."""
+    import bulksync.targets.postgres  # noqa: F401 - imported before the clock starts
+    from bulksync.stages import load
+    from worker import current_rss_mib
+
+    spec = _spec_for(params)
+    rss_before = current_rss_mib()
+    started = time.perf_counter()
+    result = load(spec, spec.datasets[0], run_context())
+    seconds = time.perf_counter() - started
+    return {"rows": result.rows, "seconds": seconds, "rss_before_mib": rss_before, "inserted": result.inserted,
+            "updated": result.updated, "deleted": result.deleted, "created_table": result.created_table}
+
+
+def create_table_sql(table: str, primary_key: bool) -> str:
+    """DDL of a table typed like the declared CSV columns (``Id`` as primary key if asked)."""
+    cols = [f'"{name}" {PG_TYPES[typ]}' for name, typ in datagen.COLUMNS]
+    if primary_key:
+        cols.append('PRIMARY KEY ("Id")')
+    return f'DROP TABLE IF EXISTS "{table}"; CREATE TABLE "{table}" ({", ".join(cols)})'
+
+
+def pg_psql_copy(params: dict[str, Any]) -> dict[str, Any]:
+    """The raw limit: ``psql \\copy ... FROM 'file.csv' CSV HEADER`` of the same rows."""
+    table = params["table"]
+    psql(create_table_sql(table, bool(params["primary_key"])))
+    started = time.perf_counter()
+    out = psql(f"\\copy \"{table}\" FROM '{params['csv']}' CSV HEADER")
+    seconds = time.perf_counter() - started
+    match = re.search(r"COPY (\d+)", out)
+    rows = int(match.group(1)) if match else int(psql(f'SELECT count(*) FROM "{table}"'))
+    return {"rows": rows, "seconds": seconds, "rss_before_mib": 0.0}
+
+
+def _parquet_batches(files: list[str]) -> Iterator[pa.RecordBatch]:
+    for path in files:
+        yield from pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS)
+
+
+def pg_dlt(params: dict[str, Any]) -> dict[str, Any]:
+    """dlt loading the staged Parquet (Arrow batches) with its COPY-based ``csv`` loader format."""
+    import dlt
+
+    from worker import current_rss_mib
+
+    files, table, disposition = params["files"], params["table"], params["disposition"]
+    pipeline = dlt.pipeline(pipeline_name=params["pipeline_name"], pipelines_dir=str(DLT_DIR / "pipelines"),
+                            destination=dlt.destinations.postgres(credentials=PG_URL), dataset_name="dlt_bench")
+    resource = dlt.resource(_parquet_batches(files), name=table, write_disposition=disposition,
+                            primary_key="Id" if disposition == "merge" else None)
+    rss_before = current_rss_mib()
+    started = time.perf_counter()
+    pipeline.run(resource, loader_file_format=params.get("file_format", "csv"))
+    seconds = time.perf_counter() - started
+    counts = pipeline.last_trace.last_normalize_info.row_counts
+    return {"rows": int(counts.get(table, 0)), "seconds": seconds, "rss_before_mib": rss_before,
+            "row_counts": dict(counts)}
+
+
+def pg_to_sql(params: dict[str, Any]) -> dict[str, Any]:
+    """``DataFrame.to_sql(method="multi")`` through SQLAlchemy, on the first ``rows`` staged rows."""
+    import sqlalchemy as sa
+
+    from worker import current_rss_mib
+
+    rows, chunksize = int(params["rows"]), int(params["chunksize"])
+    batch = next(pq.ParquetFile(params["files"][0]).iter_batches(batch_size=rows))
+    df = batch.to_pandas()
+    engine = sa.create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://"))
+    rss_before = current_rss_mib()
+    started = time.perf_counter()
+    df.to_sql(params["table"], engine, if_exists="replace", index=False, method="multi", chunksize=chunksize)
+    seconds = time.perf_counter() - started
+    engine.dispose()
+    return {"rows": len(df), "seconds": seconds, "rss_before_mib": rss_before, "chunksize": chunksize}
+
+
+CASES = {
+    "pg_transform": pg_transform,
+    "pg_bulksync": pg_bulksync,
+    "pg_psql_copy": pg_psql_copy,
+    "pg_dlt": pg_dlt,
+    "pg_to_sql": pg_to_sql,
+}
