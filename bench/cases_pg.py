@@ -7,6 +7,7 @@ set-up such as the ``CREATE TABLE`` before ``\\copy`` is not timed).
 from __future__ import annotations
 
 import logging
+import os
 import re
 import subprocess
 import time
@@ -44,22 +45,25 @@ def _spec_for(params: dict[str, Any]) -> Any:
 
 def pg_transform(params: dict[str, Any]) -> dict[str, Any]:
     """``bulksync.stages.transform`` without steps: the passthrough the load reads from."""
-    from bulksync.stages import transform
+    from bulksync.stages import partition_for, transform
 
     spec = _spec_for({**params, "table": "accounts", "mode": "append"})
     started = time.perf_counter()
     manifest = transform(spec, spec.datasets[0], run_context())
+    folder = partition_for(spec, spec.datasets[0], run_context().window).stage_path("transform")
     return {"rows": manifest.rows, "seconds": time.perf_counter() - started,
-            "files": [f.path for f in manifest.files]}
+            "files": [str((folder / f.path).resolve()) for f in manifest.files]}
 
 
 def pg_bulksync(params: dict[str, Any]) -> dict[str, Any]:
     """``bulksync.stages.load`` of the committed partition (append / merge) in one transaction."""
-    import bulksync.targets.postgres  # noqa: F401 - imported before the clock starts
+    from bulksync.hooks.sql import SqlAlchemyHook
     from bulksync.stages import load
     from worker import current_rss_mib
 
     spec = _spec_for(params)
+    # warm up as a running Airflow task would be: imports, Airflow config, connection lookup
+    SqlAlchemyHook(PG_CONN_ID).engine.dispose()
     rss_before = current_rss_mib()
     started = time.perf_counter()
     result = load(spec, spec.datasets[0], run_context())
@@ -99,9 +103,13 @@ def pg_dlt(params: dict[str, Any]) -> dict[str, Any]:
 
     from worker import current_rss_mib
 
+    # dlt's fastest PostgreSQL path without extra drivers: Arrow -> CSV -> COPY, files left uncompressed
+    os.environ["DATA_WRITER__DISABLE_COMPRESSION"] = "true"
     files, table, disposition = params["files"], params["table"], params["disposition"]
+    # dlt insists on a password; the bench server uses trust auth, so any placeholder works (not a secret)
+    credentials = PG_URL.replace(f"{PG_USER}@", f"{PG_USER}:trust-auth-ignores-this@")
     pipeline = dlt.pipeline(pipeline_name=params["pipeline_name"], pipelines_dir=str(DLT_DIR / "pipelines"),
-                            destination=dlt.destinations.postgres(credentials=PG_URL), dataset_name="dlt_bench")
+                            destination=dlt.destinations.postgres(credentials=credentials), dataset_name="dlt_bench")
     resource = dlt.resource(_parquet_batches(files), name=table, write_disposition=disposition,
                             primary_key="Id" if disposition == "merge" else None)
     rss_before = current_rss_mib()

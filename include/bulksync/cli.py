@@ -15,7 +15,9 @@ from rich.table import Table
 
 from bulksync.errors import BulksyncError, SpecError
 
-app = typer.Typer(help="bulksync: nightly bulk syncs as Airflow DAGs built from YAML specs.", no_args_is_help=True)
+# no locals in tracebacks: they could hold connection URLs or salts
+app = typer.Typer(help="bulksync: nightly bulk syncs as Airflow DAGs built from YAML specs.", no_args_is_help=True,
+                  pretty_exceptions_show_locals=False)
 demo_app = typer.Typer(help="The demo's sample sources.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
 console = Console()
@@ -55,7 +57,11 @@ def validate(specs: SpecsOpt = None, transforms: bool = typer.Option(True, help=
     from bulksync.spec.transforms import PythonStep
 
     folder = _specs_dir(specs)
-    files = spec_files(folder)
+    try:
+        files = spec_files(folder)
+    except SpecError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
     problems = 0
     for path in files:
         try:

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import pytest
 import yaml
 
 from tests.conftest import ROOT, service_missing
@@ -32,14 +31,22 @@ LOCK = ROOT / "uv.lock"
 
 INFRA = {"postgres", "redis"}
 WORKERS = {"airflow-worker-1", "airflow-worker-2"}
-AIRFLOW = {"airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
-           "airflow-triggerer", *WORKERS, "flower"}
+AIRFLOW = {
+    "airflow-init",
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+    *WORKERS,
+    "flower",
+}
 STAGING = "/data/staging"
 
 _VAR = re.compile(r"\$\{(?P<name>\w+)(?::?-(?P<default>[^}]*))?\}")
 
 
 # --- helpers ------------------------------------------------------------------------------------
+
 
 @cache
 def compose() -> dict[str, Any]:
@@ -68,7 +75,9 @@ def env(service: str) -> dict[str, str]:
 
 
 def argv(command: Any) -> list[str]:
-    return shlex.split(command) if isinstance(command, str) else [str(c) for c in command]
+    return (
+        shlex.split(command) if isinstance(command, str) else [str(c) for c in command]
+    )
 
 
 def mounts(service: str) -> dict[str, str]:
@@ -81,7 +90,10 @@ def mounts(service: str) -> dict[str, str]:
 
 
 def depends_on(service: str) -> dict[str, str]:
-    return {name: cond["condition"] for name, cond in services()[service].get("depends_on", {}).items()}
+    return {
+        name: cond["condition"]
+        for name, cond in services()[service].get("depends_on", {}).items()
+    }
 
 
 @cache
@@ -118,18 +130,27 @@ def healthcheck(service: str) -> str:
 
 # --- the compose stack --------------------------------------------------------------------------
 
+
 def test_compose_has_exactly_the_documented_services() -> None:
     assert set(services()) == INFRA | AIRFLOW
     assert "version" not in compose(), "the Compose spec has no `version:` key"
 
 
 def test_flower_is_the_only_optional_service() -> None:
-    profiles = {name: svc.get("profiles") for name, svc in services().items() if svc.get("profiles")}
+    profiles = {
+        name: svc.get("profiles")
+        for name, svc in services().items()
+        if svc.get("profiles")
+    }
     assert profiles == {"flower": ["flower"]}
 
 
 def test_two_celery_workers() -> None:
-    workers = {name for name, svc in services().items() if argv(svc.get("command", ""))[:2] == ["celery", "worker"]}
+    workers = {
+        name
+        for name, svc in services().items()
+        if argv(svc.get("command", ""))[:2] == ["celery", "worker"]
+    }
     assert workers == WORKERS
 
 
@@ -138,7 +159,9 @@ def test_airflow_services_share_one_image_and_one_environment() -> None:
         svc = services()[name]
         assert svc["image"] == common()["image"], name
         assert svc["build"] == common()["build"], name
-        assert svc["environment"] == common()["environment"], f"{name} must not diverge from x-airflow-common"
+        assert svc["environment"] == common()["environment"], (
+            f"{name} must not diverge from x-airflow-common"
+        )
         assert svc["volumes"] == common()["volumes"], name
     assert common()["build"]["dockerfile"] == "Dockerfile"
 
@@ -175,21 +198,30 @@ def test_tasks_reach_the_execution_api_of_the_apiserver() -> None:
     assert api[0] == "api-server"
     port = api[api.index("--port") + 1] if "--port" in api else "8080"
     assert str(url.port) == port
-    assert any(interpolate(p).endswith(f":{port}") for p in services()["airflow-apiserver"]["ports"])
+    assert any(
+        interpolate(p).endswith(f":{port}")
+        for p in services()["airflow-apiserver"]["ports"]
+    )
 
 
 def test_jwt_secret_is_shared_and_set_from_the_environment() -> None:
     raw = common()["environment"]["AIRFLOW__API_AUTH__JWT_SECRET"]
     m = _VAR.fullmatch(raw)
-    assert m and m["name"] == "AIRFLOW_JWT_SECRET", "the JWT secret must come from ${AIRFLOW_JWT_SECRET:-...}"
-    assert m["default"], "a placeholder default keeps `docker compose up` working out of the box"
+    assert m and m["name"] == "AIRFLOW_JWT_SECRET", (
+        "the JWT secret must come from ${AIRFLOW_JWT_SECRET:-...}"
+    )
+    assert m["default"], (
+        "a placeholder default keeps `docker compose up` working out of the box"
+    )
     assert len({env(name)["AIRFLOW__API_AUTH__JWT_SECRET"] for name in AIRFLOW}) == 1
 
 
 def test_staging_volume_is_shared_at_the_same_path_everywhere() -> None:
     assert "staging" in compose()["volumes"]
     for name in AIRFLOW:
-        assert mounts(name).get(STAGING) == "staging", f"{name} must mount the `staging` volume at {STAGING}"
+        assert mounts(name).get(STAGING) == "staging", (
+            f"{name} must mount the `staging` volume at {STAGING}"
+        )
         assert env(name)["BULKSYNC_STAGING_ROOT"] == STAGING, name
 
 
@@ -205,25 +237,36 @@ def test_code_is_mounted_where_the_image_expects_it() -> None:
     for name in AIRFLOW:
         m = mounts(name)
         for target, source in expected.items():
-            assert m.get(target) == source, f"{name}: {source} must be mounted at {target}"
+            assert m.get(target) == source, (
+                f"{name}: {source} must be mounted at {target}"
+            )
         e = env(name)
         assert e["AIRFLOW__CORE__DAGS_FOLDER"] == image["AIRFLOW__CORE__DAGS_FOLDER"]
-        assert e["AIRFLOW__CORE__PLUGINS_FOLDER"] == image["AIRFLOW__CORE__PLUGINS_FOLDER"]
+        assert (
+            e["AIRFLOW__CORE__PLUGINS_FOLDER"] == image["AIRFLOW__CORE__PLUGINS_FOLDER"]
+        )
         assert e["BULKSYNC_HOME"] == home
 
 
 def test_healthchecks() -> None:
     assert "pg_isready" in healthcheck("postgres")
     assert "redis-cli ping" in healthcheck("redis")
-    assert "curl --fail http://localhost:8080/api/v2/version" in healthcheck("airflow-apiserver")
+    assert "curl --fail http://localhost:8080/api/v2/version" in healthcheck(
+        "airflow-apiserver"
+    )
     long_running = AIRFLOW - {"airflow-init"}
-    missing = sorted(name for name in long_running if "healthcheck" not in services()[name])
+    missing = sorted(
+        name for name in long_running if "healthcheck" not in services()[name]
+    )
     assert not missing, f"services without a healthcheck: {missing}"
 
 
 def test_init_migrates_the_db_and_completes_before_everything_else() -> None:
     assert argv(services()["airflow-init"]["command"]) == ["db", "migrate"]
-    assert depends_on("airflow-init") == {"postgres": "service_healthy", "redis": "service_healthy"}
+    assert depends_on("airflow-init") == {
+        "postgres": "service_healthy",
+        "redis": "service_healthy",
+    }
     for name in AIRFLOW - {"airflow-init"}:
         deps = depends_on(name)
         assert deps.get("airflow-init") == "service_completed_successfully", name
@@ -258,10 +301,20 @@ def test_commands_exist_in_the_installed_airflow_cli(tmp_path: Path) -> None:
         "        bad[name] = [args, err.getvalue().strip().splitlines()[-1:]]\n"
         "print(json.dumps(bad))\n"
     )
-    environ = {**os.environ, "AIRFLOW_HOME": str(tmp_path), "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
-               "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
-    proc = subprocess.run([sys.executable, "-c", script, json.dumps(commands)], capture_output=True, text=True,
-                          env=environ, timeout=120, check=False)
+    environ = {
+        **os.environ,
+        "AIRFLOW_HOME": str(tmp_path),
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(commands)],
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == {}
 
@@ -270,19 +323,36 @@ def test_compose_file_validates_with_docker_compose() -> None:
     """`docker-compose config -q` (Debian's docker-compose 1.29 needs no engine), flower profile included."""
     if shutil.which("docker-compose"):
         cmd = ["docker-compose"]
-    elif shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True,
-                                                   check=False).returncode == 0:
+    elif (
+        shutil.which("docker")
+        and subprocess.run(
+            ["docker", "compose", "version"], capture_output=True, check=False
+        ).returncode
+        == 0
+    ):
         cmd = ["docker", "compose"]
     else:
-        service_missing("docker-compose is not installed (apt-get install --no-install-recommends docker-compose)")
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE_", "DOCKER_"))}
-    proc = subprocess.run([*cmd, "-f", str(COMPOSE), "--profile", "flower", "config", "-q"], cwd=ROOT,
-                          capture_output=True, text=True, env=environ, timeout=60, check=False)
+        service_missing(
+            "docker-compose is not installed (apt-get install --no-install-recommends docker-compose)"
+        )
+    environ = {
+        k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE_", "DOCKER_"))
+    }
+    proc = subprocess.run(
+        [*cmd, "-f", str(COMPOSE), "--profile", "flower", "config", "-q"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "WARNING" not in proc.stderr, proc.stderr
 
 
 # --- the image ----------------------------------------------------------------------------------
+
 
 def test_image_is_built_from_the_lock() -> None:
     runs = [args for keyword, args in dockerfile() if keyword == "RUN"]
@@ -291,13 +361,26 @@ def test_image_is_built_from_the_lock() -> None:
     for args in syncs:
         flags = shlex.split(args)
         assert "--frozen" in flags, f"`{args}` must install exactly uv.lock (--frozen)"
-        assert "--no-dev" in flags and "bench" in flags[flags.index("--no-group") + 1:], args
+        assert (
+            "--no-dev" in flags and "bench" in flags[flags.index("--no-group") + 1 :]
+        ), args
     for args in runs:
-        assert not re.search(r"\buv (lock|add|pip install)\b|pip install .*(-r|requirements|\.)\s*$", args), args
+        assert not re.search(
+            r"\buv (lock|add|pip install)\b|pip install .*(-r|requirements|\.)\s*$",
+            args,
+        ), args
 
-    copies = [(i, args) for i, (keyword, args) in enumerate(dockerfile()) if keyword == "COPY"]
-    first_sync = next(i for i, (keyword, args) in enumerate(dockerfile()) if keyword == "RUN" and "uv sync" in args)
-    assert any("uv.lock" in args and i < first_sync for i, args in copies), "uv.lock must be copied before `uv sync`"
+    copies = [
+        (i, args) for i, (keyword, args) in enumerate(dockerfile()) if keyword == "COPY"
+    ]
+    first_sync = next(
+        i
+        for i, (keyword, args) in enumerate(dockerfile())
+        if keyword == "RUN" and "uv sync" in args
+    )
+    assert any("uv.lock" in args and i < first_sync for i, args in copies), (
+        "uv.lock must be copied before `uv sync`"
+    )
 
 
 def test_image_layout_and_user() -> None:
@@ -313,10 +396,17 @@ def test_image_layout_and_user() -> None:
     assert image["UV_PROJECT_ENVIRONMENT"] == "/opt/bulksync/.venv"
     assert image["PATH"].startswith("/opt/bulksync/.venv/bin:")
 
-    copied = {shlex.split(args)[0].rstrip("/") for keyword, args in instructions if keyword == "COPY"}
+    copied = {
+        src.rstrip("/")
+        for keyword, args in instructions
+        if keyword == "COPY"
+        for src in shlex.split(args)[:-1]
+    }
     assert {"dags", "plugins", "include", "expectations", "uv.lock"} <= copied
 
-    assert any(k == "RUN" and "useradd --uid" in a and "airflow" in a for k, a in instructions)
+    assert any(
+        k == "RUN" and "useradd --uid" in a and "airflow" in a for k, a in instructions
+    )
     assert any(k == "ARG" and a == "AIRFLOW_UID=50000" for k, a in instructions)
     assert [a for k, a in instructions if k == "USER"][-1] == "airflow"
     entrypoint = json.loads([a for k, a in instructions if k == "ENTRYPOINT"][-1])
@@ -324,14 +414,19 @@ def test_image_layout_and_user() -> None:
 
 
 def test_dockerignore_lets_in_exactly_what_the_image_copies() -> None:
-    patterns = [line.strip() for line in DOCKERIGNORE.read_text().splitlines()
-                if line.strip() and not line.startswith("#")]
+    patterns = [
+        line.strip()
+        for line in DOCKERIGNORE.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     assert patterns[0] == "*", ".dockerignore must be an allow-list"
     allowed = {p[1:].rstrip("/") for p in patterns if p.startswith("!")}
     for keyword, args in dockerfile():
         if keyword == "COPY":
             for source in shlex.split(args)[:-1]:
-                assert source.rstrip("/").split("/")[0] in allowed, f"COPY {source} is not in .dockerignore's allow-list"
+                assert source.rstrip("/").split("/")[0] in allowed, (
+                    f"COPY {source} is not in .dockerignore's allow-list"
+                )
     assert ".venv" not in allowed and ".git" not in allowed
 
 

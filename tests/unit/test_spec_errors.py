@@ -11,7 +11,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-
 from bulksync.errors import SpecError, TerminalError
 from bulksync.spec.loader import parse_spec
 
@@ -160,7 +159,8 @@ def test_spec_error_is_terminal_and_its_message_reads_file_path_problem() -> Non
     data["timezone"] = "Mars/Olympus"
     with pytest.raises(SpecError) as info:
         parse_spec(data, FILE)
-    assert isinstance(info.value, TerminalError) and info.value.terminal
+    assert isinstance(info.value, TerminalError)
+    assert info.value.terminal
     assert str(info.value) == (
         "invalid pipeline spec:\n"
         "  acme__nightly.yaml: timezone: unknown time zone 'Mars/Olympus'; use an IANA name such as 'Europe/Berlin'"

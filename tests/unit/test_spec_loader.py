@@ -8,7 +8,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-
 from bulksync.errors import SpecError
 from bulksync.spec import transforms as t
 from bulksync.spec.loader import load_spec, load_specs, spec_files
@@ -92,8 +91,8 @@ def test_full_spec_parses_with_every_value_and_default(tmp_path: Path) -> None:
                                                       t.HashStep]
     assert [t.step_op(s) for s in accounts.transforms] == ["rename", "trim", "filter", "dedupe", "hash"]
     assert accounts.transforms[3].dedupe.model_dump() == {"keys": ["id"], "latest_by": "updated_at"}
-    assert accounts.quality is not None and accounts.quality.model_dump() == {"suite": "acme_accounts",
-                                                                              "on_failure": "quarantine"}
+    assert accounts.quality is not None
+    assert accounts.quality.model_dump() == {"suite": "acme_accounts", "on_failure": "quarantine"}
     assert accounts.target.model_dump() == {
         "kind": "postgres", "conn_id": "dwh", "table": "accounts", "db_schema": "acme", "mode": "merge",
         "keys": ["id"], "interval_column": None, "schema_changes": "evolve",
@@ -221,7 +220,8 @@ def test_load_specs_duplicate_dag_id_names_both_files(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as info:
         load_specs(tmp_path)
     assert "tenant+pipeline 'acme__nightly' is defined twice" in str(info.value)
-    assert str(first) in str(info.value) and str(second) in str(info.value)
+    assert str(first) in str(info.value)
+    assert str(second) in str(info.value)
 
 
 def test_load_specs_duplicate_dag_id_is_refused(tmp_path: Path) -> None:

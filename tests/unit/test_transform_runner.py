@@ -11,7 +11,6 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-
 from bulksync.errors import ConfigurationError
 from bulksync.spec import transforms as t
 from bulksync.spec.loader import parse_spec
@@ -211,7 +210,8 @@ def test_unknown_transform_name_lists_the_registered_ones(tmp_path: Path, monkey
         get_transform("normalise_phone")
     message = str(info.value)
     assert message.startswith("no transform named 'normalise_phone'; registered: ")
-    assert f"digits_{suffix}" in message and f"broken_{suffix}" in message
+    assert f"digits_{suffix}" in message
+    assert f"broken_{suffix}" in message
     assert f"define it with @transform('normalise_phone') in {tmp_path}" in message
 
 

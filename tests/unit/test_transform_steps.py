@@ -11,7 +11,6 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-
 from bulksync.errors import DataError
 from bulksync.spec.loader import parse_spec
 from bulksync.transform.runner import TransformRunner
@@ -62,7 +61,8 @@ def test_rename_of_missing_column_names_it_and_the_existing_ones(people: pa.Reco
     assert str(info.value) == (
         "transforms[1] rename: column(s) ['nmae'] do not exist; columns here: ['id', 'name', 'status']"
     )
-    assert isinstance(info.value, DataError) and info.value.terminal
+    assert isinstance(info.value, DataError)
+    assert info.value.terminal
 
 
 def test_select_keeps_columns_in_the_given_order(people: pa.RecordBatch) -> None:
@@ -169,8 +169,8 @@ def test_map_without_keep_unmapped_or_default_gives_null(people: pa.RecordBatch)
     assert out.schema.field("status").type == pa.string()
 
 
-@pytest.mark.xfail(reason="BUG: transform/steps.py map step: mapping to integers goes through pandas `where` with "
-                          "None, so integer codes come out as float64 (1.0, 2.0)", strict=True)
+@pytest.mark.xfail(reason="BUG: transform/steps.py map step (lines 62-66): mapping to integer values gives a "
+                          "float64 column (1.0, 2.0) instead of int64", strict=True)
 def test_map_to_integer_codes_stays_integer(people: pa.RecordBatch) -> None:
     out = run([{"map": {"column": "status", "values": {"A": 1, "I": 2}, "keep_unmapped": False}}], people)
     assert out.column("status").to_pylist() == [1, 2, None]

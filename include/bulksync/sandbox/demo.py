@@ -96,6 +96,5 @@ def prepare(root: Path) -> dict[str, int]:
     """Create every demo source under ``root`` (``.local/demo``); return row counts."""
     counts = {"crm.accounts": build_crm(root / "crm.db"),
               "drops/orders": build_order_drops(root / "drops" / "orders")}
-    (root / "warehouse.db").unlink(missing_ok=True)
     log.info("demo sources ready under %s: %s", root, counts)
     return counts

@@ -18,6 +18,8 @@ SPEC_SUFFIXES = (".yaml", ".yml")
 def spec_files(folder: str | Path) -> list[Path]:
     """Return the spec files of a folder, sorted (files starting with ``_`` or ``.`` are skipped)."""
     root = Path(folder)
+    if not root.is_dir():
+        raise SpecError([(str(root), "", "spec folder does not exist; set BULKSYNC_SPECS_DIR or BULKSYNC_HOME")])
     return sorted(
         p for p in root.iterdir()
         if p.suffix in SPEC_SUFFIXES and p.is_file() and not p.name.startswith(("_", "."))
