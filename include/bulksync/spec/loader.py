@@ -100,16 +100,19 @@ def load_specs(folder: str | Path) -> list[PipelineSpec]:
     """Load every spec of a folder; raise one :class:`SpecError` listing the problems of all files."""
     specs: list[PipelineSpec] = []
     problems: list[tuple[str, str, str]] = []
+    seen: dict[str, Path] = {}
     for path in spec_files(folder):
         try:
-            specs.append(load_spec(path))
+            spec = load_spec(path)
         except SpecError as exc:
             problems.extend(exc.problems)
-    seen: dict[str, str] = {}
-    for spec in specs:
+            continue
         if spec.dag_id in seen:
-            problems.append((seen[spec.dag_id], "", f"tenant+pipeline {spec.dag_id!r} is defined twice"))
-        seen[spec.dag_id] = spec.dag_id
+            problems.append((str(path), "pipeline",
+                             f"tenant+pipeline {spec.dag_id!r} is already defined in {seen[spec.dag_id]}"))
+            continue
+        seen[spec.dag_id] = path
+        specs.append(spec)
     if problems:
         raise SpecError(problems)
     return specs

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
 from bulksync.spec.common import Slug, StrictModel
 from bulksync.spec.sources import SourceSpec
@@ -106,17 +106,18 @@ class PipelineSpec(StrictModel):
             raise ValueError(f"unknown time zone {value!r}; use an IANA name such as 'Europe/Berlin'") from None
         return value
 
-    @model_validator(mode="after")
-    def _unique_datasets(self) -> PipelineSpec:
-        names = [d.name for d in self.datasets]
+    @field_validator("datasets")
+    @classmethod
+    def _unique_datasets(cls, datasets: list[DatasetSpec]) -> list[DatasetSpec]:
+        names = [d.name for d in datasets]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"dataset names must be unique; repeated: {', '.join(dupes)}")
-        tables = [(d.target.conn_id, d.target.db_schema, d.target.table) for d in self.datasets]
+        tables = [(d.target.conn_id, d.target.db_schema, d.target.table) for d in datasets]
         clash = sorted({t[2] for t in tables if tables.count(t) > 1})
         if clash:
             raise ValueError(f"two datasets load the same target table: {', '.join(clash)}")
-        return self
+        return datasets
 
     def start_datetime(self) -> dt.datetime:
         """``start_date`` as an aware datetime in the pipeline's time zone."""
