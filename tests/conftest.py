@@ -47,8 +47,11 @@ def pg_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A fresh PostgreSQL database (dropped afterwards), also as connection ``test_pg``."""
     import sqlalchemy as sa
 
-    admin = sa.create_engine(PG_DSN.replace("postgresql://", "postgresql+psycopg://") + "/postgres",
-                             isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
+    admin = sa.create_engine(
+        PG_DSN.replace("postgresql://", "postgresql+psycopg://") + "/postgres",
+        isolation_level="AUTOCOMMIT",
+        connect_args={"connect_timeout": 5},
+    )
     name = f"bulksync_test_{uuid.uuid4().hex[:10]}"
     try:
         with admin.connect() as conn:

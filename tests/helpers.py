@@ -7,7 +7,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pyarrow as pa
-
 from bulksync.spec.loader import parse_spec
 from bulksync.spec.models import PipelineSpec
 from bulksync.staging.partition import Window
@@ -17,20 +16,30 @@ DAY = Window(dt.datetime(2026, 1, 1, tzinfo=dt.UTC), dt.datetime(2026, 1, 2, tzi
 
 def pipeline(datasets: list[dict[str, Any]], **extra: Any) -> PipelineSpec:
     """A valid pipeline spec around the given datasets."""
-    return parse_spec({"tenant": "acme", "pipeline": "test", "start_date": "2026-01-01", "datasets": datasets,
-                       **extra}, "test.yaml")
+    return parse_spec(
+        {"tenant": "acme", "pipeline": "test", "start_date": "2026-01-01", "datasets": datasets, **extra}, "test.yaml"
+    )
 
 
 def target(kind: str = "postgres", conn_id: str = "test_pg", table: str = "accounts", **extra: Any) -> Any:
     """A parsed target spec."""
-    spec = pipeline([{"name": "d", "source": {"kind": "sql", "conn_id": "x", "options": {"table": "t"}},
-                      "target": {"kind": kind, "conn_id": conn_id, "table": table, **extra}}])
+    spec = pipeline(
+        [
+            {
+                "name": "d",
+                "source": {"kind": "sql", "conn_id": "x", "options": {"table": "t"}},
+                "target": {"kind": kind, "conn_id": conn_id, "table": table, **extra},
+            }
+        ]
+    )
     return spec.datasets[0].target
 
 
 def batches(*tables: pa.Table) -> Callable[[], Iterator[pa.RecordBatch]]:
     """A re-iterable batch source over tables."""
+
     def gen() -> Iterator[pa.RecordBatch]:
         for t in tables:
             yield from t.to_batches(max_chunksize=3)
+
     return gen

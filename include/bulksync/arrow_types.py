@@ -25,7 +25,7 @@ def arrow_type(declared: str) -> pa.DataType:
     if declared in simple:
         return simple[declared]
     if declared.startswith("decimal("):
-        p, s = declared[len("decimal("):-1].split(",")
+        p, s = declared[len("decimal(") : -1].split(",")
         return pa.decimal128(int(p), int(s))
     raise ValueError(f"unknown declared type {declared!r}")
 

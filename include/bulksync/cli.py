@@ -16,14 +16,19 @@ from rich.table import Table
 from bulksync.errors import BulksyncError, SpecError
 
 # no locals in tracebacks: they could hold connection URLs or salts
-app = typer.Typer(help="bulksync: nightly bulk syncs as Airflow DAGs built from YAML specs.", no_args_is_help=True,
-                  pretty_exceptions_show_locals=False)
+app = typer.Typer(
+    help="bulksync: nightly bulk syncs as Airflow DAGs built from YAML specs.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
 demo_app = typer.Typer(help="The demo's sample sources.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
 console = Console()
 err = Console(stderr=True)
 
-SpecsOpt = Annotated[Path | None, typer.Option("--specs", help="Spec folder (default $BULKSYNC_SPECS_DIR or dags/pipelines).")]
+SpecsOpt = Annotated[
+    Path | None, typer.Option("--specs", help="Spec folder (default $BULKSYNC_SPECS_DIR or dags/pipelines).")
+]
 
 
 def _specs_dir(specs: Path | None) -> Path:
@@ -51,7 +56,9 @@ def _pipeline(specs: Path | None, name: str) -> Any:
 
 
 @app.command()
-def validate(specs: SpecsOpt = None, transforms: bool = typer.Option(True, help="Also check named transforms exist.")) -> None:
+def validate(
+    specs: SpecsOpt = None, transforms: bool = typer.Option(True, help="Also check named transforms exist.")
+) -> None:
     """Check every spec and print each problem with its file and field."""
     from bulksync.spec.loader import load_spec, spec_files
     from bulksync.spec.transforms import PythonStep
@@ -69,7 +76,9 @@ def validate(specs: SpecsOpt = None, transforms: bool = typer.Option(True, help=
         except SpecError as exc:
             problems += len(exc.problems)
             for file, field, msg in exc.problems:
-                err.print(f"[red]✗[/red] {file}: [bold]{field}[/bold] {msg}" if field else f"[red]✗[/red] {file}: {msg}")
+                err.print(
+                    f"[red]✗[/red] {file}: [bold]{field}[/bold] {msg}" if field else f"[red]✗[/red] {file}: {msg}"
+                )
             continue
         if transforms:
             from bulksync.transform.registry import load_transforms
@@ -79,8 +88,10 @@ def validate(specs: SpecsOpt = None, transforms: bool = typer.Option(True, help=
                 for i, step in enumerate(ds.transforms):
                     if isinstance(step, PythonStep) and step.python.name not in registry:
                         problems += 1
-                        err.print(f"[red]✗[/red] {path}: [bold]datasets.{ds.name}.transforms[{i}][/bold] "
-                                  f"no registered transform {step.python.name!r}")
+                        err.print(
+                            f"[red]✗[/red] {path}: [bold]datasets.{ds.name}.transforms[{i}][/bold] "
+                            f"no registered transform {step.python.name!r}"
+                        )
         console.print(f"[green]✓[/green] {path.name}: {spec.dag_id}, {len(spec.datasets)} datasets")
     if not files:
         err.print(f"no spec files in {folder}")
@@ -96,8 +107,14 @@ def list_pipelines(specs: SpecsOpt = None) -> None:
     table = Table("DAG id", "schedule", "dataset", "source", "target", "mode")
     for spec in _load(specs):
         for i, ds in enumerate(spec.datasets):
-            table.add_row(spec.dag_id if i == 0 else "", str(spec.schedule) if i == 0 else "", ds.name, ds.source.kind,
-                          f"{ds.target.kind}:{ds.target.conn_id}/{ds.target.table}", ds.target.mode)
+            table.add_row(
+                spec.dag_id if i == 0 else "",
+                str(spec.schedule) if i == 0 else "",
+                ds.name,
+                ds.source.kind,
+                f"{ds.target.kind}:{ds.target.conn_id}/{ds.target.table}",
+                ds.target.mode,
+            )
     console.print(table)
 
 
@@ -123,15 +140,22 @@ def run(
     from bulksync import stages
     from bulksync.staging.partition import Window
 
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     spec = _pipeline(specs, pipeline)
     window = Window(_parse_when(start), _parse_when(end))
     ctx = stages.RunContext(run_id=f"cli__{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}", window=window, try_number=1)
     chosen = [spec.dataset(d) for d in dataset] if dataset else spec.datasets
     results = Table("dataset", "extracted", "staged", "loaded", "seconds", "target")
     failed = False
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,} rows"),
-                  TimeElapsedColumn(), console=console) as progress:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,} rows"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
         for ds in chosen:
             started = time.monotonic()
             try:
@@ -143,8 +167,14 @@ def run(
                 failed = True
                 err.print(f"[red]{ds.name}: {type(exc).__name__}: {exc}[/red]")
                 continue
-            results.add_row(ds.name, f"{ex.rows:,}", f"{tr.rows:,}", f"{ld.inserted + ld.updated:,}",
-                            f"{time.monotonic() - started:.1f}", f"{ds.target.conn_id}/{ld.table}")
+            results.add_row(
+                ds.name,
+                f"{ex.rows:,}",
+                f"{tr.rows:,}",
+                f"{ld.inserted + ld.updated:,}",
+                f"{time.monotonic() - started:.1f}",
+                f"{ds.target.conn_id}/{ld.table}",
+            )
     console.print(results)
     if failed:
         raise typer.Exit(1)

@@ -8,8 +8,8 @@ from typing import Any
 from bulksync.settings import staging_root
 from bulksync.spec.models import PipelineSpec
 from bulksync.stages import LOAD_REPORT
-from bulksync.staging.partition import MANIFEST, TRANSFORMED
 from bulksync.staging.manifest import Manifest
+from bulksync.staging.partition import MANIFEST, TRANSFORMED
 
 
 def _latest_partition(folder: Path) -> Path | None:
@@ -49,8 +49,18 @@ def latest_runs(spec: PipelineSpec) -> list[dict[str, Any]]:
     for ds in spec.datasets:
         part = _latest_partition(root / spec.tenant / spec.pipeline / ds.name)
         if part is None:
-            rows.append({"dataset": ds.name, "window": "-", "extracted": "-", "staged": "-", "loaded": "-",
-                         "seconds": "-", "partition": "(none yet)", "target": f"{ds.target.table}"})
+            rows.append(
+                {
+                    "dataset": ds.name,
+                    "window": "-",
+                    "extracted": "-",
+                    "staged": "-",
+                    "loaded": "-",
+                    "seconds": "-",
+                    "partition": "(none yet)",
+                    "target": f"{ds.target.table}",
+                }
+            )
             continue
         ex = Manifest.model_validate_json((part / MANIFEST).read_text())
         tr_path = part / TRANSFORMED / MANIFEST
@@ -58,11 +68,16 @@ def latest_runs(spec: PipelineSpec) -> list[dict[str, Any]]:
         load = json.loads((part / LOAD_REPORT).read_text()) if (part / LOAD_REPORT).is_file() else None
         seconds = ex.duration_seconds + (tr.duration_seconds if tr else 0) + (load["duration_seconds"] if load else 0)
         extracted = f"{ex.rows:,}" + (f" (source {ex.source_count:,})" if ex.source_count is not None else "")
-        rows.append({
-            "dataset": ds.name, "window": ex.interval, "extracted": extracted,
-            "staged": f"{tr.rows:,}" if tr else "-",
-            "loaded": f"{load['inserted'] + load['updated']:,} ({load['mode']})" if load else "-",
-            "seconds": f"{seconds:.2f}", "partition": _short(part),
-            "target": f"{ds.target.kind}:{ds.target.conn_id}/{ds.target.table} ({_table_rows(ds)})",
-        })
+        rows.append(
+            {
+                "dataset": ds.name,
+                "window": ex.interval,
+                "extracted": extracted,
+                "staged": f"{tr.rows:,}" if tr else "-",
+                "loaded": f"{load['inserted'] + load['updated']:,} ({load['mode']})" if load else "-",
+                "seconds": f"{seconds:.2f}",
+                "partition": _short(part),
+                "target": f"{ds.target.kind}:{ds.target.conn_id}/{ds.target.table} ({_table_rows(ds)})",
+            }
+        )
     return rows

@@ -73,8 +73,14 @@ def extract(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: Any 
 
     part = partition_for(spec, ds, ctx.window)
     source = make_source(ds.source, ctx.window)
-    log.info("extract %s.%s from %s source for window %s into %s", spec.dag_id, ds.name, ds.source.kind,
-             ctx.window.key, part.path)
+    log.info(
+        "extract %s.%s from %s source for window %s into %s",
+        spec.dag_id,
+        ds.name,
+        ds.source.kind,
+        ctx.window.key,
+        part.path,
+    )
     try:
         count = source.source_count()
         schema = source.schema()
@@ -83,12 +89,20 @@ def extract(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: Any 
             for batch in source.read():
                 writer.write_batch(batch)
                 bar.add(batch.num_rows)
-            manifest = writer.commit(window=ctx.window.to_json(), source_count=count,
-                                     extra={"source_kind": ds.source.kind, "source_stats": source.stats})
+            manifest = writer.commit(
+                window=ctx.window.to_json(),
+                source_count=count,
+                extra={"source_kind": ds.source.kind, "source_stats": source.stats},
+            )
     finally:
         source.close()
-    log.info("extracted %s: %d rows (source says %s) in %.1fs", ds.name, manifest.rows,
-             "n/a" if count is None else count, manifest.duration_seconds)
+    log.info(
+        "extracted %s: %d rows (source says %s) in %.1fs",
+        ds.name,
+        manifest.rows,
+        "n/a" if count is None else count,
+        manifest.duration_seconds,
+    )
     return manifest
 
 
@@ -98,42 +112,58 @@ def transform(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: An
     from bulksync.transform.runner import TransformRunner, resolve_salts
 
     part = partition_for(spec, ds, ctx.window)
-    source = read_manifest(part, "extract")
+    extracted = read_manifest(part, "extract")
     if not ds.transforms:
-        with PartitionWriter(part, "transform", source.schema(), run_id=ctx.run_id,
-                             try_number=ctx.try_number) as writer:
-            writer.link(source.files, "../")
-            manifest = writer.commit(window=source.window, source_count=source.source_count,
-                                     extra={"steps": 0, "rows_in": source.rows})
+        with PartitionWriter(
+            part, "transform", extracted.read_schema(), run_id=ctx.run_id, try_number=ctx.try_number
+        ) as passthrough:
+            passthrough.link(extracted.files, "../")
+            manifest = passthrough.commit(
+                window=extracted.window,
+                source_count=extracted.source_count,
+                extra={"steps": 0, "rows_in": extracted.rows},
+            )
         log.info("transform %s: no steps, %d rows passed through", ds.name, manifest.rows)
         return manifest
 
     runner = TransformRunner(list(ds.transforms), resolve_salts(list(ds.transforms), get_salt))
 
     def batches() -> Iterator[pa.RecordBatch]:
-        return iter_batches(part, source)
+        return iter_batches(part, extracted)
 
     bar = _Progress(f"transform {ds.name}", progress)
     writer: PartitionWriter | None = None
     try:
-        for table in runner.run(batches, source.schema()):
+        for table in runner.run(batches, extracted.read_schema()):
             if writer is None:
-                writer = PartitionWriter(part, "transform", table.schema, run_id=ctx.run_id,
-                                         try_number=ctx.try_number)
+                writer = PartitionWriter(part, "transform", table.schema, run_id=ctx.run_id, try_number=ctx.try_number)
             for batch in table.to_batches():
                 writer.write_batch(batch)
             bar.add(table.num_rows)
         if writer is None:
-            writer = PartitionWriter(part, "transform", runner.output_schema(source.schema()),
-                                     run_id=ctx.run_id, try_number=ctx.try_number)
-        manifest = writer.commit(window=source.window, source_count=source.source_count,
-                                 extra={"steps": len(ds.transforms), "rows_in": source.rows})
+            writer = PartitionWriter(
+                part,
+                "transform",
+                runner.output_schema(extracted.read_schema()),
+                run_id=ctx.run_id,
+                try_number=ctx.try_number,
+            )
+        manifest = writer.commit(
+            window=extracted.window,
+            source_count=extracted.source_count,
+            extra={"steps": len(ds.transforms), "rows_in": extracted.rows},
+        )
     except BaseException:
         if writer is not None:
             writer.abort()
         raise
-    log.info("transformed %s: %d rows in, %d rows out in %.1fs", ds.name, source.rows, manifest.rows,
-             manifest.duration_seconds)
+    log.info(
+        "transformed %s: %d rows in, %d rows out in %.1fs",
+        ds.name,
+        extracted.rows,
+        manifest.rows,
+        manifest.duration_seconds,
+    )
     return manifest
 
 
@@ -152,11 +182,19 @@ def load(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: Any = N
             yield batch
 
     try:
-        result = target.load(batches, manifest.schema(), window=ctx.window, run_id=ctx.run_id)
+        result = target.load(batches, manifest.read_schema(), window=ctx.window, run_id=ctx.run_id)
     finally:
         target.close()
-    _write_report(part, {"run_id": ctx.run_id, "try_number": ctx.try_number, "target_kind": ds.target.kind,
-                         "conn_id": ds.target.conn_id, **result.to_json()})
+    _write_report(
+        part,
+        {
+            "run_id": ctx.run_id,
+            "try_number": ctx.try_number,
+            "target_kind": ds.target.kind,
+            "conn_id": ds.target.conn_id,
+            **result.to_json(),
+        },
+    )
     return result
 
 

@@ -34,19 +34,21 @@ def demo_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     home = tmp_path_factory.mktemp("e2e")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "BULKSYNC"))}
     local = home / ".local"
-    env.update({
-        "AIRFLOW_HOME": str(local / "airflow"),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{local}/airflow/airflow.db",
-        "BULKSYNC_HOME": str(home),
-        "BULKSYNC_SPECS_DIR": str(ROOT / "dags" / "pipelines"),
-        "BULKSYNC_STAGING_ROOT": str(local / "staging"),
-        "AIRFLOW_CONN_ACME_CRM": f"sqlite:///{local}/demo/crm.db",
-        "AIRFLOW_CONN_ACME_WAREHOUSE": f"sqlite:///{local}/demo/warehouse.db",
-        "AIRFLOW_VAR_BULKSYNC_PII_SALT": SALT,
-    })
+    env.update(
+        {
+            "AIRFLOW_HOME": str(local / "airflow"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{local}/airflow/airflow.db",
+            "BULKSYNC_HOME": str(home),
+            "BULKSYNC_SPECS_DIR": str(ROOT / "dags" / "pipelines"),
+            "BULKSYNC_STAGING_ROOT": str(local / "staging"),
+            "AIRFLOW_CONN_ACME_CRM": f"sqlite:///{local}/demo/crm.db",
+            "AIRFLOW_CONN_ACME_WAREHOUSE": f"sqlite:///{local}/demo/warehouse.db",
+            "AIRFLOW_VAR_BULKSYNC_PII_SALT": SALT,
+        }
+    )
     (local / "airflow").mkdir(parents=True)
     bindir = Path(sys.executable).parent
     _run([str(bindir / "bulksync"), "demo", "prepare", "--root", str(local / "demo")], env, home)
@@ -62,8 +64,11 @@ def _run(cmd: list[str], env: dict[str, str], cwd: Path) -> str:
 
 
 def dags_test(env: dict[str, str]) -> str:
-    out = _run([str(Path(sys.executable).parent / "airflow"), "dags", "test", "acme__nightly", LOGICAL], env,
-               Path(env["HOME_DIR"]))
+    out = _run(
+        [str(Path(sys.executable).parent / "airflow"), "dags", "test", "acme__nightly", LOGICAL],
+        env,
+        Path(env["HOME_DIR"]),
+    )
     assert "state=success" in out and "state=failed" not in out
     return out
 
@@ -80,11 +85,25 @@ def expected_accounts(env: dict[str, str]) -> list[tuple[Any, ...]]:
     con = sqlite3.connect(Path(env["HOME_DIR"]) / ".local/demo/crm.db")
     status = {"A": "active", "I": "inactive", "P": "prospect"}
     rows = []
-    for r in con.execute("SELECT account_id, acct_name, industry, country, status, annual_revenue, employees, "
-                         "contact_email, created_at, updated_at FROM accounts ORDER BY account_id"):
+    for r in con.execute(
+        "SELECT account_id, acct_name, industry, country, status, annual_revenue, employees, "
+        "contact_email, created_at, updated_at FROM accounts ORDER BY account_id"
+    ):
         aid, name, industry, country, st, revenue, employees, email, created, updated = r
-        rows.append((aid, name.strip(), industry, country, status.get(st, st), f"{D(str(revenue)):.2f}", employees,
-                     hashlib.sha256((SALT + email).encode()).hexdigest(), created, updated))
+        rows.append(
+            (
+                aid,
+                name.strip(),
+                industry,
+                country,
+                status.get(st, st),
+                f"{D(str(revenue)):.2f}",
+                employees,
+                hashlib.sha256((SALT + email).encode()).hexdigest(),
+                created,
+                updated,
+            )
+        )
     con.close()
     return rows
 
@@ -110,13 +129,26 @@ def expected_orders(env: dict[str, str]) -> list[tuple[Any, ...]]:
         if rec["status"] == "test":
             continue
         price = D(rec["unit_price"])
-        out.append((key, int(rec["account_id"]), ts(rec["ordered_at"]), rec["status"], int(rec["quantity"]),
-                    f"{price:.2f}", rec["note"] or None, ts(rec["updated_at"]), str(int(rec["quantity"]) * price)))
+        out.append(
+            (
+                key,
+                int(rec["account_id"]),
+                ts(rec["ordered_at"]),
+                rec["status"],
+                int(rec["quantity"]),
+                f"{price:.2f}",
+                rec["note"] or None,
+                ts(rec["updated_at"]),
+                str(int(rec["quantity"]) * price),
+            )
+        )
     return out
 
 
-ACCOUNT_COLS = ("account_id, account_name, industry, country, status, annual_revenue, employees, contact_email, "
-                "created_at, updated_at")
+ACCOUNT_COLS = (
+    "account_id, account_name, industry, country, status, annual_revenue, employees, contact_email, "
+    "created_at, updated_at"
+)
 ORDER_COLS = "order_id, account_id, ordered_at, status, quantity, unit_price, note, updated_at, line_total"
 
 
@@ -128,11 +160,15 @@ def test_demo_pipeline_loads_exactly_the_sources_and_is_idempotent(demo_env: dic
     orders = warehouse(demo_env, f"SELECT {ORDER_COLS} FROM orders ORDER BY order_id")
     assert orders == expected_orders(demo_env)
 
-    changes = warehouse(demo_env, "SELECT account_id, status, annual_revenue, updated_at FROM account_changes "
-                                  "ORDER BY account_id")
+    changes = warehouse(
+        demo_env, "SELECT account_id, status, annual_revenue, updated_at FROM account_changes ORDER BY account_id"
+    )
     crm = sqlite3.connect(Path(demo_env["HOME_DIR"]) / ".local/demo/crm.db")
-    want = crm.execute("SELECT account_id, status, annual_revenue, updated_at FROM accounts "
-                       "WHERE updated_at >= ? AND updated_at < ? ORDER BY account_id", WINDOW).fetchall()
+    want = crm.execute(
+        "SELECT account_id, status, annual_revenue, updated_at FROM accounts "
+        "WHERE updated_at >= ? AND updated_at < ? ORDER BY account_id",
+        WINDOW,
+    ).fetchall()
     assert len(want) > 100
     assert changes == [(a, s, f"{D(str(r)):.2f}", u) for a, s, r, u in want]
 
@@ -141,8 +177,11 @@ def test_demo_pipeline_loads_exactly_the_sources_and_is_idempotent(demo_env: dic
 
     def checksum() -> dict[str, str]:
         out = {}
-        for table, cols, key in (("accounts", ACCOUNT_COLS, "account_id"), ("orders", ORDER_COLS, "order_id"),
-                                 ("account_changes", "account_id, status, annual_revenue, updated_at", "account_id")):
+        for table, cols, key in (
+            ("accounts", ACCOUNT_COLS, "account_id"),
+            ("orders", ORDER_COLS, "order_id"),
+            ("account_changes", "account_id, status, annual_revenue, updated_at", "account_id"),
+        ):
             rows = warehouse(demo_env, f"SELECT {cols} FROM {table} ORDER BY {key}")
             out[table] = hashlib.sha256(repr(rows).encode()).hexdigest()
         return out
@@ -155,8 +194,11 @@ def test_demo_pipeline_loads_exactly_the_sources_and_is_idempotent(demo_env: dic
 
 def test_bulksync_summary_reports_each_dataset(demo_env: dict[str, str]) -> None:
     dags_test(demo_env)
-    out = _run([str(Path(sys.executable).parent / "bulksync"), "summary", "acme__nightly"], demo_env,
-               Path(demo_env["HOME_DIR"]))
+    out = _run(
+        [str(Path(sys.executable).parent / "bulksync"), "summary", "acme__nightly"],
+        demo_env,
+        Path(demo_env["HOME_DIR"]),
+    )
     assert "extracted 4,500  ·  staged 3,219  ·  loaded 3,219 (merge)" in out
     assert "extracted 2,000 (source 2,000)  ·  staged 2,000  ·  loaded 2,000 (merge)" in out
     assert "acme/nightly/orders/20260101T020000Z_20260102T020000Z" in out

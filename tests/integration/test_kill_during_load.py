@@ -34,10 +34,10 @@ LOADER = textwrap.dedent("""
 
 @pytest.mark.parametrize("kind", ["postgres", "sqlite"])
 def test_sigkill_during_load_leaves_target_unchanged(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
-    from bulksync.targets.registry import make_target
-    from tests.helpers import DAY, batches, target
-
     import pyarrow as pa
+    from bulksync.targets.registry import make_target
+
+    from tests.helpers import DAY, batches, target
 
     conn_id = "test_pg" if kind == "postgres" else "test_sqlite"
     request.getfixturevalue("pg_url" if kind == "postgres" else "sqlite_conn")
@@ -48,13 +48,18 @@ def test_sigkill_during_load_leaves_target_unchanged(kind: str, request: pytest.
 
     def snapshot() -> list[tuple[object, ...]]:
         with tgt.hook.connect() as conn:  # type: ignore[attr-defined]
-            return [tuple(r) for r in conn.exec_driver_sql(
-                "SELECT id, name, _bulksync_run_id FROM accounts ORDER BY id").fetchall()]
+            return [
+                tuple(r)
+                for r in conn.exec_driver_sql("SELECT id, name, _bulksync_run_id FROM accounts ORDER BY id").fetchall()
+            ]
 
     original = snapshot()
     marker = tmp_path / "marker"
-    proc = subprocess.Popen([sys.executable, "-c", LOADER, kind, conn_id, str(marker)],
-                            cwd=Path(__file__).resolve().parents[2], env=os.environ.copy())
+    proc = subprocess.Popen(
+        [sys.executable, "-c", LOADER, kind, conn_id, str(marker)],
+        cwd=Path(__file__).resolve().parents[2],
+        env=os.environ.copy(),
+    )
     deadline = time.monotonic() + 60
     while not marker.exists():
         assert proc.poll() is None, "the loader exited before it was killed"
@@ -70,5 +75,8 @@ def test_sigkill_during_load_leaves_target_unchanged(kind: str, request: pytest.
     assert [r[:2] for r in snapshot()] == [(1, "a")]
     if kind == "postgres":
         with tgt.hook.connect() as conn:  # type: ignore[attr-defined]
-            assert conn.execute(sa.text("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'bulksync_stage%'")).scalar() == 0
+            assert (
+                conn.execute(sa.text("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'bulksync_stage%'")).scalar()
+                == 0
+            )
     tgt.close()

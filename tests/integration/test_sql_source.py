@@ -9,10 +9,10 @@ from typing import Any
 import pyarrow as pa
 import pytest
 import sqlalchemy as sa
-
 from bulksync.errors import ConfigurationError, SourceConnectionError
 from bulksync.sources.registry import make_source
 from bulksync.staging.partition import Window
+
 from tests.helpers import DAY, pipeline
 
 D = decimal.Decimal
@@ -27,8 +27,15 @@ ROWS = [
 
 
 def source(conn_id: str, window: Window = DAY, **options: Any) -> Any:
-    spec = pipeline([{"name": "d", "source": {"kind": "sql", "conn_id": conn_id, "options": options},
-                      "target": {"kind": "sqlite", "conn_id": "w", "table": "t"}}])
+    spec = pipeline(
+        [
+            {
+                "name": "d",
+                "source": {"kind": "sql", "conn_id": conn_id, "options": options},
+                "target": {"kind": "sqlite", "conn_id": "w", "table": "t"},
+            }
+        ]
+    )
     return make_source(spec.datasets[0].source, window)
 
 
@@ -43,19 +50,30 @@ def read_all(src: Any) -> pa.Table:
 @pytest.fixture
 def pg_accounts(pg_url: str) -> str:
     with sa.create_engine(pg_url).begin() as conn:
-        conn.exec_driver_sql("CREATE TABLE accounts (id bigint PRIMARY KEY, name varchar(50), amount numeric(10,2), "
-                             "updated_at timestamptz NOT NULL, active boolean, born date)")
-        conn.execute(sa.text("INSERT INTO accounts VALUES (:a, :b, :c, :d, :e, :f)"),
-                     [dict(zip("abcdef", r, strict=True)) for r in ROWS])
+        conn.exec_driver_sql(
+            "CREATE TABLE accounts (id bigint PRIMARY KEY, name varchar(50), amount numeric(10,2), "
+            "updated_at timestamptz NOT NULL, active boolean, born date)"
+        )
+        conn.execute(
+            sa.text("INSERT INTO accounts VALUES (:a, :b, :c, :d, :e, :f)"),
+            [dict(zip("abcdef", r, strict=True)) for r in ROWS],
+        )
     return pg_url
 
 
 def test_full_extract_is_exact_in_values_and_types(pg_accounts: str) -> None:
     src = source("test_pg", table="accounts", batch_size=100)
     table = read_all(src)
-    assert table.schema == pa.schema([("id", pa.int64()), ("name", pa.string()), ("amount", pa.decimal128(10, 2)),
-                                      ("updated_at", pa.timestamp("us", tz="UTC")), ("active", pa.bool_()),
-                                      ("born", pa.date32())])
+    assert table.schema == pa.schema(
+        [
+            ("id", pa.int64()),
+            ("name", pa.string()),
+            ("amount", pa.decimal128(10, 2)),
+            ("updated_at", pa.timestamp("us", tz="UTC")),
+            ("active", pa.bool_()),
+            ("born", pa.date32()),
+        ]
+    )
     assert sorted(tuple(r.values()) for r in table.to_pylist()) == ROWS
 
 
@@ -89,10 +107,12 @@ def test_streams_many_batches(pg_url: str) -> None:
 
 def test_mariadb_source(mariadb_url: str) -> None:
     with sa.create_engine(mariadb_url).begin() as conn:
-        conn.exec_driver_sql("CREATE TABLE orders (id BIGINT PRIMARY KEY, total DECIMAL(12,3), note VARCHAR(20), "
-                             "placed DATETIME(6))")
-        conn.exec_driver_sql("INSERT INTO orders VALUES (1, 1.125, 'a', '2026-01-01 10:00:00'), "
-                             "(2, NULL, NULL, '2026-01-03 00:00:00')")
+        conn.exec_driver_sql(
+            "CREATE TABLE orders (id BIGINT PRIMARY KEY, total DECIMAL(12,3), note VARCHAR(20), placed DATETIME(6))"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO orders VALUES (1, 1.125, 'a', '2026-01-01 10:00:00'), (2, NULL, NULL, '2026-01-03 00:00:00')"
+        )
     src = source("test_mariadb", table="orders", incremental=True, cursor_field="placed")
     table = read_all(src)
     assert table.schema.field("total").type == pa.decimal128(12, 3)

@@ -12,16 +12,24 @@ from typing import Any
 import pyarrow as pa
 import pytest
 import sqlalchemy as sa
-
 from bulksync.errors import DataError, TargetSchemaError
 from bulksync.staging.partition import Window
 from bulksync.targets.registry import make_target
+
 from tests.helpers import DAY, batches, target
 
 D = decimal.Decimal
 UTC = dt.UTC
-SCHEMA = pa.schema([("id", pa.int64()), ("name", pa.string()), ("amount", pa.decimal128(18, 2)),
-                    ("updated_at", pa.timestamp("us", tz="UTC")), ("active", pa.bool_()), ("born", pa.date32())])
+SCHEMA = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("name", pa.string()),
+        ("amount", pa.decimal128(18, 2)),
+        ("updated_at", pa.timestamp("us", tz="UTC")),
+        ("active", pa.bool_()),
+        ("born", pa.date32()),
+    ]
+)
 
 
 def rows_table(rows: list[tuple[Any, ...]], schema: pa.Schema = SCHEMA) -> pa.Table:
@@ -33,9 +41,11 @@ def ts(h: int, d: int = 1) -> dt.datetime:
     return dt.datetime(2026, 1, d, h, tzinfo=UTC)
 
 
-R1 = [(1, "Alice", D("10.50"), ts(1), True, dt.date(1990, 1, 2)),
-      (2, "", D("0.00"), ts(2), False, None),
-      (3, None, None, ts(3), None, dt.date(2000, 2, 29))]
+R1 = [
+    (1, "Alice", D("10.50"), ts(1), True, dt.date(1990, 1, 2)),
+    (2, "", D("0.00"), ts(2), False, None),
+    (3, None, None, ts(3), None, dt.date(2000, 2, 29)),
+]
 
 
 @pytest.fixture(params=["postgres", "sqlite"])
@@ -101,12 +111,23 @@ def test_append_creates_exact_table_and_appends(kind: str) -> None:
 def test_postgres_column_types_are_exact(pg_url: str) -> None:
     load("postgres", rows_table(R1))
     with sa.create_engine(pg_url).connect() as conn:
-        types = dict(conn.exec_driver_sql(
-            "SELECT column_name, data_type || coalesce('(' || numeric_precision || ',' || numeric_scale || ')', '') "
-            "FROM information_schema.columns WHERE table_name = 'accounts'").fetchall())
-    assert types == {"id": "bigint(64,0)", "name": "text", "amount": "numeric(18,2)",
-                     "updated_at": "timestamp with time zone", "active": "boolean", "born": "date",
-                     "_bulksync_run_id": "text", "_bulksync_loaded_at": "timestamp with time zone"}
+        types = dict(
+            conn.exec_driver_sql(
+                "SELECT column_name, data_type || coalesce('(' || numeric_precision || ',' || numeric_scale || ')', '')"
+                " "
+                "FROM information_schema.columns WHERE table_name = 'accounts'"
+            ).fetchall()
+        )
+    assert types == {
+        "id": "bigint(64,0)",
+        "name": "text",
+        "amount": "numeric(18,2)",
+        "updated_at": "timestamp with time zone",
+        "active": "boolean",
+        "born": "date",
+        "_bulksync_run_id": "text",
+        "_bulksync_loaded_at": "timestamp with time zone",
+    }
 
 
 def test_merge_upserts_on_keys_and_is_idempotent(kind: str) -> None:
@@ -165,9 +186,16 @@ def test_freeze_refuses_new_columns_naming_them(kind: str) -> None:
 
 def test_column_that_cannot_hold_new_type_is_refused(pg_url: str) -> None:
     load("postgres", rows_table(R1))
-    changed = pa.schema([("id", pa.int64()), ("name", pa.string()), ("amount", pa.decimal128(30, 4)),
-                         ("updated_at", pa.timestamp("us", tz="UTC")), ("active", pa.bool_()),
-                         ("born", pa.string())])
+    changed = pa.schema(
+        [
+            ("id", pa.int64()),
+            ("name", pa.string()),
+            ("amount", pa.decimal128(30, 4)),
+            ("updated_at", pa.timestamp("us", tz="UTC")),
+            ("active", pa.bool_()),
+            ("born", pa.string()),
+        ]
+    )
     bad = rows_table([(8, "x", D("123456789012345678.1234"), ts(1), True, "not a date")], changed)
     with pytest.raises(TargetSchemaError) as info:
         load("postgres", bad, run_id="r2")
@@ -179,17 +207,23 @@ def test_column_that_cannot_hold_new_type_is_refused(pg_url: str) -> None:
 
 def test_value_too_long_for_existing_varchar_rolls_back_everything(pg_url: str) -> None:
     with sa.create_engine(pg_url).begin() as conn:
-        conn.exec_driver_sql("CREATE TABLE accounts (id bigint, name varchar(3), amount numeric(18,2), "
-                             "updated_at timestamptz, active boolean, born date, _bulksync_run_id text, "
-                             "_bulksync_loaded_at timestamptz)")
+        conn.exec_driver_sql(
+            "CREATE TABLE accounts (id bigint, name varchar(3), amount numeric(18,2), "
+            "updated_at timestamptz, active boolean, born date, _bulksync_run_id text, "
+            "_bulksync_loaded_at timestamptz)"
+        )
         conn.exec_driver_sql("INSERT INTO accounts (id, name) VALUES (100, 'old')")
     wider = SCHEMA.append(pa.field("extra", pa.string()))
     rows = [(1, "abc", D("1.00"), ts(1), True, None, "e"), (2, "abcdef", D("1.00"), ts(1), True, None, "e")]
     with pytest.raises(TargetSchemaError, match=r"loading accounts failed, nothing was loaded.*too long"):
         load("postgres", rows_table(rows, wider))
     with sa.create_engine(pg_url).connect() as conn:
-        cols = [r[0] for r in conn.exec_driver_sql(
-            "SELECT column_name FROM information_schema.columns WHERE table_name='accounts'")]
+        cols = [
+            r[0]
+            for r in conn.exec_driver_sql(
+                "SELECT column_name FROM information_schema.columns WHERE table_name='accounts'"
+            )
+        ]
         assert "extra" not in cols  # the ALTER TABLE of evolve was rolled back too
         assert conn.exec_driver_sql("SELECT id, name FROM accounts").fetchall() == [(100, "old")]
 

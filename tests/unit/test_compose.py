@@ -75,9 +75,7 @@ def env(service: str) -> dict[str, str]:
 
 
 def argv(command: Any) -> list[str]:
-    return (
-        shlex.split(command) if isinstance(command, str) else [str(c) for c in command]
-    )
+    return shlex.split(command) if isinstance(command, str) else [str(c) for c in command]
 
 
 def mounts(service: str) -> dict[str, str]:
@@ -90,10 +88,7 @@ def mounts(service: str) -> dict[str, str]:
 
 
 def depends_on(service: str) -> dict[str, str]:
-    return {
-        name: cond["condition"]
-        for name, cond in services()[service].get("depends_on", {}).items()
-    }
+    return {name: cond["condition"] for name, cond in services()[service].get("depends_on", {}).items()}
 
 
 @cache
@@ -137,20 +132,12 @@ def test_compose_has_exactly_the_documented_services() -> None:
 
 
 def test_flower_is_the_only_optional_service() -> None:
-    profiles = {
-        name: svc.get("profiles")
-        for name, svc in services().items()
-        if svc.get("profiles")
-    }
+    profiles = {name: svc.get("profiles") for name, svc in services().items() if svc.get("profiles")}
     assert profiles == {"flower": ["flower"]}
 
 
 def test_two_celery_workers() -> None:
-    workers = {
-        name
-        for name, svc in services().items()
-        if argv(svc.get("command", ""))[:2] == ["celery", "worker"]
-    }
+    workers = {name for name, svc in services().items() if argv(svc.get("command", ""))[:2] == ["celery", "worker"]}
     assert workers == WORKERS
 
 
@@ -159,9 +146,7 @@ def test_airflow_services_share_one_image_and_one_environment() -> None:
         svc = services()[name]
         assert svc["image"] == common()["image"], name
         assert svc["build"] == common()["build"], name
-        assert svc["environment"] == common()["environment"], (
-            f"{name} must not diverge from x-airflow-common"
-        )
+        assert svc["environment"] == common()["environment"], f"{name} must not diverge from x-airflow-common"
         assert svc["volumes"] == common()["volumes"], name
     assert common()["build"]["dockerfile"] == "Dockerfile"
 
@@ -198,30 +183,21 @@ def test_tasks_reach_the_execution_api_of_the_apiserver() -> None:
     assert api[0] == "api-server"
     port = api[api.index("--port") + 1] if "--port" in api else "8080"
     assert str(url.port) == port
-    assert any(
-        interpolate(p).endswith(f":{port}")
-        for p in services()["airflow-apiserver"]["ports"]
-    )
+    assert any(interpolate(p).endswith(f":{port}") for p in services()["airflow-apiserver"]["ports"])
 
 
 def test_jwt_secret_is_shared_and_set_from_the_environment() -> None:
     raw = common()["environment"]["AIRFLOW__API_AUTH__JWT_SECRET"]
     m = _VAR.fullmatch(raw)
-    assert m and m["name"] == "AIRFLOW_JWT_SECRET", (
-        "the JWT secret must come from ${AIRFLOW_JWT_SECRET:-...}"
-    )
-    assert m["default"], (
-        "a placeholder default keeps `docker compose up` working out of the box"
-    )
+    assert m and m["name"] == "AIRFLOW_JWT_SECRET", "the JWT secret must come from ${AIRFLOW_JWT_SECRET:-...}"
+    assert m["default"], "a placeholder default keeps `docker compose up` working out of the box"
     assert len({env(name)["AIRFLOW__API_AUTH__JWT_SECRET"] for name in AIRFLOW}) == 1
 
 
 def test_staging_volume_is_shared_at_the_same_path_everywhere() -> None:
     assert "staging" in compose()["volumes"]
     for name in AIRFLOW:
-        assert mounts(name).get(STAGING) == "staging", (
-            f"{name} must mount the `staging` volume at {STAGING}"
-        )
+        assert mounts(name).get(STAGING) == "staging", f"{name} must mount the `staging` volume at {STAGING}"
         assert env(name)["BULKSYNC_STAGING_ROOT"] == STAGING, name
 
 
@@ -237,27 +213,19 @@ def test_code_is_mounted_where_the_image_expects_it() -> None:
     for name in AIRFLOW:
         m = mounts(name)
         for target, source in expected.items():
-            assert m.get(target) == source, (
-                f"{name}: {source} must be mounted at {target}"
-            )
+            assert m.get(target) == source, f"{name}: {source} must be mounted at {target}"
         e = env(name)
         assert e["AIRFLOW__CORE__DAGS_FOLDER"] == image["AIRFLOW__CORE__DAGS_FOLDER"]
-        assert (
-            e["AIRFLOW__CORE__PLUGINS_FOLDER"] == image["AIRFLOW__CORE__PLUGINS_FOLDER"]
-        )
+        assert e["AIRFLOW__CORE__PLUGINS_FOLDER"] == image["AIRFLOW__CORE__PLUGINS_FOLDER"]
         assert e["BULKSYNC_HOME"] == home
 
 
 def test_healthchecks() -> None:
     assert "pg_isready" in healthcheck("postgres")
     assert "redis-cli ping" in healthcheck("redis")
-    assert "curl --fail http://localhost:8080/api/v2/version" in healthcheck(
-        "airflow-apiserver"
-    )
+    assert "curl --fail http://localhost:8080/api/v2/version" in healthcheck("airflow-apiserver")
     long_running = AIRFLOW - {"airflow-init"}
-    missing = sorted(
-        name for name in long_running if "healthcheck" not in services()[name]
-    )
+    missing = sorted(name for name in long_running if "healthcheck" not in services()[name])
     assert not missing, f"services without a healthcheck: {missing}"
 
 
@@ -325,19 +293,12 @@ def test_compose_file_validates_with_docker_compose() -> None:
         cmd = ["docker-compose"]
     elif (
         shutil.which("docker")
-        and subprocess.run(
-            ["docker", "compose", "version"], capture_output=True, check=False
-        ).returncode
-        == 0
+        and subprocess.run(["docker", "compose", "version"], capture_output=True, check=False).returncode == 0
     ):
         cmd = ["docker", "compose"]
     else:
-        service_missing(
-            "docker-compose is not installed (apt-get install --no-install-recommends docker-compose)"
-        )
-    environ = {
-        k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE_", "DOCKER_"))
-    }
+        service_missing("docker-compose is not installed (apt-get install --no-install-recommends docker-compose)")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE_", "DOCKER_"))}
     proc = subprocess.run(
         [*cmd, "-f", str(COMPOSE), "--profile", "flower", "config", "-q"],
         cwd=ROOT,
@@ -361,26 +322,16 @@ def test_image_is_built_from_the_lock() -> None:
     for args in syncs:
         flags = shlex.split(args)
         assert "--frozen" in flags, f"`{args}` must install exactly uv.lock (--frozen)"
-        assert (
-            "--no-dev" in flags and "bench" in flags[flags.index("--no-group") + 1 :]
-        ), args
+        assert "--no-dev" in flags and "bench" in flags[flags.index("--no-group") + 1 :], args
     for args in runs:
         assert not re.search(
             r"\buv (lock|add|pip install)\b|pip install .*(-r|requirements|\.)\s*$",
             args,
         ), args
 
-    copies = [
-        (i, args) for i, (keyword, args) in enumerate(dockerfile()) if keyword == "COPY"
-    ]
-    first_sync = next(
-        i
-        for i, (keyword, args) in enumerate(dockerfile())
-        if keyword == "RUN" and "uv sync" in args
-    )
-    assert any("uv.lock" in args and i < first_sync for i, args in copies), (
-        "uv.lock must be copied before `uv sync`"
-    )
+    copies = [(i, args) for i, (keyword, args) in enumerate(dockerfile()) if keyword == "COPY"]
+    first_sync = next(i for i, (keyword, args) in enumerate(dockerfile()) if keyword == "RUN" and "uv sync" in args)
+    assert any("uv.lock" in args and i < first_sync for i, args in copies), "uv.lock must be copied before `uv sync`"
 
 
 def test_image_layout_and_user() -> None:
@@ -396,17 +347,10 @@ def test_image_layout_and_user() -> None:
     assert image["UV_PROJECT_ENVIRONMENT"] == "/opt/bulksync/.venv"
     assert image["PATH"].startswith("/opt/bulksync/.venv/bin:")
 
-    copied = {
-        src.rstrip("/")
-        for keyword, args in instructions
-        if keyword == "COPY"
-        for src in shlex.split(args)[:-1]
-    }
+    copied = {src.rstrip("/") for keyword, args in instructions if keyword == "COPY" for src in shlex.split(args)[:-1]}
     assert {"dags", "plugins", "include", "expectations", "uv.lock"} <= copied
 
-    assert any(
-        k == "RUN" and "useradd --uid" in a and "airflow" in a for k, a in instructions
-    )
+    assert any(k == "RUN" and "useradd --uid" in a and "airflow" in a for k, a in instructions)
     assert any(k == "ARG" and a == "AIRFLOW_UID=50000" for k, a in instructions)
     assert [a for k, a in instructions if k == "USER"][-1] == "airflow"
     entrypoint = json.loads([a for k, a in instructions if k == "ENTRYPOINT"][-1])
@@ -415,9 +359,7 @@ def test_image_layout_and_user() -> None:
 
 def test_dockerignore_lets_in_exactly_what_the_image_copies() -> None:
     patterns = [
-        line.strip()
-        for line in DOCKERIGNORE.read_text().splitlines()
-        if line.strip() and not line.startswith("#")
+        line.strip() for line in DOCKERIGNORE.read_text().splitlines() if line.strip() and not line.startswith("#")
     ]
     assert patterns[0] == "*", ".dockerignore must be an allow-list"
     allowed = {p[1:].rstrip("/") for p in patterns if p.startswith("!")}

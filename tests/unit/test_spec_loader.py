@@ -72,35 +72,61 @@ def test_full_spec_parses_with_every_value_and_default(tmp_path: Path) -> None:
     spec = load_spec(write(tmp_path, "crm_sync.yaml", FULL))
 
     assert (spec.tenant, spec.pipeline, spec.dag_id) == ("acme", "crm_sync", "acme__crm_sync")
-    assert (spec.schedule, spec.timezone, spec.catchup, spec.tags) == ("0 2 * * 1-5", "Europe/Berlin", False,
-                                                                       ["crm", "nightly"])
+    assert (spec.schedule, spec.timezone, spec.catchup, spec.tags) == (
+        "0 2 * * 1-5",
+        "Europe/Berlin",
+        False,
+        ["crm", "nightly"],
+    )
     assert spec.start_datetime() == dt.datetime(2024, 3, 1, tzinfo=ZoneInfo("Europe/Berlin"))
     assert spec.tasks.model_dump() == {
-        "retries": 5, "retry_delay_minutes": 2, "retry_exponential_backoff": True,
-        "max_retry_delay_minutes": 60, "execution_timeout_minutes": 120,
+        "retries": 5,
+        "retry_delay_minutes": 2,
+        "retry_exponential_backoff": True,
+        "max_retry_delay_minutes": 60,
+        "execution_timeout_minutes": 120,
     }
     accounts = spec.dataset("accounts")
     opts = accounts.source.options
     assert [(c.name, c.type, c.nullable) for c in opts.columns] == [
-        ("id", "int64", False), ("name", "string", True), ("balance", "decimal(18,2)", True),
+        ("id", "int64", False),
+        ("name", "string", True),
+        ("balance", "decimal(18,2)", True),
         ("updated_at", "timestamptz", True),
     ]
     assert (opts.path, opts.pattern, opts.delimiter, opts.encoding, opts.header, opts.null_values) == (
-        "drops/acme", "accounts_*.csv", ";", "utf-8", True, [""])
-    assert [type(s) for s in accounts.transforms] == [t.RenameStep, t.TrimStep, t.FilterStep, t.DedupeStep,
-                                                      t.HashStep]
+        "drops/acme",
+        "accounts_*.csv",
+        ";",
+        "utf-8",
+        True,
+        [""],
+    )
+    assert [type(s) for s in accounts.transforms] == [t.RenameStep, t.TrimStep, t.FilterStep, t.DedupeStep, t.HashStep]
     assert [t.step_op(s) for s in accounts.transforms] == ["rename", "trim", "filter", "dedupe", "hash"]
     assert accounts.transforms[3].dedupe.model_dump() == {"keys": ["id"], "latest_by": "updated_at"}
     assert accounts.quality is not None
     assert accounts.quality.model_dump() == {"suite": "acme_accounts", "on_failure": "quarantine"}
     assert accounts.target.model_dump() == {
-        "kind": "postgres", "conn_id": "dwh", "table": "accounts", "db_schema": "acme", "mode": "merge",
-        "keys": ["id"], "interval_column": None, "schema_changes": "evolve",
+        "kind": "postgres",
+        "conn_id": "dwh",
+        "table": "accounts",
+        "db_schema": "acme",
+        "mode": "merge",
+        "keys": ["id"],
+        "interval_column": None,
+        "schema_changes": "evolve",
     }
     orders = spec.dataset("orders")
     assert orders.source.options.model_dump() == {
-        "table": "sales.orders", "query": None, "columns": None, "incremental": True, "cursor_field": "changed_at",
-        "overlap_minutes": 0, "primary_key": [], "batch_size": 50_000,
+        "table": "sales.orders",
+        "query": None,
+        "columns": None,
+        "incremental": True,
+        "cursor_field": "changed_at",
+        "overlap_minutes": 0,
+        "primary_key": [],
+        "batch_size": 50_000,
     }
     assert (orders.target.mode, orders.transforms, orders.quality) == ("append", [], None)
 
@@ -108,7 +134,12 @@ def test_full_spec_parses_with_every_value_and_default(tmp_path: Path) -> None:
 def test_minimal_spec_gets_the_documented_defaults(tmp_path: Path) -> None:
     spec = load_spec(write(tmp_path, "nightly.yaml", MINIMAL.format(pipeline="nightly")))
     assert (spec.schedule, spec.timezone, spec.catchup, spec.owner, spec.max_active_runs) == (
-        "@daily", "UTC", False, "bulksync", 1)
+        "@daily",
+        "UTC",
+        False,
+        "bulksync",
+        1,
+    )
     assert (spec.tasks.retries, spec.tasks.retry_delay_minutes, spec.tasks.retry_exponential_backoff) == (3, 5, True)
     assert spec.staging.root is None
     target = spec.datasets[0].target
@@ -136,10 +167,13 @@ def test_pipeline_name_must_match_file_name(tmp_path: Path) -> None:
     path = write(tmp_path, "weekly.yaml", MINIMAL.format(pipeline="nightly"))
     with pytest.raises(SpecError) as info:
         load_spec(path)
-    assert info.value.problems == [(
-        str(path), "pipeline",
-        "is 'nightly' but the file is named 'weekly.yaml'; name the file nightly.yaml or acme__nightly.yaml",
-    )]
+    assert info.value.problems == [
+        (
+            str(path),
+            "pipeline",
+            "is 'nightly' but the file is named 'weekly.yaml'; name the file nightly.yaml or acme__nightly.yaml",
+        )
+    ]
 
 
 def test_invalid_yaml_names_file_and_line(tmp_path: Path) -> None:
@@ -166,14 +200,20 @@ def test_unclosed_bracket_reports_its_line(tmp_path: Path) -> None:
 
 
 def test_field_error_from_a_file_names_the_file_path(tmp_path: Path) -> None:
-    path = write(tmp_path, "nightly.yaml",
-                 MINIMAL.format(pipeline="nightly").replace("table: dbo.accounts", "tabel: dbo.accounts"))
+    path = write(
+        tmp_path,
+        "nightly.yaml",
+        MINIMAL.format(pipeline="nightly").replace("table: dbo.accounts", "tabel: dbo.accounts"),
+    )
     with pytest.raises(SpecError) as info:
         load_spec(path)
-    assert info.value.problems == [(
-        str(path), "datasets[0].source.options.tabel (dataset 'accounts')",
-        "unknown field (check the spelling; see docs/specs.md for the fields)",
-    )]
+    assert info.value.problems == [
+        (
+            str(path),
+            "datasets[0].source.options.tabel (dataset 'accounts')",
+            "unknown field (check the spelling; see docs/specs.md for the fields)",
+        )
+    ]
 
 
 def test_missing_file_is_a_spec_error(tmp_path: Path) -> None:
@@ -205,8 +245,11 @@ def test_load_specs_reports_problems_of_several_files_together(tmp_path: Path) -
     with pytest.raises(SpecError) as info:
         load_specs(tmp_path)
     problems = info.value.problems
-    assert [(f, p) for f, p, _ in problems] == [(str(bad_yaml), ""), (str(bad_tz), "timezone"),
-                                                (str(misnamed), "pipeline")]
+    assert [(f, p) for f, p, _ in problems] == [
+        (str(bad_yaml), ""),
+        (str(bad_tz), "timezone"),
+        (str(misnamed), "pipeline"),
+    ]
     assert problems[0][2].startswith("not valid YAML: line 2")
     assert problems[1][2].startswith("unknown time zone 'Mars/Base'")
     assert str(info.value).startswith("3 problems in pipeline specs:\n")
@@ -218,7 +261,8 @@ def test_load_specs_duplicate_dag_id_names_both_files(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as info:
         load_specs(tmp_path)
     assert info.value.problems == [
-        (str(second), "pipeline", f"tenant+pipeline 'acme__nightly' is already defined in {first}")]
+        (str(second), "pipeline", f"tenant+pipeline 'acme__nightly' is already defined in {first}")
+    ]
 
 
 def test_load_specs_duplicate_dag_id_is_refused(tmp_path: Path) -> None:

@@ -22,24 +22,31 @@ from bulksync.staging import (
 )
 
 UTC = dt.UTC
-SCHEMA = pa.schema([
-    pa.field("id", pa.int64(), nullable=False),
-    pa.field("amount", pa.decimal128(18, 2)),
-    pa.field("updated_at", pa.timestamp("us", tz="UTC")),
-    pa.field("name", pa.string()),
-])
+SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.int64(), nullable=False),
+        pa.field("amount", pa.decimal128(18, 2)),
+        pa.field("updated_at", pa.timestamp("us", tz="UTC")),
+        pa.field("name", pa.string()),
+    ]
+)
 WINDOW = Window(dt.datetime(2026, 1, 1, tzinfo=UTC), dt.datetime(2026, 1, 2, tzinfo=UTC))
 
 
 def rows_batch(start: int, count: int) -> pa.RecordBatch:
     ids = list(range(start, start + count))
-    return pa.record_batch([
-        pa.array(ids, pa.int64()),
-        pa.array([Decimal(i) / 100 for i in ids], pa.decimal128(18, 2)),
-        pa.array([dt.datetime(2026, 1, 1, tzinfo=UTC) + dt.timedelta(minutes=i) for i in ids],
-                 pa.timestamp("us", tz="UTC")),
-        pa.array([None if i % 3 == 0 else f"n{i}" for i in ids]),
-    ], schema=SCHEMA)
+    return pa.record_batch(
+        [
+            pa.array(ids, pa.int64()),
+            pa.array([Decimal(i) / 100 for i in ids], pa.decimal128(18, 2)),
+            pa.array(
+                [dt.datetime(2026, 1, 1, tzinfo=UTC) + dt.timedelta(minutes=i) for i in ids],
+                pa.timestamp("us", tz="UTC"),
+            ),
+            pa.array([None if i % 3 == 0 else f"n{i}" for i in ids]),
+        ],
+        schema=SCHEMA,
+    )
 
 
 @pytest.fixture
@@ -56,18 +63,26 @@ def commit(partition: Partition, *batches: pa.RecordBatch, stage: str = "extract
 
 def read_back(partition: Partition, stage: str = "extract") -> pa.Table:
     manifest = read_manifest(partition, stage)
-    return pa.Table.from_batches(list(iter_batches(partition, manifest)), schema=manifest.schema())
+    return pa.Table.from_batches(list(iter_batches(partition, manifest)), schema=manifest.read_schema())
 
 
-@pytest.mark.parametrize(("window", "key"), [
-    (Window(), "full"),
-    (WINDOW, "20260101T000000Z_20260102T000000Z"),
-    (Window(dt.datetime(2026, 3, 29, 1, 30, tzinfo=ZoneInfo("Europe/Berlin")),  # CET, +01:00
-            dt.datetime(2026, 3, 29, 12, 0, 5, tzinfo=ZoneInfo("Europe/Berlin"))),  # CEST, +02:00
-     "20260329T003000Z_20260329T100005Z"),
-    (Window(start=dt.datetime(2026, 1, 1, 6, tzinfo=dt.timezone(dt.timedelta(hours=-5)))), "20260101T110000Z_open"),
-    (Window(end=dt.datetime(2026, 1, 1, tzinfo=UTC)), "open_20260101T000000Z"),
-], ids=["full", "utc", "berlin", "open_end", "open_start"])
+@pytest.mark.parametrize(
+    ("window", "key"),
+    [
+        (Window(), "full"),
+        (WINDOW, "20260101T000000Z_20260102T000000Z"),
+        (
+            Window(
+                dt.datetime(2026, 3, 29, 1, 30, tzinfo=ZoneInfo("Europe/Berlin")),  # CET, +01:00
+                dt.datetime(2026, 3, 29, 12, 0, 5, tzinfo=ZoneInfo("Europe/Berlin")),
+            ),  # CEST, +02:00
+            "20260329T003000Z_20260329T100005Z",
+        ),
+        (Window(start=dt.datetime(2026, 1, 1, 6, tzinfo=dt.timezone(dt.timedelta(hours=-5)))), "20260101T110000Z_open"),
+        (Window(end=dt.datetime(2026, 1, 1, tzinfo=UTC)), "open_20260101T000000Z"),
+    ],
+    ids=["full", "utc", "berlin", "open_end", "open_start"],
+)
 def test_window_key(window: Window, key: str) -> None:
     assert window.key == key
     assert window.is_full == (key == "full")
@@ -104,30 +119,44 @@ def test_commit_writes_parts_and_manifest_with_checksums(partition: Partition) -
     assert sorted(p.name for p in partition.path.iterdir()) == ["_manifest.json", "part-00000.parquet"]
     manifest = read_manifest(partition, "extract")
     assert (manifest.tenant, manifest.pipeline, manifest.dataset, manifest.stage) == (
-        "acme", "nightly", "accounts", "extract")
+        "acme",
+        "nightly",
+        "accounts",
+        "extract",
+    )
     assert (manifest.interval, manifest.rows, manifest.source_count) == ("20260101T000000Z_20260102T000000Z", 8, 8)
     assert (manifest.run_id, manifest.try_number) == ("manual__1", 2)
     assert manifest.window == WINDOW.to_json()
     assert manifest.created_at.tzinfo is not None
     part = partition.path / "part-00000.parquet"
-    assert [f.model_dump() for f in manifest.files] == [{
-        "path": "part-00000.parquet", "rows": 8, "bytes": part.stat().st_size,
-        "sha256": hashlib.sha256(part.read_bytes()).hexdigest(),
-    }]
+    assert [f.model_dump() for f in manifest.files] == [
+        {
+            "path": "part-00000.parquet",
+            "rows": 8,
+            "bytes": part.stat().st_size,
+            "sha256": hashlib.sha256(part.read_bytes()).hexdigest(),
+        }
+    ]
     assert manifest.columns == [
         {"name": "id", "type": "int64", "nullable": False},
         {"name": "amount", "type": "decimal128(18, 2)", "nullable": True},
         {"name": "updated_at", "type": "timestamp[us, tz=UTC]", "nullable": True},
         {"name": "name", "type": "string", "nullable": True},
     ]
-    assert manifest.schema() == SCHEMA
+    assert manifest.read_schema() == SCHEMA
     assert pq.read_metadata(part).row_group(0).column(0).compression == "ZSTD"
     on_disk = json.loads((partition.path / "_manifest.json").read_text())
     assert on_disk["rows"] == 8
     assert on_disk["files"][0]["sha256"] == manifest.files[0].sha256
     assert manifest.summary() == {
-        "dataset": "accounts", "stage": "extract", "interval": manifest.interval, "rows": 8, "files": 1,
-        "bytes": part.stat().st_size, "source_count": 8, "duration_seconds": round(manifest.duration_seconds, 3),
+        "dataset": "accounts",
+        "stage": "extract",
+        "interval": manifest.interval,
+        "rows": 8,
+        "files": 1,
+        "bytes": part.stat().st_size,
+        "source_count": 8,
+        "duration_seconds": round(manifest.duration_seconds, 3),
     }
 
 
@@ -135,15 +164,17 @@ def test_committed_data_reads_back_exactly(partition: Partition) -> None:
     commit(partition, rows_batch(0, 5), rows_batch(5, 3))
     expected = pa.Table.from_batches([rows_batch(0, 5), rows_batch(5, 3)])
     assert read_back(partition).equals(expected)
-    assert read_back(partition).column("amount").to_pylist()[:3] == [Decimal("0.00"), Decimal("0.01"),
-                                                                      Decimal("0.02")]
+    assert read_back(partition).column("amount").to_pylist()[:3] == [Decimal("0.00"), Decimal("0.01"), Decimal("0.02")]
 
 
 def test_rows_per_file_rollover(partition: Partition) -> None:
     commit(partition, rows_batch(0, 3), rows_batch(3, 3), rows_batch(6, 4), rows_per_file=4, row_group_rows=2)
     manifest = read_manifest(partition, "extract")
     assert [(f.path, f.rows) for f in manifest.files] == [
-        ("part-00000.parquet", 4), ("part-00001.parquet", 4), ("part-00002.parquet", 2)]
+        ("part-00000.parquet", 4),
+        ("part-00001.parquet", 4),
+        ("part-00002.parquet", 2),
+    ]
     assert sum(f.rows for f in manifest.files) == manifest.rows == 10
     for f in manifest.files:
         path = partition.path / f.path
@@ -196,7 +227,8 @@ def test_transform_stage_commits_into_a_sub_folder_and_can_link_extract_files(pa
         w.link(extract.files, prefix="../")
         manifest = w.commit(window=WINDOW.to_json())
     assert [(f.path, f.rows, f.sha256) for f in manifest.files] == [
-        ("../part-00000.parquet", 4, extract.files[0].sha256)]
+        ("../part-00000.parquet", 4, extract.files[0].sha256)
+    ]
     assert manifest.rows == 4
     assert read_back(partition, "transform").equals(read_back(partition))
 

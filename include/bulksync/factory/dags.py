@@ -25,8 +25,14 @@ from bulksync.spec.models import PipelineSpec
 STAGE_CHAIN: list[type[BulksyncStageOperator]] = [ExtractOperator, TransformOperator, LoadOperator]
 
 
-PRESET_CRONS = {"@hourly": "0 * * * *", "@daily": "0 0 * * *", "@weekly": "0 0 * * 0",
-                "@monthly": "0 0 1 * *", "@quarterly": "0 0 1 */3 *", "@yearly": "0 0 1 1 *"}
+PRESET_CRONS = {
+    "@hourly": "0 * * * *",
+    "@daily": "0 0 * * *",
+    "@weekly": "0 0 * * 0",
+    "@monthly": "0 0 1 * *",
+    "@quarterly": "0 0 1 */3 *",
+    "@yearly": "0 0 1 1 *",
+}
 
 
 def timetable(spec: PipelineSpec) -> Any:
@@ -57,8 +63,14 @@ def default_args(spec: PipelineSpec) -> dict[str, Any]:
 
 
 def _doc(spec: PipelineSpec) -> str:
-    lines = [f"# {spec.tenant} / {spec.pipeline}", "", spec.description or "", "", "| dataset | source | target | mode |",
-             "|---|---|---|---|"]
+    lines = [
+        f"# {spec.tenant} / {spec.pipeline}",
+        "",
+        spec.description or "",
+        "",
+        "| dataset | source | target | mode |",
+        "|---|---|---|---|",
+    ]
     for ds in spec.datasets:
         tgt = ds.target
         lines.append(f"| {ds.name} | {ds.source.kind} | {tgt.kind}:{tgt.conn_id}/{tgt.table} | {tgt.mode} |")

@@ -48,7 +48,7 @@ class SqlAlchemyHook(BaseHook):
         """The Airflow connection (resolved from env vars, secrets backends or the metadata DB)."""
         try:
             return self.get_connection(self.conn_id)
-        except Exception as exc:  # AirflowNotFoundException and backend errors
+        except Exception as exc:  # noqa: BLE001 - AirflowNotFoundException and backend errors
             raise ConfigurationError(
                 f"Airflow connection {self.conn_id!r} is not defined: add it in the UI (Admin > Connections), "
                 f"as AIRFLOW_CONN_{self.conn_id.upper()}, or in your secrets backend ({type(exc).__name__})"
@@ -77,13 +77,21 @@ class SqlAlchemyHook(BaseHook):
         if driver == "sqlite":
             path = conn.schema or conn.host or ""
             return make_url(f"sqlite:///{path}" if path else "sqlite://")
-        return URL.create(driver, username=conn.login or None, password=conn.password or None,
-                          host=conn.host or None, port=conn.port or None, database=conn.schema or None)
+        return URL.create(
+            driver,
+            username=conn.login or None,
+            password=conn.password or None,
+            host=conn.host or None,
+            port=conn.port or None,
+            database=conn.schema or None,
+        )
 
     def describe(self) -> str:
         """``conn_id (dialect://host:port/db)`` without credentials, for messages."""
         url = self.url
-        where = url.database if url.get_backend_name() == "sqlite" else f"{url.host}:{url.port or ''}/{url.database or ''}"
+        where = (
+            url.database if url.get_backend_name() == "sqlite" else f"{url.host}:{url.port or ''}/{url.database or ''}"
+        )
         return f"connection {self.conn_id!r} ({url.get_backend_name()} {where})"
 
     @cached_property
@@ -95,9 +103,7 @@ class SqlAlchemyHook(BaseHook):
         kwargs: dict[str, Any] = {"pool_pre_ping": True}
         if extra.get("connect_args"):
             kwargs["connect_args"] = extra["connect_args"]
-        elif self.dialect == "postgresql":
-            kwargs["connect_args"] = {"connect_timeout": int(extra.get("connect_timeout", 10))}
-        elif self.dialect == "mysql":
+        elif self.dialect == "postgresql" or self.dialect == "mysql":
             kwargs["connect_args"] = {"connect_timeout": int(extra.get("connect_timeout", 10))}
         engine = sa.create_engine(self.url, **kwargs)
         if self.dialect == "sqlite":

@@ -25,8 +25,9 @@ def run_context(context: Any) -> stages.RunContext:
     start: dt.datetime | None = context.get("data_interval_start")
     end: dt.datetime | None = context.get("data_interval_end")
     ti = context.get("ti")
-    return stages.RunContext(run_id=str(context["run_id"]), window=Window(start, end),
-                             try_number=getattr(ti, "try_number", None))
+    return stages.RunContext(
+        run_id=str(context["run_id"]), window=Window(start, end), try_number=getattr(ti, "try_number", None)
+    )
 
 
 class BulksyncStageOperator(BaseOperator):

@@ -47,14 +47,25 @@ def build_crm(path: Path, accounts: int = ACCOUNTS) -> int:
     for i in range(1, accounts + 1):
         created = DEMO_DAY - dt.timedelta(days=rng.randint(30, 900), seconds=rng.randint(0, 86399))
         # about a third changed during the demo day, the rest before it
-        changed = DEMO_DAY + dt.timedelta(seconds=rng.randint(0, 86399)) if i % 3 == 0 else (
-            created + dt.timedelta(days=rng.randint(0, 25)))
-        rows.append((
-            i, f"  Account {i:05d} {rng.choice(['GmbH', 'SA', 'Inc', 'Ltd', 'BV'])} ", rng.choice(INDUSTRIES),
-            rng.choice(COUNTRIES), rng.choice("AAAIP"), f"{rng.randint(10_000, 90_000_000)}.{rng.randint(0, 99):02d}",
-            rng.randint(1, 50_000) if i % 17 else None, f"buyer{i}@client{i % 97}.example",
-            created.strftime("%Y-%m-%d %H:%M:%S.%f"), changed.strftime("%Y-%m-%d %H:%M:%S.%f"),
-        ))
+        changed = (
+            DEMO_DAY + dt.timedelta(seconds=rng.randint(0, 86399))
+            if i % 3 == 0
+            else (created + dt.timedelta(days=rng.randint(0, 25)))
+        )
+        rows.append(
+            (
+                i,
+                f"  Account {i:05d} {rng.choice(['GmbH', 'SA', 'Inc', 'Ltd', 'BV'])} ",
+                rng.choice(INDUSTRIES),
+                rng.choice(COUNTRIES),
+                rng.choice("AAAIP"),
+                f"{rng.randint(10_000, 90_000_000)}.{rng.randint(0, 99):02d}",
+                rng.randint(1, 50_000) if i % 17 else None,
+                f"buyer{i}@client{i % 97}.example",
+                created.strftime("%Y-%m-%d %H:%M:%S.%f"),
+                changed.strftime("%Y-%m-%d %H:%M:%S.%f"),
+            )
+        )
     con.executemany("INSERT INTO accounts VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
     con.commit()
     con.close()
@@ -73,8 +84,9 @@ def build_order_drops(folder: Path, files: int = ORDER_FILES, per_file: int = OR
         path = folder / f"orders_{DEMO_DAY:%Y%m%d}_{f + 1:02d}.csv"
         with open(path, "w", newline="", encoding="utf-8") as out:
             w = csv.writer(out)
-            w.writerow(["order_id", "account_id", "ordered_at", "status", "quantity", "unit_price", "note",
-                        "updated_at"])
+            w.writerow(
+                ["order_id", "account_id", "ordered_at", "status", "quantity", "unit_price", "note", "updated_at"]
+            )
             for _ in range(per_file):
                 # every 10th row re-sends an earlier order with a later change
                 if total and total % 10 == 0:
@@ -83,18 +95,24 @@ def build_order_drops(folder: Path, files: int = ORDER_FILES, per_file: int = OR
                     order_id += 1
                     oid = order_id
                 ts = DEMO_DAY + dt.timedelta(seconds=rng.randint(0, 86399))
-                w.writerow([oid, rng.randint(1, ACCOUNTS), ts.isoformat().replace("+00:00", "Z"),
-                            rng.choice(["open", "shipped", "shipped", "invoiced", "test"]), rng.randint(1, 40),
-                            f"{rng.randint(1, 999)}.{rng.randint(0, 99):02d}",
-                            rng.choice(["", "urgent, call first", 'said "asap"', "multi\nline note"]),
-                            (ts + dt.timedelta(minutes=total)).isoformat().replace("+00:00", "Z")])
+                w.writerow(
+                    [
+                        oid,
+                        rng.randint(1, ACCOUNTS),
+                        ts.isoformat().replace("+00:00", "Z"),
+                        rng.choice(["open", "shipped", "shipped", "invoiced", "test"]),
+                        rng.randint(1, 40),
+                        f"{rng.randint(1, 999)}.{rng.randint(0, 99):02d}",
+                        rng.choice(["", "urgent, call first", 'said "asap"', "multi\nline note"]),
+                        (ts + dt.timedelta(minutes=total)).isoformat().replace("+00:00", "Z"),
+                    ]
+                )
                 total += 1
     return total
 
 
 def prepare(root: Path) -> dict[str, int]:
     """Create every demo source under ``root`` (``.local/demo``); return row counts."""
-    counts = {"crm.accounts": build_crm(root / "crm.db"),
-              "drops/orders": build_order_drops(root / "drops" / "orders")}
+    counts = {"crm.accounts": build_crm(root / "crm.db"), "drops/orders": build_order_drops(root / "drops" / "orders")}
     log.info("demo sources ready under %s: %s", root, counts)
     return counts

@@ -17,10 +17,10 @@ from typing import Any
 import pyarrow as pa
 import sqlalchemy as sa
 
+from bulksync.arrow_types import arrow_from_sqlalchemy
 from bulksync.errors import ConfigurationError, DataError
 from bulksync.hooks.sql import SqlAlchemyHook
 from bulksync.sources.base import Source
-from bulksync.arrow_types import arrow_from_sqlalchemy
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,8 @@ class SqlSource(Source):
         query = self.options.query
         if self.hook.dialect == "postgresql":
             desc = self._conn.exec_driver_sql(f"SELECT * FROM ({query}) AS q LIMIT 0").cursor.description
-            cols = [sa.column(d.name, _pg_type(d.type_code, d.precision, d.scale)) for d in desc]
+            # DB-API description: name, type_code, display_size, internal_size, precision, scale, null_ok
+            cols = [sa.column(d[0], _pg_type(d[1], d[4], d[5])) for d in desc]
             return sa.text(query).columns(*cols).subquery("q")
         if self.hook.dialect == "sqlite":
             view = "bulksync_query_view"
@@ -126,7 +127,7 @@ class SqlSource(Source):
         result = self._conn.execution_options(stream_results=True, yield_per=size).execute(self._statement)
         offset = 0
         for rows in result.partitions(size):
-            columns = list(zip(*rows, strict=True)) if rows else [[] for _ in schema]
+            columns: list[Any] = list(zip(*rows, strict=True)) if rows else [[] for _ in schema]
             arrays = []
             for field, values in zip(schema, columns, strict=True):
                 try:
@@ -149,13 +150,21 @@ class SqlSource(Source):
 
 
 _PG_OIDS: dict[int, Any] = {
-    16: sa.Boolean(), 17: sa.LargeBinary(), 20: sa.BigInteger(), 21: sa.SmallInteger(), 23: sa.Integer(),
-    700: sa.Float(), 701: sa.Double(), 1082: sa.Date(), 1083: sa.Time(), 1114: sa.DateTime(),
+    16: sa.Boolean(),
+    17: sa.LargeBinary(),
+    20: sa.BigInteger(),
+    21: sa.SmallInteger(),
+    23: sa.Integer(),
+    700: sa.Float(),
+    701: sa.Double(),
+    1082: sa.Date(),
+    1083: sa.Time(),
+    1114: sa.DateTime(),
     1184: sa.DateTime(timezone=True),
 }
 
 
-def _pg_type(oid: int, precision: int | None, scale: int | None) -> Any:
+def _pg_type(oid: Any, precision: int | None, scale: int | None) -> Any:
     """SQLAlchemy type of a PostgreSQL result column (text for anything not listed)."""
     if oid == 1700:
         return sa.Numeric(precision, scale) if precision else sa.Numeric()

@@ -25,8 +25,17 @@ SIMPLE_TYPES = {
     "binary",
 }
 _DECIMAL = re.compile(r"^decimal\((\d{1,2}),\s*(\d{1,2})\)$")
-ALIASES = {"str": "string", "text": "string", "int": "int64", "integer": "int64", "bigint": "int64",
-           "float": "float64", "double": "float64", "boolean": "bool", "datetime": "timestamp"}
+ALIASES = {
+    "str": "string",
+    "text": "string",
+    "int": "int64",
+    "integer": "int64",
+    "bigint": "int64",
+    "float": "float64",
+    "double": "float64",
+    "boolean": "bool",
+    "datetime": "timestamp",
+}
 
 
 def normalize_type(value: str) -> str:
@@ -41,9 +50,7 @@ def normalize_type(value: str) -> str:
         if not 1 <= precision <= 38 or scale > precision:
             raise ValueError(f"decimal({precision},{scale}): precision must be 1..38 and scale <= precision")
         return f"decimal({precision},{scale})"
-    raise ValueError(
-        f"unknown type {value!r}; use one of {', '.join(sorted(SIMPLE_TYPES))} or decimal(p,s)"
-    )
+    raise ValueError(f"unknown type {value!r}; use one of {', '.join(sorted(SIMPLE_TYPES))} or decimal(p,s)")
 
 
 TypeName = Annotated[str, AfterValidator(normalize_type)]

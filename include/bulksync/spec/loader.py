@@ -21,8 +21,7 @@ def spec_files(folder: str | Path) -> list[Path]:
     if not root.is_dir():
         raise SpecError([(str(root), "", "spec folder does not exist; set BULKSYNC_SPECS_DIR or BULKSYNC_HOME")])
     return sorted(
-        p for p in root.iterdir()
-        if p.suffix in SPEC_SUFFIXES and p.is_file() and not p.name.startswith(("_", "."))
+        p for p in root.iterdir() if p.suffix in SPEC_SUFFIXES and p.is_file() and not p.name.startswith(("_", "."))
     )
 
 
@@ -91,8 +90,16 @@ def load_spec(path: str | Path) -> PipelineSpec:
     spec = parse_spec(data, str(path))
     expected = path.stem
     if spec.pipeline != expected and f"{spec.tenant}__{spec.pipeline}" != expected:
-        raise SpecError([(str(path), "pipeline", f"is {spec.pipeline!r} but the file is named {path.name!r}; "
-                          f"name the file {spec.pipeline}.yaml or {spec.tenant}__{spec.pipeline}.yaml")])
+        raise SpecError(
+            [
+                (
+                    str(path),
+                    "pipeline",
+                    f"is {spec.pipeline!r} but the file is named {path.name!r}; "
+                    f"name the file {spec.pipeline}.yaml or {spec.tenant}__{spec.pipeline}.yaml",
+                )
+            ]
+        )
     return spec
 
 
@@ -108,8 +115,9 @@ def load_specs(folder: str | Path) -> list[PipelineSpec]:
             problems.extend(exc.problems)
             continue
         if spec.dag_id in seen:
-            problems.append((str(path), "pipeline",
-                             f"tenant+pipeline {spec.dag_id!r} is already defined in {seen[spec.dag_id]}"))
+            problems.append(
+                (str(path), "pipeline", f"tenant+pipeline {spec.dag_id!r} is already defined in {seen[spec.dag_id]}")
+            )
             continue
         seen[spec.dag_id] = path
         specs.append(spec)

@@ -81,7 +81,9 @@ class PipelineSpec(StrictModel):
         for ds in self.datasets:
             if ds.name == name:
                 return ds
-        raise KeyError(f"pipeline {self.dag_id} has no dataset {name!r}; it has: {', '.join(d.name for d in self.datasets)}")
+        raise KeyError(
+            f"pipeline {self.dag_id} has no dataset {name!r}; it has: {', '.join(d.name for d in self.datasets)}"
+        )
 
     @field_validator("schedule")
     @classmethod

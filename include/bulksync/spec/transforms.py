@@ -177,9 +177,7 @@ TransformStep = Annotated[
     Discriminator(
         _step_tag,
         custom_error_type="unknown_transform",
-        custom_error_message=(
-            "a transform step is a mapping with exactly one of: " + ", ".join(STEP_MODELS)
-        ),
+        custom_error_message=("a transform step is a mapping with exactly one of: " + ", ".join(STEP_MODELS)),
     ),
 ]
 

@@ -48,7 +48,7 @@ class Manifest(BaseModel):
         cols = [{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in schema]
         return cols, base64.b64encode(schema.serialize().to_pybytes()).decode("ascii")
 
-    def schema(self) -> pa.Schema:
+    def read_schema(self) -> pa.Schema:
         """The exact Arrow schema of the staged data."""
         return pa.ipc.read_schema(pa.py_buffer(base64.b64decode(self.arrow_schema)))
 

@@ -52,12 +52,15 @@ class Window:
 
     def to_json(self) -> dict[str, str | None]:
         """ISO strings of both bounds."""
-        return {"start": self.start.isoformat() if self.start else None,
-                "end": self.end.isoformat() if self.end else None}
+        return {
+            "start": self.start.isoformat() if self.start else None,
+            "end": self.end.isoformat() if self.end else None,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, str | None]) -> Window:
         """Inverse of :meth:`to_json`."""
+
         def parse(v: str | None) -> dt.datetime | None:
             return dt.datetime.fromisoformat(v) if v else None
 

@@ -33,8 +33,9 @@ def read_manifest(partition: Partition, stage: str) -> Manifest:
         raise StagingError(f"corrupt manifest {path}: {exc.errors()[0]['msg']}; rerun the {stage} task") from None
 
 
-def iter_batches(partition: Partition, manifest: Manifest, *, batch_size: int = 128 * 1024,
-                 columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
+def iter_batches(
+    partition: Partition, manifest: Manifest, *, batch_size: int = 128 * 1024, columns: list[str] | None = None
+) -> Iterator[pa.RecordBatch]:
     """Stream the record batches of a committed stage, checking each file against the manifest."""
     folder = partition.stage_path(manifest.stage)
     for entry in manifest.files:
@@ -42,7 +43,9 @@ def iter_batches(partition: Partition, manifest: Manifest, *, batch_size: int = 
         try:
             size = path.stat().st_size
         except FileNotFoundError:
-            raise StagingError(f"{path} listed in the {manifest.stage} manifest is missing; rerun the extract") from None
+            raise StagingError(
+                f"{path} listed in the {manifest.stage} manifest is missing; rerun the extract"
+            ) from None
         if size != entry.bytes:
             raise StagingError(f"{path} has {size} bytes but the manifest says {entry.bytes}; rerun the extract")
         pf = pq.ParquetFile(path)

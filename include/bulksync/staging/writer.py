@@ -7,6 +7,7 @@ leaves either the old committed output or the new one, never a mix.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import logging
@@ -53,9 +54,17 @@ class PartitionWriter:
         try_number: the task try, recorded in the manifest.
     """
 
-    def __init__(self, partition: Partition, stage: str, schema: pa.Schema, *, run_id: str | None = None,
-                 try_number: int | None = None, rows_per_file: int = ROWS_PER_FILE,
-                 row_group_rows: int = ROW_GROUP_ROWS) -> None:
+    def __init__(
+        self,
+        partition: Partition,
+        stage: str,
+        schema: pa.Schema,
+        *,
+        run_id: str | None = None,
+        try_number: int | None = None,
+        rows_per_file: int = ROWS_PER_FILE,
+        row_group_rows: int = ROW_GROUP_ROWS,
+    ) -> None:
         self.partition = partition
         self.stage = stage
         self.schema = schema
@@ -130,8 +139,9 @@ class PartitionWriter:
         self._writer.close()
         self._writer = None
         path = self.tmp / self._current
-        self._files.append(FileEntry(path=self._current, rows=self._file_rows, bytes=path.stat().st_size,
-                                     sha256=sha256_file(path)))
+        self._files.append(
+            FileEntry(path=self._current, rows=self._file_rows, bytes=path.stat().st_size, sha256=sha256_file(path))
+        )
         self._file_rows = 0
 
     def link(self, entries: list[FileEntry], prefix: str) -> None:
@@ -140,8 +150,9 @@ class PartitionWriter:
             self.linked_files.append(e.model_copy(update={"path": prefix + e.path}))
             self.rows += e.rows
 
-    def commit(self, *, window: dict[str, str | None], source_count: int | None = None,
-               extra: dict[str, Any] | None = None) -> Manifest:
+    def commit(
+        self, *, window: dict[str, str | None], source_count: int | None = None, extra: dict[str, Any] | None = None
+    ) -> Manifest:
         """Close the parts, write the manifest last and move the output into place."""
         self._flush()
         self._close_file()
@@ -153,19 +164,37 @@ class PartitionWriter:
             self._close_file()
         cols, ipc = Manifest.encode_schema(self.schema)
         manifest = Manifest(
-            tenant=self.partition.tenant, pipeline=self.partition.pipeline, dataset=self.partition.dataset,
-            stage=self.stage, interval=self.partition.window.key, window=window, rows=self.rows,
-            files=self.linked_files + self._files, columns=cols, arrow_schema=ipc, source_count=source_count,
-            run_id=self.run_id, try_number=self.try_number, created_at=dt.datetime.now(dt.UTC),
-            duration_seconds=time.monotonic() - self._started, extra=extra or {},
+            tenant=self.partition.tenant,
+            pipeline=self.partition.pipeline,
+            dataset=self.partition.dataset,
+            stage=self.stage,
+            interval=self.partition.window.key,
+            window=window,
+            rows=self.rows,
+            files=self.linked_files + self._files,
+            columns=cols,
+            arrow_schema=ipc,
+            source_count=source_count,
+            run_id=self.run_id,
+            try_number=self.try_number,
+            created_at=dt.datetime.now(dt.UTC),
+            duration_seconds=time.monotonic() - self._started,
+            extra=extra or {},
         )
         tmp_manifest = self.tmp / (MANIFEST + ".tmp")
         tmp_manifest.write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
         os.replace(tmp_manifest, self.tmp / MANIFEST)
         self._swap_in()
-        log.info("committed %s stage of %s/%s/%s %s: %d rows in %d files",
-                 self.stage, self.partition.tenant, self.partition.pipeline, self.partition.dataset,
-                 self.partition.window.key, self.rows, len(manifest.files))
+        log.info(
+            "committed %s stage of %s/%s/%s %s: %d rows in %d files",
+            self.stage,
+            self.partition.tenant,
+            self.partition.pipeline,
+            self.partition.dataset,
+            self.partition.window.key,
+            self.rows,
+            len(manifest.files),
+        )
         return manifest
 
     def _swap_in(self) -> None:
@@ -181,9 +210,7 @@ class PartitionWriter:
     def abort(self) -> None:
         """Remove everything written so far; the committed output (if any) stays as it was."""
         if self._writer is not None:
-            try:
+            with contextlib.suppress(Exception):  # best effort while failing anyway
                 self._writer.close()
-            except Exception:  # noqa: BLE001 - best effort while failing anyway
-                pass
             self._writer = None
         shutil.rmtree(self.tmp, ignore_errors=True)

@@ -49,8 +49,11 @@ def fits(existing: Any, incoming: pa.DataType, dialect: str) -> bool:
     """True when a column of reflected type ``existing`` can hold every value of ``incoming``."""
     if isinstance(existing, sa.Text | sa.String) and not isinstance(existing, sa.Enum):
         # text takes anything as text; a length limit is checked by the database on load
-        return pa.types.is_string(incoming) or pa.types.is_large_string(incoming) or dialect == "sqlite" or not (
-            pa.types.is_binary(incoming)
+        return (
+            pa.types.is_string(incoming)
+            or pa.types.is_large_string(incoming)
+            or dialect == "sqlite"
+            or not (pa.types.is_binary(incoming))
         )
     if pa.types.is_boolean(incoming):
         return isinstance(existing, sa.Boolean) or (dialect == "sqlite" and isinstance(existing, sa.Integer))
@@ -73,9 +76,7 @@ def fits(existing: Any, incoming: pa.DataType, dialect: str) -> bool:
             return scale >= incoming.scale and existing.precision - scale >= incoming.precision - incoming.scale
         return False
     if pa.types.is_floating(incoming):
-        return isinstance(existing, sa.Float) or (
-            isinstance(existing, sa.Numeric) and existing.precision is None
-        )
+        return isinstance(existing, sa.Float) or (isinstance(existing, sa.Numeric) and existing.precision is None)
     if pa.types.is_timestamp(incoming):
         return isinstance(existing, sa.DateTime)
     if pa.types.is_date(incoming):

@@ -76,11 +76,27 @@ class SqlTarget(Target):
             rows = self.copy_into(conn, tmp, schema, batches)
             inserted, updated, deleted = self.apply_mode(conn, tmp, schema, window=window, run_id=run_id)
             self.drop_temp_table(conn, tmp)
-        result = LoadResult(table=self.qualified_name, mode=self.spec.mode, rows=rows, inserted=inserted,
-                            updated=updated, deleted=deleted, duration_seconds=time.monotonic() - started,
-                            created_table=created, added_columns=tuple(added))
-        log.info("loaded %s (%s): %d staged rows, %d inserted, %d updated, %d deleted in %.1fs",
-                 result.table, result.mode, rows, inserted, updated, deleted, result.duration_seconds)
+        result = LoadResult(
+            table=self.qualified_name,
+            mode=self.spec.mode,
+            rows=rows,
+            inserted=inserted,
+            updated=updated,
+            deleted=deleted,
+            duration_seconds=time.monotonic() - started,
+            created_table=created,
+            added_columns=tuple(added),
+        )
+        log.info(
+            "loaded %s (%s): %d staged rows, %d inserted, %d updated, %d deleted in %.1fs",
+            result.table,
+            result.mode,
+            rows,
+            inserted,
+            updated,
+            deleted,
+            result.duration_seconds,
+        )
         return result
 
     def _check_schema_names(self, schema: pa.Schema) -> None:
@@ -89,8 +105,9 @@ class SqlTarget(Target):
             raise TargetSchemaError(f"staged columns {clash} clash with bulksync's audit columns; rename them")
         for key in self.spec.keys:
             if key not in schema.names:
-                raise TargetSchemaError(f"key column {key!r} of {self.qualified_name} is not in the staged data "
-                                        f"(columns: {schema.names})")
+                raise TargetSchemaError(
+                    f"key column {key!r} of {self.qualified_name} is not in the staged data (columns: {schema.names})"
+                )
         if self.spec.interval_column and self.spec.interval_column not in schema.names:
             raise TargetSchemaError(f"interval_column {self.spec.interval_column!r} is not in the staged data")
 
@@ -107,11 +124,13 @@ class SqlTarget(Target):
         problems = [
             f"column {f.name!r} is {describe_type(existing[f.name])} in {self.qualified_name} but the staged "
             f"data is {f.type}"
-            for f in schema if f.name in existing and not fits(existing[f.name], f.type, self.dialect)
+            for f in schema
+            if f.name in existing and not fits(existing[f.name], f.type, self.dialect)
         ]
         if problems:
             raise TargetSchemaError(
-                "the target cannot hold the new data, nothing was loaded: " + "; ".join(problems)
+                "the target cannot hold the new data, nothing was loaded: "
+                + "; ".join(problems)
                 + ". Widen the column (ALTER TABLE), or cast the data in a transform"
             )
         new = [f for f in schema if f.name not in existing]
@@ -129,8 +148,11 @@ class SqlTarget(Target):
 
     def _create_table(self, conn: sa.Connection, schema: pa.Schema) -> None:
         cols: list[sa.Column[Any]] = [
-            sa.Column(f.name, sa_type(f.type, self.dialect), nullable=f.name not in self.spec.keys
-                      or self.spec.mode != "merge")
+            sa.Column(
+                f.name,
+                sa_type(f.type, self.dialect),
+                nullable=f.name not in self.spec.keys or self.spec.mode != "merge",
+            )
             for f in schema
         ]
         cols.append(sa.Column(AUDIT_RUN_ID, sa.Text()))
@@ -167,8 +189,9 @@ class SqlTarget(Target):
             rows += batch.num_rows
         return rows
 
-    def apply_mode(self, conn: sa.Connection, tmp: str, schema: pa.Schema, *, window: Window,
-                   run_id: str) -> tuple[int, int, int]:
+    def apply_mode(
+        self, conn: sa.Connection, tmp: str, schema: pa.Schema, *, window: Window, run_id: str
+    ) -> tuple[int, int, int]:
         mode, tbl, src = self.spec.mode, self.table_sql, self.q(tmp)
         cols = [self.q(n) for n in schema.names]
         deleted = updated = 0
@@ -199,8 +222,9 @@ class SqlTarget(Target):
             f"SELECT count(*) FROM {src} WHERE " + " OR ".join(f"{k} IS NULL" for k in keys)
         ).scalar_one()
         if nulls:
-            raise DataError(f"{nulls} staged rows have an empty merge key {self.spec.keys}; "
-                            "fill or filter them in a transform")
+            raise DataError(
+                f"{nulls} staged rows have an empty merge key {self.spec.keys}; fill or filter them in a transform"
+            )
         dupes = conn.exec_driver_sql(
             f"SELECT {', '.join(keys)}, count(*) FROM {src} GROUP BY {', '.join(keys)} HAVING count(*) > 1 LIMIT 3"
         ).fetchall()
@@ -213,7 +237,9 @@ class SqlTarget(Target):
 
     def delete_matching(self, conn: sa.Connection, src: str) -> int:
         cond = " AND ".join(f"s.{self.q(k)} = {self.table_sql}.{self.q(k)}" for k in self.spec.keys)
-        return conn.exec_driver_sql(f"DELETE FROM {self.table_sql} WHERE EXISTS (SELECT 1 FROM {src} s WHERE {cond})").rowcount
+        return conn.exec_driver_sql(
+            f"DELETE FROM {self.table_sql} WHERE EXISTS (SELECT 1 FROM {src} s WHERE {cond})"
+        ).rowcount
 
     def delete_all(self, conn: sa.Connection) -> int:
         return conn.exec_driver_sql(f"DELETE FROM {self.table_sql}").rowcount

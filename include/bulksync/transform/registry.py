@@ -38,7 +38,9 @@ def transform(name: str) -> Callable[[TransformFn], TransformFn]:
 
     def register(fn: TransformFn) -> TransformFn:
         if name in _REGISTRY and _REGISTRY[name] is not fn:
-            raise ConfigurationError(f"transform {name!r} is registered twice ({_REGISTRY[name].__module__}, {fn.__module__})")
+            raise ConfigurationError(
+                f"transform {name!r} is registered twice ({_REGISTRY[name].__module__}, {fn.__module__})"
+            )
         _REGISTRY[name] = fn
         return fn
 

@@ -98,7 +98,7 @@ class TransformRunner:
                 if not dry:
                     start = counters[i]
                     counters[i] += len(df)
-                    df = df[self._keep[i][start:start + len(df)]]
+                    df = df[self._keep[i][start : start + len(df)]]
                 continue
             try:
                 df = apply_step(df, step, i, self.salts)
@@ -116,7 +116,9 @@ class TransformRunner:
             df = self._apply(to_pandas(batch), index, counters)
             missing = [c for c in cols if c not in df.columns]
             if missing:
-                raise StepError(f"transforms[{index}] dedupe: column(s) {missing} do not exist; columns: {list(df.columns)}")
+                raise StepError(
+                    f"transforms[{index}] dedupe: column(s) {missing} do not exist; columns: {list(df.columns)}"
+                )
             parts.append(df[cols].reset_index(drop=True))
         if not parts:
             return np.zeros(0, dtype=bool)
