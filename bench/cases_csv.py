@@ -19,14 +19,24 @@ from benchcfg import DATASET, TENANT, WINDOW_END, WINDOW_START
 
 log = logging.getLogger(__name__)
 
-BLOCK_SIZE_MB = 16  # bulksync's default block_size_mb, used for the raw case too
 
 
-def bench_spec(pipeline: str, csv_folder: str, target: dict[str, Any] | None = None) -> Any:
-    """A one-dataset pipeline spec reading ``accounts.csv`` from ``csv_folder``."""
+def default_block_size_mb() -> int:
+    """bulksync's default ``block_size_mb`` of ``csv_files`` (the raw case reads with the same blocks)."""
+    from bulksync.spec.sources import CsvOptions
+
+    return int(CsvOptions.model_fields["block_size_mb"].default)
+
+
+def bench_spec(pipeline: str, csv_folder: str, target: dict[str, Any] | None = None,
+               block_size_mb: int | None = None) -> Any:
+    """A one-dataset pipeline spec reading ``accounts.csv`` from ``csv_folder`` (default options)."""
     from bulksync.spec.loader import parse_spec
 
     columns = [{"name": name, "type": typ} for name, typ in datagen.COLUMNS]
+    options: dict[str, Any] = {"path": csv_folder, "pattern": "accounts.csv", "columns": columns}
+    if block_size_mb:
+        options["block_size_mb"] = block_size_mb
     data = {
         "tenant": TENANT,
         "pipeline": pipeline,
@@ -34,10 +44,7 @@ def bench_spec(pipeline: str, csv_folder: str, target: dict[str, Any] | None = N
         "schedule": None,
         "datasets": [{
             "name": DATASET,
-            "source": {"kind": "csv_files", "options": {
-                "path": csv_folder, "pattern": "accounts.csv", "columns": columns,
-                "block_size_mb": BLOCK_SIZE_MB,
-            }},
+            "source": {"kind": "csv_files", "options": options},
             "target": target or {"kind": "postgres", "conn_id": "bench_pg", "table": "accounts"},
         }],
     }
@@ -62,7 +69,8 @@ def csv_bulksync(params: dict[str, Any]) -> dict[str, Any]:
     from bulksync.stages import extract, partition_for
     from worker import current_rss_mib
 
-    spec = bench_spec(params["pipeline"], str(Path(params["csv"]).parent))
+    spec = bench_spec(params["pipeline"], str(Path(params["csv"]).parent),
+                      block_size_mb=params.get("block_size_mb"))
     ds, ctx = spec.datasets[0], run_context()
     rss_before = current_rss_mib()
     started = time.perf_counter()
@@ -71,7 +79,7 @@ def csv_bulksync(params: dict[str, Any]) -> dict[str, Any]:
     folder = partition_for(spec, ds, ctx.window).path
     return {"rows": manifest.rows, "seconds": seconds, "rss_before_mib": rss_before,
             "output_bytes": sum(f.bytes for f in manifest.files), "files": len(manifest.files),
-            "staging": str(folder)}
+            "staging": str(folder), "block_size_mb": ds.source.options.block_size_mb}
 
 
 def csv_arrow(params: dict[str, Any]) -> dict[str, Any]:
@@ -81,7 +89,8 @@ def csv_arrow(params: dict[str, Any]) -> dict[str, Any]:
     out = Path(params["out"])
     out.parent.mkdir(parents=True, exist_ok=True)
     schema = datagen.arrow_schema()
-    read = pacsv.ReadOptions(block_size=BLOCK_SIZE_MB << 20)
+    block_size_mb = default_block_size_mb()
+    read = pacsv.ReadOptions(block_size=block_size_mb << 20)
     parse = pacsv.ParseOptions(newlines_in_values=True)
     convert = pacsv.ConvertOptions(column_types=schema, strings_can_be_null=True,
                                    quoted_strings_can_be_null=False)
@@ -95,7 +104,7 @@ def csv_arrow(params: dict[str, Any]) -> dict[str, Any]:
             rows += batch.num_rows
     seconds = time.perf_counter() - started
     return {"rows": rows, "seconds": seconds, "rss_before_mib": rss_before, "output_bytes": out.stat().st_size,
-            "files": 1}
+            "files": 1, "block_size_mb": block_size_mb}
 
 
 def csv_pandas(params: dict[str, Any]) -> dict[str, Any]:
