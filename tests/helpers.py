@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pyarrow as pa
+
 from bulksync.spec.loader import parse_spec
 from bulksync.spec.models import PipelineSpec
 from bulksync.staging.partition import Window

@@ -35,8 +35,8 @@ LOADER = textwrap.dedent("""
 @pytest.mark.parametrize("kind", ["postgres", "sqlite"])
 def test_sigkill_during_load_leaves_target_unchanged(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     import pyarrow as pa
-    from bulksync.targets.registry import make_target
 
+    from bulksync.targets.registry import make_target
     from tests.helpers import DAY, batches, target
 
     conn_id = "test_pg" if kind == "postgres" else "test_sqlite"

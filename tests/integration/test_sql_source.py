@@ -9,10 +9,10 @@ from typing import Any
 import pyarrow as pa
 import pytest
 import sqlalchemy as sa
+
 from bulksync.errors import ConfigurationError, SourceConnectionError
 from bulksync.sources.registry import make_source
 from bulksync.staging.partition import Window
-
 from tests.helpers import DAY, pipeline
 
 D = decimal.Decimal

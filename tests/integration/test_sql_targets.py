@@ -12,10 +12,10 @@ from typing import Any
 import pyarrow as pa
 import pytest
 import sqlalchemy as sa
+
 from bulksync.errors import DataError, TargetSchemaError
 from bulksync.staging.partition import Window
 from bulksync.targets.registry import make_target
-
 from tests.helpers import DAY, batches, target
 
 D = decimal.Decimal

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+
 from bulksync.errors import SpecError, TerminalError
 from bulksync.spec.loader import parse_spec
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from bulksync.errors import SpecError
 from bulksync.spec import transforms as t
 from bulksync.spec.loader import load_spec, load_specs, spec_files

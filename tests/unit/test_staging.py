@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
 from bulksync.errors import DataError, StagingError
 from bulksync.staging import (
     Partition,
