@@ -28,3 +28,13 @@ def staging_root(spec_root: str | None = None) -> str:
 def specs_dir() -> Path:
     """Folder of pipeline specs: ``$BULKSYNC_SPECS_DIR`` or ``dags/pipelines`` under :func:`home`."""
     return resolve_path(os.environ.get("BULKSYNC_SPECS_DIR") or "dags/pipelines")
+
+
+def reports_root() -> Path:
+    """Where quality results, Data Docs and reports go: ``$BULKSYNC_REPORTS_ROOT`` or ``.local/reports``."""
+    return resolve_path(os.environ.get("BULKSYNC_REPORTS_ROOT") or ".local/reports")
+
+
+def expectations_dir() -> Path:
+    """Folder of GX suites: ``$BULKSYNC_EXPECTATIONS_DIR`` or ``expectations`` under :func:`home`."""
+    return resolve_path(os.environ.get("BULKSYNC_EXPECTATIONS_DIR") or "expectations")

@@ -14,10 +14,12 @@ import csv
 import datetime as dt
 import decimal
 import logging
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -69,8 +71,7 @@ class CsvFilesSource(Source):
         opts = self.options
         if opts.header:
             self._check_header(path)
-        raw_types = {c.name: (pa.string() if c.format or c.type == "timestamptz" else arrow_type(c.type))
-                     for c in opts.columns}
+        raw_types = {c.name: _raw_type(c.type, c.format) for c in opts.columns}
         read = pacsv.ReadOptions(
             column_names=[c.name for c in opts.columns], skip_rows=1 if opts.header else 0,
             encoding=opts.encoding, block_size=opts.block_size_mb << 20,
@@ -98,16 +99,38 @@ class CsvFilesSource(Source):
                 arr = _parse_temporal(arr, col.format, field.type)
             elif col.type == "timestamptz":
                 arr = _to_utc(arr)
+            elif col.type == "bool":
+                arr = _to_bool(arr)
+            elif pa.types.is_decimal(field.type):
+                arr = _to_decimal(arr, field.type)
             elif arr.type != field.type:
                 arr = arr.cast(field.type)
             if not col.nullable and arr.null_count:
-                idx = pc.index(pc.is_null(arr), True).as_py()
+                record = seen + pc.index(pc.is_null(arr), True).as_py()
                 raise DataError(
-                    f"{path}: record {seen + idx + 1}, column {col.name!r}: empty value but the column is declared "
-                    "nullable: false. Ask the client to fill it, or declare the column nullable"
+                    f"{path}, line {self._line_of_record(path, record)}, column {col.name!r}: empty value but the "
+                    "column is declared nullable: false. Ask the client to fill it, or declare the column nullable"
                 )
             arrays.append(arr)
         return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+    def _line_of_record(self, path: Path, record: int) -> int:
+        """File line on which data record ``record`` (0-based, as pyarrow counts) starts."""
+        opts = self.options
+        enc = "utf-8-sig" if codecs.lookup(opts.encoding).name == "utf-8" else opts.encoding
+        with open(path, encoding=enc, newline="") as f:
+            reader = csv.reader(f, **self._dialect())
+            if opts.header:
+                next(reader, None)
+            line = reader.line_num + 1
+            seen = 0
+            for fields in reader:
+                if fields:  # pyarrow skips empty lines
+                    if seen == record:
+                        return line
+                    seen += 1
+                line = reader.line_num + 1
+        return line  # pragma: no cover - the record was read by pyarrow, so it exists
 
     def _check_header(self, path: Path) -> None:
         opts = self.options
@@ -151,6 +174,9 @@ class CsvFilesSource(Source):
                     next(reader, None)
                 line = reader.line_num + 1
                 for record in reader:
+                    if not record:  # an empty line: pyarrow skips it
+                        line = reader.line_num + 1
+                        continue
                     if len(record) != len(checks):
                         return DataError(
                             f"{path}, line {line}: {len(record)} fields but {len(checks)} columns are declared "
@@ -170,25 +196,142 @@ class CsvFilesSource(Source):
         return DataError(f"{path}: {exc}")
 
 
+def _raw_type(typ: str, fmt: str | None) -> pa.DataType:
+    """Type pyarrow reads a column as, before :meth:`CsvFilesSource._finish` converts it.
+
+    Formatted temporals, ``timestamptz``, ``bool`` and decimals are read as strings and converted
+    there: pyarrow's own conversion of those does not check everything (see the ``_to_*`` functions).
+    """
+    if fmt or typ in ("timestamptz", "bool") or typ.startswith("decimal("):
+        return pa.string()
+    return arrow_type(typ)
+
+
+def _to_decimal(arr: pa.Array, typ: pa.Decimal128Type) -> pa.Array:
+    """Decimal text to ``typ``, refusing values beyond its precision or scale (``pa.ArrowInvalid``).
+
+    Arrow checks precision only in a cast between decimals, so the text goes to the widest decimal of
+    the same scale first. Its rescaling wraps around silently when the value overflows 128 bits (39+
+    digits at the target scale), so the rare texts that could (an exponent, or that many integer
+    digits) are compared with Python's exact reading.
+    """
+    wide = pa.decimal128(38, typ.scale)
+    try:
+        dec = arr.cast(wide)
+    except pa.ArrowInvalid:
+        arr = pc.utf8_trim_whitespace(arr)  # pyarrow's CSV number parser allows blanks around a number
+        dec = arr.cast(wide)
+    risky = pc.match_substring_regex(arr, rf"[eE]|^\s*[+-]?0*[1-9]\d{{{38 - typ.scale}}}")
+    if pc.any(risky).as_py():
+        idx = pc.indices_nonzero(pc.fill_null(risky, False))
+        for text, value in zip(arr.take(idx).to_pylist(), dec.take(idx).to_pylist(), strict=True):
+            try:
+                exact = decimal.Decimal(text.strip())
+            except decimal.InvalidOperation:
+                exact = None
+            if exact != value:
+                raise pa.ArrowInvalid(f"{text!r} does not fit {typ}")
+    return dec.cast(typ)  # safe: a value beyond the declared precision is refused
+
+
 def _parse_temporal(arr: pa.Array, fmt: str, typ: pa.DataType) -> pa.Array:
-    unit = "us"
-    parsed = pc.strptime(arr, format=fmt, unit=unit, error_is_null=False)
+    parsed = _refuse_rollover(arr, pc.strptime(arr, format=fmt, unit="us", error_is_null=False), fmt)
     if pa.types.is_date(typ):
         return parsed.cast(pa.date32())
+    if parsed.type.tz is not None:  # the format has an offset (%z): already UTC
+        return parsed.cast(typ)
     if getattr(typ, "tz", None):
         return pc.assume_timezone(parsed, typ.tz)
     return parsed
 
 
+def _refuse_rollover(text: pa.Array, parsed: pa.Array, fmt: str) -> pa.Array:
+    """Refuse what ``pc.strptime`` rolls over (31.02.2024 becomes 2024-03-02).
+
+    Each parsed value is formatted back with ``fmt`` and compared with its text. The few that differ
+    even after normalising case, spacing and leading zeros (``1.3.2024``) are parsed again with
+    :func:`datetime.datetime.strptime`, which refuses impossible dates (``pa.ArrowInvalid``, so the
+    diagnosis pass names the line) and otherwise gives the value to keep (e.g. for ``%z``).
+    """
+    if parsed.null_count == len(parsed):
+        return parsed
+    # pc.strftime's %S prints fractions of a second; a format parses none, so whole seconds suffice
+    back = pc.strftime(parsed.cast(pa.timestamp("s", tz=parsed.type.tz), safe=False), format=fmt)
+    given = pc.utf8_trim_whitespace(text)
+    differ = pc.indices_nonzero(pc.fill_null(pc.not_equal(back, given), False))
+    if not len(differ):
+        return parsed
+    still = pc.not_equal(_normal(back.take(differ)), _normal(given.take(differ)))
+    suspect = pc.filter(differ, still)
+    if not len(suspect):
+        return parsed
+    values = []
+    for value in text.take(suspect).to_pylist():
+        try:
+            values.append(dt.datetime.strptime(value, fmt))
+        except ValueError:
+            raise pa.ArrowInvalid(f"{value!r} is not a valid date for format {fmt!r}") from None
+    mask = np.zeros(len(parsed), dtype=bool)
+    mask[suspect.to_numpy()] = True
+    return pc.replace_with_mask(parsed, pa.array(mask), pa.array(values, type=parsed.type))
+
+
+def _normal(arr: pa.Array) -> pa.Array:
+    """Lower case, single spaces, no leading zeros in numbers: what strptime does not distinguish."""
+    arr = pc.replace_substring_regex(pc.utf8_lower(arr), pattern=r"\s+", replacement=" ")
+    return pc.replace_substring_regex(arr, pattern=r"(^|\D)0+(\d)", replacement=r"\1\2")
+
+
+_HAS_OFFSET = r"[T ][0-9:.]*[Z+-]"
+
+
 def _to_utc(arr: pa.Array) -> pa.Array:
-    """ISO timestamps with an offset keep it; those without one are taken as UTC."""
-    try:
-        return arr.cast(pa.timestamp("us", tz="UTC"))
-    except pa.ArrowInvalid:
-        return pc.assume_timezone(arr.cast(pa.timestamp("us")), "UTC")
+    """ISO timestamps with an offset keep it; those without one are taken as UTC (also mixed in a column)."""
+    utc = pa.timestamp("us", tz="UTC")
+    has_offset = pc.match_substring_regex(arr, _HAS_OFFSET)
+    if not pc.any(has_offset).as_py():
+        return arr.cast(pa.timestamp("us")).cast(utc)
+    if pc.all(has_offset).as_py():
+        return arr.cast(utc)
+    with_offset = pc.if_else(has_offset, arr, None).cast(utc)
+    without = pc.if_else(has_offset, None, arr).cast(pa.timestamp("us")).cast(utc)
+    return pc.if_else(has_offset, with_offset, without)
+
+
+def _to_bool(arr: pa.Array) -> pa.Array:
+    """true/false/1/0 in any letter case; anything else raises ``pa.ArrowInvalid``."""
+    lower = pc.utf8_lower(arr)
+    true = pc.is_in(lower, value_set=pa.array(["true", "1"]))
+    known = pc.or_(true, pc.is_in(lower, value_set=pa.array(["false", "0"])))
+    if pc.any(pc.and_(pc.is_valid(arr), pc.invert(known))).as_py():
+        raise pa.ArrowInvalid("not a bool: expected true, false, 1 or 0")
+    return pc.if_else(pc.is_valid(arr), true, None)
+
+
+# What pyarrow's ISO 8601 parser accepts: a date, optionally a time (hh[:mm[:ss[.ffffff]]]) after
+# 'T' or ' ', and after a time optionally an offset (Z, +hh, +hhmm or +hh:mm).
+_ISO = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})"
+    r"(?:[T ](\d{2})(?::(\d{2})(?::(\d{2})(?:\.\d{1,6})?)?)?(Z|[+-](\d{2})(?::?(\d{2}))?)?)?"
+)
+
+
+def _iso(value: str, offset: bool, time: bool = True) -> None:
+    """Raise ``ValueError`` unless pyarrow parses ``value`` (with an offset only if ``offset``).
+
+    Dates alone are read by pyarrow's CSV date parser, which ignores surrounding whitespace.
+    """
+    m = _ISO.fullmatch(value if time else value.strip())
+    if not m or (m[7] and not offset) or (m[4] and not time):
+        raise ValueError(value)
+    year = int(m[1]) or 2000  # pyarrow accepts year 0, a leap year like 2000; Python's datetime does not
+    dt.datetime(year, int(m[2]), int(m[3]), int(m[4] or 0), int(m[5] or 0), int(m[6] or 0))
+    if m[8] and (int(m[8]) > 23 or int(m[9] or 0) > 59):
+        raise ValueError(value)
 
 
 def _checker(typ: str, fmt: str | None) -> Callable[[str], bool]:
+    """Whether a value (not a null value) converts like :meth:`CsvFilesSource.read_file` converts it."""
     def ok(fn: Callable[[str], Any]) -> Callable[[str], bool]:
         def check(v: str) -> bool:
             try:
@@ -209,14 +352,16 @@ def _checker(typ: str, fmt: str | None) -> Callable[[str], bool]:
         return ok(float)
     if typ.startswith("decimal("):
         p, s = (int(x) for x in typ[len("decimal("):-1].split(","))
+        context = decimal.Context(prec=100, traps=[decimal.InvalidOperation])
 
         def as_dec(v: str) -> None:
-            d = decimal.Decimal(v)
+            if "_" in v:  # Python allows digit separators, pyarrow does not
+                raise ValueError
+            d = context.create_decimal(v.strip())
             if not d.is_finite():
                 raise ValueError
-            t = d.as_tuple()
-            exp = int(t.exponent)
-            if -exp > s or len(t.digits) + exp > p - s:
+            units = d.scaleb(s, context)  # trailing zeros beyond the scale are fine (1.000 in decimal(5,2))
+            if units != units.to_integral_value(context=context) or abs(units) >= 10**p:
                 raise ValueError
         return ok(as_dec)
     if typ == "bool":
@@ -224,9 +369,5 @@ def _checker(typ: str, fmt: str | None) -> Callable[[str], bool]:
     if typ in ("date", "timestamp", "timestamptz"):
         if fmt:
             return ok(lambda v: dt.datetime.strptime(v, fmt))
-        return ok(dt.date.fromisoformat if typ == "date" else _iso_ts)
+        return ok(lambda v: _iso(v, offset=typ == "timestamptz", time=typ != "date"))
     return lambda v: True
-
-
-def _iso_ts(v: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(v.replace("Z", "+00:00"))

@@ -33,10 +33,27 @@ class StagingSpec(StrictModel):
 
 
 class QualitySpec(StrictModel):
-    """The Great Expectations suite that gates the load (``expectations/<suite>.json``)."""
+    """The Great Expectations suite that gates the load (``expectations/<suite>.json``).
+
+    ``on_failure`` decides what error-severity failures do: ``fail`` stops the run before the load,
+    ``warn`` loads and flags the run, ``quarantine`` sets aside the rows failing row-level
+    expectations and loads the rest (aggregate failures then fail). Warn-severity failures always
+    only flag the run.
+    """
 
     suite: Slug
     on_failure: Literal["fail", "warn", "quarantine"] = "fail"
+    pii_columns: list[str] = Field(default_factory=list, description="Columns whose samples are masked.")
+
+
+AlertEvent = Literal["failed", "quarantined", "warn", "mismatch"]
+
+
+class AlertsSpec(StrictModel):
+    """Where alerts go: Airflow connections of Slack / Microsoft Teams compatible incoming webhooks."""
+
+    webhooks: list[str] = Field(default_factory=list, description="Airflow connection ids (type http).")
+    on: list[AlertEvent] = Field(default_factory=lambda: ["failed", "quarantined", "mismatch"])
 
 
 class DatasetSpec(StrictModel):
@@ -69,6 +86,7 @@ class PipelineSpec(StrictModel):
     dagrun_timeout_minutes: float | None = Field(None, gt=0)
     tasks: TaskDefaults = Field(default_factory=TaskDefaults)
     staging: StagingSpec = Field(default_factory=StagingSpec)
+    alerts: AlertsSpec = Field(default_factory=AlertsSpec)
     datasets: list[DatasetSpec] = Field(min_length=1)
 
     @property

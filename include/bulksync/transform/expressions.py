@@ -129,7 +129,7 @@ class _Evaluator:
         if isinstance(node, ast.BinOp):
             ops: dict[type, Callable[[Any, Any], Any]] = {
                 ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
-                ast.Div: operator.truediv, ast.Mod: operator.mod,
+                ast.Div: operator.truediv, ast.Mod: _mod,
             }
             return ops[type(node.op)](self.visit(node.left), self.visit(node.right))
         if isinstance(node, ast.UnaryOp):
@@ -177,6 +177,42 @@ def _compare(op: ast.cmpop, left: Any, right: Any) -> Any:
     fn = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
           ast.Gt: operator.gt, ast.GtE: operator.ge}[type(op)]
     return fn(left, right)
+
+
+def _mod(left: Any, right: Any) -> Any:
+    """``left % right`` with Python's sign rule (the result takes the divisor's sign).
+
+    pandas does not implement ``%`` for Arrow-backed columns, so those are computed with
+    :mod:`pyarrow.compute` as ``a - b * trunc(a / b)``, corrected by ``b`` where the remainder's sign
+    differs from the divisor's. Integer division by zero raises ``ArrowInvalid``.
+    """
+    import operator
+
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arrow_backed = [v for v in (left, right) if isinstance(v, pd.Series) and isinstance(v.dtype, pd.ArrowDtype)]
+    if not arrow_backed:
+        return operator.mod(left, right)
+    index = arrow_backed[0].index
+
+    def arrow(v: Any) -> Any:
+        if isinstance(v, pd.Series):
+            return pa.array(v, from_pandas=not isinstance(v.dtype, pd.ArrowDtype))
+        return pa.scalar(v)
+
+    a, b = arrow(left), arrow(right)
+    quotient = pc.divide(a, b)  # integers: truncated toward zero
+    if pa.types.is_decimal(quotient.type):
+        quotient = pc.trunc(quotient).cast(pa.int64())  # keeps b * quotient within decimal precision
+    elif not pa.types.is_integer(quotient.type):
+        quotient = pc.trunc(quotient)
+    rem = pc.subtract(a, pc.multiply(b, quotient))
+    zero = pa.scalar(0).cast(rem.type)
+    flip = pc.and_(pc.not_equal(rem, zero), pc.not_equal(pc.less(rem, zero), pc.less(b, pa.scalar(0))))
+    out = pc.if_else(flip, pc.add(rem, b), rem)
+    return pd.Series(out, index=index, dtype=pd.ArrowDtype(out.type))
 
 
 def _series(val: Any, df: pd.DataFrame) -> pd.Series:

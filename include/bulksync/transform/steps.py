@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from bulksync.errors import DataError
 from bulksync.spec import transforms as t
@@ -54,16 +55,9 @@ def apply_step(df: pd.DataFrame, step: Any, index: int, salts: dict[int, str]) -
         _need(df, list(step.fill), where + " fill")
         return df.fillna(value=step.fill)
     if isinstance(step, t.MapStep):
-        args = step.map
-        _need(df, [args.column], where + " map")
+        _need(df, [step.map.column], where + " map")
         df = df.copy()
-        src = df[args.column]
-        keys = src.astype(pd.ArrowDtype(pa.string()))
-        mapped = keys.map(args.values)
-        known = keys.isin(list(args.values))
-        fallback = src if args.keep_unmapped else args.default
-        out = mapped.where(known, fallback)
-        df[args.column] = out.convert_dtypes(dtype_backend="pyarrow")
+        df[step.map.column] = _map(df[step.map.column], step.map, f"{where} map {step.map.column!r}")
         return df
     if isinstance(step, t.FilterStep):
         mask = _eval(step.filter, df, where + " filter")
@@ -114,22 +108,80 @@ def _is_string(s: pd.Series) -> bool:
     )
 
 
+def _arrow(s: pd.Series) -> pa.Array:
+    """The Arrow array behind a column (numpy-backed columns are converted)."""
+    return pa.array(s, from_pandas=not isinstance(s.dtype, pd.ArrowDtype))
+
+
+def _map(s: pd.Series, args: t.MapArgs, where: str) -> pd.Series:
+    """Replace the values of ``args.values`` (keys match the values' string form).
+
+    The result type is the type Arrow infers for the mapped values (with the default when
+    ``keep_unmapped`` is false). Kept unmapped values are cast to that type, so a column mapped to
+    strings keeps its other values as strings; a value that cannot take that type is a :class:`StepError`.
+    """
+    arr = _arrow(s)
+    try:
+        keys = arr if arr.type == pa.string() else arr.cast(pa.string())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise StepError(f"{where}: a {arr.type} column cannot be mapped by its string form ({exc})") from None
+    targets = list(args.values.values()) + ([] if args.keep_unmapped else [args.default])
+    try:
+        mapped_to = pa.array(targets)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise StepError(
+            f"{where}: the mapped values {targets} do not share one type ({exc}); map to values of one type"
+        ) from None
+    if pa.types.is_null(mapped_to.type):  # everything maps to null: the column keeps its type
+        mapped_to = mapped_to.cast(arr.type)
+    index = pc.index_in(keys, value_set=pa.array(list(args.values), pa.string()))
+    known = pc.is_valid(index)
+    mapped = mapped_to.take(index)
+    if not args.keep_unmapped:
+        out = pc.if_else(known, mapped, mapped_to[-1])
+    else:
+        try:
+            fallback = arr.cast(mapped_to.type, safe=True)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            unmapped = arr.filter(pc.invert(known)).to_pylist()
+            bad = next((v for v in unmapped if v is not None and not _castable(v, arr.type, mapped_to.type)), None)
+            raise StepError(
+                f"{where}: unmapped value {bad!r} cannot become {mapped_to.type} like the mapped values ({exc}). "
+                "Map every value, or set keep_unmapped: false"
+            ) from None
+        out = pc.if_else(known, mapped, fallback)
+    return pd.Series(out, index=s.index, dtype=pd.ArrowDtype(out.type))
+
+
 def _cast(s: pd.Series, typ: str, where: str) -> pd.Series:
     target = arrow_type(typ)
-    arr = pa.array(s, from_pandas=True) if not isinstance(s.dtype, pd.ArrowDtype) else pa.array(s)
+    arr = _arrow(s)
     if pa.types.is_string(arr.type) and not pa.types.is_string(target):
-        arr = pa.compute.utf8_trim_whitespace(arr)
+        arr = pc.utf8_trim_whitespace(arr)
     try:
-        out = arr.cast(target, safe=True)
+        out = _cast_array(arr, target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         bad = next((v for v in arr.to_pylist() if v is not None and not _castable(v, arr.type, target)), None)
         raise StepError(f"{where}: value {bad!r} cannot become {typ} ({exc})") from None
     return pd.Series(out, index=s.index, dtype=pd.ArrowDtype(target))
 
 
+def _cast_array(arr: pa.Array, target: pa.DataType) -> pa.Array:
+    """Cast refusing any loss of value.
+
+    Arrow's safe integer-to-decimal cast demands room for the largest integer of the source type
+    (precision >= 19 + scale for int64), whatever the values. Integers therefore go through a
+    decimal wide enough for any of them, and the cast to the target checks the actual values.
+    """
+    if pa.types.is_integer(arr.type) and pa.types.is_decimal(target):
+        wide = pa.decimal128(38, target.scale) if target.scale <= 38 - 20 else pa.decimal256(76, target.scale)
+        arr = arr.cast(wide, safe=True)
+    return arr.cast(target, safe=True)
+
+
 def _castable(value: Any, src: pa.DataType, target: pa.DataType) -> bool:
     try:
-        pa.array([value], type=src).cast(target, safe=True)
+        _cast_array(pa.array([value], type=src), target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return False
     return True

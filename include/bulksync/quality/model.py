@@ -1,0 +1,106 @@
+"""What the quality gate and reconciliation record: the contract between tasks, reports and alerts.
+
+Files under the reports root (``$BULKSYNC_REPORTS_ROOT``)::
+
+    {tenant}/{pipeline}/
+        index.html                                  the pipeline's data-quality report (static)
+        data_docs/index.html                        GX Data Docs site of the pipeline
+        data_docs/validations/{dataset}/{interval}__{run_key}.html
+        runs/{dataset}/{finished_at:%Y%m%dT%H%M%S}__{run_key}.json   one RunRecord per run
+        validations/{dataset}/{interval}__{run_key}.json           the GX validation result
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+QualityStatus = Literal["pass", "warn", "quarantined", "failed", "skipped"]
+Severity = Literal["error", "warn"]
+
+
+def run_key(run_id: str) -> str:
+    """A file-name-safe form of an Airflow run id."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id)[:120]
+
+
+class ExpectationOutcome(BaseModel):
+    """One expectation's result in a validation."""
+
+    expectation: str = Field(description="GX expectation type, e.g. expect_column_values_to_not_be_null.")
+    column: str | None = None
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    severity: Severity = "error"
+    success: bool
+    row_level: bool = Field(description="True when failing rows can be told apart (and quarantined).")
+    unexpected_count: int | None = None
+    unexpected_percent: float | None = None
+    observed_value: Any = None
+    samples: list[Any] = Field(default_factory=list, description="A few unexpected values, PII masked.")
+    error: str | None = Field(None, description="Set when GX could not evaluate it (e.g. missing column).")
+
+    def describe(self) -> str:
+        """One line for task logs and failure messages."""
+        where = f" on column {self.column!r}" if self.column else ""
+        if self.error:
+            return f"{self.expectation}{where}: could not be evaluated: {self.error}"
+        if self.unexpected_count is not None:
+            pct = f" ({self.unexpected_percent:.2f}%)" if self.unexpected_percent is not None else ""
+            return f"{self.expectation}{where}: {self.unexpected_count} unexpected{pct}, e.g. {self.samples[:5]}"
+        return f"{self.expectation}{where}: observed {self.observed_value!r}"
+
+
+class QualityResult(BaseModel):
+    """The gate's verdict on one dataset in one run (written beside the partition as ``_quality.json``)."""
+
+    suite: str
+    on_failure: Literal["fail", "warn", "quarantine"]
+    status: QualityStatus
+    rows_checked: int
+    rows_quarantined: int = 0
+    expectations: list[ExpectationOutcome]
+    validation_path: str | None = Field(None, description="GX result JSON, relative to the reports root.")
+    data_docs_path: str | None = Field(None, description="Data Docs page, relative to the reports root.")
+    duration_seconds: float = 0.0
+
+    @property
+    def failed(self) -> list[ExpectationOutcome]:
+        """The expectations that did not pass."""
+        return [e for e in self.expectations if not e.success]
+
+
+class Reconciliation(BaseModel):
+    """Counts that must add up: source = staged; staged = loaded + quarantined + rejected."""
+
+    source_count: int | None
+    staged: int
+    quarantined: int
+    rejected: int = Field(description="Rows dropped on purpose by transforms (filter, dedupe).")
+    loaded: int = Field(description="Rows written to the target: inserted + updated (merge-aware).")
+    ok: bool
+    problems: list[str] = Field(default_factory=list)
+
+
+class RunRecord(BaseModel):
+    """Everything about one dataset in one run: what the report, audit tables and alerts show."""
+
+    tenant: str
+    pipeline: str
+    dataset: str
+    run_id: str
+    interval: str
+    window_start: dt.datetime | None
+    window_end: dt.datetime | None
+    status: Literal["success", "warn", "quarantined", "failed"]
+    quality: QualityResult | None = None
+    reconciliation: Reconciliation | None = None
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+    target: str = ""
+    durations: dict[str, float] = Field(default_factory=dict, description="Seconds per stage.")
+    error: str | None = None
+    finished_at: dt.datetime
