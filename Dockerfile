@@ -49,9 +49,9 @@ COPY expectations/ ./expectations/
 # copies this ownership into a fresh volume.
 RUN useradd --uid "${AIRFLOW_UID}" --gid 0 --home-dir /opt/airflow --create-home \
         --shell /bin/bash airflow \
-    && mkdir -p /opt/airflow/logs /data/staging \
-    && chown -R "${AIRFLOW_UID}:0" /opt/airflow /data/staging \
-    && chmod -R g+rwX /opt/airflow /data/staging
+    && mkdir -p /opt/airflow/logs /data/staging /data/reports \
+    && chown -R "${AIRFLOW_UID}:0" /opt/airflow /data/staging /data/reports \
+    && chmod -R g+rwX /opt/airflow /data/staging /data/reports
 
 ENV AIRFLOW_HOME=/opt/airflow \
     AIRFLOW__CORE__DAGS_FOLDER=/opt/bulksync/dags \
@@ -59,6 +59,7 @@ ENV AIRFLOW_HOME=/opt/airflow \
     AIRFLOW__CORE__LOAD_EXAMPLES=False \
     BULKSYNC_HOME=/opt/bulksync \
     BULKSYNC_STAGING_ROOT=/data/staging \
+    BULKSYNC_REPORTS_ROOT=/data/reports \
     VIRTUAL_ENV=/opt/bulksync/.venv \
     PATH=/opt/bulksync/.venv/bin:$PATH
 

@@ -16,6 +16,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN := sqlite:///$(LOCAL)/airflow/airflow.db
 export BULKSYNC_HOME := $(ROOT)
 export BULKSYNC_STAGING_ROOT := $(LOCAL)/staging
+export BULKSYNC_REPORTS_ROOT := $(LOCAL)/reports
 # Demo connections and salt (local sample data only; real ones live in Airflow connections / a secrets backend)
 export AIRFLOW_CONN_ACME_CRM := sqlite:///$(LOCAL)/demo/crm.db
 export AIRFLOW_CONN_ACME_WAREHOUSE := sqlite:///$(LOCAL)/demo/warehouse.db
@@ -48,6 +49,7 @@ demo: $(AIRFLOW_HOME)/airflow.db  ## build the demo sources and run the demo nig
 	  || (grep -E "ERROR|Error|error:|FAILED|failed" $(LOCAL)/demo-dags-test.log | tail -30; exit 1)
 	@grep -E "Marking task as|state=success|state=failed" $(LOCAL)/demo-dags-test.log | tail -12 || true
 	$(BIN)/bulksync summary acme__nightly
+	@echo "data-quality report: $(BULKSYNC_REPORTS_ROOT)/acme/nightly/index.html (in the Airflow UI of make airflow: Data quality)"
 
 airflow: $(AIRFLOW_HOME)/airflow.db  ## the full Airflow UI locally (airflow standalone) on http://localhost:8080
 	$(BIN)/bulksync demo prepare --root $(LOCAL)/demo

@@ -39,13 +39,15 @@ def subprocess_env() -> dict[str, str]:
     for folder in (STAGING_ROOT, OUTPUT_DIR, LOG_DIR, RESULTS_DIR, AIRFLOW_HOME, DLT_DIR):
         folder.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
-    env.update({
-        "BULKSYNC_STAGING_ROOT": str(STAGING_ROOT),
-        "BULKSYNC_HOME": str(REPO_DIR),
-        "AIRFLOW_HOME": str(AIRFLOW_HOME),
-        f"AIRFLOW_CONN_{PG_CONN_ID.upper()}": PG_URL,
-        "RUNTIME__DLTHUB_TELEMETRY": "false",
-        "DLT_DATA_DIR": str(DLT_DIR / "data"),
-        "PYTHONPATH": os.pathsep.join(p for p in (str(BENCH_DIR), env.get("PYTHONPATH", "")) if p),
-    })
+    env.update(
+        {
+            "BULKSYNC_STAGING_ROOT": str(STAGING_ROOT),
+            "BULKSYNC_HOME": str(REPO_DIR),
+            "AIRFLOW_HOME": str(AIRFLOW_HOME),
+            f"AIRFLOW_CONN_{PG_CONN_ID.upper()}": PG_URL,
+            "RUNTIME__DLTHUB_TELEMETRY": "false",
+            "DLT_DATA_DIR": str(DLT_DIR / "data"),
+            "PYTHONPATH": os.pathsep.join(p for p in (str(BENCH_DIR), env.get("PYTHONPATH", "")) if p),
+        }
+    )
     return env

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -17,8 +17,11 @@ import pyarrow.parquet as pq
 import datagen
 from benchcfg import DATASET, TENANT, WINDOW_END, WINDOW_START
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from bulksync.spec.models import PipelineSpec
+    from bulksync.stages import RunContext
 
+log = logging.getLogger(__name__)
 
 
 def default_block_size_mb() -> int:
@@ -28,8 +31,9 @@ def default_block_size_mb() -> int:
     return int(CsvOptions.model_fields["block_size_mb"].default)
 
 
-def bench_spec(pipeline: str, csv_folder: str, target: dict[str, Any] | None = None,
-               block_size_mb: int | None = None) -> Any:
+def bench_spec(
+    pipeline: str, csv_folder: str, target: dict[str, Any] | None = None, block_size_mb: int | None = None
+) -> PipelineSpec:
     """A one-dataset pipeline spec reading ``accounts.csv`` from ``csv_folder`` (default options)."""
     from bulksync.spec.loader import parse_spec
 
@@ -42,16 +46,18 @@ def bench_spec(pipeline: str, csv_folder: str, target: dict[str, Any] | None = N
         "pipeline": pipeline,
         "start_date": "2024-01-01",
         "schedule": None,
-        "datasets": [{
-            "name": DATASET,
-            "source": {"kind": "csv_files", "options": options},
-            "target": target or {"kind": "postgres", "conn_id": "bench_pg", "table": "accounts"},
-        }],
+        "datasets": [
+            {
+                "name": DATASET,
+                "source": {"kind": "csv_files", "options": options},
+                "target": target or {"kind": "postgres", "conn_id": "bench_pg", "table": "accounts"},
+            }
+        ],
     }
     return parse_spec(data, "bench")
 
 
-def run_context() -> Any:
+def run_context() -> RunContext:
     """The fixed run context of every bench stage call."""
     from bulksync.stages import RunContext
     from bulksync.staging.partition import Window
@@ -67,19 +73,25 @@ def csv_bulksync(params: dict[str, Any]) -> dict[str, Any]:
     """``bulksync.stages.extract`` of the CSV into a staging partition."""
     import bulksync.sources.csv_files  # noqa: F401 - imported before the clock starts
     from bulksync.stages import extract, partition_for
+
     from worker import current_rss_mib
 
-    spec = bench_spec(params["pipeline"], str(Path(params["csv"]).parent),
-                      block_size_mb=params.get("block_size_mb"))
+    spec = bench_spec(params["pipeline"], str(Path(params["csv"]).parent), block_size_mb=params.get("block_size_mb"))
     ds, ctx = spec.datasets[0], run_context()
     rss_before = current_rss_mib()
     started = time.perf_counter()
     manifest = extract(spec, ds, ctx)
     seconds = time.perf_counter() - started
     folder = partition_for(spec, ds, ctx.window).path
-    return {"rows": manifest.rows, "seconds": seconds, "rss_before_mib": rss_before,
-            "output_bytes": sum(f.bytes for f in manifest.files), "files": len(manifest.files),
-            "staging": str(folder), "block_size_mb": ds.source.options.block_size_mb}
+    return {
+        "rows": manifest.rows,
+        "seconds": seconds,
+        "rss_before_mib": rss_before,
+        "output_bytes": sum(f.bytes for f in manifest.files),
+        "files": len(manifest.files),
+        "staging": str(folder),
+        "block_size_mb": ds.source.options.block_size_mb,
+    }
 
 
 def csv_arrow(params: dict[str, Any]) -> dict[str, Any]:
@@ -92,8 +104,7 @@ def csv_arrow(params: dict[str, Any]) -> dict[str, Any]:
     block_size_mb = default_block_size_mb()
     read = pacsv.ReadOptions(block_size=block_size_mb << 20)
     parse = pacsv.ParseOptions(newlines_in_values=True)
-    convert = pacsv.ConvertOptions(column_types=schema, strings_can_be_null=True,
-                                   quoted_strings_can_be_null=False)
+    convert = pacsv.ConvertOptions(column_types=schema, strings_can_be_null=True, quoted_strings_can_be_null=False)
     rss_before = current_rss_mib()
     rows = 0
     started = time.perf_counter()
@@ -103,8 +114,14 @@ def csv_arrow(params: dict[str, Any]) -> dict[str, Any]:
             writer.write_batch(batch)
             rows += batch.num_rows
     seconds = time.perf_counter() - started
-    return {"rows": rows, "seconds": seconds, "rss_before_mib": rss_before, "output_bytes": out.stat().st_size,
-            "files": 1, "block_size_mb": block_size_mb}
+    return {
+        "rows": rows,
+        "seconds": seconds,
+        "rss_before_mib": rss_before,
+        "output_bytes": out.stat().st_size,
+        "files": 1,
+        "block_size_mb": block_size_mb,
+    }
 
 
 def csv_pandas(params: dict[str, Any]) -> dict[str, Any]:
@@ -120,8 +137,14 @@ def csv_pandas(params: dict[str, Any]) -> dict[str, Any]:
     df = pd.read_csv(params["csv"], parse_dates=datagen.TIMESTAMP_COLUMNS)
     df.to_parquet(out, index=False)
     seconds = time.perf_counter() - started
-    return {"rows": len(df), "seconds": seconds, "rss_before_mib": rss_before, "output_bytes": out.stat().st_size,
-            "files": 1, "dtypes": {k: str(v) for k, v in df.dtypes.items()}}
+    return {
+        "rows": len(df),
+        "seconds": seconds,
+        "rss_before_mib": rss_before,
+        "output_bytes": out.stat().st_size,
+        "files": 1,
+        "dtypes": {k: str(v) for k, v in df.dtypes.items()},
+    }
 
 
 def generate(params: dict[str, Any]) -> dict[str, Any]:
@@ -129,8 +152,12 @@ def generate(params: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     rows, factor = int(params["rows"]), int(params.get("factor", 1))
     path = datagen.ensure_csv(rows) if factor == 1 else datagen.ensure_repeated(rows, factor)
-    return {"rows": rows * factor, "seconds": time.perf_counter() - started, "csv": str(path),
-            "output_bytes": path.stat().st_size}
+    return {
+        "rows": rows * factor,
+        "seconds": time.perf_counter() - started,
+        "csv": str(path),
+        "output_bytes": path.stat().st_size,
+    }
 
 
 CASES = {

@@ -13,7 +13,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -22,24 +22,54 @@ import datagen
 from benchcfg import DLT_DIR, PG_CONN_ID, PG_DB, PG_HOST, PG_PORT, PG_URL, PG_USER
 from cases_csv import bench_spec, run_context
 
+if TYPE_CHECKING:
+    from bulksync.spec.models import PipelineSpec
+
 log = logging.getLogger(__name__)
 
-PG_TYPES = {"string": "text", "decimal(18,2)": "numeric(18,2)", "int64": "bigint", "timestamptz": "timestamptz",
-            "bool": "boolean"}
+PG_TYPES = {
+    "string": "text",
+    "decimal(18,2)": "numeric(18,2)",
+    "int64": "bigint",
+    "timestamptz": "timestamptz",
+    "bool": "boolean",
+}
 BATCH_ROWS = 128 * 1024
 
 
 def psql(sql: str, *, database: str = PG_DB) -> str:
     """Run one SQL statement (or psql meta-command) with ``psql`` and return its output."""
-    cmd = ["psql", "-h", PG_HOST, "-p", str(PG_PORT), "-U", PG_USER, "-d", database, "-X", "-q", "-t", "-A",
-           "-v", "ON_ERROR_STOP=1", "-c", sql]
+    cmd = [
+        "psql",
+        "-h",
+        PG_HOST,
+        "-p",
+        str(PG_PORT),
+        "-U",
+        PG_USER,
+        "-d",
+        database,
+        "-X",
+        "-q",
+        "-t",
+        "-A",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-c",
+        sql,
+    ]
     done = subprocess.run(cmd, check=True, capture_output=True, text=True)
     return done.stdout.strip()
 
 
-def _spec_for(params: dict[str, Any]) -> Any:
-    target = {"kind": "postgres", "conn_id": PG_CONN_ID, "table": params["table"], "mode": params["mode"],
-              "keys": params.get("keys", [])}
+def _spec_for(params: dict[str, Any]) -> PipelineSpec:
+    target = {
+        "kind": "postgres",
+        "conn_id": PG_CONN_ID,
+        "table": params["table"],
+        "mode": params["mode"],
+        "keys": params.get("keys", []),
+    }
     return bench_spec(params["pipeline"], str(Path(params["csv"]).parent), target)
 
 
@@ -51,14 +81,18 @@ def pg_transform(params: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     manifest = transform(spec, spec.datasets[0], run_context())
     folder = partition_for(spec, spec.datasets[0], run_context().window).stage_path("transform")
-    return {"rows": manifest.rows, "seconds": time.perf_counter() - started,
-            "files": [str((folder / f.path).resolve()) for f in manifest.files]}
+    return {
+        "rows": manifest.rows,
+        "seconds": time.perf_counter() - started,
+        "files": [str((folder / f.path).resolve()) for f in manifest.files],
+    }
 
 
 def pg_bulksync(params: dict[str, Any]) -> dict[str, Any]:
     """``bulksync.stages.load`` of the committed partition (append / merge) in one transaction."""
     from bulksync.hooks.sql import SqlAlchemyHook
     from bulksync.stages import load
+
     from worker import current_rss_mib
 
     spec = _spec_for(params)
@@ -68,8 +102,15 @@ def pg_bulksync(params: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     result = load(spec, spec.datasets[0], run_context())
     seconds = time.perf_counter() - started
-    return {"rows": result.rows, "seconds": seconds, "rss_before_mib": rss_before, "inserted": result.inserted,
-            "updated": result.updated, "deleted": result.deleted, "created_table": result.created_table}
+    return {
+        "rows": result.rows,
+        "seconds": seconds,
+        "rss_before_mib": rss_before,
+        "inserted": result.inserted,
+        "updated": result.updated,
+        "deleted": result.deleted,
+        "created_table": result.created_table,
+    }
 
 
 def create_table_sql(table: str, primary_key: bool) -> str:
@@ -108,17 +149,27 @@ def pg_dlt(params: dict[str, Any]) -> dict[str, Any]:
     files, table, disposition = params["files"], params["table"], params["disposition"]
     # dlt insists on a password; the bench server uses trust auth, so any placeholder works (not a secret)
     credentials = PG_URL.replace(f"{PG_USER}@", f"{PG_USER}:trust-auth-ignores-this@")
-    pipeline = dlt.pipeline(pipeline_name=params["pipeline_name"], pipelines_dir=str(DLT_DIR / "pipelines"),
-                            destination=dlt.destinations.postgres(credentials=credentials), dataset_name="dlt_bench")
-    resource = dlt.resource(_parquet_batches(files), name=table, write_disposition=disposition,
-                            primary_key="Id" if disposition == "merge" else None)
+    pipeline = dlt.pipeline(
+        pipeline_name=params["pipeline_name"],
+        pipelines_dir=str(DLT_DIR / "pipelines"),
+        destination=dlt.destinations.postgres(credentials=credentials),
+        dataset_name="dlt_bench",
+    )
+    hints: dict[str, Any] = {"primary_key": "Id"} if disposition == "merge" else {}
+    resource = dlt.resource(_parquet_batches(files), name=table, write_disposition=disposition, **hints)
     rss_before = current_rss_mib()
     started = time.perf_counter()
     pipeline.run(resource, loader_file_format=params.get("file_format", "csv"))
     seconds = time.perf_counter() - started
-    counts = pipeline.last_trace.last_normalize_info.row_counts
-    return {"rows": int(counts.get(table, 0)), "seconds": seconds, "rss_before_mib": rss_before,
-            "row_counts": dict(counts)}
+    trace = pipeline.last_trace
+    normalized = trace.last_normalize_info if trace else None
+    counts: dict[str, int] = dict(normalized.row_counts) if normalized else {}
+    return {
+        "rows": int(counts.get(table, 0)),
+        "seconds": seconds,
+        "rss_before_mib": rss_before,
+        "row_counts": counts,
+    }
 
 
 def pg_to_sql(params: dict[str, Any]) -> dict[str, Any]:

@@ -63,35 +63,54 @@ _ID_PREFIX = b"0015g00000"
 _ID_DIGITS = 8
 _ID_MULT = 2_654_435_761  # odd and not a multiple of 31: a bijection modulo 62**8
 
-_WORDS_A = ["Acme", "Globex", "Initech", "Umbrella", "Stark", "Wayne", "Wonka", "Tyrell", "Cyberdyne", "Soylent",
-            "Hooli", "Vandelay", "Pied", "Dunder", "Gringotts", "Oscorp", "Massive", "Blue", "Northwind", "Contoso",
-            "Fabrikam", "Adventure", "Litware", "Tailspin", "Wide", "Alpine", "Coho", "Fourth", "Lucerne", "Margie"]
-_WORDS_B = ["Industries", "Systems", "Dynamics", "Logistics", "Holdings", "Partners", "Networks", "Foods",
-            "Energy", "Health", "Capital", "Retail", "Labs", "Solutions", "Manufacturing", "Media", "Motors",
-            "Pharma", "Analytics", "Robotics", "Textiles", "Airlines", "Mining", "Insurance"]
+
+def _words(text: str, sep: str | None = None) -> list[str]:
+    return text.split(sep)
+
+
+_WORDS_A = _words(
+    "Acme Globex Initech Umbrella Stark Wayne Wonka Tyrell Cyberdyne Soylent Hooli Vandelay Pied Dunder Gringotts "
+    "Oscorp Massive Blue Northwind Contoso Fabrikam Adventure Litware Tailspin Wide Alpine Coho Fourth Lucerne Margie"
+)
+_WORDS_B = _words(
+    "Industries Systems Dynamics Logistics Holdings Partners Networks Foods Energy Health Capital Retail Labs "
+    "Solutions Manufacturing Media Motors Pharma Analytics Robotics Textiles Airlines Mining Insurance"
+)
 _SUFFIXES = [" Inc.", " LLC", " Ltd", " Group", " Corp.", " GmbH", " S.A.", " plc", " Co.", ", Inc."]
-_TYPES = ["Prospect", "Customer - Direct", "Customer - Channel", "Channel Partner / Reseller",
-          "Installation Partner", "Technology Partner", "Other"]
-_INDUSTRIES = ["Agriculture", "Apparel", "Banking", "Biotechnology", "Chemicals", "Communications",
-               "Construction", "Consulting", "Education", "Electronics", "Energy", "Engineering",
-               "Entertainment", "Environmental", "Finance", "Food & Beverage", "Government", "Healthcare",
-               "Hospitality", "Insurance", "Machinery", "Manufacturing", "Media", "Not For Profit",
-               "Recreation", "Retail", "Shipping", "Technology", "Telecommunications", "Transportation",
-               "Utilities", "Other"]
-_STREETS = ["Main", "Oak", "Pine", "Maple", "Cedar", "Elm", "Washington", "Lake", "Hill", "Park", "Sunset",
-            "Market", "Broadway", "Mission", "Harbor", "River", "Church", "Mill", "Spring", "Ridge"]
-_STREET_KINDS = ["St", "Ave", "Blvd", "Rd", "Way", "Ln", "Dr", "Ct", "Pl", "Pkwy"]
-_CITIES = [("San Francisco", "CA"), ("New York", "NY"), ("Chicago", "IL"), ("Austin", "TX"), ("Seattle", "WA"),
-           ("Boston", "MA"), ("Denver", "CO"), ("Atlanta", "GA"), ("Miami", "FL"), ("Portland", "OR"),
-           ("Phoenix", "AZ"), ("Dallas", "TX"), ("San Diego", "CA"), ("Detroit", "MI"), ("Minneapolis", "MN"),
-           ("Toronto", "ON"), ("Vancouver", "BC"), ("London", "LND"), ("Manchester", "MAN"), ("Berlin", "BE"),
-           ("Munich", "BY"), ("Hamburg", "HH"), ("Paris", "IDF"), ("Lyon", "ARA")]
+_TYPES = _words(
+    "Prospect|Customer - Direct|Customer - Channel|Channel Partner / Reseller|Installation Partner|"
+    "Technology Partner|Other",
+    sep="|",
+)
+_INDUSTRIES = _words(
+    "Agriculture|Apparel|Banking|Biotechnology|Chemicals|Communications|Construction|Consulting|Education|"
+    "Electronics|Energy|Engineering|Entertainment|Environmental|Finance|Food & Beverage|Government|Healthcare|"
+    "Hospitality|Insurance|Machinery|Manufacturing|Media|Not For Profit|Recreation|Retail|Shipping|Technology|"
+    "Telecommunications|Transportation|Utilities|Other",
+    sep="|",
+)
+_STREETS = _words(
+    "Main Oak Pine Maple Cedar Elm Washington Lake Hill Park Sunset Market Broadway Mission Harbor River Church "
+    "Mill Spring Ridge"
+)
+_STREET_KINDS = _words("St Ave Blvd Rd Way Ln Dr Ct Pl Pkwy")
+_CITIES = [
+    tuple(pair.split(":"))
+    for pair in _words(
+        "San Francisco:CA|New York:NY|Chicago:IL|Austin:TX|Seattle:WA|Boston:MA|Denver:CO|Atlanta:GA|Miami:FL|"
+        "Portland:OR|Phoenix:AZ|Dallas:TX|San Diego:CA|Detroit:MI|Minneapolis:MN|Toronto:ON|Vancouver:BC|"
+        "London:LND|Manchester:MAN|Berlin:BE|Munich:BY|Hamburg:HH|Paris:IDF|Lyon:ARA",
+        sep="|",
+    )
+]
 _COUNTRIES = ["US"] * 15 + ["CA"] * 2 + ["GB"] * 2 + ["DE"] * 3 + ["FR"] * 2
-_DESC_WORDS = ("strategic account renewal pending contract signed expansion opportunity quarterly review key "
-               "stakeholder procurement budget approved pilot rollout onboarding support escalation invoice "
-               "net terms discount tier enterprise platform integration legacy migration data warehouse "
-               "compliance audit security questionnaire regional office headquarters subsidiary acquisition "
-               "partner referral upsell cross-sell churn risk champion executive sponsor roadmap feedback").split()
+_DESC_WORDS = _words(
+    "strategic account renewal pending contract signed expansion opportunity quarterly review key stakeholder "
+    "procurement budget approved pilot rollout onboarding support escalation invoice net terms discount tier "
+    "enterprise platform integration legacy migration data warehouse compliance audit security questionnaire "
+    "regional office headquarters subsidiary acquisition partner referral upsell cross-sell churn risk champion "
+    "executive sponsor roadmap feedback"
+)
 
 _EPOCH_START = int(dt.datetime(2015, 1, 1, tzinfo=dt.UTC).timestamp())
 _EPOCH_END = int(dt.datetime(2024, 12, 31, tzinfo=dt.UTC).timestamp())
@@ -151,12 +170,13 @@ def _timestamps(seconds: np.ndarray) -> pa.Array:
 
 def _descriptions(rng: np.random.Generator, n: int) -> pa.Array:
     """Free text: two half-sentences picked from pools of 2048, so values are nearly unique."""
+
     def pool(size: int) -> list[str]:
         lengths = rng.integers(2, 7, size)
         words = rng.integers(0, len(_DESC_WORDS), int(lengths.sum()))
         out, at = [], 0
         for ln in lengths:
-            text = " ".join(_DESC_WORDS[w] for w in words[at:at + ln])
+            text = " ".join(_DESC_WORDS[w] for w in words[at : at + ln])
             out.append(text)
             at += ln
         return out
@@ -196,10 +216,10 @@ def make_chunk(start: int, n: int) -> pa.Table:
         "BillingState": pa.array([s for _, s in _CITIES]).take(city_idx),
         "BillingPostalCode": _digits(rng, n, 5),
         "BillingCountry": _pick(rng, _COUNTRIES, n),
-        "Phone": _with_nulls(rng, _join("(", _digits(rng, n, 3), ") ", _digits(rng, n, 3), "-",
-                                        _digits(rng, n, 4)), 0.1),
-        "Website": _with_nulls(rng, _join("www.", pc.utf8_lower(word_a), pc.utf8_lower(word_b), ".com"),
-                              0.3),
+        "Phone": _with_nulls(
+            rng, _join("(", _digits(rng, n, 3), ") ", _digits(rng, n, 3), "-", _digits(rng, n, 4)), 0.1
+        ),
+        "Website": _with_nulls(rng, _join("www.", pc.utf8_lower(word_a), pc.utf8_lower(word_b), ".com"), 0.3),
         "Description": _descriptions(rng, n),
         "CreatedDate": _timestamps(created),
         "LastModifiedDate": _timestamps(modified),
@@ -218,8 +238,13 @@ def generate_csv(rows: int, path: Path) -> None:
         for start in range(0, rows, CHUNK_ROWS):
             writer.write_table(make_chunk(start, min(CHUNK_ROWS, rows - start)))
     os.replace(tmp, path)
-    log.info("generated %s: %d rows, %.0f MiB in %.1fs", path, rows, path.stat().st_size / 2**20,
-             time.perf_counter() - started)
+    log.info(
+        "generated %s: %d rows, %.0f MiB in %.1fs",
+        path,
+        rows,
+        path.stat().st_size / 2**20,
+        time.perf_counter() - started,
+    )
 
 
 def ensure_csv(rows: int) -> Path:
@@ -247,6 +272,11 @@ def ensure_repeated(rows: int, factor: int) -> Path:
                     out.write(header)
                 shutil.copyfileobj(f, out, 16 << 20)
     os.replace(tmp, path)
-    log.info("generated %s: %d rows, %.0f MiB in %.1fs", path, rows * factor, path.stat().st_size / 2**20,
-             time.perf_counter() - started)
+    log.info(
+        "generated %s: %d rows, %.0f MiB in %.1fs",
+        path,
+        rows * factor,
+        path.stat().st_size / 2**20,
+        time.perf_counter() - started,
+    )
     return path

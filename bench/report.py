@@ -9,7 +9,7 @@ import subprocess
 from importlib import metadata
 from typing import Any
 
-from benchcfg import PG_HOST, PG_PORT, PG_USER
+from benchcfg import PG_HOST, PG_PORT, PG_USER, REPO_DIR
 
 Result = dict[str, Any]
 
@@ -40,12 +40,40 @@ def _version(dist: str) -> str:
 
 def postgres_version() -> str:
     """``server_version`` of the bench PostgreSQL server."""
-    cmd = ["psql", "-h", PG_HOST, "-p", str(PG_PORT), "-U", PG_USER, "-d", "postgres", "-X", "-t", "-A", "-c",
-           "SHOW server_version"]
+    cmd = [
+        "psql",
+        "-h",
+        PG_HOST,
+        "-p",
+        str(PG_PORT),
+        "-U",
+        PG_USER,
+        "-d",
+        "postgres",
+        "-X",
+        "-t",
+        "-A",
+        "-c",
+        "SHOW server_version",
+    ]
     try:
         return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+def source_state() -> str:
+    """The commit the bench ran on, and whether the working tree had uncommitted changes."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_DIR, check=True, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "include"], cwd=REPO_DIR, check=True, capture_output=True, text=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{head} (include/ with uncommitted changes)" if dirty else head
 
 
 def machine_info() -> list[tuple[str, str]]:
@@ -58,7 +86,7 @@ def machine_info() -> list[tuple[str, str]]:
         ("RAM", ram),
         ("OS", f"{platform.system()} {platform.release()}"),
         ("Python", platform.python_version()),
-        ("bulksync", _version("bulksync")),
+        ("bulksync", f"{_version('bulksync')}, git {source_state()}"),
         ("pyarrow", _version("pyarrow")),
         ("pandas", _version("pandas")),
         ("numpy", _version("numpy")),
@@ -94,6 +122,14 @@ def _verdict(value: float | None, goal: float) -> str:
     return "met" if value >= goal else "**missed**"
 
 
+def _runs(r: Result) -> str:
+    """``3 (3.9-4.6 s)`` for the fastest of several runs, ``1`` for a single run."""
+    runs = r.get("runs") or [r["seconds"]]
+    if len(runs) == 1:
+        return "1"
+    return f"{len(runs)} ({min(runs):.1f}-{max(runs):.1f} s)"
+
+
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     out += ["| " + " | ".join(r) + " |" for r in rows]
@@ -101,11 +137,13 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 CSV_LABELS = {
-    "bulksync_x1": "bulksync `stages.extract` (csv_files)",
+    "bulksync_x1": "bulksync `stages.extract` (csv_files, defaults)",
     "arrow_x1": "raw pyarrow `open_csv` -> `ParquetWriter`",
     "pandas_x1": "pandas `read_csv().to_parquet()`",
-    "bulksync_x8": "bulksync `stages.extract` (csv_files)",
+    "bulksync_small_x1": "bulksync `stages.extract`, `block_size_mb: 4`",
+    "bulksync_x8": "bulksync `stages.extract` (csv_files, defaults)",
     "arrow_x8": "raw pyarrow `open_csv` -> `ParquetWriter`",
+    "bulksync_small_x8": "bulksync `stages.extract`, `block_size_mb: 4`",
 }
 
 PG_LABELS = {
@@ -117,7 +155,7 @@ PG_LABELS = {
     "dlt_replace": "dlt `replace` (csv loader)",
     "dlt_merge_insert": "dlt `merge` on Id into an empty table",
     "dlt_merge_update": "dlt `merge` on Id, every row an update",
-    "to_sql": "pandas `to_sql(method=\"multi\")` (subset, extrapolated)",
+    "to_sql": 'pandas `to_sql(method="multi")` (subset, extrapolated)',
 }
 
 
@@ -126,33 +164,64 @@ def csv_section(csv: dict[str, Result], meta: dict[str, Any]) -> list[str]:
     rows = []
     for key, label in CSV_LABELS.items():
         r = csv.get(key)
+        if key.startswith("bulksync") and r:
+            label = f"{label} [{r.get('block_size_mb', '?')} MiB blocks]" if "small" not in key else label
         if not r:
             continue
         size = meta["csv_bytes_x8"] if key.endswith("x8") else meta["csv_bytes"]
-        rows.append([label, "8x" if key.endswith("x8") else "1x", _fmt_int(r["rows"]), f"{r['seconds']:.1f}",
-                     _fmt_int(rate(r)), f"{size / 2**20 / r['seconds']:.0f}", f"{r['peak_rss_mib']:.0f}",
-                     _mib(r["output_bytes"])])
+        rows.append(
+            [
+                label,
+                "8x" if key.endswith("x8") else "1x",
+                _runs(r),
+                _fmt_int(r["rows"]),
+                f"{r['seconds']:.1f}",
+                _fmt_int(rate(r)),
+                f"{size / 2**20 / r['seconds']:.0f}",
+                f"{r['peak_rss_mib']:.0f}",
+                _mib(r["output_bytes"]),
+            ]
+        )
     out = ["## Case 1: CSV -> staged Parquet", ""]
-    out += _table(["case", "input", "rows", "seconds", "rows/s", "CSV MiB/s", "peak RSS MiB", "Parquet MiB"], rows)
+    header = ["case", "input", "runs", "rows", "seconds", "rows/s", "CSV MiB/s", "peak RSS MiB", "Parquet MiB"]
+    out += _table(header, rows)
     r1 = _ratio(rate(csv.get("bulksync_x1")), rate(csv.get("arrow_x1")))
     r8 = _ratio(rate(csv.get("bulksync_x8")), rate(csv.get("arrow_x8")))
     out += ["", "| figure | value | goal | verdict |", "|---|---|---|---|"]
     if r1 is not None:
-        out.append(f"| bulksync / raw throughput, 1x | {r1:.2f}x | >= {GOAL_CSV_RATIO}x | "
-                   f"{_verdict(r1, GOAL_CSV_RATIO)} |")
+        out.append(
+            f"| bulksync / raw throughput, 1x | {r1:.2f}x | >= {GOAL_CSV_RATIO}x | {_verdict(r1, GOAL_CSV_RATIO)} |"
+        )
     if r8 is not None:
-        out.append(f"| bulksync / raw throughput, 8x | {r8:.2f}x | >= {GOAL_CSV_RATIO}x | "
-                   f"{_verdict(r8, GOAL_CSV_RATIO)} |")
+        out.append(
+            f"| bulksync / raw throughput, 8x | {r8:.2f}x | >= {GOAL_CSV_RATIO}x | {_verdict(r8, GOAL_CSV_RATIO)} |"
+        )
     b1, b8 = csv.get("bulksync_x1"), csv.get("bulksync_x8")
     if b1:
         ok = b1["peak_rss_mib"] < RSS_LIMIT_MIB
-        out.append(f"| bulksync peak RSS, 1x | {b1['peak_rss_mib']:.0f} MiB | < {RSS_LIMIT_MIB} MiB | "
-                   f"{'met' if ok else '**missed**'} |")
+        out.append(
+            f"| bulksync peak RSS, 1x | {b1['peak_rss_mib']:.0f} MiB | < {RSS_LIMIT_MIB} MiB | "
+            f"{'met' if ok else '**missed**'} |"
+        )
     if b1 and b8:
         growth = b8["peak_rss_mib"] / b1["peak_rss_mib"]
         ok = b8["peak_rss_mib"] < RSS_LIMIT_MIB and growth <= RSS_FLAT_GROWTH
-        out.append(f"| bulksync peak RSS, 8x (growth vs 1x) | {b8['peak_rss_mib']:.0f} MiB ({growth:.2f}x) | "
-                   f"< {RSS_LIMIT_MIB} MiB, flat (<= {RSS_FLAT_GROWTH}x) | {'met' if ok else '**missed**'} |")
+        out.append(
+            f"| bulksync peak RSS, 8x (growth vs 1x) | {b8['peak_rss_mib']:.0f} MiB ({growth:.2f}x) | "
+            f"< {RSS_LIMIT_MIB} MiB, flat (<= {RSS_FLAT_GROWTH}x) | {'met' if ok else '**missed**'} |"
+        )
+    s1, s8 = csv.get("bulksync_small_x1"), csv.get("bulksync_small_x8")
+    if s1 and s8:
+        out.append(
+            f"| bulksync peak RSS with `block_size_mb: 4`, 1x / 8x | {s1['peak_rss_mib']:.0f} / "
+            f"{s8['peak_rss_mib']:.0f} MiB | (reference) | |"
+        )
+    if s1:
+        sr = _ratio(rate(s1), rate(csv.get("arrow_x1")))
+        if sr is not None:
+            out.append(
+                f"| bulksync `block_size_mb: 4` / raw (16 MiB blocks) throughput, 1x | {sr:.2f}x | (reference) | |"
+            )
     p1 = csv.get("pandas_x1")
     if p1:
         out.append(f"| pandas peak RSS, 1x | {p1['peak_rss_mib']:.0f} MiB | (reference) | |")
@@ -170,22 +239,41 @@ def pg_section(pg: dict[str, Result], meta: dict[str, Any]) -> list[str]:
         if not r:
             continue
         loaded = r.get("table_rows")
-        rows.append([label, _fmt_int(r["rows"]), f"{r['seconds']:.1f}", _fmt_int(rate(r)),
-                     f"{r['peak_rss_mib']:.0f}", "" if loaded is None else _fmt_int(loaded)])
+        rows.append(
+            [
+                label,
+                _runs(r),
+                _fmt_int(r["rows"]),
+                f"{r['seconds']:.1f}",
+                _fmt_int(rate(r)),
+                f"{r['peak_rss_mib']:.0f}",
+                "" if loaded is None else _fmt_int(loaded),
+            ]
+        )
     out = ["## Case 2: staged Parquet -> PostgreSQL", ""]
-    out += _table(["case", "rows", "seconds", "rows/s", "client peak RSS MiB", "rows in table after"], rows)
+    header = ["case", "runs", "rows", "seconds", "rows/s", "client peak RSS MiB", "rows in table after"]
+    out += _table(header, rows)
     append = rate(pg.get("bulksync_append"))
     checks = [
         ("bulksync append / psql `\\copy` (PK table)", _ratio(append, rate(pg.get("psql_pk"))), GOAL_COPY_RATIO),
         ("bulksync append / psql `\\copy` (no keys)", _ratio(append, rate(pg.get("psql_nopk"))), None),
-        ("bulksync merge (inserts) / psql `\\copy` (PK table)",
-         _ratio(rate(pg.get("bulksync_merge_insert")), rate(pg.get("psql_pk"))), None),
+        (
+            "bulksync merge (inserts) / psql `\\copy` (PK table)",
+            _ratio(rate(pg.get("bulksync_merge_insert")), rate(pg.get("psql_pk"))),
+            None,
+        ),
         ("bulksync append / `to_sql` (extrapolated)", _ratio(append, rate(pg.get("to_sql"))), GOAL_TO_SQL_RATIO),
         ("bulksync append / dlt replace", _ratio(append, rate(pg.get("dlt_replace"))), None),
-        ("bulksync merge / dlt merge, into empty table",
-         _ratio(rate(pg.get("bulksync_merge_insert")), rate(pg.get("dlt_merge_insert"))), None),
-        ("bulksync merge / dlt merge, all updates",
-         _ratio(rate(pg.get("bulksync_merge_update")), rate(pg.get("dlt_merge_update"))), None),
+        (
+            "bulksync merge / dlt merge, into empty table",
+            _ratio(rate(pg.get("bulksync_merge_insert")), rate(pg.get("dlt_merge_insert"))),
+            None,
+        ),
+        (
+            "bulksync merge / dlt merge, all updates",
+            _ratio(rate(pg.get("bulksync_merge_update")), rate(pg.get("dlt_merge_update"))),
+            None,
+        ),
     ]
     out += ["", "| figure | value | goal | verdict |", "|---|---|---|---|"]
     for name, value, goal in checks:
@@ -199,32 +287,47 @@ def pg_section(pg: dict[str, Result], meta: dict[str, Any]) -> list[str]:
 def render(figures: dict[str, Any], machine: list[tuple[str, str]]) -> str:
     """The whole report as markdown."""
     meta = figures["meta"]
-    out = ["# bulksync benchmark results", "",
-           f"Run on {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')} with "
-           f"`bench/run.py {' '.join(meta['argv'])}`.", "",
-           "## Machine", ""]
+    out = [
+        "# bulksync benchmark results",
+        "",
+        f"Run on {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')} with "
+        f"`bench/run.py {' '.join(meta['argv'])}`.",
+        "",
+        "## Machine",
+        "",
+    ]
     out += _table(["", ""], [[k, v] for k, v in machine])
-    out += ["", "## Data", "",
-            f"Salesforce-like `Account` table generated by `bench/datagen.py` (seed {meta['seed']}): "
-            f"{meta['rows']:,} rows, 18 columns, {meta['csv_bytes'] / 2**20:,.0f} MiB of CSV "
-            f"({meta['csv_bytes'] / meta['rows']:.0f} bytes/row; every string quoted, 10% of street addresses "
-            "span two lines)."]
+    out += [
+        "",
+        "## Data",
+        "",
+        f"Salesforce-like `Account` table generated by `bench/datagen.py` (seed {meta['seed']}): "
+        f"{meta['rows']:,} rows, 18 columns, {meta['csv_bytes'] / 2**20:,.0f} MiB of CSV "
+        f"({meta['csv_bytes'] / meta['rows']:.0f} bytes/row; every string quoted, 10% of street addresses "
+        "span two lines).",
+    ]
     if meta.get("csv_bytes_x8"):
-        out.append(f"The 8x file repeats it 8 times: {meta['rows'] * 8:,} rows, "
-                   f"{meta['csv_bytes_x8'] / 2**30:.2f} GiB.")
+        out.append(
+            f"The 8x file repeats it 8 times: {meta['rows'] * 8:,} rows, {meta['csv_bytes_x8'] / 2**30:.2f} GiB."
+        )
     out.append("")
     if figures.get("csv"):
-        out += csv_section(figures["csv"], meta) + [""]
+        out += [*csv_section(figures["csv"], meta), ""]
     if figures.get("pg"):
-        out += pg_section(figures["pg"], meta) + [""]
-    out += ["## How the figures are taken", ""] + [f"- {n}" for n in NOTES] + [""]
+        out += [*pg_section(figures["pg"], meta), ""]
+    out += ["## How the figures are taken", "", *[f"- {n}" for n in NOTES], ""]
     if figures.get("notes"):
         out += ["## Observations", ""] + [f"- {n}" for n in figures["notes"]] + [""]
     return "\n".join(out)
 
 
 NOTES = [
-    "Every case runs in its own fresh Python process (`bench/worker.py`); the parent only orchestrates.",
+    "Every case runs in its own fresh Python process (`bench/worker.py`); the parent only orchestrates. Before "
+    "each case it calls `sync` and waits (up to `--quiet-wait` seconds) until other processes use at most 25% of "
+    "the CPUs, so tests running elsewhere on the machine or PostgreSQL's autovacuum after a big load do not slow "
+    "the case. The short cases (1x CSV, bulksync append, psql `\\copy`) run `--repeat` times and the fastest run "
+    "counts (interference only ever slows a run down); the runs column shows the spread, the peak RSS is the "
+    "highest of all runs. The long cases run once.",
     "`seconds` times the work alone: imports, spec parsing, table DDL for `\\copy`, Airflow initialisation "
     "and connection lookup happen before the clock starts (a task in a running Airflow worker has them "
     "already). rows/s = rows / seconds.",
@@ -242,9 +345,9 @@ NOTES = [
     "key checks + DELETE ... USING + INSERT (merge), in one transaction. bulksync creates its tables itself: "
     "no key for append, PRIMARY KEY (Id) for merge. psql `\\copy` loads the generated CSV file (same rows).",
     "dlt runs `pipeline.run` (extract + normalize + load) over the same Parquet, read as Arrow batches, with "
-    "`loader_file_format=\"csv\"` (Arrow -> CSV -> COPY, dlt's fastest PostgreSQL path without an ADBC "
+    '`loader_file_format="csv"` (Arrow -> CSV -> COPY, dlt\'s fastest PostgreSQL path without an ADBC '
     "driver) and uncompressed load files; its default `insert_values` format is much slower.",
-    "`DataFrame.to_sql(method=\"multi\")` is measured on a subset only (the first N staged rows, see its row "
+    '`DataFrame.to_sql(method="multi")` is measured on a subset only (the first N staged rows, see its row '
     "count) and its rows/s extrapolated; a full run would take tens of minutes.",
     "`CHECKPOINT` is issued before every PostgreSQL case so one case's dirty pages are not flushed during "
     "the next. The database `bulksync_bench` is created for the run and dropped at the end.",

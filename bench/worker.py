@@ -34,14 +34,21 @@ def peak_rss_mib() -> float:
     return max(own, children) / 1024
 
 
+def cpu_seconds() -> float:
+    """User + system CPU time of this process and its waited-for children (imports included)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def main(argv: list[str]) -> int:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     case, params, out = argv[0], json.loads(argv[1]), Path(argv[2])
     func = _cases()[case]
     result = func(params)
     result["peak_rss_mib"] = round(peak_rss_mib(), 1)
     result["peak_rss_self_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    result["cpu_seconds"] = round(cpu_seconds(), 2)
     out.write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
     return 0
 

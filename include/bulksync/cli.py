@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bulksync.errors import BulksyncError, SpecError
+from bulksync.quality.cli import quality_app
 
 # no locals in tracebacks: they could hold connection URLs or salts
 app = typer.Typer(
@@ -23,6 +24,7 @@ app = typer.Typer(
 )
 demo_app = typer.Typer(help="The demo's sample sources.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
+app.add_typer(quality_app, name="quality")
 console = Console()
 err = Console(stderr=True)
 
@@ -80,6 +82,12 @@ def validate(
                     f"[red]✗[/red] {file}: [bold]{field}[/bold] {msg}" if field else f"[red]✗[/red] {file}: {msg}"
                 )
             continue
+        from bulksync.quality.suites import check_suite
+
+        for suite in sorted({ds.quality.suite for ds in spec.datasets if ds.quality}):
+            for line in check_suite(suite):
+                problems += 1
+                err.print(f"[red]✗[/red] {line}")
         if transforms:
             from bulksync.transform.registry import load_transforms
 
@@ -159,10 +167,14 @@ def run(
         for ds in chosen:
             started = time.monotonic()
             try:
-                bars = {s: progress.add_task(f"{ds.name}: {s}", total=None) for s in ("extract", "transform", "load")}
+                names = ["extract", *(["validate"] if ds.quality else []), "transform", "load", "reconcile"]
+                bars = {s: progress.add_task(f"{ds.name}: {s}", total=None) for s in names}
                 ex = stages.extract(spec, ds, ctx, lambda n, b=bars["extract"]: progress.advance(b, n))
+                if ds.quality:
+                    stages.validate(spec, ds, ctx)
                 tr = stages.transform(spec, ds, ctx, lambda n, b=bars["transform"]: progress.advance(b, n))
                 ld = stages.load(spec, ds, ctx, lambda n, b=bars["load"]: progress.advance(b, n))
+                stages.reconcile(spec, ds, ctx)
             except BulksyncError as exc:
                 failed = True
                 err.print(f"[red]{ds.name}: {type(exc).__name__}: {exc}[/red]")
@@ -192,7 +204,8 @@ def summary(
     console.print(f"[bold]{spec.dag_id}[/bold]: latest committed partition per dataset")
     for row in latest_runs(spec):
         console.print(f"\n  [bold]{row['dataset']}[/bold]  window {row['window']}  ({row['seconds']} s)")
-        console.print(f"    extracted {row['extracted']}  ·  staged {row['staged']}  ·  loaded {row['loaded']}")
+        console.print(f"    extracted {row['extracted']}  ·  staged {row['staged']}  ·  loaded {row['loaded']}",
+                      soft_wrap=True)
         console.print(f"    staging   {row['partition']}", soft_wrap=True)
         console.print(f"    target    {row['target']}", soft_wrap=True)
 

@@ -68,6 +68,10 @@ def latest_runs(spec: PipelineSpec) -> list[dict[str, Any]]:
         load = json.loads((part / LOAD_REPORT).read_text()) if (part / LOAD_REPORT).is_file() else None
         seconds = ex.duration_seconds + (tr.duration_seconds if tr else 0) + (load["duration_seconds"] if load else 0)
         extracted = f"{ex.rows:,}" + (f" (source {ex.source_count:,})" if ex.source_count is not None else "")
+        qpath = part / "_quality.json"
+        if qpath.is_file():
+            quality = json.loads(qpath.read_text())
+            extracted += f"  ·  quality {quality['status']}, {quality['rows_quarantined']:,} quarantined"
         rows.append(
             {
                 "dataset": ds.name,

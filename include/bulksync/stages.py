@@ -6,12 +6,13 @@ so each stage can be retried alone. Every function logs its counts and returns a
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
@@ -37,6 +38,8 @@ class RunContext:
     run_id: str
     window: Window
     try_number: int | None = None
+    airflow: Any = field(default=None, compare=False, repr=False)
+    """The Airflow task context when running in a task (for log links in alerts)."""
 
 
 def partition_for(spec: PipelineSpec, ds: DatasetSpec, window: Window) -> Partition:
@@ -112,12 +115,13 @@ def transform(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: An
     from bulksync.transform.runner import TransformRunner, resolve_salts
 
     part = partition_for(spec, ds, ctx.window)
-    extracted = read_manifest(part, "extract")
+    upstream = "validate" if ds.quality else "extract"
+    extracted = read_manifest(part, upstream)
     if not ds.transforms:
         with PartitionWriter(
             part, "transform", extracted.read_schema(), run_id=ctx.run_id, try_number=ctx.try_number
         ) as passthrough:
-            passthrough.link(extracted.files, "../")
+            passthrough.link(extracted.files, part.stage_path(upstream))
             manifest = passthrough.commit(
                 window=extracted.window,
                 source_count=extracted.source_count,
@@ -196,6 +200,111 @@ def load(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: Any = N
         },
     )
     return result
+
+
+def validate(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: Any = None) -> dict[str, Any]:
+    """Run the dataset's quality gate on the committed extract; commit ``validated/`` (+ ``quarantine/``).
+
+    Raises:
+        QualityGateError: error-severity expectations failed and the spec says ``on_failure: fail``
+            (or aggregate ones failed under ``quarantine``): the load does not run.
+    """
+    from bulksync.quality.gate import QUALITY_FILE, QualityGateError, failure_message, run_gate, split_partition
+    from bulksync.quality.model import RunRecord
+    from bulksync.quality.publish import publish
+
+    if ds.quality is None:
+        raise ValueError(f"dataset {ds.name} has no quality suite")
+    part = partition_for(spec, ds, ctx.window)
+    extracted = read_manifest(part, "extract")
+    quality, quarantined, failing = run_gate(spec, ds, part, extracted, ctx.run_id)
+    for outcome in quality.failed:
+        log.warning("[%s] %s", outcome.severity, outcome.describe())
+    _write_json(part.path / QUALITY_FILE, quality.model_dump(mode="json"))
+    if quality.status == "failed":
+        record = RunRecord(
+            tenant=spec.tenant, pipeline=spec.pipeline, dataset=ds.name, run_id=ctx.run_id, interval=ctx.window.key,
+            window_start=ctx.window.start, window_end=ctx.window.end, status="failed", quality=quality,
+            target=f"{ds.target.kind}:{ds.target.conn_id}/{ds.target.table}",
+            durations={"extract": extracted.duration_seconds, "validate": quality.duration_seconds},
+            error=failure_message(ds, quality), finished_at=dt.datetime.now(dt.UTC),
+        )
+        publish(spec, ds, record, event="failed", context=ctx.airflow)
+        raise QualityGateError(failure_message(ds, quality))
+    good, bad = split_partition(part, extracted, quarantined, failing, ctx.run_id, ctx.try_number)
+    if quality.status in ("warn", "quarantined"):
+        from bulksync.notify.webhook import Alert, report_url, send_alert, task_log_url
+
+        if quality.status in spec.alerts.on and spec.alerts.webhooks:
+            record = RunRecord(
+                tenant=spec.tenant, pipeline=spec.pipeline, dataset=ds.name, run_id=ctx.run_id,
+                interval=ctx.window.key, window_start=ctx.window.start, window_end=ctx.window.end,
+                status="quarantined" if quality.status == "quarantined" else "warn", quality=quality,
+                target=f"{ds.target.kind}:{ds.target.conn_id}/{ds.target.table}", finished_at=dt.datetime.now(dt.UTC),
+            )
+            send_alert(Alert.from_run_record(record, quality.status, report_url(spec.tenant, spec.pipeline),
+                                             task_log_url(ctx.airflow) if ctx.airflow is not None else None),
+                       spec.alerts.webhooks)
+    log.info("quality %s for %s: %d rows checked, %d quarantined, %d passed on", quality.status, ds.name,
+             quality.rows_checked, bad.rows if bad else 0, good.rows)
+    return {"dataset": ds.name, "status": quality.status, "rows_checked": quality.rows_checked,
+            "rows_quarantined": bad.rows if bad else 0, "failed_expectations": len(quality.failed)}
+
+
+def reconcile(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: Any = None) -> dict[str, Any]:
+    """Check that the counts add up, record the run in the audit tables and the report.
+
+    Raises:
+        ReconciliationError: the counts do not add up (the message gives every number).
+    """
+    from bulksync.errors import TerminalError
+    from bulksync.quality.gate import QUALITY_FILE
+    from bulksync.quality.model import QualityResult, RunRecord
+    from bulksync.quality.publish import publish
+    from bulksync.quality.reconcile import reconcile as compare
+
+    part = partition_for(spec, ds, ctx.window)
+    extracted = read_manifest(part, "extract")
+    quality = None
+    quarantine = None
+    if ds.quality is not None:
+        quality = QualityResult.model_validate_json((part.path / QUALITY_FILE).read_text(encoding="utf-8"))
+        if quality.rows_quarantined:
+            quarantine = read_manifest(part, "quarantine")
+    transformed = read_manifest(part, "transform")
+    report = load_report(part)
+    if report is None:
+        from bulksync.errors import StagingError
+
+        raise StagingError(f"no load report in {part.path}: the load task did not finish for this interval")
+    rec = compare(extracted, quarantine, transformed, report)
+    status = "failed" if not rec.ok else (
+        "quarantined" if quality and quality.status == "quarantined" else
+        "warn" if quality and quality.status == "warn" else "success")
+    record = RunRecord(
+        tenant=spec.tenant, pipeline=spec.pipeline, dataset=ds.name, run_id=ctx.run_id, interval=ctx.window.key,
+        window_start=ctx.window.start, window_end=ctx.window.end, status=status, quality=quality,
+        reconciliation=rec, inserted=int(report["inserted"]), updated=int(report["updated"]),
+        deleted=int(report["deleted"]), target=f"{ds.target.kind}:{ds.target.conn_id}/{report['table']}",
+        durations={"extract": extracted.duration_seconds, "validate": quality.duration_seconds if quality else 0.0,
+                   "transform": transformed.duration_seconds, "load": float(report["duration_seconds"])},
+        error=None if rec.ok else "reconciliation mismatch: " + "; ".join(rec.problems),
+        finished_at=dt.datetime.now(dt.UTC),
+    )
+    publish(spec, ds, record, event=None if rec.ok else "mismatch", context=ctx.airflow)
+    numbers = (f"source {rec.source_count if rec.source_count is not None else 'n/a'}, staged {rec.staged}, "
+               f"loaded {rec.loaded}, quarantined {rec.quarantined}, rejected by transforms {rec.rejected}")
+    if not rec.ok:
+        raise TerminalError(f"reconciliation of {ds.name} failed: {'; '.join(rec.problems)} ({numbers}). "
+                            "Check the load report and the partition before rerunning")
+    log.info("reconciled %s: %s", ds.name, numbers)
+    return {"dataset": ds.name, "status": status, **rec.model_dump(exclude={"problems"})}
+
+
+def _write_json(path: Any, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def _write_report(part: Partition, data: dict[str, Any]) -> None:

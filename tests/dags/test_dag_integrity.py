@@ -38,16 +38,22 @@ def test_one_dag_per_spec(dagbag: Any) -> None:
     assert sorted(d.dag_id for d in bulk) == sorted(s.dag_id for s in specs)
 
 
-def test_each_dataset_is_a_group_extract_transform_load(dagbag: Any) -> None:
+def test_each_dataset_is_a_group_extract_validate_transform_load_reconcile(dagbag: Any) -> None:
     from bulksync.spec.loader import load_specs
 
     for spec in load_specs(DAGS / "pipelines"):
         dag = dagbag.dags[spec.dag_id]
-        expected = {f"{ds.name}.{stage}" for ds in spec.datasets for stage in ("extract", "transform", "load")}
-        assert set(dag.task_ids) == expected
         for ds in spec.datasets:
-            assert dag.get_task(f"{ds.name}.extract").downstream_task_ids == {f"{ds.name}.transform"}
-            assert dag.get_task(f"{ds.name}.transform").downstream_task_ids == {f"{ds.name}.load"}
+            chain = ["extract", *(["validate"] if ds.quality else []), "transform", "load", "reconcile"]
+            for up, down in zip(chain, chain[1:], strict=False):
+                assert dag.get_task(f"{ds.name}.{up}").downstream_task_ids == {f"{ds.name}.{down}"}
+        expected = {
+            f"{ds.name}.{stage}"
+            for ds in spec.datasets
+            for stage in ("extract", "transform", "load", "reconcile", *(["validate"] if ds.quality else []))
+        }
+        assert set(dag.task_ids) == expected
+    assert "accounts.validate" in dagbag.dags["acme__nightly"].task_ids
 
 
 @pytest.mark.parametrize("attr", ["owner", "tags", "retries"])

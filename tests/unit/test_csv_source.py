@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pytest
+
 from bulksync.errors import ConfigurationError, DataError
 from bulksync.sources.csv_files import CsvFilesSource
 from bulksync.spec.loader import parse_spec
@@ -103,14 +105,34 @@ def test_timestamps_without_offset_are_taken_as_utc(tmp_path: Path) -> None:
                                               dt.datetime(2024, 3, 1, 23, 59, 59, 500000, tzinfo=UTC)]
 
 
-@pytest.mark.xfail(reason="BUG: sources/csv_files.py _to_utc (line 183) casts the whole column either with offsets "
-                          "or without; a file mixing both fails with a DataError that names no line or column",
-                   strict=True)
 def test_timestamps_with_and_without_offset_in_one_column(tmp_path: Path) -> None:
     (tmp_path / "a.csv").write_text("id,ts\n1,2024-03-01T10:00:00\n2,2024-03-01T10:00:00+02:00\n")
     table = read_all(source(tmp_path, [{"name": "id", "type": "int"}, {"name": "ts", "type": "timestamptz"}]))
     assert table.column("ts").to_pylist() == [dt.datetime(2024, 3, 1, 10, tzinfo=UTC),
                                               dt.datetime(2024, 3, 1, 8, tzinfo=UTC)]
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("2024-03-01", dt.datetime(2024, 3, 1, tzinfo=UTC)),
+    ("2024-03-01T10", dt.datetime(2024, 3, 1, 10, tzinfo=UTC)),
+    ("2024-03-01T10:00Z", dt.datetime(2024, 3, 1, 10, tzinfo=UTC)),
+    ("2024-03-01 10:00:00-05", dt.datetime(2024, 3, 1, 15, tzinfo=UTC)),
+    ("2024-03-01T10:00:00.5+0130", dt.datetime(2024, 3, 1, 8, 30, 0, 500000, tzinfo=UTC)),
+])
+def test_timestamptz_forms_in_a_mixed_column(tmp_path: Path, value: str, expected: dt.datetime) -> None:
+    (tmp_path / "a.csv").write_text(f"id,ts\n1,2024-03-01T10:00:00\n2,{value}\n3,2024-03-01T10:00:00+02:00\n")
+    table = read_all(source(tmp_path, [{"name": "id", "type": "int"}, {"name": "ts", "type": "timestamptz"}]))
+    assert table.column("ts").to_pylist()[1] == expected
+
+
+@pytest.mark.parametrize("bad", [
+    "2024-03-01T25:00:00+02:00", "2024-02-30T10:00:00", "2024-03-01Z", "2024-03-01T10:00:00+02:00:00",
+    "2024-03-01T10:00:00.1234567", "2024-03-01T10:00:00 +02:00", "20240301T100000", "2024-03-01T10:00:00+02:60",
+])
+def test_bad_timestamptz_in_a_mixed_column_names_line_and_column(tmp_path: Path, bad: str) -> None:
+    (tmp_path / "a.csv").write_text(f'id,ts\n1,2024-03-01T10:00:00\n2,"{bad}"\n3,2024-03-01T10:00:00+02:00\n')
+    with pytest.raises(DataError, match=re.escape(f"line 3, column 'ts': value '{bad}' is not a valid timestamptz")):
+        read_all(source(tmp_path, [{"name": "id", "type": "int"}, {"name": "ts", "type": "timestamptz"}]))
 
 
 def test_declared_formats_for_dates_and_timestamps(tmp_path: Path) -> None:
@@ -128,12 +150,35 @@ def test_declared_formats_for_dates_and_timestamps(tmp_path: Path) -> None:
     ]
 
 
-@pytest.mark.xfail(reason="BUG: sources/csv_files.py _parse_temporal uses pc.strptime, which rolls an impossible "
-                          "date like 31.02.2024 over to 2024-03-02 instead of refusing it", strict=True)
 def test_impossible_date_with_format_is_refused(tmp_path: Path) -> None:
     (tmp_path / "a.csv").write_text("d\n31.02.2024\n")
     with pytest.raises(DataError, match=r"line 2, column 'd': value '31\.02\.2024'"):
         read_all(source(tmp_path, [{"name": "d", "type": "date", "format": "%d.%m.%Y"}]))
+
+
+@pytest.mark.parametrize(("fmt", "bad"), [
+    ("%d.%m.%Y %H:%M", "30.02.2024 10:30"),
+    ("%Y%m%d", "20230229"),
+    ("%d %b %Y", "31 Apr 2024"),
+    ("%d.%m.%Y %H:%M %z", "31.02.2024 10:30 +0200"),
+    ("%d.%m.%Y", "01.03.24"),
+])
+def test_rolled_over_date_after_good_ones_names_the_line(tmp_path: Path, fmt: str, bad: str) -> None:
+    good = dt.datetime(2024, 2, 29, 10, 30, tzinfo=dt.timezone(dt.timedelta(hours=2))).strftime(fmt)
+    (tmp_path / "a.csv").write_text(f'note,d\n"x\ny","{good}"\n"z","{bad}"\n')
+    cols = [{"name": "note", "type": "string"}, {"name": "d", "type": "timestamptz", "format": fmt}]
+    with pytest.raises(DataError, match=re.escape(f"line 4, column 'd': value '{bad}' is not a valid timestamptz")):
+        read_all(source(tmp_path, cols))
+
+
+def test_formats_read_unpadded_and_differently_cased_values(tmp_path: Path) -> None:
+    cols = [{"name": "d", "type": "date", "format": "%d %b %Y"},
+            {"name": "tz", "type": "timestamptz", "format": "%d.%m.%Y %H:%M %z"}]
+    (tmp_path / "a.csv").write_text("d,tz\n1 mar 2024,1.3.2024 9:05 +0100\n 29 FEB 2024 ,29.02.2024 23:30 -0100\n")
+    assert read_all(source(tmp_path, cols)).to_pylist() == [
+        {"d": dt.date(2024, 3, 1), "tz": dt.datetime(2024, 3, 1, 8, 5, tzinfo=UTC)},
+        {"d": dt.date(2024, 2, 29), "tz": dt.datetime(2024, 3, 1, 0, 30, tzinfo=UTC)},
+    ]
 
 
 def test_custom_null_values_and_no_header(tmp_path: Path) -> None:
@@ -210,12 +255,18 @@ def test_bad_bool_and_date(tmp_path: Path, content: str, line: int, column: str,
         read_all(source(tmp_path, cols, null_values=["NULL"]))
 
 
-@pytest.mark.xfail(reason="BUG: sources/csv_files.py _checker accepts bool in any case ('tRuE') but pyarrow does not, "
-                          "so _diagnose finds no bad record and the DataError names no line or column", strict=True)
-def test_bool_spelling_pyarrow_refuses_is_still_located(tmp_path: Path) -> None:
-    (tmp_path / "a.csv").write_text("id,ok\n1,true\n2,tRuE\n")
-    with pytest.raises(DataError, match="line 3, column 'ok'"):
-        read_all(source(tmp_path, [{"name": "id", "type": "int64"}, {"name": "ok", "type": "bool"}]))
+def test_bool_is_read_in_any_letter_case(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("id,ok\n1,true\n2,tRuE\n3,FALSE\n4,0\n5,1\n6,\n")
+    table = read_all(source(tmp_path, [{"name": "id", "type": "int64"}, {"name": "ok", "type": "bool"}]))
+    assert table.column("ok").type == pa.bool_()
+    assert table.column("ok").to_pylist() == [True, True, False, False, True, None]
+
+
+def test_bad_bool_after_mixed_case_ones_names_the_line(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text('id,note,ok\n1,"a\nb",tRuE\n2,c,yes\n')
+    cols = [{"name": "id", "type": "int64"}, {"name": "note", "type": "string"}, {"name": "ok", "type": "bool"}]
+    with pytest.raises(DataError, match=r"line 4, column 'ok': value 'yes' is not a valid bool"):
+        read_all(source(tmp_path, cols))
 
 
 def test_bad_value_in_a_later_block_has_the_exact_line(tmp_path: Path) -> None:
@@ -228,14 +279,30 @@ def test_bad_value_in_a_later_block_has_the_exact_line(tmp_path: Path) -> None:
         read_all(source(tmp_path, INT_COLS, block_size_mb=1))
 
 
-@pytest.mark.xfail(reason="BUG: sources/csv_files.py read_file lets pyarrow convert decimals, which does not check "
-                          "precision: 1234.5 is accepted into decimal(5,2) (max 999.99) as an invalid value",
-                   strict=True)
 def test_decimal_with_too_many_integer_digits_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "drop.csv"
     path.write_text("id,name,amt\n1,a,1.00\n2,b,1234.5\n")
     with pytest.raises(DataError, match=r"line 3, column 'amt': value '1234\.5' is not a valid decimal"):
         read_all(source(tmp_path, INT_COLS))
+
+
+def test_decimals_within_precision_in_any_notation(tmp_path: Path) -> None:
+    (tmp_path / "drop.csv").write_text('id,name,amt\n1,a,999.99\n2,b,-999.990\n3,c," 1e2 "\n4,d,.5\n')
+    assert read_all(source(tmp_path, INT_COLS)).column("amt").to_pylist() == [
+        Decimal("999.99"), Decimal("-999.99"), Decimal("100.00"), Decimal("0.50"),
+    ]
+
+
+@pytest.mark.parametrize(("typ", "value"), [
+    ("decimal(38,30)", "1e36"),  # overflows 128 bits at scale 30: pyarrow alone wraps it to 18924529.75...
+    ("decimal(38,38)", "9.9e1"),
+    ("decimal(38,2)", "1234567890123456789012345678901234567.5"),
+    ("decimal(38,2)", "1e37"),
+])
+def test_decimal_overflowing_arrow_is_refused_not_wrapped(tmp_path: Path, typ: str, value: str) -> None:
+    (tmp_path / "drop.csv").write_text(f"id,amt\n1,0\n2,{value}\n")
+    with pytest.raises(DataError, match=re.escape(f"line 3, column 'amt': value '{value}' is not a valid {typ}")):
+        read_all(source(tmp_path, [{"name": "id", "type": "int64"}, {"name": "amt", "type": typ}]))
 
 
 @pytest.mark.parametrize(("content", "line", "fields"), [
@@ -287,18 +354,24 @@ def test_empty_value_in_not_nullable_column_is_refused(tmp_path: Path) -> None:
     path.write_text("id,name\n1,a\n2,\n3,c\n")
     with pytest.raises(DataError) as info:
         read_all(source(tmp_path, NOT_NULL_COLS))
-    message = str(info.value)
-    assert message.startswith(f"{path}: ")
-    assert "column 'name': empty value but the column is declared nullable: false" in message
+    assert str(info.value) == (
+        f"{path}, line 3, column 'name': empty value but the column is declared nullable: false. "
+        "Ask the client to fill it, or declare the column nullable"
+    )
 
 
-@pytest.mark.xfail(reason="BUG: sources/csv_files.py _finish (line 106) reports 'record 2' (the data record "
-                          "number) instead of the file line 3, unlike every other DataError of this source",
-                   strict=True)
 def test_empty_value_in_not_nullable_column_names_the_line(tmp_path: Path) -> None:
     (tmp_path / "drop.csv").write_text("id,name\n1,a\n2,\n3,c\n")
     with pytest.raises(DataError, match="line 3, column 'name'"):
         read_all(source(tmp_path, NOT_NULL_COLS))
+
+
+def test_empty_value_in_not_nullable_column_after_quoted_newlines_and_blank_lines(tmp_path: Path) -> None:
+    lines = ["id,name"] + [f'{i},"n\n{i}"' for i in range(1, 40_001)] + ["", "40001,", "40002,x"]
+    (tmp_path / "drop.csv").write_text("\n".join(lines) + "\n")
+    # 40,000 two-line records, then a blank line that pyarrow skips: the empty value is on line 80,003
+    with pytest.raises(DataError, match=r"drop\.csv, line 80003, column 'name': empty value"):
+        read_all(source(tmp_path, NOT_NULL_COLS, block_size_mb=1))
 
 
 def test_quoted_empty_string_satisfies_not_nullable(tmp_path: Path) -> None:

@@ -24,7 +24,8 @@ def test_dag_shape_and_settings() -> None:
                     max_active_runs=2, tags=["x"], timezone="Europe/Berlin", catchup=True)
     dag = build_dag(spec)
     assert dag.dag_id == "acme__test"
-    assert sorted(dag.task_ids) == ["a.extract", "a.load", "a.transform", "b.extract", "b.load", "b.transform"]
+    assert sorted(dag.task_ids) == ["a.extract", "a.load", "a.reconcile", "a.transform",
+                                    "b.extract", "b.load", "b.reconcile", "b.transform"]
     assert dag.max_active_runs == 2 and dag.catchup is True
     assert set(dag.tags) == {"bulksync", "tenant:acme", "x"}
     assert dag.timetable.expression == "0 0 * * *"

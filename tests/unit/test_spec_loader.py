@@ -107,7 +107,7 @@ def test_full_spec_parses_with_every_value_and_default(tmp_path: Path) -> None:
     assert [t.step_op(s) for s in accounts.transforms] == ["rename", "trim", "filter", "dedupe", "hash"]
     assert accounts.transforms[3].dedupe.model_dump() == {"keys": ["id"], "latest_by": "updated_at"}
     assert accounts.quality is not None
-    assert accounts.quality.model_dump() == {"suite": "acme_accounts", "on_failure": "quarantine"}
+    assert accounts.quality.model_dump() == {"suite": "acme_accounts", "on_failure": "quarantine", "pii_columns": []}
     assert accounts.target.model_dump() == {
         "kind": "postgres",
         "conn_id": "dwh",

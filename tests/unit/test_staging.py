@@ -225,7 +225,7 @@ def test_transform_stage_commits_into_a_sub_folder_and_can_link_extract_files(pa
     commit(partition, rows_batch(0, 4))
     extract = read_manifest(partition, "extract")
     with PartitionWriter(partition, "transform", SCHEMA) as w:
-        w.link(extract.files, prefix="../")
+        w.link(extract.files, partition.stage_path("extract"))
         manifest = w.commit(window=WINDOW.to_json())
     assert [(f.path, f.rows, f.sha256) for f in manifest.files] == [
         ("../part-00000.parquet", 4, extract.files[0].sha256)

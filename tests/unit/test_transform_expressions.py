@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import ast
+from decimal import Decimal
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 import pytest
+
 from bulksync.transform.expressions import (
     ExpressionError,
     evaluate,
@@ -98,9 +100,24 @@ def values(result: Any) -> list[Any]:
     ("not (x > 2)", [True, False, False]),
     ("x > 2 or n == 1", [True, True, True]),
     ("x > 2 and is_null(n)", [False, False, True]),
+    ("n % 3", [1, 1, None]),
+    ("n % -3", [-2, -2, None]),
+    ("7 % n", [0, -1, None]),
+    ("x % 1", [0.25, 0.5, 0.75]),
+    ("-x % 2", [0.75, 1.5, 0.25]),
+    ("n % x", [1.0, 0.5, None]),
 ])
 def test_evaluate(df: pd.DataFrame, expr: str, expected: list[Any]) -> None:
     assert values(evaluate(expr, df)) == expected
+
+
+def test_modulo_keeps_arrow_types_and_refuses_integer_division_by_zero(df: pd.DataFrame) -> None:
+    assert evaluate("n % 2", df).dtype == pd.ArrowDtype(pa.int64())
+    assert evaluate("x % 2", df).dtype == pd.ArrowDtype(pa.float64())
+    decimals = to_pandas(pa.table({"d": pa.array([Decimal("7.50"), Decimal("-7.50")], pa.decimal128(10, 2))}))
+    assert values(evaluate("d % 2", decimals)) == [Decimal("1.50"), Decimal("0.50")]
+    with pytest.raises(pa.ArrowInvalid, match="divide by zero"):
+        evaluate("n % 0", df)
 
 
 def test_evaluate_constant_expression_is_a_scalar(df: pd.DataFrame) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+
 from bulksync.errors import ConfigurationError
 from bulksync.spec import transforms as t
 from bulksync.spec.loader import parse_spec

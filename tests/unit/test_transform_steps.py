@@ -11,6 +11,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+
 from bulksync.errors import DataError
 from bulksync.spec.loader import parse_spec
 from bulksync.transform.runner import TransformRunner
@@ -115,12 +116,25 @@ def test_cast_float_to_int_refuses_to_truncate() -> None:
         run([{"cast": {"v": "int64"}}], pa.record_batch({"v": pa.array([2.0, 1.7])}))
 
 
-@pytest.mark.xfail(reason="BUG: transform/steps.py _cast (line 123) casts int64 -> decimal(p,s) with arrow's safe "
-                          "cast, which demands precision >= 19+s, so `cast: {n: decimal(10,2)}` fails for value 3",
-                   strict=True)
 def test_cast_small_int_to_decimal() -> None:
     out = run([{"cast": {"n": "decimal(10,2)"}}], pa.record_batch({"n": pa.array([3, 12, None], pa.int64())}))
     assert out.column("n").to_pylist() == [Decimal("3.00"), Decimal("12.00"), None]
+
+
+@pytest.mark.parametrize(("values", "arrow", "declared", "expected"), [
+    ([99999999, -5], pa.int64(), "decimal(10,2)", [Decimal("99999999.00"), Decimal("-5.00")]),
+    ([7], pa.int32(), "decimal(3,2)", [Decimal("7.00")]),
+    ([7], pa.int64(), "decimal(38,20)", [Decimal("7")]),
+], ids=["int64", "int32", "scale_20"])
+def test_cast_int_to_decimal_checks_the_values_not_the_type(values: list[int], arrow: pa.DataType, declared: str,
+                                                             expected: list[Decimal]) -> None:
+    out = run([{"cast": {"n": declared}}], pa.record_batch({"n": pa.array(values, arrow)}))
+    assert out.column("n").to_pylist() == expected
+
+
+def test_cast_int_overflowing_the_decimal_names_the_value() -> None:
+    with pytest.raises(StepError, match=r"^transforms\[0\] cast 'n': value 100000000 cannot become decimal\(10,2\) \("):
+        run([{"cast": {"n": "decimal(10,2)"}}], pa.record_batch({"n": pa.array([3, 100000000], pa.int64())}))
 
 
 def test_cast_int_to_wide_decimal_and_string() -> None:
@@ -169,21 +183,50 @@ def test_map_without_keep_unmapped_or_default_gives_null(people: pa.RecordBatch)
     assert out.schema.field("status").type == pa.string()
 
 
-@pytest.mark.xfail(reason="BUG: transform/steps.py map step (lines 62-66): mapping to integer values gives a "
-                          "float64 column (1.0, 2.0) instead of int64", strict=True)
 def test_map_to_integer_codes_stays_integer(people: pa.RecordBatch) -> None:
     out = run([{"map": {"column": "status", "values": {"A": 1, "I": 2}, "keep_unmapped": False}}], people)
     assert out.column("status").to_pylist() == [1, 2, None]
     assert out.schema.field("status").type == pa.int64()
 
 
-@pytest.mark.xfail(reason="BUG: transform/steps.py map step on a non-string column with keep_unmapped: true mixes "
-                          "mapped strings and raw ints and fails with a raw pyarrow ArrowTypeError "
-                          "(not a DataError naming the step)", strict=True)
 def test_map_integer_column_keeps_unmapped_values() -> None:
     batch = pa.record_batch({"code": pa.array([1, 2, None], pa.int64())})
     out = run([{"map": {"column": "code", "values": {"1": "one"}}}], batch)
     assert out.column("code").to_pylist() == ["one", "2", None]
+
+
+@pytest.mark.parametrize(("column", "values", "expected", "arrow"), [
+    (pa.array([1, 2, None], pa.int64()), {"1": 10}, [10, 2, None], pa.int64()),
+    (pa.array([1, 2, None], pa.int32()), {"1": 10}, [10, 2, None], pa.int64()),
+    (pa.array([True, False, None]), {"true": "Y"}, ["Y", "false", None], pa.string()),
+    (pa.array([1.5, 2.0, None]), {"1.5": 0.5}, [0.5, 2.0, None], pa.float64()),
+], ids=["int_to_int", "int32_to_int", "bool_to_string", "float_to_float"])
+def test_map_kept_values_take_the_type_of_the_mapped_ones(column: pa.Array, values: dict[str, Any],
+                                                           expected: list[Any], arrow: pa.DataType) -> None:
+    out = run([{"map": {"column": "c", "values": values}}], pa.record_batch({"c": column}))
+    assert out.column("c").to_pylist() == expected
+    assert out.schema.field("c").type == arrow
+
+
+def test_map_default_widens_the_mapped_type(people: pa.RecordBatch) -> None:
+    out = run([{"map": {"column": "status", "values": {"A": 1.5, "I": 2}, "keep_unmapped": False, "default": 0}}],
+              people)
+    assert out.column("status").to_pylist() == [1.5, 2.0, 0.0]
+    assert out.schema.field("status").type == pa.float64()
+
+
+def test_map_unmapped_value_that_cannot_take_the_mapped_type_is_a_step_error(people: pa.RecordBatch) -> None:
+    with pytest.raises(StepError) as info:
+        run([{"map": {"column": "status", "values": {"A": 1}}}], people)
+    assert str(info.value).startswith(
+        "transforms[0] map 'status': unmapped value 'I' cannot become int64 like the mapped values ("
+    )
+    assert str(info.value).endswith("). Map every value, or set keep_unmapped: false")
+
+
+def test_map_to_values_of_different_types_is_a_step_error(people: pa.RecordBatch) -> None:
+    with pytest.raises(StepError, match=r"^transforms\[0\] map 'status': the mapped values \[1, 'x'\] do not share"):
+        run([{"map": {"column": "status", "values": {"A": 1, "I": "x"}}}], people)
 
 
 def test_filter_drops_rows_where_expression_is_false_or_null(people: pa.RecordBatch) -> None:
@@ -209,9 +252,6 @@ def test_filter_expressions(people: pa.RecordBatch, expr: str, ids: list[int]) -
     assert got == ids
 
 
-@pytest.mark.xfail(reason="BUG: transform/expressions.py allows and documents '%', but pandas ArrowDtype columns "
-                          "(what to_pandas in runner.py produces) do not implement mod: a raw NotImplementedError "
-                          "escapes instead of a result", strict=True)
 def test_modulo_operator(people: pa.RecordBatch) -> None:
     out = run([{"derive": {"odd": "id % 2"}}, {"select": ["odd"]}], people)
     assert out.to_pydict() == {"odd": [1, 0, 1]}

@@ -5,9 +5,9 @@ network or database and imports none of the engine (pandas, pyarrow, GX) beyond 
 A broken spec raises :class:`~bulksync.errors.SpecError`, so the UI shows an import error naming
 the spec file, field path and problem.
 
-Each dataset is a TaskGroup ``extract >> transform >> load``. The quality issue slots
-``validate`` between extract and transform and ``reconcile`` after load by extending
-:data:`STAGE_CHAIN`.
+Each dataset is a TaskGroup ``extract >> [validate >>] transform >> load >> reconcile``; ``validate``
+is there when the dataset names a quality suite, which is checked at parse time (without importing
+Great Expectations) so a broken suite is an import error naming the suite file.
 """
 
 from __future__ import annotations
@@ -18,11 +18,26 @@ from typing import Any
 
 from airflow.sdk import DAG, TaskGroup
 
-from bulksync.operators.stages import BulksyncStageOperator, ExtractOperator, LoadOperator, TransformOperator
+from bulksync.errors import SpecError
+from bulksync.operators.stages import (
+    BulksyncStageOperator,
+    ExtractOperator,
+    LoadOperator,
+    ReconcileOperator,
+    TransformOperator,
+    ValidateOperator,
+)
 from bulksync.spec.loader import load_specs
-from bulksync.spec.models import PipelineSpec
+from bulksync.spec.models import DatasetSpec, PipelineSpec
 
-STAGE_CHAIN: list[type[BulksyncStageOperator]] = [ExtractOperator, TransformOperator, LoadOperator]
+
+
+def stage_chain(ds: DatasetSpec) -> list[type[BulksyncStageOperator]]:
+    """The tasks of a dataset: extract [→ validate] → transform → load → reconcile."""
+    chain: list[type[BulksyncStageOperator]] = [ExtractOperator]
+    if ds.quality is not None:
+        chain.append(ValidateOperator)
+    return [*chain, TransformOperator, LoadOperator, ReconcileOperator]
 
 
 PRESET_CRONS = {
@@ -96,7 +111,7 @@ def build_dag(spec: PipelineSpec) -> DAG:
         for ds in spec.datasets:
             with TaskGroup(group_id=ds.name, tooltip=f"{ds.source.kind} → {ds.target.kind}:{ds.target.table}"):
                 previous = None
-                for op in STAGE_CHAIN:
+                for op in stage_chain(ds):
                     task = op(task_id=op.stage, spec=spec_json, dataset=ds.name)
                     if previous is not None:
                         previous >> task
@@ -104,9 +119,25 @@ def build_dag(spec: PipelineSpec) -> DAG:
     return dag
 
 
+def check_suites(specs: list[PipelineSpec]) -> None:
+    """Refuse specs whose quality suites are missing or broken (one error listing all of them)."""
+    from bulksync.quality.suites import validate_suite_file
+
+    problems: list[tuple[str, str, str]] = []
+    for name in sorted({ds.quality.suite for spec in specs for ds in spec.datasets if ds.quality}):
+        try:
+            validate_suite_file(name)
+        except SpecError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise SpecError(problems)
+
+
 def build_dags(folder: str | Path, namespace: dict[str, Any] | None = None) -> dict[str, DAG]:
     """Build one DAG per spec file of ``folder``; put them into ``namespace`` (a module's globals)."""
-    dags = {spec.dag_id: build_dag(spec) for spec in load_specs(folder)}
+    specs = load_specs(folder)
+    check_suites(specs)
+    dags = {spec.dag_id: build_dag(spec) for spec in specs}
     if namespace is not None:
         namespace.update(dags)
     return dags

@@ -26,7 +26,10 @@ def run_context(context: Any) -> stages.RunContext:
     end: dt.datetime | None = context.get("data_interval_end")
     ti = context.get("ti")
     return stages.RunContext(
-        run_id=str(context["run_id"]), window=Window(start, end), try_number=getattr(ti, "try_number", None)
+        run_id=str(context["run_id"]),
+        window=Window(start, end),
+        try_number=getattr(ti, "try_number", None),
+        airflow=context,
     )
 
 
@@ -55,6 +58,8 @@ class BulksyncStageOperator(BaseOperator):
             if exc.terminal:
                 raise AirflowFailException(f"{type(exc).__name__}: {exc}") from None
             raise
+        if isinstance(result, dict):
+            return result
         return result.summary() if hasattr(result, "summary") else result.to_json()
 
 
@@ -79,3 +84,19 @@ class LoadOperator(BulksyncStageOperator):
     stage = "load"
     ui_color = "#e6f5e6"
     _run = staticmethod(stages.load)
+
+
+class ValidateOperator(BulksyncStageOperator):
+    """Run the dataset's Great Expectations suite on its committed extract (the quality gate)."""
+
+    stage = "validate"
+    ui_color = "#fde8e8"
+    _run = staticmethod(stages.validate)
+
+
+class ReconcileOperator(BulksyncStageOperator):
+    """Check that source, staged, quarantined and loaded counts add up; record the run."""
+
+    stage = "reconcile"
+    ui_color = "#ede7f6"
+    _run = staticmethod(stages.reconcile)

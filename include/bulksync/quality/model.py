@@ -27,7 +27,7 @@ def run_key(run_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id)[:120]
 
 
-class ExpectationOutcome(BaseModel):
+class ExpectationOutcome(BaseModel):  # type: ignore[no-redef]  # (pydantic plugin: field "kwargs")
     """One expectation's result in a validation."""
 
     expectation: str = Field(description="GX expectation type, e.g. expect_column_values_to_not_be_null.")

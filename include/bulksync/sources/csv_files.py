@@ -15,6 +15,7 @@ import datetime as dt
 import decimal
 import logging
 import re
+import string
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,11 +25,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from bulksync.arrow_types import arrow_type
 from bulksync.errors import ConfigurationError, DataError
 from bulksync.settings import resolve_path
 from bulksync.sources.base import Source
 from bulksync.spec.sources import CsvOptions
-from bulksync.arrow_types import arrow_type
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +140,9 @@ class CsvFilesSource(Source):
             with open(path, encoding=enc, newline="") as f:
                 header = next(csv.reader(f, **self._dialect()), [])
         except UnicodeDecodeError as exc:
-            raise DataError(f"{path}: not {opts.encoding} ({exc.reason} at byte {exc.start}); set options.encoding") from None
+            raise DataError(
+                f"{path}: not {opts.encoding} ({exc.reason} at byte {exc.start}); set options.encoding"
+            ) from None
         declared = [c.name for c in opts.columns]
         if header != declared:
             missing = [c for c in declared if c not in header]
@@ -235,7 +238,8 @@ def _to_decimal(arr: pa.Array, typ: pa.Decimal128Type) -> pa.Array:
 
 
 def _parse_temporal(arr: pa.Array, fmt: str, typ: pa.DataType) -> pa.Array:
-    parsed = _refuse_rollover(arr, pc.strptime(arr, format=fmt, unit="us", error_is_null=False), fmt)
+    text = pc.utf8_trim_whitespace(arr)
+    parsed = _refuse_rollover(text, pc.strptime(text, format=fmt, unit="us", error_is_null=False), fmt)
     if pa.types.is_date(typ):
         return parsed.cast(pa.date32())
     if parsed.type.tz is not None:  # the format has an offset (%z): already UTC
@@ -249,20 +253,19 @@ def _refuse_rollover(text: pa.Array, parsed: pa.Array, fmt: str) -> pa.Array:
     """Refuse what ``pc.strptime`` rolls over (31.02.2024 becomes 2024-03-02).
 
     Each parsed value is formatted back with ``fmt`` and compared with its text. The few that differ
-    even after normalising case, spacing and leading zeros (``1.3.2024``) are parsed again with
+    even after normalising case, spacing and zero padding (``1.3.2024``) are parsed again with
     :func:`datetime.datetime.strptime`, which refuses impossible dates (``pa.ArrowInvalid``, so the
-    diagnosis pass names the line) and otherwise gives the value to keep (e.g. for ``%z``).
+    diagnosis pass names the line) and otherwise gives the value to keep. With ``%z`` every value whose
+    offset is not +0000 formats back differently, so such columns are parsed in Python (slower).
     """
     if parsed.null_count == len(parsed):
         return parsed
     # pc.strftime's %S prints fractions of a second; a format parses none, so whole seconds suffice
     back = pc.strftime(parsed.cast(pa.timestamp("s", tz=parsed.type.tz), safe=False), format=fmt)
-    given = pc.utf8_trim_whitespace(text)
-    differ = pc.indices_nonzero(pc.fill_null(pc.not_equal(back, given), False))
+    differ = pc.indices_nonzero(pc.fill_null(pc.not_equal(back, text), False))
     if not len(differ):
         return parsed
-    still = pc.not_equal(_normal(back.take(differ)), _normal(given.take(differ)))
-    suspect = pc.filter(differ, still)
+    suspect = pc.filter(differ, pc.not_equal(_normal(back.take(differ)), _normal(text.take(differ))))
     if not len(suspect):
         return parsed
     values = []
@@ -277,32 +280,44 @@ def _refuse_rollover(text: pa.Array, parsed: pa.Array, fmt: str) -> pa.Array:
 
 
 def _normal(arr: pa.Array) -> pa.Array:
-    """Lower case, single spaces, no leading zeros in numbers: what strptime does not distinguish."""
+    """Lower case, single spaces and unpadded 2-3 digit numbers: what strptime does not distinguish."""
     arr = pc.replace_substring_regex(pc.utf8_lower(arr), pattern=r"\s+", replacement=" ")
-    return pc.replace_substring_regex(arr, pattern=r"(^|\D)0+(\d)", replacement=r"\1\2")
+    return pc.replace_substring_regex(arr, pattern=r"\b(?:0(\d)|00(\d)|0(\d\d))\b", replacement=r"\1\2\3")
 
 
-_HAS_OFFSET = r"[T ][0-9:.]*[Z+-]"
+_HAS_OFFSET = r"[T ][0-9:.]*[Z+-]"  # an offset follows the time: Z, +hh[[:]mm] or -hh[[:]mm]
 
 
 def _to_utc(arr: pa.Array) -> pa.Array:
-    """ISO timestamps with an offset keep it; those without one are taken as UTC (also mixed in a column)."""
+    """ISO timestamps with an offset keep it; those without one are taken as UTC (also mixed in a column).
+
+    A column is usually all one or the other, so each is tried as a whole first (a cast stops at its
+    first failing value); only a mixed column is split by a regular expression.
+    """
     utc = pa.timestamp("us", tz="UTC")
-    has_offset = pc.match_substring_regex(arr, _HAS_OFFSET)
-    if not pc.any(has_offset).as_py():
-        return arr.cast(pa.timestamp("us")).cast(utc)
-    if pc.all(has_offset).as_py():
+    try:
         return arr.cast(utc)
-    with_offset = pc.if_else(has_offset, arr, None).cast(utc)
+    except pa.ArrowInvalid:
+        pass
+    try:
+        return arr.cast(pa.timestamp("us")).cast(utc)
+    except pa.ArrowInvalid:
+        pass
+    has_offset = pc.match_substring_regex(arr, _HAS_OFFSET)
+    with_offset = pc.if_else(has_offset, arr, None).cast(utc)  # a bad value raises pa.ArrowInvalid
     without = pc.if_else(has_offset, None, arr).cast(pa.timestamp("us")).cast(utc)
     return pc.if_else(has_offset, with_offset, without)
+
+
+_TRUE = pa.array(["true", "1"])
+_FALSE = pa.array(["false", "0"])
 
 
 def _to_bool(arr: pa.Array) -> pa.Array:
     """true/false/1/0 in any letter case; anything else raises ``pa.ArrowInvalid``."""
     lower = pc.utf8_lower(arr)
-    true = pc.is_in(lower, value_set=pa.array(["true", "1"]))
-    known = pc.or_(true, pc.is_in(lower, value_set=pa.array(["false", "0"])))
+    true = pc.is_in(lower, value_set=_TRUE)
+    known = pc.or_(true, pc.is_in(lower, value_set=_FALSE))
     if pc.any(pc.and_(pc.is_valid(arr), pc.invert(known))).as_py():
         raise pa.ArrowInvalid("not a bool: expected true, false, 1 or 0")
     return pc.if_else(pc.is_valid(arr), true, None)
@@ -341,33 +356,43 @@ def _checker(typ: str, fmt: str | None) -> Callable[[str], bool]:
             return True
         return check
 
+    def number(v: str) -> str:
+        """The number text without blanks; Python's digit separators and non-ASCII digits are refused."""
+        t = v.strip()
+        if not t.isascii() or "_" in t:
+            raise ValueError
+        return t
+
     if typ in ("int32", "int64"):
-        limit = 2**31 if typ == "int32" else 2**63
+        bits = 32 if typ == "int32" else 64
 
         def as_int(v: str) -> None:
-            if not -limit <= int(v) < limit:
+            t = number(v)
+            if t[:2] in ("0x", "0X"):  # pyarrow reads hexadecimal (wrapping around into the sign bit)
+                if not 0 < len(t) - 2 <= bits // 4 or not all(c in string.hexdigits for c in t[2:]):
+                    raise ValueError
+                return
+            if t.startswith("+") or not -(2 ** (bits - 1)) <= int(t) < 2 ** (bits - 1):
                 raise ValueError
         return ok(as_int)
     if typ == "float64":
-        return ok(float)
+        return ok(lambda v: float(number(v)))
     if typ.startswith("decimal("):
         p, s = (int(x) for x in typ[len("decimal("):-1].split(","))
         context = decimal.Context(prec=100, traps=[decimal.InvalidOperation])
 
         def as_dec(v: str) -> None:
-            if "_" in v:  # Python allows digit separators, pyarrow does not
-                raise ValueError
-            d = context.create_decimal(v.strip())
+            d = context.create_decimal(number(v))
             if not d.is_finite():
                 raise ValueError
             units = d.scaleb(s, context)  # trailing zeros beyond the scale are fine (1.000 in decimal(5,2))
-            if units != units.to_integral_value(context=context) or abs(units) >= 10**p:
+            if units != units.to_integral_value(context=context) or units.copy_abs() >= 10**p:
                 raise ValueError
         return ok(as_dec)
     if typ == "bool":
         return lambda v: v.lower() in {"true", "false", "1", "0"}
     if typ in ("date", "timestamp", "timestamptz"):
         if fmt:
-            return ok(lambda v: dt.datetime.strptime(v, fmt))
+            return ok(lambda v: dt.datetime.strptime(v.strip(), fmt))
         return ok(lambda v: _iso(v, offset=typ == "timestamptz", time=typ != "date"))
     return lambda v: True

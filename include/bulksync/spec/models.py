@@ -49,11 +49,15 @@ class QualitySpec(StrictModel):
 AlertEvent = Literal["failed", "quarantined", "warn", "mismatch"]
 
 
+def _default_events() -> list[AlertEvent]:
+    return ["failed", "quarantined", "mismatch"]
+
+
 class AlertsSpec(StrictModel):
     """Where alerts go: Airflow connections of Slack / Microsoft Teams compatible incoming webhooks."""
 
     webhooks: list[str] = Field(default_factory=list, description="Airflow connection ids (type http).")
-    on: list[AlertEvent] = Field(default_factory=lambda: ["failed", "quarantined", "mismatch"])
+    on: list[AlertEvent] = Field(default_factory=lambda: _default_events())
 
 
 class DatasetSpec(StrictModel):

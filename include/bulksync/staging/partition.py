@@ -1,7 +1,9 @@
 """Where a dataset's staged data for one interval lives.
 
 ``{root}/{tenant}/{pipeline}/{dataset}/{interval}/`` holds the extract (``part-*.parquet`` and
-``_manifest.json``); its ``transformed/`` sub-folder holds the output of the transform stage.
+``_manifest.json``); sub-folders hold the later stages, each with its own manifest:
+``validated/`` (rows that passed the quality gate), ``quarantine/`` (rows set aside, with the
+expectations they failed) and ``transformed/`` (what the load reads).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 
 MANIFEST = "_manifest.json"
 TRANSFORMED = "transformed"
+STAGE_FOLDERS = {"validate": "validated", "quarantine": "quarantine", "transform": TRANSFORMED}
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,7 @@ class Partition:
 
     def stage_path(self, stage: str) -> Path:
         """Folder of a stage's output: the partition itself for ``extract``, a sub-folder otherwise."""
-        return self.path if stage == "extract" else self.path / TRANSFORMED
+        return self.path if stage == "extract" else self.path / STAGE_FOLDERS[stage]
 
     def manifest_path(self, stage: str) -> Path:
         """Path of the manifest that commits a stage's output."""

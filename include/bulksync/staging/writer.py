@@ -144,10 +144,12 @@ class PartitionWriter:
         )
         self._file_rows = 0
 
-    def link(self, entries: list[FileEntry], prefix: str) -> None:
-        """Reference already-committed files instead of copying them (transform without steps)."""
+    def link(self, entries: list[FileEntry], source_folder: Path) -> None:
+        """Reference files committed in ``source_folder`` instead of copying them (a stage that
+        changes nothing). Paths are stored relative to this stage's folder."""
         for e in entries:
-            self.linked_files.append(e.model_copy(update={"path": prefix + e.path}))
+            rel = os.path.relpath(source_folder / e.path, self.final)
+            self.linked_files.append(e.model_copy(update={"path": rel}))
             self.rows += e.rows
 
     def commit(

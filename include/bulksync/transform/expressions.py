@@ -120,9 +120,8 @@ class _Evaluator:
             return node.value
         if isinstance(node, ast.Name):
             if node.id not in self.df.columns:
-                raise ExpressionError(
-                    f"column {node.id!r} in {self.text!r} does not exist; columns: {', '.join(map(str, self.df.columns))}"
-                )
+                columns = ", ".join(map(str, self.df.columns))
+                raise ExpressionError(f"column {node.id!r} in {self.text!r} does not exist; columns: {columns}")
             return self.df[node.id]
         if isinstance(node, ast.List | ast.Tuple):
             return [self.visit(e) for e in node.elts]
@@ -224,7 +223,6 @@ def _series(val: Any, df: pd.DataFrame) -> pd.Series:
 
 
 def _call(name: str, args: list[Any], df: pd.DataFrame) -> Any:
-    import pandas as pd
 
     if name == "concat":
         parts = [_series(a, df).astype("string").fillna("") for a in args]
@@ -235,7 +233,7 @@ def _call(name: str, args: list[Any], df: pd.DataFrame) -> Any:
     if name == "coalesce":
         out = _series(args[0], df)
         for a in args[1:]:
-            out = out.fillna(a) if not isinstance(a, pd.Series) else out.fillna(a)
+            out = out.fillna(a)
         return out
     if name in ("is_null", "not_null"):
         s = _series(args[0], df)

@@ -9,11 +9,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from bulksync.arrow_types import arrow_type
 from bulksync.errors import DataError
 from bulksync.spec import transforms as t
 from bulksync.transform.expressions import ExpressionError, evaluate
 from bulksync.transform.registry import get_transform
-from bulksync.arrow_types import arrow_type
 
 
 class StepError(DataError):

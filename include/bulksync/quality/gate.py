@@ -1,0 +1,318 @@
+"""The quality gate: validate a committed extract with its GX suite, then pass, warn, quarantine or fail.
+
+Memory: only the columns the suite references are read, for the whole partition, into one pandas
+frame (GX's aggregate expectations — uniqueness, row counts, means — need every value of a column
+at once). The gate estimates that size from the Parquet metadata first and refuses a partition
+whose referenced columns exceed ``$BULKSYNC_QUALITY_MAX_BYTES`` (default 4 GiB) with a message
+saying so, instead of letting the worker run out of memory. Rows are then split in one streaming
+pass into ``validated/`` and ``quarantine/``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from bulksync.errors import DataError, TerminalError
+from bulksync.quality.model import ExpectationOutcome, QualityResult, run_key
+from bulksync.settings import reports_root
+from bulksync.spec.models import DatasetSpec, PipelineSpec
+from bulksync.spec.transforms import HashStep
+from bulksync.staging.manifest import Manifest
+from bulksync.staging.partition import Partition
+from bulksync.staging.reader import iter_batches
+from bulksync.staging.writer import PartitionWriter
+
+log = logging.getLogger(__name__)
+
+ROW = "__bulksync_row"
+FAILED_COLUMN = "_bulksync_failed_expectations"
+QUALITY_FILE = "_quality.json"
+DEFAULT_MAX_BYTES = 4 << 30
+SAMPLES = 5
+
+
+class QualityGateError(TerminalError):
+    """Error-severity expectations failed: the load does not run."""
+
+
+def pii_columns(ds: DatasetSpec) -> set[str]:
+    """Columns whose sample values are masked: declared ones and the columns of hash steps."""
+    cols = set(ds.quality.pii_columns) if ds.quality else set()
+    for step in ds.transforms:
+        if isinstance(step, HashStep):
+            cols.update(step.hash.columns)
+    return cols
+
+
+def mask(value: Any) -> str:
+    """Mask a sample value: keep the first character of long strings, hide the rest."""
+    text = str(value)
+    return text[:1] + "***" if len(text) > 3 else "***"
+
+
+def _max_bytes() -> int:
+    return int(os.environ.get("BULKSYNC_QUALITY_MAX_BYTES") or DEFAULT_MAX_BYTES)
+
+
+def _estimate_bytes(partition: Partition, manifest: Manifest, columns: list[str]) -> int:
+    folder = partition.stage_path(manifest.stage)
+    total = 0
+    for entry in manifest.files:
+        meta = pq.ParquetFile(folder / entry.path).metadata
+        names = meta.schema.to_arrow_schema().names
+        idx = [names.index(c) for c in columns if c in names]
+        for rg in range(meta.num_row_groups):
+            group = meta.row_group(rg)
+            total += sum(group.column(i).total_uncompressed_size for i in idx)
+    return total
+
+
+def _frame(partition: Partition, manifest: Manifest, columns: list[str]) -> Any:
+    """The partition as one Arrow-backed pandas frame with a row number.
+
+    Only the referenced columns hold data; the others are Arrow null columns (no buffers, no
+    memory), present so that table-shape expectations (column count, column names) see the real
+    layout.
+    """
+    import pandas as pd
+
+    schema = manifest.read_schema()
+    tables = [pa.Table.from_batches([b]) for b in iter_batches(partition, manifest, columns=columns)]
+    data = pa.concat_tables(tables) if tables else schema.empty_table().select(columns)
+    arrays = [data.column(f.name) if f.name in columns else pa.nulls(data.num_rows) for f in schema]
+    table = pa.table(arrays, names=schema.names)
+    table = table.append_column(ROW, pa.array(np.arange(table.num_rows, dtype=np.int64)))
+    return table.to_pandas(types_mapper=pd.ArrowDtype)
+
+
+def _validate(df: Any, suite_dict: dict[str, Any]) -> Any:
+    """Run GX on a pandas frame; returns the GX suite validation result."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    batch_def = (
+        context.data_sources.add_pandas("bulksync")
+        .add_dataframe_asset("staged")
+        .add_batch_definition_whole_dataframe("partition")
+    )
+    suite = gx.ExpectationSuite(**suite_dict)
+    batch = batch_def.get_batch(batch_parameters={"dataframe": df})
+    return batch.validate(
+        suite,
+        result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [ROW],
+                       "partial_unexpected_count": 20, "include_unexpected_rows": False},
+    )
+
+
+def _label(exp_type: str, column: str | None) -> str:
+    return f"{exp_type}({column})" if column else exp_type
+
+
+def run_gate(spec: PipelineSpec, ds: DatasetSpec, partition: Partition, extracted: Manifest,
+             run_id: str) -> tuple[QualityResult, set[int], dict[int, list[str]]]:
+    """Validate a committed extract; return the verdict and the rows to quarantine.
+
+    Returns:
+        The quality result, the row numbers to quarantine, and for each of them the labels of the
+        expectations it failed.
+    """
+    from bulksync.quality.catalog import ROW_LEVEL, columns_in_kwargs
+    from bulksync.quality.suites import columns_of, load_suite_json, severity_of
+
+    assert ds.quality is not None
+    started = time.monotonic()
+    suite_dict = load_suite_json(ds.quality.suite)
+    staged_cols = extracted.read_schema().names
+    wanted = columns_of(suite_dict)
+    missing = [c for c in wanted if c not in staged_cols]
+    outcomes: list[ExpectationOutcome] = []
+    runnable = []
+    for exp in suite_dict.get("expectations", []):
+        kwargs = dict(exp.get("kwargs", {}))
+        cols = columns_in_kwargs(kwargs)
+        absent = [c for c in cols if c in missing]
+        if absent:
+            outcomes.append(ExpectationOutcome(
+                expectation=exp["type"], column=absent[0], kwargs=kwargs, severity=severity_of(exp), success=False,
+                row_level=False, error=f"column {absent[0]!r} is not in the staged data (columns: {staged_cols})"))
+        else:
+            runnable.append(exp)
+    columns = [c for c in wanted if c in staged_cols]
+    need = _estimate_bytes(partition, extracted, columns)
+    if need > _max_bytes():
+        raise TerminalError(
+            f"validating {ds.name} needs about {need >> 20} MiB for columns {columns} (more than "
+            f"BULKSYNC_QUALITY_MAX_BYTES = {_max_bytes() >> 20} MiB). Raise the limit on a bigger worker, "
+            "or split the interval (a shorter schedule) so each partition is smaller"
+        )
+    df = _frame(partition, extracted, columns)
+    log.info("validating %s: %d rows, %d columns, %d expectations of suite %r", ds.name, len(df), len(columns),
+             len(runnable), ds.quality.suite)
+    result = _validate(df, {**suite_dict, "expectations": runnable})
+    pii = pii_columns(ds)
+    failing_rows: dict[int, list[str]] = {}
+    row_failures: list[tuple[ExpectationOutcome, list[int]]] = []
+    for er in result.results:
+        cfg = er.expectation_config
+        kwargs = {k: v for k, v in cfg.kwargs.items() if k not in ("batch_id", "result_format")}
+        column = kwargs.get("column")
+        res = er.result or {}
+        samples = [v for v in (res.get("partial_unexpected_list") or [])[:SAMPLES]]
+        if column in pii:
+            samples = [mask(v) for v in samples]
+        error = None
+        if er.exception_info and er.exception_info.get("raised_exception"):
+            error = str(er.exception_info.get("exception_message"))[:500]
+        outcome = ExpectationOutcome(
+            expectation=cfg.type, column=column, kwargs=_json_safe(kwargs), severity=severity_of(cfg.to_json_dict()),
+            success=bool(er.success), row_level=cfg.type in ROW_LEVEL, unexpected_count=res.get("unexpected_count"),
+            unexpected_percent=res.get("unexpected_percent"), observed_value=_json_safe(res.get("observed_value")),
+            samples=_json_safe(samples), error=error,
+        )
+        outcomes.append(outcome)
+        if not outcome.success and outcome.row_level and not error:
+            index = res.get("unexpected_index_list")
+            if index is None:
+                # GX could not say which rows failed: it cannot quarantine, so it counts as aggregate
+                outcome = outcome.model_copy(update={"row_level": False})
+                outcomes[-1] = outcome
+            else:
+                row_failures.append((outcome, [int(i[ROW]) for i in index]))
+    status, quarantined = _verdict(ds.quality.on_failure, outcomes, row_failures, failing_rows)
+    quality = QualityResult(
+        suite=ds.quality.suite, on_failure=ds.quality.on_failure, status=status, rows_checked=len(df),
+        rows_quarantined=len(quarantined), expectations=outcomes, duration_seconds=time.monotonic() - started,
+    )
+    quality = _persist(spec, ds, partition, run_id, result, quality)
+    return quality, quarantined, failing_rows
+
+
+def _verdict(on_failure: str, outcomes: list[ExpectationOutcome],
+             row_failures: list[tuple[ExpectationOutcome, list[int]]],
+             failing_rows: dict[int, list[str]]) -> tuple[Any, set[int]]:
+    errors = [o for o in outcomes if not o.success and o.severity == "error"]
+    warns = [o for o in outcomes if not o.success and o.severity == "warn"]
+    quarantined: set[int] = set()
+    if errors and on_failure == "fail":
+        return "failed", quarantined
+    if errors and on_failure == "quarantine":
+        if any(not o.row_level or o.error for o in errors):
+            return "failed", quarantined  # aggregate failures cannot be fixed by setting rows aside
+        for outcome, rows in row_failures:
+            if outcome.severity != "error":
+                continue
+            label = _label(outcome.expectation, outcome.column)
+            for r in rows:
+                failing_rows.setdefault(r, []).append(label)
+        quarantined = set(failing_rows)
+        return ("quarantined" if quarantined else "pass"), quarantined
+    if errors or warns:
+        return "warn", quarantined
+    return "pass", quarantined
+
+
+def _json_safe(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def _persist(spec: PipelineSpec, ds: DatasetSpec, partition: Partition, run_id: str, result: Any,
+             quality: QualityResult) -> QualityResult:
+    """Write the GX result JSON and its Data Docs page under the reports root."""
+    root = reports_root()
+    base = root / spec.tenant / spec.pipeline
+    name = f"{partition.window.key}__{run_key(run_id)}"
+    vpath = base / "validations" / ds.name / f"{name}.json"
+    dpath = base / "data_docs" / "validations" / ds.name / f"{name}.html"
+    vpath.parent.mkdir(parents=True, exist_ok=True)
+    dpath.parent.mkdir(parents=True, exist_ok=True)
+    _write(vpath, json.dumps(result.to_json_dict(), indent=2, default=str))
+    try:
+        from great_expectations.render.renderer import ValidationResultsPageRenderer
+        from great_expectations.render.view import DefaultJinjaPageView
+
+        _write(dpath, DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(result)))
+        _write_docs_index(base / "data_docs")
+        docs = str(dpath.relative_to(root))
+    except Exception as exc:  # noqa: BLE001 - Data Docs are a convenience; the JSON result is kept
+        log.warning("could not render Data Docs for %s: %s", ds.name, exc)
+        docs = None
+    return quality.model_copy(update={"validation_path": str(vpath.relative_to(root)), "data_docs_path": docs})
+
+
+def _write(path: Any, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _write_docs_index(site: Any) -> None:
+    """A plain index of the pipeline's Data Docs pages, newest first."""
+    from html import escape
+
+    pages = sorted(site.glob("validations/*/*.html"), key=lambda p: p.stat().st_mtime, reverse=True)
+    items = "\n".join(
+        f'<li><a href="{escape(str(p.relative_to(site)))}">{escape(p.parent.name)} — {escape(p.stem)}</a></li>'
+        for p in pages
+    )
+    _write(site / "index.html", "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Data Docs</title></head>"
+           f"<body><h1>Great Expectations Data Docs</h1><ul>{items}</ul></body></html>")
+
+
+def split_partition(partition: Partition, extracted: Manifest, quarantined: set[int],
+                    failing: dict[int, list[str]], run_id: str, try_number: int | None) -> tuple[Manifest, Manifest | None]:
+    """Commit ``validated/`` (rows that pass) and ``quarantine/`` (rows set aside, with reasons)."""
+    schema = extracted.read_schema()
+    shutil.rmtree(partition.stage_path("quarantine"), ignore_errors=True)  # a rerun's verdict replaces the old one
+    if not quarantined:
+        with PartitionWriter(partition, "validate", schema, run_id=run_id, try_number=try_number) as w:
+            w.link(extracted.files, partition.stage_path("extract"))
+            return w.commit(window=extracted.window, source_count=extracted.source_count), None
+    qschema = schema.append(pa.field(FAILED_COLUMN, pa.list_(pa.string())))
+    keep_mask_all = np.ones(extracted.rows, dtype=bool)
+    idx = np.fromiter(quarantined, dtype=np.int64)
+    keep_mask_all[idx] = False
+    with PartitionWriter(partition, "validate", schema, run_id=run_id, try_number=try_number) as ok, \
+            PartitionWriter(partition, "quarantine", qschema, run_id=run_id, try_number=try_number) as bad:
+        offset = 0
+        for batch in _batches(partition, extracted):
+            keep = keep_mask_all[offset:offset + batch.num_rows]
+            ok.write_batch(batch.filter(pa.array(keep)))
+            drop = np.nonzero(~keep)[0]
+            if len(drop):
+                rows = batch.take(pa.array(drop))
+                reasons = pa.array([failing[offset + int(i)] for i in drop], pa.list_(pa.string()))
+                bad.write_batch(pa.RecordBatch.from_arrays([*rows.columns, reasons], schema=qschema))
+            offset += batch.num_rows
+        good = ok.commit(window=extracted.window, source_count=extracted.source_count)
+        quarantine = bad.commit(window=extracted.window, source_count=extracted.source_count)
+    if good.rows + quarantine.rows != extracted.rows:  # pragma: no cover - guarded by construction
+        raise DataError(f"split lost rows: {good.rows} + {quarantine.rows} != {extracted.rows}")
+    log.info("quarantined %d of %d rows of %s into %s", quarantine.rows, extracted.rows, partition.dataset,
+             partition.stage_path("quarantine"))
+    return good, quarantine
+
+
+def _batches(partition: Partition, manifest: Manifest) -> Iterator[pa.RecordBatch]:
+    yield from iter_batches(partition, manifest)
+
+
+def failure_message(ds: DatasetSpec, quality: QualityResult) -> str:
+    """The task failure message: every failed expectation with column, counts and samples."""
+    lines = [f"quality gate failed for dataset {ds.name!r} (suite {quality.suite!r}, on_failure: "
+             f"{quality.on_failure}); nothing was loaded:"]
+    lines += [f"  - [{o.severity}] {o.describe()}" for o in quality.failed]
+    if quality.data_docs_path:
+        lines.append(f"  Data Docs: {reports_root() / quality.data_docs_path}")
+    return "\n".join(lines)

@@ -1,0 +1,55 @@
+"""Publishing a run's outcome: the run record file, the audit tables, the report page, alerts."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from bulksync.quality.model import RunRecord, run_key
+from bulksync.settings import reports_root
+from bulksync.spec.models import DatasetSpec, PipelineSpec
+
+log = logging.getLogger(__name__)
+
+
+def write_run_record(record: RunRecord) -> str:
+    """Write ``runs/{dataset}/{finished}__{run}.json`` under the reports root; return its path.
+
+    A retry of the same run replaces the record of its earlier try.
+    """
+    folder = reports_root() / record.tenant / record.pipeline / "runs" / record.dataset
+    folder.mkdir(parents=True, exist_ok=True)
+    key = run_key(record.run_id)
+    for old in folder.glob(f"*__{key}.json"):
+        old.unlink()
+    path = folder / f"{record.finished_at:%Y%m%dT%H%M%S}__{key}.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(record.model_dump_json(indent=2), encoding="utf-8")
+    os.replace(tmp, path)
+    return str(path)
+
+
+def publish(spec: PipelineSpec, ds: DatasetSpec, record: RunRecord, *, event: str | None = None,
+            context: Any = None, audit: bool = True) -> None:
+    """Record a run everywhere a person looks: run file, audit tables, report page, alert webhooks."""
+    write_run_record(record)
+    if audit:
+        from bulksync.quality.audit import record_run
+
+        record_run(ds.target.conn_id, record)
+    try:
+        from bulksync.quality.report import write_pipeline_report, write_reports_index
+
+        write_pipeline_report(spec.tenant, spec.pipeline)
+        write_reports_index()
+    except Exception as exc:  # noqa: BLE001 - the report is rebuilt on the next run; never fail the data for it
+        log.warning("could not rebuild the data-quality report of %s: %s", spec.dag_id, exc)
+    if event and event in spec.alerts.on and spec.alerts.webhooks:
+        from bulksync.notify.webhook import Alert, report_url, send_alert, task_log_url
+
+        alert = Alert.from_run_record(record, event, report_url(spec.tenant, spec.pipeline),
+                                      task_log_url(context) if context is not None else None)
+        failed = send_alert(alert, spec.alerts.webhooks)
+        if failed:
+            log.warning("alert %s of %s.%s could not be delivered to %s", event, spec.dag_id, ds.name, failed)

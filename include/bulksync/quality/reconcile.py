@@ -1,0 +1,35 @@
+"""Reconciliation: the counts of one dataset in one run must add up.
+
+``source count = staged`` (when the source reports a count) and
+``staged = loaded + quarantined + rejected``, where ``loaded`` is inserted + updated (a merge that
+updates a row still loaded it) and ``rejected`` are rows transforms dropped on purpose (filter,
+dedupe), as recorded in the transform manifest.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bulksync.quality.model import Reconciliation
+from bulksync.staging.manifest import Manifest
+
+
+def reconcile(extracted: Manifest, quarantine: Manifest | None, transformed: Manifest,
+              load_report: dict[str, Any]) -> Reconciliation:
+    """Compare the counts every stage recorded."""
+    staged = extracted.rows
+    quarantined = quarantine.rows if quarantine else 0
+    rows_in = int(transformed.extra.get("rows_in", transformed.rows))
+    rejected = rows_in - transformed.rows
+    loaded = int(load_report["inserted"]) + int(load_report["updated"])
+    problems = []
+    if extracted.source_count is not None and extracted.source_count != staged:
+        problems.append(f"the source reported {extracted.source_count} rows but {staged} were staged")
+    if staged != loaded + quarantined + rejected:
+        problems.append(
+            f"staged {staged} != loaded {loaded} + quarantined {quarantined} + rejected by transforms {rejected}"
+        )
+    if rows_in != staged - quarantined:
+        problems.append(f"the transform read {rows_in} rows but {staged - quarantined} passed the gate")
+    return Reconciliation(source_count=extracted.source_count, staged=staged, quarantined=quarantined,
+                          rejected=rejected, loaded=loaded, ok=not problems, problems=problems)
