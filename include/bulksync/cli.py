@@ -204,8 +204,9 @@ def summary(
     console.print(f"[bold]{spec.dag_id}[/bold]: latest committed partition per dataset")
     for row in latest_runs(spec):
         console.print(f"\n  [bold]{row['dataset']}[/bold]  window {row['window']}  ({row['seconds']} s)")
-        console.print(f"    extracted {row['extracted']}  ·  staged {row['staged']}  ·  loaded {row['loaded']}",
-                      soft_wrap=True)
+        console.print(
+            f"    extracted {row['extracted']}  ·  staged {row['staged']}  ·  loaded {row['loaded']}", soft_wrap=True
+        )
         console.print(f"    staging   {row['partition']}", soft_wrap=True)
         console.print(f"    target    {row['target']}", soft_wrap=True)
 

@@ -223,11 +223,19 @@ def validate(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: Any
     _write_json(part.path / QUALITY_FILE, quality.model_dump(mode="json"))
     if quality.status == "failed":
         record = RunRecord(
-            tenant=spec.tenant, pipeline=spec.pipeline, dataset=ds.name, run_id=ctx.run_id, interval=ctx.window.key,
-            window_start=ctx.window.start, window_end=ctx.window.end, status="failed", quality=quality,
+            tenant=spec.tenant,
+            pipeline=spec.pipeline,
+            dataset=ds.name,
+            run_id=ctx.run_id,
+            interval=ctx.window.key,
+            window_start=ctx.window.start,
+            window_end=ctx.window.end,
+            status="failed",
+            quality=quality,
             target=f"{ds.target.kind}:{ds.target.conn_id}/{ds.target.table}",
             durations={"extract": extracted.duration_seconds, "validate": quality.duration_seconds},
-            error=failure_message(ds, quality), finished_at=dt.datetime.now(dt.UTC),
+            error=failure_message(ds, quality),
+            finished_at=dt.datetime.now(dt.UTC),
         )
         publish(spec, ds, record, event="failed", context=ctx.airflow)
         raise QualityGateError(failure_message(ds, quality))
@@ -237,18 +245,42 @@ def validate(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: Any
 
         if quality.status in spec.alerts.on and spec.alerts.webhooks:
             record = RunRecord(
-                tenant=spec.tenant, pipeline=spec.pipeline, dataset=ds.name, run_id=ctx.run_id,
-                interval=ctx.window.key, window_start=ctx.window.start, window_end=ctx.window.end,
-                status="quarantined" if quality.status == "quarantined" else "warn", quality=quality,
-                target=f"{ds.target.kind}:{ds.target.conn_id}/{ds.target.table}", finished_at=dt.datetime.now(dt.UTC),
+                tenant=spec.tenant,
+                pipeline=spec.pipeline,
+                dataset=ds.name,
+                run_id=ctx.run_id,
+                interval=ctx.window.key,
+                window_start=ctx.window.start,
+                window_end=ctx.window.end,
+                status="quarantined" if quality.status == "quarantined" else "warn",
+                quality=quality,
+                target=f"{ds.target.kind}:{ds.target.conn_id}/{ds.target.table}",
+                finished_at=dt.datetime.now(dt.UTC),
             )
-            send_alert(Alert.from_run_record(record, quality.status, report_url(spec.tenant, spec.pipeline),
-                                             task_log_url(ctx.airflow) if ctx.airflow is not None else None),
-                       spec.alerts.webhooks)
-    log.info("quality %s for %s: %d rows checked, %d quarantined, %d passed on", quality.status, ds.name,
-             quality.rows_checked, bad.rows if bad else 0, good.rows)
-    return {"dataset": ds.name, "status": quality.status, "rows_checked": quality.rows_checked,
-            "rows_quarantined": bad.rows if bad else 0, "failed_expectations": len(quality.failed)}
+            send_alert(
+                Alert.from_run_record(
+                    record,
+                    quality.status,
+                    report_url(spec.tenant, spec.pipeline),
+                    task_log_url(ctx.airflow) if ctx.airflow is not None else None,
+                ),
+                spec.alerts.webhooks,
+            )
+    log.info(
+        "quality %s for %s: %d rows checked, %d quarantined, %d passed on",
+        quality.status,
+        ds.name,
+        quality.rows_checked,
+        bad.rows if bad else 0,
+        good.rows,
+    )
+    return {
+        "dataset": ds.name,
+        "status": quality.status,
+        "rows_checked": quality.rows_checked,
+        "rows_quarantined": bad.rows if bad else 0,
+        "failed_expectations": len(quality.failed),
+    }
 
 
 def reconcile(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: Any = None) -> dict[str, Any]:
@@ -278,25 +310,51 @@ def reconcile(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: An
 
         raise StagingError(f"no load report in {part.path}: the load task did not finish for this interval")
     rec = compare(extracted, quarantine, transformed, report)
-    status = "failed" if not rec.ok else (
-        "quarantined" if quality and quality.status == "quarantined" else
-        "warn" if quality and quality.status == "warn" else "success")
+    status = (
+        "failed"
+        if not rec.ok
+        else (
+            "quarantined"
+            if quality and quality.status == "quarantined"
+            else "warn"
+            if quality and quality.status == "warn"
+            else "success"
+        )
+    )
     record = RunRecord(
-        tenant=spec.tenant, pipeline=spec.pipeline, dataset=ds.name, run_id=ctx.run_id, interval=ctx.window.key,
-        window_start=ctx.window.start, window_end=ctx.window.end, status=status, quality=quality,
-        reconciliation=rec, inserted=int(report["inserted"]), updated=int(report["updated"]),
-        deleted=int(report["deleted"]), target=f"{ds.target.kind}:{ds.target.conn_id}/{report['table']}",
-        durations={"extract": extracted.duration_seconds, "validate": quality.duration_seconds if quality else 0.0,
-                   "transform": transformed.duration_seconds, "load": float(report["duration_seconds"])},
+        tenant=spec.tenant,
+        pipeline=spec.pipeline,
+        dataset=ds.name,
+        run_id=ctx.run_id,
+        interval=ctx.window.key,
+        window_start=ctx.window.start,
+        window_end=ctx.window.end,
+        status=status,
+        quality=quality,
+        reconciliation=rec,
+        inserted=int(report["inserted"]),
+        updated=int(report["updated"]),
+        deleted=int(report["deleted"]),
+        target=f"{ds.target.kind}:{ds.target.conn_id}/{report['table']}",
+        durations={
+            "extract": extracted.duration_seconds,
+            "validate": quality.duration_seconds if quality else 0.0,
+            "transform": transformed.duration_seconds,
+            "load": float(report["duration_seconds"]),
+        },
         error=None if rec.ok else "reconciliation mismatch: " + "; ".join(rec.problems),
         finished_at=dt.datetime.now(dt.UTC),
     )
     publish(spec, ds, record, event=None if rec.ok else "mismatch", context=ctx.airflow)
-    numbers = (f"source {rec.source_count if rec.source_count is not None else 'n/a'}, staged {rec.staged}, "
-               f"loaded {rec.loaded}, quarantined {rec.quarantined}, rejected by transforms {rec.rejected}")
+    numbers = (
+        f"source {rec.source_count if rec.source_count is not None else 'n/a'}, staged {rec.staged}, "
+        f"loaded {rec.loaded}, quarantined {rec.quarantined}, rejected by transforms {rec.rejected}"
+    )
     if not rec.ok:
-        raise TerminalError(f"reconciliation of {ds.name} failed: {'; '.join(rec.problems)} ({numbers}). "
-                            "Check the load report and the partition before rerunning")
+        raise TerminalError(
+            f"reconciliation of {ds.name} failed: {'; '.join(rec.problems)} ({numbers}). "
+            "Check the load report and the partition before rerunning"
+        )
     log.info("reconciled %s: %s", ds.name, numbers)
     return {"dataset": ds.name, "status": status, **rec.model_dump(exclude={"problems"})}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import socket
 from pathlib import Path
@@ -45,7 +46,7 @@ def test_each_dataset_is_a_group_extract_validate_transform_load_reconcile(dagba
         dag = dagbag.dags[spec.dag_id]
         for ds in spec.datasets:
             chain = ["extract", *(["validate"] if ds.quality else []), "transform", "load", "reconcile"]
-            for up, down in zip(chain, chain[1:], strict=False):
+            for up, down in itertools.pairwise(chain):
                 assert dag.get_task(f"{ds.name}.{up}").downstream_task_ids == {f"{ds.name}.{down}"}
         expected = {
             f"{ds.name}.{stage}"

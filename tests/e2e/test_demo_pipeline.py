@@ -43,8 +43,8 @@ def demo_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{local}/airflow/airflow.db",
             "BULKSYNC_HOME": str(home),
             "BULKSYNC_SPECS_DIR": str(ROOT / "dags" / "pipelines"),
-        "BULKSYNC_EXPECTATIONS_DIR": str(ROOT / "expectations"),
-        "BULKSYNC_REPORTS_ROOT": str(local / "reports"),
+            "BULKSYNC_EXPECTATIONS_DIR": str(ROOT / "expectations"),
+            "BULKSYNC_REPORTS_ROOT": str(local / "reports"),
             "BULKSYNC_STAGING_ROOT": str(local / "staging"),
             "AIRFLOW_CONN_ACME_CRM": f"sqlite:///{local}/demo/crm.db",
             "AIRFLOW_CONN_ACME_WAREHOUSE": f"sqlite:///{local}/demo/warehouse.db",
@@ -205,12 +205,17 @@ def test_bulksync_summary_reports_each_dataset(demo_env: dict[str, str]) -> None
         Path(demo_env["HOME_DIR"]),
     )
     orders = len(expected_orders(demo_env))
-    quarantined = sum(
-        1 for p in (Path(demo_env["HOME_DIR"]) / ".local/demo/drops/orders").glob("*.csv")
-        for r in csv.DictReader(open(p, newline="", encoding="utf-8")) if not 1 <= int(r["quantity"]) <= 30
-    )
+    quarantined = 0
+    for path in (Path(demo_env["HOME_DIR"]) / ".local/demo/drops/orders").glob("*.csv"):
+        with open(path, newline="", encoding="utf-8") as f:
+            quarantined += sum(1 for r in csv.DictReader(f) if not 1 <= int(r["quantity"]) <= 30)
     assert quarantined > 100
-    assert (f"extracted 4,500  ·  quality quarantined, {quarantined:,} quarantined  ·  staged {orders:,}  ·  "
-            f"loaded {orders:,} (merge)") in out
-    assert "extracted 2,000 (source 2,000)  ·  quality pass, 0 quarantined  ·  staged 2,000  ·  loaded 2,000 (merge)" in out
+    assert (
+        f"extracted 4,500  ·  quality quarantined, {quarantined:,} quarantined  ·  staged {orders:,}  ·  "
+        f"loaded {orders:,} (merge)"
+    ) in out
+    assert (
+        "extracted 2,000 (source 2,000)  ·  quality pass, 0 quarantined  ·  staged 2,000  ·  loaded 2,000 (merge)"
+        in out
+    )
     assert "acme/nightly/orders/20260101T020000Z_20260102T020000Z" in out

@@ -33,7 +33,10 @@ CSV = (
 )
 NOT_NULL_EMAIL = {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "email"}}
 QTY_RANGE = {"type": "expect_column_values_to_be_between", "kwargs": {"column": "qty", "min_value": 1, "max_value": 10}}
-STATUS_SET = {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "status", "value_set": ["open", "closed"]}}
+STATUS_SET = {
+    "type": "expect_column_values_to_be_in_set",
+    "kwargs": {"column": "status", "value_set": ["open", "closed"]},
+}
 UNIQUE_STATUS = {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "status"}}
 
 
@@ -53,18 +56,40 @@ def project(env: pytest.MonkeyPatch, tmp_path: Path, sqlite_conn: Path) -> Path:
 
 def make_spec(project: Path, expectations: list[dict[str, Any]], on_failure: str, **quality: Any) -> Any:
     (project / "expectations" / "orders.json").write_text(json.dumps({"name": "orders", "expectations": expectations}))
-    return parse_spec({
-        "tenant": "acme", "pipeline": "gate", "start_date": "2026-01-01",
-        "datasets": [{
-            "name": "orders",
-            "source": {"kind": "csv_files", "options": {"path": "drops", "columns": [
-                {"name": "id", "type": "int64"}, {"name": "email", "type": "string"},
-                {"name": "status", "type": "string"}, {"name": "qty", "type": "int64"}]}},
-            "quality": {"suite": "orders", "on_failure": on_failure, **quality},
-            "transforms": [{"filter": "id != 6"}],
-            "target": {"kind": "sqlite", "conn_id": "test_sqlite", "table": "orders", "mode": "merge", "keys": ["id"]},
-        }],
-    }, "gate.yaml")
+    return parse_spec(
+        {
+            "tenant": "acme",
+            "pipeline": "gate",
+            "start_date": "2026-01-01",
+            "datasets": [
+                {
+                    "name": "orders",
+                    "source": {
+                        "kind": "csv_files",
+                        "options": {
+                            "path": "drops",
+                            "columns": [
+                                {"name": "id", "type": "int64"},
+                                {"name": "email", "type": "string"},
+                                {"name": "status", "type": "string"},
+                                {"name": "qty", "type": "int64"},
+                            ],
+                        },
+                    },
+                    "quality": {"suite": "orders", "on_failure": on_failure, **quality},
+                    "transforms": [{"filter": "id != 6"}],
+                    "target": {
+                        "kind": "sqlite",
+                        "conn_id": "test_sqlite",
+                        "table": "orders",
+                        "mode": "merge",
+                        "keys": ["id"],
+                    },
+                }
+            ],
+        },
+        "gate.yaml",
+    )
 
 
 def run_all(spec: Any) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -82,25 +107,40 @@ def target_ids(db: Path) -> list[int]:
 
 
 def audit(db: Path) -> list[tuple[Any, ...]]:
-    return sqlite3.connect(db).execute(
-        "SELECT dataset, status, quality_status, source_count, staged, quarantined, rejected, loaded, reconciled "
-        "FROM bulksync_runs").fetchall()
+    return (
+        sqlite3.connect(db)
+        .execute(
+            "SELECT dataset, status, quality_status, source_count, staged, quarantined, rejected, loaded, reconciled "
+            "FROM bulksync_runs"
+        )
+        .fetchall()
+    )
 
 
 def test_pass_loads_everything_and_records_the_run(project: Path, sqlite_conn: Path) -> None:
-    spec = make_spec(project, [sev({**QTY_RANGE, "kwargs": {**QTY_RANGE["kwargs"], "max_value": 100}}, "error")],
-                     "fail")
+    spec = make_spec(
+        project, [sev({**QTY_RANGE, "kwargs": {**QTY_RANGE["kwargs"], "max_value": 100}}, "error")], "fail"
+    )
     verdict, rec = run_all(spec)
-    assert verdict == {"dataset": "orders", "status": "pass", "rows_checked": 6, "rows_quarantined": 0,
-                       "failed_expectations": 0}
+    assert verdict == {
+        "dataset": "orders",
+        "status": "pass",
+        "rows_checked": 6,
+        "rows_quarantined": 0,
+        "failed_expectations": 0,
+    }
     assert target_ids(sqlite_conn) == [1, 2, 3, 4, 5]
     assert rec["ok"] is True and (rec["staged"], rec["loaded"], rec["quarantined"], rec["rejected"]) == (6, 5, 0, 1)
     assert audit(sqlite_conn) == [("orders", "success", "pass", None, 6, 0, 1, 5, 1)]
 
 
 def test_error_failure_stops_the_load_with_every_failure_named(project: Path, sqlite_conn: Path) -> None:
-    spec = make_spec(project, [sev(QTY_RANGE, "error"), sev(NOT_NULL_EMAIL, "error"), sev(STATUS_SET, "warn")],
-                     "fail", pii_columns=["email"])
+    spec = make_spec(
+        project,
+        [sev(QTY_RANGE, "error"), sev(NOT_NULL_EMAIL, "error"), sev(STATUS_SET, "warn")],
+        "fail",
+        pii_columns=["email"],
+    )
     ds = spec.datasets[0]
     ctx = stages.RunContext(run_id="manual__1", window=DAY, try_number=1)
     stages.extract(spec, ds, ctx)
@@ -108,15 +148,15 @@ def test_error_failure_stops_the_load_with_every_failure_named(project: Path, sq
         stages.validate(spec, ds, ctx)
     msg = str(info.value)
     assert "quality gate failed for dataset 'orders' (suite 'orders', on_failure: fail); nothing was loaded" in msg
-    assert ("[error] expect_column_values_to_be_between on column 'qty': 2 unexpected (33.33%), e.g. [50, 60]"
-            in msg)
+    assert "[error] expect_column_values_to_be_between on column 'qty': 2 unexpected (33.33%), e.g. [50, 60]" in msg
     assert "[error] expect_column_values_to_not_be_null on column 'email': 1 unexpected (16.67%)" in msg
     assert "[warn] expect_column_values_to_be_in_set on column 'status': 1 unexpected (16.67%), e.g. ['bogus']" in msg
     assert info.value.terminal  # no retries
     with pytest.raises(TerminalError, match="no committed validate output"):
         stages.transform(spec, ds, ctx)
     assert not sqlite_conn.exists() or sqlite3.connect(sqlite_conn).execute(
-        "SELECT count(*) FROM sqlite_master WHERE name = 'orders'").fetchone() == (0,)
+        "SELECT count(*) FROM sqlite_master WHERE name = 'orders'"
+    ).fetchone() == (0,)
     assert audit(sqlite_conn) == [("orders", "failed", "failed", None, None, 0, None, None, None)]
     reports = project / "reports" / "acme" / "gate"
     assert len(list((reports / "validations" / "orders").glob("*.json"))) == 1
@@ -124,9 +164,12 @@ def test_error_failure_stops_the_load_with_every_failure_named(project: Path, sq
 
 
 def test_pii_samples_are_masked(project: Path, sqlite_conn: Path) -> None:
-    spec = make_spec(project, [sev({"type": "expect_column_values_to_match_regex",
-                                    "kwargs": {"column": "email", "regex": "^a"}}, "error")], "fail",
-                     pii_columns=["email"])
+    spec = make_spec(
+        project,
+        [sev({"type": "expect_column_values_to_match_regex", "kwargs": {"column": "email", "regex": "^a"}}, "error")],
+        "fail",
+        pii_columns=["email"],
+    )
     with pytest.raises(QualityGateError) as info:
         run_all(spec)
     assert "bob@example.com" not in str(info.value) and "'b***'" in str(info.value)
@@ -134,7 +177,7 @@ def test_pii_samples_are_masked(project: Path, sqlite_conn: Path) -> None:
 
 def test_warn_severity_loads_and_flags_the_run(project: Path, sqlite_conn: Path) -> None:
     spec = make_spec(project, [sev(QTY_RANGE, "warn")], "fail")
-    verdict, rec = run_all(spec)
+    verdict, _ = run_all(spec)
     assert verdict["status"] == "warn" and verdict["rows_quarantined"] == 0
     assert target_ids(sqlite_conn) == [1, 2, 3, 4, 5]
     assert audit(sqlite_conn) == [("orders", "warn", "warn", None, 6, 0, 1, 5, 1)]
@@ -147,11 +190,17 @@ def test_on_failure_warn_turns_errors_into_warnings(project: Path, sqlite_conn: 
 
 
 def test_quarantine_sets_aside_exactly_the_failing_rows(project: Path, sqlite_conn: Path) -> None:
-    spec = make_spec(project, [sev(QTY_RANGE, "error"), sev(NOT_NULL_EMAIL, "error"), sev(STATUS_SET, "warn")],
-                     "quarantine")
+    spec = make_spec(
+        project, [sev(QTY_RANGE, "error"), sev(NOT_NULL_EMAIL, "error"), sev(STATUS_SET, "warn")], "quarantine"
+    )
     verdict, rec = run_all(spec)
-    assert verdict == {"dataset": "orders", "status": "quarantined", "rows_checked": 6, "rows_quarantined": 3,
-                       "failed_expectations": 3}
+    assert verdict == {
+        "dataset": "orders",
+        "status": "quarantined",
+        "rows_checked": 6,
+        "rows_quarantined": 3,
+        "failed_expectations": 3,
+    }
     assert target_ids(sqlite_conn) == [1, 4]  # 6 filtered by the transform; 4 only failed a warn expectation
     part = stages.partition_for(spec, spec.datasets[0], DAY)
     q = read_manifest(part, "quarantine")
@@ -173,12 +222,16 @@ def test_aggregate_failure_cannot_quarantine_and_fails(project: Path, sqlite_con
 
 
 def test_suite_column_missing_from_data_is_named(project: Path, sqlite_conn: Path) -> None:
-    spec = make_spec(project, [sev({"type": "expect_column_values_to_not_be_null",
-                                    "kwargs": {"column": "customer_no"}}, "error")], "fail")
+    spec = make_spec(
+        project,
+        [sev({"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "customer_no"}}, "error")],
+        "fail",
+    )
     with pytest.raises(QualityGateError) as info:
         run_all(spec)
     assert "column 'customer_no' is not in the staged data (columns: ['id', 'email', 'status', 'qty'])" in str(
-        info.value)
+        info.value
+    )
 
 
 def test_reconciliation_catches_an_injected_mismatch(project: Path, sqlite_conn: Path) -> None:
@@ -192,14 +245,19 @@ def test_reconciliation_catches_an_injected_mismatch(project: Path, sqlite_conn:
     (part.path / stages.LOAD_REPORT).write_text(json.dumps({**report, "inserted": report["inserted"] - 1}))
     with pytest.raises(TerminalError) as info:
         stages.reconcile(spec, ds, ctx)
-    assert ("staged 6 != loaded 4 + quarantined 0 + rejected by transforms 1 (source n/a, staged 6, loaded 4, "
-            "quarantined 0, rejected by transforms 1)") in str(info.value)
+    assert (
+        "staged 6 != loaded 4 + quarantined 0 + rejected by transforms 1 (source n/a, staged 6, loaded 4, "
+        "quarantined 0, rejected by transforms 1)"
+    ) in str(info.value)
     assert audit(sqlite_conn) == [("orders", "failed", "warn", None, 6, 0, 1, 4, 0)]
 
 
 def test_memory_limit_refuses_with_advice(project: Path, sqlite_conn: Path, env: pytest.MonkeyPatch) -> None:
     env.setenv("BULKSYNC_QUALITY_MAX_BYTES", "10")
     spec = make_spec(project, [sev(QTY_RANGE, "error")], "fail")
-    with pytest.raises(TerminalError, match=r"validating orders needs about .* MiB for columns \['qty'\].*"
-                                            r"BULKSYNC_QUALITY_MAX_BYTES"):
+    with pytest.raises(
+        TerminalError,
+        match=r"validating orders needs about .* MiB for columns \['qty'\].*"
+        r"BULKSYNC_QUALITY_MAX_BYTES",
+    ):
         run_all(spec)

@@ -31,7 +31,6 @@ from bulksync.spec.loader import load_specs
 from bulksync.spec.models import DatasetSpec, PipelineSpec
 
 
-
 def stage_chain(ds: DatasetSpec) -> list[type[BulksyncStageOperator]]:
     """The tasks of a dataset: extract [→ validate] → transform → load → reconcile."""
     chain: list[type[BulksyncStageOperator]] = [ExtractOperator]

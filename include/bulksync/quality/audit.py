@@ -19,19 +19,45 @@ from bulksync.quality.model import RunRecord
 log = logging.getLogger(__name__)
 
 _RUN_COLUMNS: list[tuple[str, Any]] = [
-    ("tenant", sa.Text()), ("pipeline", sa.Text()), ("dataset", sa.Text()), ("run_id", sa.Text()),
-    ("interval", sa.Text()), ("window_start", sa.DateTime(timezone=True)), ("window_end", sa.DateTime(timezone=True)),
-    ("status", sa.Text()), ("quality_status", sa.Text()), ("source_count", sa.BigInteger()),
-    ("staged", sa.BigInteger()), ("quarantined", sa.BigInteger()), ("rejected", sa.BigInteger()),
-    ("loaded", sa.BigInteger()), ("inserted", sa.BigInteger()), ("updated", sa.BigInteger()),
-    ("deleted", sa.BigInteger()), ("reconciled", sa.Boolean()), ("problems", sa.Text()), ("target", sa.Text()),
-    ("durations", sa.Text()), ("error", sa.Text()), ("finished_at", sa.DateTime(timezone=True)),
+    ("tenant", sa.Text()),
+    ("pipeline", sa.Text()),
+    ("dataset", sa.Text()),
+    ("run_id", sa.Text()),
+    ("interval", sa.Text()),
+    ("window_start", sa.DateTime(timezone=True)),
+    ("window_end", sa.DateTime(timezone=True)),
+    ("status", sa.Text()),
+    ("quality_status", sa.Text()),
+    ("source_count", sa.BigInteger()),
+    ("staged", sa.BigInteger()),
+    ("quarantined", sa.BigInteger()),
+    ("rejected", sa.BigInteger()),
+    ("loaded", sa.BigInteger()),
+    ("inserted", sa.BigInteger()),
+    ("updated", sa.BigInteger()),
+    ("deleted", sa.BigInteger()),
+    ("reconciled", sa.Boolean()),
+    ("problems", sa.Text()),
+    ("target", sa.Text()),
+    ("durations", sa.Text()),
+    ("error", sa.Text()),
+    ("finished_at", sa.DateTime(timezone=True)),
 ]
 _QUALITY_COLUMNS: list[tuple[str, Any]] = [
-    ("tenant", sa.Text()), ("pipeline", sa.Text()), ("dataset", sa.Text()), ("run_id", sa.Text()),
-    ("suite", sa.Text()), ("expectation", sa.Text()), ("column_name", sa.Text()), ("severity", sa.Text()),
-    ("success", sa.Boolean()), ("unexpected_count", sa.BigInteger()), ("unexpected_percent", sa.Float()),
-    ("samples", sa.Text()), ("error", sa.Text()), ("finished_at", sa.DateTime(timezone=True)),
+    ("tenant", sa.Text()),
+    ("pipeline", sa.Text()),
+    ("dataset", sa.Text()),
+    ("run_id", sa.Text()),
+    ("suite", sa.Text()),
+    ("expectation", sa.Text()),
+    ("column_name", sa.Text()),
+    ("severity", sa.Text()),
+    ("success", sa.Boolean()),
+    ("unexpected_count", sa.BigInteger()),
+    ("unexpected_percent", sa.Float()),
+    ("samples", sa.Text()),
+    ("error", sa.Text()),
+    ("finished_at", sa.DateTime(timezone=True)),
 ]
 
 
@@ -51,21 +77,42 @@ def record_run(conn_id: str, record: RunRecord) -> None:
     rec = record.reconciliation
     q = record.quality
     row = {
-        "tenant": record.tenant, "pipeline": record.pipeline, "dataset": record.dataset, "run_id": record.run_id,
-        "interval": record.interval, "window_start": record.window_start, "window_end": record.window_end,
-        "status": record.status, "quality_status": q.status if q else None,
-        "source_count": rec.source_count if rec else None, "staged": rec.staged if rec else None,
+        "tenant": record.tenant,
+        "pipeline": record.pipeline,
+        "dataset": record.dataset,
+        "run_id": record.run_id,
+        "interval": record.interval,
+        "window_start": record.window_start,
+        "window_end": record.window_end,
+        "status": record.status,
+        "quality_status": q.status if q else None,
+        "source_count": rec.source_count if rec else None,
+        "staged": rec.staged if rec else None,
         "quarantined": rec.quarantined if rec else (q.rows_quarantined if q else None),
-        "rejected": rec.rejected if rec else None, "loaded": rec.loaded if rec else None,
-        "inserted": record.inserted, "updated": record.updated, "deleted": record.deleted,
-        "reconciled": rec.ok if rec else None, "problems": "; ".join(rec.problems) if rec else None,
-        "target": record.target, "durations": json.dumps(record.durations), "error": record.error,
+        "rejected": rec.rejected if rec else None,
+        "loaded": rec.loaded if rec else None,
+        "inserted": record.inserted,
+        "updated": record.updated,
+        "deleted": record.deleted,
+        "reconciled": rec.ok if rec else None,
+        "problems": "; ".join(rec.problems) if rec else None,
+        "target": record.target,
+        "durations": json.dumps(record.durations),
+        "error": record.error,
         "finished_at": record.finished_at,
     }
-    key = (runs.c.run_id == record.run_id) & (runs.c.tenant == record.tenant) & (
-        runs.c.pipeline == record.pipeline) & (runs.c.dataset == record.dataset)
-    qkey = (quality.c.run_id == record.run_id) & (quality.c.tenant == record.tenant) & (
-        quality.c.pipeline == record.pipeline) & (quality.c.dataset == record.dataset)
+    key = (
+        (runs.c.run_id == record.run_id)
+        & (runs.c.tenant == record.tenant)
+        & (runs.c.pipeline == record.pipeline)
+        & (runs.c.dataset == record.dataset)
+    )
+    qkey = (
+        (quality.c.run_id == record.run_id)
+        & (quality.c.tenant == record.tenant)
+        & (quality.c.pipeline == record.pipeline)
+        & (quality.c.dataset == record.dataset)
+    )
     try:
         with hook.connect() as conn, conn.begin():
             if runs.schema:
@@ -75,14 +122,35 @@ def record_run(conn_id: str, record: RunRecord) -> None:
             conn.execute(quality.delete().where(qkey))
             conn.execute(runs.insert(), [row])
             if q:
-                conn.execute(quality.insert(), [{
-                    "tenant": record.tenant, "pipeline": record.pipeline, "dataset": record.dataset,
-                    "run_id": record.run_id, "suite": q.suite, "expectation": o.expectation, "column_name": o.column,
-                    "severity": o.severity, "success": o.success, "unexpected_count": o.unexpected_count,
-                    "unexpected_percent": o.unexpected_percent, "samples": json.dumps(o.samples, default=str),
-                    "error": o.error, "finished_at": record.finished_at,
-                } for o in q.expectations])
+                conn.execute(
+                    quality.insert(),
+                    [
+                        {
+                            "tenant": record.tenant,
+                            "pipeline": record.pipeline,
+                            "dataset": record.dataset,
+                            "run_id": record.run_id,
+                            "suite": q.suite,
+                            "expectation": o.expectation,
+                            "column_name": o.column,
+                            "severity": o.severity,
+                            "success": o.success,
+                            "unexpected_count": o.unexpected_count,
+                            "unexpected_percent": o.unexpected_percent,
+                            "samples": json.dumps(o.samples, default=str),
+                            "error": o.error,
+                            "finished_at": record.finished_at,
+                        }
+                        for o in q.expectations
+                    ],
+                )
     finally:
         hook.engine.dispose()
-    log.info("audit: recorded %s run %s of %s.%s in %s", record.status, record.run_id, record.pipeline,
-             record.dataset, hook.describe())
+    log.info(
+        "audit: recorded %s run %s of %s.%s in %s",
+        record.status,
+        record.run_id,
+        record.pipeline,
+        record.dataset,
+        hook.describe(),
+    )

@@ -111,8 +111,12 @@ def _validate(df: Any, suite_dict: dict[str, Any]) -> Any:
     batch = batch_def.get_batch(batch_parameters={"dataframe": df})
     return batch.validate(
         suite,
-        result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [ROW],
-                       "partial_unexpected_count": 20, "include_unexpected_rows": False},
+        result_format={
+            "result_format": "COMPLETE",
+            "unexpected_index_column_names": [ROW],
+            "partial_unexpected_count": 20,
+            "include_unexpected_rows": False,
+        },
     )
 
 
@@ -120,8 +124,9 @@ def _label(exp_type: str, column: str | None) -> str:
     return f"{exp_type}({column})" if column else exp_type
 
 
-def run_gate(spec: PipelineSpec, ds: DatasetSpec, partition: Partition, extracted: Manifest,
-             run_id: str) -> tuple[QualityResult, set[int], dict[int, list[str]]]:
+def run_gate(
+    spec: PipelineSpec, ds: DatasetSpec, partition: Partition, extracted: Manifest, run_id: str
+) -> tuple[QualityResult, set[int], dict[int, list[str]]]:
     """Validate a committed extract; return the verdict and the rows to quarantine.
 
     Returns:
@@ -144,9 +149,17 @@ def run_gate(spec: PipelineSpec, ds: DatasetSpec, partition: Partition, extracte
         cols = columns_in_kwargs(kwargs)
         absent = [c for c in cols if c in missing]
         if absent:
-            outcomes.append(ExpectationOutcome(
-                expectation=exp["type"], column=absent[0], kwargs=kwargs, severity=severity_of(exp), success=False,
-                row_level=False, error=f"column {absent[0]!r} is not in the staged data (columns: {staged_cols})"))
+            outcomes.append(
+                ExpectationOutcome(
+                    expectation=exp["type"],
+                    column=absent[0],
+                    kwargs=kwargs,
+                    severity=severity_of(exp),
+                    success=False,
+                    row_level=False,
+                    error=f"column {absent[0]!r} is not in the staged data (columns: {staged_cols})",
+                )
+            )
         else:
             runnable.append(exp)
     columns = [c for c in wanted if c in staged_cols]
@@ -158,8 +171,14 @@ def run_gate(spec: PipelineSpec, ds: DatasetSpec, partition: Partition, extracte
             "or split the interval (a shorter schedule) so each partition is smaller"
         )
     df = _frame(partition, extracted, columns)
-    log.info("validating %s: %d rows, %d columns, %d expectations of suite %r", ds.name, len(df), len(columns),
-             len(runnable), ds.quality.suite)
+    log.info(
+        "validating %s: %d rows, %d columns, %d expectations of suite %r",
+        ds.name,
+        len(df),
+        len(columns),
+        len(runnable),
+        ds.quality.suite,
+    )
     result = _validate(df, {**suite_dict, "expectations": runnable})
     pii = pii_columns(ds)
     failing_rows: dict[int, list[str]] = {}
@@ -176,10 +195,17 @@ def run_gate(spec: PipelineSpec, ds: DatasetSpec, partition: Partition, extracte
         if er.exception_info and er.exception_info.get("raised_exception"):
             error = str(er.exception_info.get("exception_message"))[:500]
         outcome = ExpectationOutcome(
-            expectation=cfg.type, column=column, kwargs=_json_safe(kwargs), severity=severity_of(cfg.to_json_dict()),
-            success=bool(er.success), row_level=cfg.type in ROW_LEVEL, unexpected_count=res.get("unexpected_count"),
-            unexpected_percent=res.get("unexpected_percent"), observed_value=_json_safe(res.get("observed_value")),
-            samples=_json_safe(samples), error=error,
+            expectation=cfg.type,
+            column=column,
+            kwargs=_json_safe(kwargs),
+            severity=severity_of(cfg.to_json_dict()),
+            success=bool(er.success),
+            row_level=cfg.type in ROW_LEVEL,
+            unexpected_count=res.get("unexpected_count"),
+            unexpected_percent=res.get("unexpected_percent"),
+            observed_value=_json_safe(res.get("observed_value")),
+            samples=_json_safe(samples),
+            error=error,
         )
         outcomes.append(outcome)
         if not outcome.success and outcome.row_level and not error:
@@ -192,16 +218,24 @@ def run_gate(spec: PipelineSpec, ds: DatasetSpec, partition: Partition, extracte
                 row_failures.append((outcome, [int(i[ROW]) for i in index]))
     status, quarantined = _verdict(ds.quality.on_failure, outcomes, row_failures, failing_rows)
     quality = QualityResult(
-        suite=ds.quality.suite, on_failure=ds.quality.on_failure, status=status, rows_checked=len(df),
-        rows_quarantined=len(quarantined), expectations=outcomes, duration_seconds=time.monotonic() - started,
+        suite=ds.quality.suite,
+        on_failure=ds.quality.on_failure,
+        status=status,
+        rows_checked=len(df),
+        rows_quarantined=len(quarantined),
+        expectations=outcomes,
+        duration_seconds=time.monotonic() - started,
     )
     quality = _persist(spec, ds, partition, run_id, result, quality)
     return quality, quarantined, failing_rows
 
 
-def _verdict(on_failure: str, outcomes: list[ExpectationOutcome],
-             row_failures: list[tuple[ExpectationOutcome, list[int]]],
-             failing_rows: dict[int, list[str]]) -> tuple[Any, set[int]]:
+def _verdict(
+    on_failure: str,
+    outcomes: list[ExpectationOutcome],
+    row_failures: list[tuple[ExpectationOutcome, list[int]]],
+    failing_rows: dict[int, list[str]],
+) -> tuple[Any, set[int]]:
     errors = [o for o in outcomes if not o.success and o.severity == "error"]
     warns = [o for o in outcomes if not o.success and o.severity == "warn"]
     quarantined: set[int] = set()
@@ -227,8 +261,9 @@ def _json_safe(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def _persist(spec: PipelineSpec, ds: DatasetSpec, partition: Partition, run_id: str, result: Any,
-             quality: QualityResult) -> QualityResult:
+def _persist(
+    spec: PipelineSpec, ds: DatasetSpec, partition: Partition, run_id: str, result: Any, quality: QualityResult
+) -> QualityResult:
     """Write the GX result JSON and its Data Docs page under the reports root."""
     root = reports_root()
     base = root / spec.tenant / spec.pipeline
@@ -266,12 +301,21 @@ def _write_docs_index(site: Any) -> None:
         f'<li><a href="{escape(str(p.relative_to(site)))}">{escape(p.parent.name)} — {escape(p.stem)}</a></li>'
         for p in pages
     )
-    _write(site / "index.html", "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Data Docs</title></head>"
-           f"<body><h1>Great Expectations Data Docs</h1><ul>{items}</ul></body></html>")
+    _write(
+        site / "index.html",
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Data Docs</title></head>"
+        f"<body><h1>Great Expectations Data Docs</h1><ul>{items}</ul></body></html>",
+    )
 
 
-def split_partition(partition: Partition, extracted: Manifest, quarantined: set[int],
-                    failing: dict[int, list[str]], run_id: str, try_number: int | None) -> tuple[Manifest, Manifest | None]:
+def split_partition(
+    partition: Partition,
+    extracted: Manifest,
+    quarantined: set[int],
+    failing: dict[int, list[str]],
+    run_id: str,
+    try_number: int | None,
+) -> tuple[Manifest, Manifest | None]:
     """Commit ``validated/`` (rows that pass) and ``quarantine/`` (rows set aside, with reasons)."""
     schema = extracted.read_schema()
     shutil.rmtree(partition.stage_path("quarantine"), ignore_errors=True)  # a rerun's verdict replaces the old one
@@ -283,11 +327,13 @@ def split_partition(partition: Partition, extracted: Manifest, quarantined: set[
     keep_mask_all = np.ones(extracted.rows, dtype=bool)
     idx = np.fromiter(quarantined, dtype=np.int64)
     keep_mask_all[idx] = False
-    with PartitionWriter(partition, "validate", schema, run_id=run_id, try_number=try_number) as ok, \
-            PartitionWriter(partition, "quarantine", qschema, run_id=run_id, try_number=try_number) as bad:
+    with (
+        PartitionWriter(partition, "validate", schema, run_id=run_id, try_number=try_number) as ok,
+        PartitionWriter(partition, "quarantine", qschema, run_id=run_id, try_number=try_number) as bad,
+    ):
         offset = 0
         for batch in _batches(partition, extracted):
-            keep = keep_mask_all[offset:offset + batch.num_rows]
+            keep = keep_mask_all[offset : offset + batch.num_rows]
             ok.write_batch(batch.filter(pa.array(keep)))
             drop = np.nonzero(~keep)[0]
             if len(drop):
@@ -299,8 +345,13 @@ def split_partition(partition: Partition, extracted: Manifest, quarantined: set[
         quarantine = bad.commit(window=extracted.window, source_count=extracted.source_count)
     if good.rows + quarantine.rows != extracted.rows:  # pragma: no cover - guarded by construction
         raise DataError(f"split lost rows: {good.rows} + {quarantine.rows} != {extracted.rows}")
-    log.info("quarantined %d of %d rows of %s into %s", quarantine.rows, extracted.rows, partition.dataset,
-             partition.stage_path("quarantine"))
+    log.info(
+        "quarantined %d of %d rows of %s into %s",
+        quarantine.rows,
+        extracted.rows,
+        partition.dataset,
+        partition.stage_path("quarantine"),
+    )
     return good, quarantine
 
 
@@ -310,8 +361,10 @@ def _batches(partition: Partition, manifest: Manifest) -> Iterator[pa.RecordBatc
 
 def failure_message(ds: DatasetSpec, quality: QualityResult) -> str:
     """The task failure message: every failed expectation with column, counts and samples."""
-    lines = [f"quality gate failed for dataset {ds.name!r} (suite {quality.suite!r}, on_failure: "
-             f"{quality.on_failure}); nothing was loaded:"]
+    lines = [
+        f"quality gate failed for dataset {ds.name!r} (suite {quality.suite!r}, on_failure: "
+        f"{quality.on_failure}); nothing was loaded:"
+    ]
     lines += [f"  - [{o.severity}] {o.describe()}" for o in quality.failed]
     if quality.data_docs_path:
         lines.append(f"  Data Docs: {reports_root() / quality.data_docs_path}")

@@ -30,8 +30,15 @@ def write_run_record(record: RunRecord) -> str:
     return str(path)
 
 
-def publish(spec: PipelineSpec, ds: DatasetSpec, record: RunRecord, *, event: str | None = None,
-            context: Any = None, audit: bool = True) -> None:
+def publish(
+    spec: PipelineSpec,
+    ds: DatasetSpec,
+    record: RunRecord,
+    *,
+    event: str | None = None,
+    context: Any = None,
+    audit: bool = True,
+) -> None:
     """Record a run everywhere a person looks: run file, audit tables, report page, alert webhooks."""
     write_run_record(record)
     if audit:
@@ -48,8 +55,12 @@ def publish(spec: PipelineSpec, ds: DatasetSpec, record: RunRecord, *, event: st
     if event and event in spec.alerts.on and spec.alerts.webhooks:
         from bulksync.notify.webhook import Alert, report_url, send_alert, task_log_url
 
-        alert = Alert.from_run_record(record, event, report_url(spec.tenant, spec.pipeline),
-                                      task_log_url(context) if context is not None else None)
+        alert = Alert.from_run_record(
+            record,
+            event,
+            report_url(spec.tenant, spec.pipeline),
+            task_log_url(context) if context is not None else None,
+        )
         failed = send_alert(alert, spec.alerts.webhooks)
         if failed:
             log.warning("alert %s of %s.%s could not be delivered to %s", event, spec.dag_id, ds.name, failed)

@@ -14,8 +14,9 @@ from bulksync.quality.model import Reconciliation
 from bulksync.staging.manifest import Manifest
 
 
-def reconcile(extracted: Manifest, quarantine: Manifest | None, transformed: Manifest,
-              load_report: dict[str, Any]) -> Reconciliation:
+def reconcile(
+    extracted: Manifest, quarantine: Manifest | None, transformed: Manifest, load_report: dict[str, Any]
+) -> Reconciliation:
     """Compare the counts every stage recorded."""
     staged = extracted.rows
     quarantined = quarantine.rows if quarantine else 0
@@ -31,5 +32,12 @@ def reconcile(extracted: Manifest, quarantine: Manifest | None, transformed: Man
         )
     if rows_in != staged - quarantined:
         problems.append(f"the transform read {rows_in} rows but {staged - quarantined} passed the gate")
-    return Reconciliation(source_count=extracted.source_count, staged=staged, quarantined=quarantined,
-                          rejected=rejected, loaded=loaded, ok=not problems, problems=problems)
+    return Reconciliation(
+        source_count=extracted.source_count,
+        staged=staged,
+        quarantined=quarantined,
+        rejected=rejected,
+        loaded=loaded,
+        ok=not problems,
+        problems=problems,
+    )

@@ -74,13 +74,23 @@ class CsvFilesSource(Source):
             self._check_header(path)
         raw_types = {c.name: _raw_type(c.type, c.format) for c in opts.columns}
         read = pacsv.ReadOptions(
-            column_names=[c.name for c in opts.columns], skip_rows=1 if opts.header else 0,
-            encoding=opts.encoding, block_size=opts.block_size_mb << 20,
+            column_names=[c.name for c in opts.columns],
+            skip_rows=1 if opts.header else 0,
+            encoding=opts.encoding,
+            block_size=opts.block_size_mb << 20,
         )
-        parse = pacsv.ParseOptions(delimiter=opts.delimiter, quote_char=opts.quote_char or False,
-                                   escape_char=opts.escape_char or False, newlines_in_values=True)
-        convert = pacsv.ConvertOptions(column_types=raw_types, null_values=opts.null_values,
-                                       strings_can_be_null=True, quoted_strings_can_be_null=False)
+        parse = pacsv.ParseOptions(
+            delimiter=opts.delimiter,
+            quote_char=opts.quote_char or False,
+            escape_char=opts.escape_char or False,
+            newlines_in_values=True,
+        )
+        convert = pacsv.ConvertOptions(
+            column_types=raw_types,
+            null_values=opts.null_values,
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+        )
         schema = self.schema()
         seen = 0
         try:
@@ -161,8 +171,13 @@ class CsvFilesSource(Source):
 
     def _dialect(self) -> dict[str, Any]:
         o = self.options
-        return {"delimiter": o.delimiter, "quotechar": o.quote_char or None, "escapechar": o.escape_char,
-                "quoting": csv.QUOTE_MINIMAL if o.quote_char else csv.QUOTE_NONE, "doublequote": True}
+        return {
+            "delimiter": o.delimiter,
+            "quotechar": o.quote_char or None,
+            "escapechar": o.escape_char,
+            "quoting": csv.QUOTE_MINIMAL if o.quote_char else csv.QUOTE_NONE,
+            "doublequote": True,
+        }
 
     def _diagnose(self, path: Path, exc: Exception) -> DataError:
         """Find the exact record behind a pyarrow conversion error with the csv module."""
@@ -347,6 +362,7 @@ def _iso(value: str, offset: bool, time: bool = True) -> None:
 
 def _checker(typ: str, fmt: str | None) -> Callable[[str], bool]:
     """Whether a value (not a null value) converts like :meth:`CsvFilesSource.read_file` converts it."""
+
     def ok(fn: Callable[[str], Any]) -> Callable[[str], bool]:
         def check(v: str) -> bool:
             try:
@@ -354,6 +370,7 @@ def _checker(typ: str, fmt: str | None) -> Callable[[str], bool]:
             except (ValueError, decimal.InvalidOperation, ArithmeticError):
                 return False
             return True
+
         return check
 
     def number(v: str) -> str:
@@ -374,11 +391,12 @@ def _checker(typ: str, fmt: str | None) -> Callable[[str], bool]:
                 return
             if t.startswith("+") or not -(2 ** (bits - 1)) <= int(t) < 2 ** (bits - 1):
                 raise ValueError
+
         return ok(as_int)
     if typ == "float64":
         return ok(lambda v: float(number(v)))
     if typ.startswith("decimal("):
-        p, s = (int(x) for x in typ[len("decimal("):-1].split(","))
+        p, s = (int(x) for x in typ[len("decimal(") : -1].split(","))
         context = decimal.Context(prec=100, traps=[decimal.InvalidOperation])
 
         def as_dec(v: str) -> None:
@@ -388,6 +406,7 @@ def _checker(typ: str, fmt: str | None) -> Callable[[str], bool]:
             units = d.scaleb(s, context)  # trailing zeros beyond the scale are fine (1.000 in decimal(5,2))
             if units != units.to_integral_value(context=context) or units.copy_abs() >= 10**p:
                 raise ValueError
+
         return ok(as_dec)
     if typ == "bool":
         return lambda v: v.lower() in {"true", "false", "1", "0"}

@@ -53,11 +53,7 @@ def parse_expression(text: str) -> ast.expr:
 def referenced_columns(text: str) -> set[str]:
     """Return the column names an expression reads."""
     funcs = set(FUNCTIONS)
-    return {
-        n.id
-        for n in ast.walk(parse_expression(text))
-        if isinstance(n, ast.Name) and n.id not in funcs
-    }
+    return {n.id for n in ast.walk(parse_expression(text)) if isinstance(n, ast.Name) and n.id not in funcs}
 
 
 def _check(node: ast.AST, text: str) -> None:
@@ -91,9 +87,7 @@ def _check(node: ast.AST, text: str) -> None:
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
         name = node.func.id
         if name not in FUNCTIONS:
-            raise ExpressionError(
-                f"unknown function {name!r} in {text!r}; allowed: {', '.join(sorted(FUNCTIONS))}"
-            )
+            raise ExpressionError(f"unknown function {name!r} in {text!r}; allowed: {', '.join(sorted(FUNCTIONS))}")
         lo, hi = FUNCTIONS[name]
         if len(node.args) < lo or (hi is not None and len(node.args) > hi):
             raise ExpressionError(f"{name}() takes {lo}..{hi or 'any'} arguments in {text!r}")
@@ -127,8 +121,11 @@ class _Evaluator:
             return [self.visit(e) for e in node.elts]
         if isinstance(node, ast.BinOp):
             ops: dict[type, Callable[[Any, Any], Any]] = {
-                ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
-                ast.Div: operator.truediv, ast.Mod: _mod,
+                ast.Add: operator.add,
+                ast.Sub: operator.sub,
+                ast.Mult: operator.mul,
+                ast.Div: operator.truediv,
+                ast.Mod: _mod,
             }
             return ops[type(node.op)](self.visit(node.left), self.visit(node.right))
         if isinstance(node, ast.UnaryOp):
@@ -173,8 +170,14 @@ def _compare(op: ast.cmpop, left: Any, right: Any) -> Any:
             raise ExpressionError("'in' needs a column on its left")
         mask = left.isin(right)
         return ~mask if isinstance(op, ast.NotIn) else mask
-    fn = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
-          ast.Gt: operator.gt, ast.GtE: operator.ge}[type(op)]
+    fn = {
+        ast.Eq: operator.eq,
+        ast.NotEq: operator.ne,
+        ast.Lt: operator.lt,
+        ast.LtE: operator.le,
+        ast.Gt: operator.gt,
+        ast.GtE: operator.ge,
+    }[type(op)]
     return fn(left, right)
 
 

@@ -78,9 +78,12 @@ def apply_step(df: pd.DataFrame, step: Any, index: int, salts: dict[int, str]) -
         salt = salts[index].encode()
         for col in step.hash.columns:
             df[col] = pd.Series(
-                [None if v is None or v is pd.NA else hashlib.sha256(salt + str(v).encode()).hexdigest()
-                 for v in df[col].astype(object).where(df[col].notna(), None)],
-                index=df.index, dtype=pd.ArrowDtype(pa.string()),
+                [
+                    None if v is None or v is pd.NA else hashlib.sha256(salt + str(v).encode()).hexdigest()
+                    for v in df[col].astype(object).where(df[col].notna(), None)
+                ],
+                index=df.index,
+                dtype=pd.ArrowDtype(pa.string()),
             )
         return df
     if isinstance(step, t.PythonStep):
