@@ -47,7 +47,8 @@ demo: $(AIRFLOW_HOME)/airflow.db  ## build the demo sources and run the demo nig
 	@echo "running: airflow dags test acme__nightly $(DEMO_DATE)  (log: $(LOCAL)/demo-dags-test.log)"
 	@$(BIN)/airflow dags test acme__nightly $(DEMO_DATE) > $(LOCAL)/demo-dags-test.log 2>&1 \
 	  || (grep -E "ERROR|Error|error:|FAILED|failed" $(LOCAL)/demo-dags-test.log | tail -30; exit 1)
-	@grep -E "Marking task as|state=success|state=failed" $(LOCAL)/demo-dags-test.log | tail -12 || true
+	@grep -o "DagRun Finished: dag_id=[^,]*, logical_date=[^,]*.*state=[a-z]*" $(LOCAL)/demo-dags-test.log \
+	  | sed -E 's/, run_id=.*(state=[a-z]+).*/, \1/' | tail -1
 	$(BIN)/bulksync summary acme__nightly
 	@echo "data-quality report: $(BULKSYNC_REPORTS_ROOT)/acme/nightly/index.html (in the Airflow UI of make airflow: Data quality)"
 
