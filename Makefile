@@ -6,6 +6,8 @@ PYTHON ?= python3
 UV ?= $(shell command -v uv 2>/dev/null || echo $(LOCAL)/tools/bin/uv)
 VENV := $(ROOT)/.venv
 BIN := $(VENV)/bin
+# airflow standalone starts its components as `airflow ...` subprocesses: the venv must come first
+export PATH := $(BIN):$(PATH)
 DEMO_DATE ?= 2026-01-02T02:00:00+00:00
 
 # Embedded Airflow: SQLite metadata and AIRFLOW_HOME under the git-ignored .local/
@@ -54,7 +56,7 @@ demo: $(AIRFLOW_HOME)/airflow.db  ## build the demo sources and run the demo nig
 
 airflow: $(AIRFLOW_HOME)/airflow.db  ## the full Airflow UI locally (airflow standalone) on http://localhost:8080
 	$(BIN)/bulksync demo prepare --root $(LOCAL)/demo
-	@echo "Airflow UI: http://localhost:8080  (user 'admin'; the password is printed below and kept in $(AIRFLOW_HOME))"
+	@echo "Airflow UI: http://localhost:$${AIRFLOW__API__PORT:-8080}  (user admin; password printed below, kept in $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated)"
 	$(BIN)/airflow standalone
 
 test: $(VENV)/.synced  ## the whole test suite (unit, integration, dags, e2e)

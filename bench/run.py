@@ -25,7 +25,7 @@ import datagen
 from benchcfg import BENCH_DIR, DLT_DIR, OUTPUT_DIR, PG_DB, pipeline_name
 from cases_pg import psql
 from harness import QUIET_BUSY, BenchError, Settings, run_case, run_repeated
-from report import machine_info, render
+from report import machine_info, observations, render
 
 log = logging.getLogger("bench")
 
@@ -237,38 +237,6 @@ def run_pg_cases(args: argparse.Namespace, csv1: Path, have_extract: bool) -> di
             psql(f"DROP DATABASE IF EXISTS {PG_DB}", database="postgres")
 
 
-def observations(figures: dict[str, Any]) -> list[str]:
-    """Plain-language notes the report adds under the figures (row-count checks)."""
-    notes = []
-    pg = dict(figures.get("pg", {}))
-    prints: dict[str, str] = pg.pop("_fingerprints", {}).get("tables", {})
-    if prints:
-        distinct = set(prints.values())
-        if len(distinct) == 1:
-            notes.append(
-                f"Consistency: the {len(prints)} fully loaded tables ({', '.join(prints)}) have identical "
-                "fingerprints (row and distinct-Id counts, sums, null counts, text lengths, timestamp "
-                "extremes, md5 over Id+AnnualRevenue)."
-            )
-        else:
-            detail = "; ".join(f"{k}: {v}" for k, v in prints.items())
-            notes.append(f"Consistency: the fully loaded tables differ: {detail}")
-    for section in ("csv", "pg"):
-        for key, r in figures.get(section, {}).items():
-            if key.startswith("_"):
-                continue
-            if r.get("busy_before", 0.0) > QUIET_BUSY:
-                notes.append(
-                    f"{key}: other processes used {r['busy_before']:.0%} of the CPUs when it started "
-                    "(the quiet wait timed out), so its figure is pessimistic."
-                )
-    for key, r in pg.items():
-        expected = r["rows"]
-        if r.get("table_rows") is not None and r["table_rows"] != expected:
-            notes.append(f"{key}: the table holds {r['table_rows']:,} rows after the case, {expected:,} were loaded.")
-    return notes
-
-
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
@@ -293,7 +261,7 @@ def main(argv: list[str]) -> int:
     except BenchError as exc:
         log.error("%s", exc)
         return 1
-    figures["notes"] = observations(figures)
+    figures["notes"] = observations(figures, QUIET_BUSY)
     text = render(figures, machine_info())
     args.output.write_text(text, encoding="utf-8")
     print(text)
