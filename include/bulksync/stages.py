@@ -210,8 +210,7 @@ def validate(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: Any
             (or aggregate ones failed under ``quarantine``): the load does not run.
     """
     from bulksync.quality.gate import QUALITY_FILE, QualityGateError, failure_message, run_gate, split_partition
-    from bulksync.quality.model import RunRecord
-    from bulksync.quality.publish import publish
+    from bulksync.quality.publish import notify, publish
 
     if ds.quality is None:
         raise ValueError(f"dataset {ds.name} has no quality suite")
@@ -222,50 +221,15 @@ def validate(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: Any
         log.warning("[%s] %s", outcome.severity, outcome.describe())
     _write_json(part.path / QUALITY_FILE, quality.model_dump(mode="json"))
     if quality.status == "failed":
-        record = RunRecord(
-            tenant=spec.tenant,
-            pipeline=spec.pipeline,
-            dataset=ds.name,
-            run_id=ctx.run_id,
-            interval=ctx.window.key,
-            window_start=ctx.window.start,
-            window_end=ctx.window.end,
-            status="failed",
-            quality=quality,
-            target=f"{ds.target.kind}:{ds.target.conn_id}/{ds.target.table}",
-            durations={"extract": extracted.duration_seconds, "validate": quality.duration_seconds},
-            error=failure_message(ds, quality),
-            finished_at=dt.datetime.now(dt.UTC),
+        durations = {"extract": extracted.duration_seconds, "validate": quality.duration_seconds}
+        record = run_record(
+            spec, ds, ctx, "failed", quality=quality, error=failure_message(ds, quality), durations=durations
         )
         publish(spec, ds, record, event="failed", context=ctx.airflow)
         raise QualityGateError(failure_message(ds, quality))
     good, bad = split_partition(part, extracted, quarantined, failing, ctx.run_id, ctx.try_number)
     if quality.status in ("warn", "quarantined"):
-        from bulksync.notify.webhook import Alert, report_url, send_alert, task_log_url
-
-        if quality.status in spec.alerts.on and spec.alerts.webhooks:
-            record = RunRecord(
-                tenant=spec.tenant,
-                pipeline=spec.pipeline,
-                dataset=ds.name,
-                run_id=ctx.run_id,
-                interval=ctx.window.key,
-                window_start=ctx.window.start,
-                window_end=ctx.window.end,
-                status="quarantined" if quality.status == "quarantined" else "warn",
-                quality=quality,
-                target=f"{ds.target.kind}:{ds.target.conn_id}/{ds.target.table}",
-                finished_at=dt.datetime.now(dt.UTC),
-            )
-            send_alert(
-                Alert.from_run_record(
-                    record,
-                    quality.status,
-                    report_url(spec.tenant, spec.pipeline),
-                    task_log_url(ctx.airflow) if ctx.airflow is not None else None,
-                ),
-                spec.alerts.webhooks,
-            )
+        notify(spec, run_record(spec, ds, ctx, quality.status, quality=quality), quality.status, ctx.airflow)
     log.info(
         "quality %s for %s: %d rows checked, %d quarantined, %d passed on",
         quality.status,
@@ -291,7 +255,7 @@ def reconcile(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: An
     """
     from bulksync.errors import TerminalError
     from bulksync.quality.gate import QUALITY_FILE
-    from bulksync.quality.model import QualityResult, RunRecord
+    from bulksync.quality.model import QualityResult
     from bulksync.quality.publish import publish
     from bulksync.quality.reconcile import reconcile as compare
 
@@ -321,15 +285,11 @@ def reconcile(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: An
             else "success"
         )
     )
-    record = RunRecord(
-        tenant=spec.tenant,
-        pipeline=spec.pipeline,
-        dataset=ds.name,
-        run_id=ctx.run_id,
-        interval=ctx.window.key,
-        window_start=ctx.window.start,
-        window_end=ctx.window.end,
-        status=status,
+    record = run_record(
+        spec,
+        ds,
+        ctx,
+        status,
         quality=quality,
         reconciliation=rec,
         inserted=int(report["inserted"]),
@@ -343,7 +303,6 @@ def reconcile(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: An
             "load": float(report["duration_seconds"]),
         },
         error=None if rec.ok else "reconciliation mismatch: " + "; ".join(rec.problems),
-        finished_at=dt.datetime.now(dt.UTC),
     )
     publish(spec, ds, record, event=None if rec.ok else "mismatch", context=ctx.airflow)
     numbers = (
@@ -357,6 +316,25 @@ def reconcile(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: An
         )
     log.info("reconciled %s: %s", ds.name, numbers)
     return {"dataset": ds.name, "status": status, **rec.model_dump(exclude={"problems"})}
+
+
+def run_record(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, status: str, **fields: Any) -> Any:
+    """A :class:`~bulksync.quality.model.RunRecord` of this dataset and run, finished now."""
+    from bulksync.quality.model import RunRecord
+
+    defaults = {"target": f"{ds.target.kind}:{ds.target.conn_id}/{ds.target.table}"}
+    return RunRecord(
+        tenant=spec.tenant,
+        pipeline=spec.pipeline,
+        dataset=ds.name,
+        run_id=ctx.run_id,
+        interval=ctx.window.key,
+        window_start=ctx.window.start,
+        window_end=ctx.window.end,
+        status=status,
+        finished_at=dt.datetime.now(dt.UTC),
+        **{**defaults, **fields},
+    )
 
 
 def _write_json(path: Any, data: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 from airflow.sdk import BaseHook
 
 from bulksync.errors import ConfigurationError, SourceConnectionError
+from bulksync.hooks.base import get_connection
 
 log = logging.getLogger(__name__)
 
@@ -46,13 +47,7 @@ class SqlAlchemyHook(BaseHook):
     @cached_property
     def connection(self) -> Any:
         """The Airflow connection (resolved from env vars, secrets backends or the metadata DB)."""
-        try:
-            return self.get_connection(self.conn_id)
-        except Exception as exc:  # noqa: BLE001 - AirflowNotFoundException and backend errors
-            raise ConfigurationError(
-                f"Airflow connection {self.conn_id!r} is not defined: add it in the UI (Admin > Connections), "
-                f"as AIRFLOW_CONN_{self.conn_id.upper()}, or in your secrets backend ({type(exc).__name__})"
-            ) from None
+        return get_connection(self.conn_id)
 
     @property
     def dialect(self) -> str:

@@ -18,6 +18,7 @@ from urllib.parse import urlencode, urlsplit
 from airflow.sdk import BaseHook
 
 from bulksync.errors import ConfigurationError, SourceConnectionError
+from bulksync.hooks.base import get_connection
 
 log = logging.getLogger(__name__)
 
@@ -88,13 +89,7 @@ class WebhookHook(BaseHook):
     @cached_property
     def connection(self) -> Any:
         """The Airflow connection (resolved from env vars, secrets backends or the metadata DB)."""
-        try:
-            return self.get_connection(self.conn_id)
-        except Exception as exc:  # noqa: BLE001 - AirflowNotFoundException and backend errors
-            raise ConfigurationError(
-                f"Airflow connection {self.conn_id!r} is not defined: add it in the UI (Admin > Connections), "
-                f"as AIRFLOW_CONN_{self.conn_id.upper()}, or in your secrets backend ({type(exc).__name__})"
-            ) from None
+        return get_connection(self.conn_id)
 
     @cached_property
     def _url(self) -> str:

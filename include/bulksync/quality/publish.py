@@ -52,15 +52,18 @@ def publish(
         write_reports_index()
     except Exception as exc:  # noqa: BLE001 - the report is rebuilt on the next run; never fail the data for it
         log.warning("could not rebuild the data-quality report of %s: %s", spec.dag_id, exc)
-    if event and event in spec.alerts.on and spec.alerts.webhooks:
-        from bulksync.notify.webhook import Alert, report_url, send_alert, task_log_url
+    if event:
+        notify(spec, record, event, context)
 
-        alert = Alert.from_run_record(
-            record,
-            event,
-            report_url(spec.tenant, spec.pipeline),
-            task_log_url(context) if context is not None else None,
-        )
-        failed = send_alert(alert, spec.alerts.webhooks)
-        if failed:
-            log.warning("alert %s of %s.%s could not be delivered to %s", event, spec.dag_id, ds.name, failed)
+
+def notify(spec: PipelineSpec, record: RunRecord, event: str, context: Any = None) -> None:
+    """Post an alert to the pipeline's webhooks when the spec asks for this event; never raises."""
+    if event not in spec.alerts.on or not spec.alerts.webhooks:
+        return
+    from bulksync.notify.webhook import Alert, report_url, send_alert, task_log_url
+
+    log_url = task_log_url(context) if context is not None else None
+    alert = Alert.from_run_record(record, event, report_url(spec.tenant, spec.pipeline), log_url)
+    failed = send_alert(alert, spec.alerts.webhooks)
+    if failed:
+        log.warning("alert %s of %s.%s could not be delivered to %s", event, spec.dag_id, record.dataset, failed)
