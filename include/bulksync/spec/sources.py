@@ -49,7 +49,7 @@ class CsvOptions(StrictModel):
     null_values: list[str] = Field(default_factory=lambda: [""])
     primary_key: list[Identifier] = Field(default_factory=list)
     allow_missing: bool = Field(False, description="Succeed with zero rows when no file matches.")
-    block_size_mb: int = Field(16, ge=1, le=512)
+    block_size_mb: int = Field(4, ge=1, le=512, description="pyarrow read block: memory per reader thread.")
 
     @model_validator(mode="after")
     def _unique_columns(self) -> CsvOptions:

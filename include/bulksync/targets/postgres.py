@@ -6,6 +6,7 @@ Each Arrow batch is written to CSV by pyarrow's C++ writer (null → unquoted em
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import logging
 from typing import Any
@@ -14,8 +15,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
 
-from bulksync.targets.base import BatchSource
-from bulksync.targets.sql import SqlTarget, _db_error
+from bulksync.targets.base import AUDIT_COLUMNS, BatchSource
+from bulksync.targets.sql import SqlTarget, _db_error, with_audit
 
 log = logging.getLogger(__name__)
 
@@ -29,16 +30,23 @@ class PostgresTarget(SqlTarget):
         conn.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")
         conn.exec_driver_sql("SET LOCAL lock_timeout = '5min'")
 
-    def copy_into(self, conn: sa.Connection, tmp: str, schema: pa.Schema, batches: BatchSource) -> int:
-        cols = ", ".join(self.q(n) for n in schema.names)
+    def copy_into(
+        self,
+        conn: sa.Connection,
+        table: str,
+        schema: pa.Schema,
+        batches: BatchSource,
+        audit: tuple[str, dt.datetime] | None = None,
+    ) -> int:
+        cols = ", ".join(self.q(n) for n in [*schema.names, *(AUDIT_COLUMNS if audit else ())])
         raw: Any = conn.connection.driver_connection
         rows = 0
         opts = pacsv.WriteOptions(include_header=False, batch_size=64 * 1024)
         try:
-            with raw.cursor() as cur, cur.copy(f"COPY {self.q(tmp)} ({cols}) FROM STDIN (FORMAT csv)") as copy:
+            with raw.cursor() as cur, cur.copy(f"COPY {table} ({cols}) FROM STDIN (FORMAT csv)") as copy:
                 for batch in batches():
                     buf = io.BytesIO()
-                    pacsv.write_csv(_pg_ready(batch), buf, opts)
+                    pacsv.write_csv(_pg_ready(with_audit(batch, audit)), buf, opts)
                     copy.write(buf.getbuffer())
                     rows += batch.num_rows
         except Exception as exc:

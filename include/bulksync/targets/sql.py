@@ -5,9 +5,10 @@ The steps, all inside one transaction (a kill at any point leaves the target as 
 1. create the target table from the Arrow schema (exact types, audit columns, primary key on the
    merge keys), or compare it with the schema: new columns are added (``evolve``) or refused
    (``freeze``); a column whose type cannot hold the new data is refused by name;
-2. bulk-load the batches into a temporary table (``COPY`` on PostgreSQL);
-3. ``append`` / ``merge`` (delete the matching keys, insert) / ``replace`` (empty, insert) /
-   ``interval`` (delete the window, insert), stamping the run id and load time.
+2. ``append`` / ``replace`` (empty the table first) / ``interval`` (delete the window first): bulk-load
+   the batches straight into the table (``COPY`` on PostgreSQL) with the run id and load time;
+3. ``merge``: bulk-load into a temporary table, refuse empty or repeated keys, delete the rows whose
+   keys arrive, insert them all (so updates and inserts are counted apart).
 
 This module holds the dialect-neutral logic and the SQLite specifics; PostgreSQL overrides the
 bulk copy in :mod:`bulksync.targets.postgres`.
@@ -71,11 +72,21 @@ class SqlTarget(Target):
         with self.hook.connect() as conn, conn.begin():
             self.prepare_session(conn)
             created, added = self.ensure_table(conn, schema)
-            tmp = f"bulksync_stage_{uuid.uuid4().hex[:10]}"
-            self.create_temp_table(conn, tmp, schema)
-            rows = self.copy_into(conn, tmp, schema, batches)
-            inserted, updated, deleted = self.apply_mode(conn, tmp, schema, window=window, run_id=run_id)
-            self.drop_temp_table(conn, tmp)
+            audit = (run_id, dt.datetime.now(dt.UTC))
+            if self.spec.mode == "merge":
+                tmp = f"bulksync_stage_{uuid.uuid4().hex[:10]}"
+                self.create_temp_table(conn, tmp, schema)
+                rows = self.copy_into(conn, self.q(tmp), schema, batches)
+                inserted, updated = self.merge(conn, tmp, schema, audit)
+                self.drop_temp_table(conn, tmp)
+                deleted = 0
+            else:
+                # append / replace / interval write straight into the table: one pass, same transaction
+                deleted = {"replace": self.delete_all, "interval": lambda c: self._delete_window(c, window)}.get(
+                    self.spec.mode, lambda c: 0
+                )(conn)
+                rows = self.copy_into(conn, self.table_sql, schema, batches, audit=audit)
+                inserted, updated = rows, 0
         result = LoadResult(
             table=self.qualified_name,
             mode=self.spec.mode,
@@ -175,46 +186,50 @@ class SqlTarget(Target):
     def drop_temp_table(self, conn: sa.Connection, tmp: str) -> None:
         conn.exec_driver_sql(f"DROP TABLE {self.q(tmp)}")
 
-    def copy_into(self, conn: sa.Connection, tmp: str, schema: pa.Schema, batches: BatchSource) -> int:
-        """Bulk-insert the batches into the temp table (SQLite: executemany of text-normalised rows)."""
-        cols = ", ".join(self.q(n) for n in schema.names)
-        marks = ", ".join("?" for _ in schema.names)
-        sql = f"INSERT INTO {self.q(tmp)} ({cols}) VALUES ({marks})"
+    def copy_into(
+        self,
+        conn: sa.Connection,
+        table: str,
+        schema: pa.Schema,
+        batches: BatchSource,
+        audit: tuple[str, dt.datetime] | None = None,
+    ) -> int:
+        """Bulk-insert the batches into ``table`` (quoted), with the audit columns when given.
+
+        SQLite: executemany of text-normalised rows; PostgreSQL overrides this with ``COPY``.
+        """
+        names = list(schema.names) + (list(AUDIT_COLUMNS) if audit else [])
+        cols = ", ".join(self.q(n) for n in names)
+        sql = f"INSERT INTO {table} ({cols}) VALUES ({', '.join('?' for _ in names)})"
         rows = 0
-        for batch in batches():
-            arrays = [_sqlite_value(batch.column(i)) for i in range(batch.num_columns)]
-            data = list(zip(*(a.to_pylist() for a in arrays), strict=True))
-            if data:
-                conn.exec_driver_sql(sql, data)
-            rows += batch.num_rows
+        try:
+            for batch in batches():
+                arrays = [_sqlite_value(a) for a in with_audit(batch, audit).columns]
+                data = list(zip(*(a.to_pylist() for a in arrays), strict=True))
+                if data:
+                    conn.exec_driver_sql(sql, data)
+                rows += batch.num_rows
+        except sa.exc.DBAPIError as exc:
+            raise _db_error(exc, self.qualified_name) from None
         return rows
 
-    def apply_mode(
-        self, conn: sa.Connection, tmp: str, schema: pa.Schema, *, window: Window, run_id: str
-    ) -> tuple[int, int, int]:
-        mode, tbl, src = self.spec.mode, self.table_sql, self.q(tmp)
+    def merge(
+        self, conn: sa.Connection, tmp: str, schema: pa.Schema, audit: tuple[str, dt.datetime]
+    ) -> tuple[int, int]:
+        """Upsert the temp table into the target on the keys; returns (inserted, updated)."""
+        src = self.q(tmp)
         cols = [self.q(n) for n in schema.names]
-        deleted = updated = 0
-        if mode == "merge":
-            self._check_keys(conn, src)
-            updated = self.delete_matching(conn, src)
-        elif mode == "replace":
-            deleted = self.delete_all(conn)
-        elif mode == "interval":
-            deleted = self._delete_window(conn, window)
+        self._check_keys(conn, src)
+        updated = self.delete_matching(conn, src)
         insert = (
-            f"INSERT INTO {tbl} ({', '.join(cols)}, {self.q(AUDIT_RUN_ID)}, {self.q(AUDIT_LOADED_AT)}) "
+            f"INSERT INTO {self.table_sql} ({', '.join(cols)}, {self.q(AUDIT_RUN_ID)}, {self.q(AUDIT_LOADED_AT)}) "
             f"SELECT {', '.join(cols)}, :run_id, :loaded_at FROM {src}"
         )
         try:
-            total = conn.execute(sa.text(insert), {"run_id": run_id, "loaded_at": self.now_param()}).rowcount
+            total = conn.execute(sa.text(insert), {"run_id": audit[0], "loaded_at": self.time_param(audit[1])}).rowcount
         except sa.exc.DBAPIError as exc:
             raise _db_error(exc, self.qualified_name) from None
-        return total - updated, updated, deleted
-
-    def now_param(self) -> Any:
-        now = dt.datetime.now(dt.UTC)
-        return now.strftime("%Y-%m-%d %H:%M:%S.%fZ") if self.dialect == "sqlite" else now
+        return total - updated, updated
 
     def _check_keys(self, conn: sa.Connection, src: str) -> None:
         keys = [self.q(k) for k in self.spec.keys]
@@ -262,6 +277,16 @@ class SqlTarget(Target):
     def close(self) -> None:
         if "hook" in self.__dict__ and "engine" in self.hook.__dict__:
             self.hook.engine.dispose()
+
+
+def with_audit(batch: pa.RecordBatch, audit: tuple[str, dt.datetime] | None) -> pa.RecordBatch:
+    """The batch with the run id and load time appended as the two audit columns."""
+    if audit is None:
+        return batch
+    n = batch.num_rows
+    run_id = pa.repeat(pa.scalar(audit[0], pa.string()), n)
+    loaded_at = pa.repeat(pa.scalar(audit[1], pa.timestamp("us", tz="UTC")), n)
+    return pa.RecordBatch.from_arrays([*batch.columns, run_id, loaded_at], names=[*batch.schema.names, *AUDIT_COLUMNS])
 
 
 def _sqlite_value(arr: pa.Array) -> pa.Array:
