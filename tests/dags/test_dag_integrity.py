@@ -105,3 +105,32 @@ def test_invalid_spec_is_an_import_error_naming_file_and_field(tmp_path: Path) -
     assert "acme__nightly.yaml" in errors
     assert "datasets[0].target.mode (dataset 'accounts')" in errors
     assert "Input should be 'append', 'merge', 'replace' or 'interval'" in errors
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("{not json", "not valid JSON"),
+        (
+            '{"name": "orders", "expectations": [{"type": "expect_column_values_to_be_purple", "kwargs": {}}]}',
+            "expectations[0].type",
+        ),
+        (None, "no suite 'orders': looked for"),
+    ],
+    ids=["invalid-json", "unknown-expectation", "missing-suite"],
+)
+def test_broken_suite_is_an_import_error_naming_the_suite_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: str | None, expected: str
+) -> None:
+    folder = tmp_path / "dags"
+    shutil.copytree(DAGS, folder)
+    suites = tmp_path / "expectations"
+    shutil.copytree(ROOT / "expectations", suites)
+    if content is None:
+        (suites / "orders.json").unlink()
+    else:
+        (suites / "orders.json").write_text(content)
+    monkeypatch.setenv("BULKSYNC_EXPECTATIONS_DIR", str(suites))
+    errors = "\n".join(_dagbag(folder).import_errors.values())
+    assert str(suites / "orders.json") in errors
+    assert expected in errors
