@@ -9,6 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
+import queue
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -41,14 +44,11 @@ class PostgresTarget(SqlTarget):
         cols = ", ".join(self.q(n) for n in [*schema.names, *(AUDIT_COLUMNS if audit else ())])
         raw: Any = conn.connection.driver_connection
         rows = 0
-        opts = pacsv.WriteOptions(include_header=False, batch_size=64 * 1024)
         try:
             with raw.cursor() as cur, cur.copy(f"COPY {table} ({cols}) FROM STDIN (FORMAT csv)") as copy:
-                for batch in batches():
-                    buf = io.BytesIO()
-                    pacsv.write_csv(_pg_ready(with_audit(batch, audit)), buf, opts)
-                    copy.write(buf.getbuffer())
-                    rows += batch.num_rows
+                for n, chunk in _csv_chunks(batches, audit):
+                    copy.write(chunk)
+                    rows += n
         except Exception as exc:
             import psycopg
 
@@ -65,6 +65,55 @@ class PostgresTarget(SqlTarget):
         count = conn.exec_driver_sql(f"SELECT count(*) FROM {self.table_sql}").scalar_one()
         conn.exec_driver_sql(f"TRUNCATE {self.table_sql}")
         return int(count)
+
+
+_QUEUE_DEPTH = 4
+_DONE = object()
+
+
+def _csv_chunks(batches: BatchSource, audit: tuple[str, dt.datetime] | None) -> Iterator[tuple[int, memoryview]]:
+    """Encode the batches as CSV in a background thread while the caller streams them to COPY.
+
+    Reading Parquet and writing CSV run in pyarrow's C++ without the GIL, so the client encodes the
+    next batches while the server parses the current one. At most ``_QUEUE_DEPTH`` encoded batches
+    wait in memory. An error in the producer is re-raised here; if the caller stops early (a COPY
+    error), the producer is told to stop.
+    """
+    opts = pacsv.WriteOptions(include_header=False, batch_size=64 * 1024)
+    out: queue.Queue[Any] = queue.Queue(maxsize=_QUEUE_DEPTH)
+    stop = threading.Event()
+
+    def put(item: Any) -> None:
+        while not stop.is_set():
+            try:
+                out.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def produce() -> None:
+        try:
+            for batch in batches():
+                if stop.is_set():
+                    return
+                buf = io.BytesIO()
+                pacsv.write_csv(_pg_ready(with_audit(batch, audit)), buf, opts)
+                put((batch.num_rows, buf.getbuffer()))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
+            put(exc)
+            return
+        put(_DONE)
+
+    worker = threading.Thread(target=produce, name="bulksync-csv-encoder", daemon=True)
+    worker.start()
+    try:
+        while (item := out.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=10)
 
 
 def _pg_ready(batch: pa.RecordBatch) -> pa.RecordBatch:
