@@ -95,6 +95,42 @@ def _frame(partition: Partition, manifest: Manifest, columns: list[str]) -> Any:
     return table.to_pandas(types_mapper=pd.ArrowDtype)
 
 
+SHADOW_PREFIX = "__bulksync_f64__"
+
+
+def _numeric_shadows(df: Any, expectations: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Point range checks on Arrow-backed numeric columns at float64 copies of them.
+
+    GX compares numpy int/float columns vectorised but walks Arrow-backed (and decimal) columns value
+    by value in Python, several times slower. A float64 copy compares exactly for values of up to
+    15 significant digits (a decimal(18,2) above 10^13 may be judged at float precision). Returns the
+    rewritten expectations and ``{shadow column: real column}``.
+    """
+    import pandas as pd
+
+    shadows: dict[str, str] = {}
+    out = []
+    for exp in expectations:
+        col = exp.get("kwargs", {}).get("column")
+        dtype = df[col].dtype if col in df.columns else None
+        if (
+            exp.get("type") == "expect_column_values_to_be_between"
+            and isinstance(dtype, pd.ArrowDtype)
+            and (
+                pa.types.is_integer(dtype.pyarrow_dtype)
+                or pa.types.is_decimal(dtype.pyarrow_dtype)
+                or pa.types.is_floating(dtype.pyarrow_dtype)
+            )
+        ):
+            shadow = SHADOW_PREFIX + col
+            if shadow not in df.columns:
+                df[shadow] = df[col].astype("float64")
+            shadows[shadow] = col
+            exp = {**exp, "kwargs": {**exp["kwargs"], "column": shadow}}
+        out.append(exp)
+    return out, shadows
+
+
 def _validate(df: Any, suite_dict: dict[str, Any]) -> Any:
     """Run GX on a pandas frame; returns the GX suite validation result."""
     import great_expectations as gx
@@ -177,6 +213,7 @@ def run_gate(
             "or split the interval (a shorter schedule) so each partition is smaller"
         )
     df = _frame(partition, extracted, columns)
+    runnable, shadows = _numeric_shadows(df, runnable)
     log.info(
         "validating %s: %d rows, %d columns, %d expectations of suite %r",
         ds.name,
@@ -192,9 +229,14 @@ def run_gate(
     for er in result.results:
         cfg = er.expectation_config
         kwargs = {k: v for k, v in cfg.kwargs.items() if k not in ("batch_id", "result_format")}
+        if kwargs.get("column") in shadows:
+            kwargs["column"] = shadows[kwargs["column"]]
         column = kwargs.get("column")
         res = er.result or {}
         samples = [v for v in (res.get("partial_unexpected_list") or [])[:SAMPLES]]
+        if cfg.kwargs.get("column") in shadows and res.get("unexpected_index_list"):
+            # show the real values, not their float64 copies
+            samples = [df[column].iloc[int(i[ROW])] for i in res["unexpected_index_list"][:SAMPLES]]
         if column in pii:
             samples = [mask(v) for v in samples]
         error = None
