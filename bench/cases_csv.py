@@ -65,27 +65,22 @@ def run_context() -> RunContext:
     return RunContext(run_id="bench", window=Window(WINDOW_START, WINDOW_END), try_number=1)
 
 
-def _dir_bytes(paths: list[Path]) -> int:
-    return sum(p.stat().st_size for p in paths)
-
-
 def csv_bulksync(params: dict[str, Any]) -> dict[str, Any]:
     """``bulksync.stages.extract`` of the CSV into a staging partition."""
     import bulksync.sources.csv_files  # noqa: F401 - imported before the clock starts
     from bulksync.stages import extract, partition_for
 
-    from worker import current_rss_mib
+    from worker import Clock, current_rss_mib
 
     spec = bench_spec(params["pipeline"], str(Path(params["csv"]).parent), block_size_mb=params.get("block_size_mb"))
     ds, ctx = spec.datasets[0], run_context()
     rss_before = current_rss_mib()
-    started = time.perf_counter()
-    manifest = extract(spec, ds, ctx)
-    seconds = time.perf_counter() - started
+    with Clock() as clock:
+        manifest = extract(spec, ds, ctx)
     folder = partition_for(spec, ds, ctx.window).path
     return {
         "rows": manifest.rows,
-        "seconds": seconds,
+        **clock.figures(),
         "rss_before_mib": rss_before,
         "output_bytes": sum(f.bytes for f in manifest.files),
         "files": len(manifest.files),
@@ -96,7 +91,7 @@ def csv_bulksync(params: dict[str, Any]) -> dict[str, Any]:
 
 def csv_arrow(params: dict[str, Any]) -> dict[str, Any]:
     """The raw limit: ``pyarrow.csv.open_csv`` streamed into one ``ParquetWriter`` (zstd)."""
-    from worker import current_rss_mib
+    from worker import Clock, current_rss_mib
 
     out = Path(params["out"])
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -107,16 +102,15 @@ def csv_arrow(params: dict[str, Any]) -> dict[str, Any]:
     convert = pacsv.ConvertOptions(column_types=schema, strings_can_be_null=True, quoted_strings_can_be_null=False)
     rss_before = current_rss_mib()
     rows = 0
-    started = time.perf_counter()
-    reader = pacsv.open_csv(params["csv"], read_options=read, parse_options=parse, convert_options=convert)
-    with pq.ParquetWriter(out, reader.schema, compression="zstd") as writer:
-        for batch in reader:
-            writer.write_batch(batch)
-            rows += batch.num_rows
-    seconds = time.perf_counter() - started
+    with Clock() as clock:
+        reader = pacsv.open_csv(params["csv"], read_options=read, parse_options=parse, convert_options=convert)
+        with pq.ParquetWriter(out, reader.schema, compression="zstd") as writer:
+            for batch in reader:
+                writer.write_batch(batch)
+                rows += batch.num_rows
     return {
         "rows": rows,
-        "seconds": seconds,
+        **clock.figures(),
         "rss_before_mib": rss_before,
         "output_bytes": out.stat().st_size,
         "files": 1,
@@ -128,18 +122,17 @@ def csv_pandas(params: dict[str, Any]) -> dict[str, Any]:
     """What a user would otherwise write: ``pandas.read_csv(...).to_parquet(...)``."""
     import pandas as pd
 
-    from worker import current_rss_mib
+    from worker import Clock, current_rss_mib
 
     out = Path(params["out"])
     out.parent.mkdir(parents=True, exist_ok=True)
     rss_before = current_rss_mib()
-    started = time.perf_counter()
-    df = pd.read_csv(params["csv"], parse_dates=datagen.TIMESTAMP_COLUMNS)
-    df.to_parquet(out, index=False)
-    seconds = time.perf_counter() - started
+    with Clock() as clock:
+        df = pd.read_csv(params["csv"], parse_dates=datagen.TIMESTAMP_COLUMNS)
+        df.to_parquet(out, index=False)
     return {
         "rows": len(df),
-        "seconds": seconds,
+        **clock.figures(),
         "rss_before_mib": rss_before,
         "output_bytes": out.stat().st_size,
         "files": 1,

@@ -90,28 +90,26 @@ def pg_transform(params: dict[str, Any]) -> dict[str, Any]:
 
 def pg_bulksync(params: dict[str, Any]) -> dict[str, Any]:
     """``bulksync.stages.load`` of the committed partition (append / merge) in one transaction."""
+    import bulksync.stages as stages
     from bulksync.hooks.sql import SqlAlchemyHook
-    from bulksync.stages import load
 
-    from worker import current_rss_mib
+    from worker import Clock, current_rss_mib
 
     spec = _spec_for(params)
-    # warm up as a running Airflow task would be: imports, Airflow config, connection lookup
+    # warm up as a running Airflow task would be: imports, Airflow config, connection lookup; pyarrow
+    # imports pandas lazily on its first Python-to-Arrow conversion (about 1 s), so import it here too
+    import pandas  # noqa: F401
+
     SqlAlchemyHook(PG_CONN_ID).engine.dispose()
-    handed: list[float] = []  # when each staged batch was handed to the target (just before it is copied)
-
-    def progress(_rows: int) -> None:
-        handed.append(time.perf_counter())
-
+    streamed = _time_stream_end()
     rss_before = current_rss_mib()
-    started = time.perf_counter()
-    result = load(spec, spec.datasets[0], run_context(), progress=progress)
-    seconds = time.perf_counter() - started
+    with Clock() as clock:
+        result = stages.load(spec, spec.datasets[0], run_context())
     return {
         "rows": result.rows,
-        "seconds": seconds,
-        # streaming into the temp table; the rest is the mode's SQL and the commit
-        "copy_seconds": _copy_end(handed) - started,
+        **clock.figures(),
+        # streaming the staged batches through COPY; the rest is the mode's SQL and the commit
+        "copy_seconds": (streamed[0] - clock.started) if streamed else None,
         "rss_before_mib": rss_before,
         "inserted": result.inserted,
         "updated": result.updated,
@@ -120,11 +118,20 @@ def pg_bulksync(params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _copy_end(handed: list[float]) -> float:
-    """When the COPY of the last batch ended, estimated as one more average batch interval after it was handed."""
-    if len(handed) < 2:
-        return handed[-1] if handed else 0.0
-    return handed[-1] + (handed[-1] - handed[0]) / (len(handed) - 1)
+def _time_stream_end() -> list[float]:
+    """Wrap the staging reader ``bulksync.stages.load`` uses, to note when the target asked for the batch
+    after the last one (i.e. had sent every row to COPY). Returns the list the time lands in."""
+    import bulksync.stages as stages
+
+    original = stages.iter_batches
+    ended: list[float] = []
+
+    def timed(*args: object, **kwargs: object) -> Iterator[pa.RecordBatch]:
+        yield from original(*args, **kwargs)
+        ended.append(time.perf_counter())
+
+    stages.iter_batches = timed  # type: ignore[assignment]
+    return ended
 
 
 def create_table_sql(table: str, primary_key: bool) -> str:
@@ -137,14 +144,15 @@ def create_table_sql(table: str, primary_key: bool) -> str:
 
 def pg_psql_copy(params: dict[str, Any]) -> dict[str, Any]:
     """The raw limit: ``psql \\copy ... FROM 'file.csv' CSV HEADER`` of the same rows."""
+    from worker import Clock
+
     table = params["table"]
     psql(create_table_sql(table, bool(params["primary_key"])))
-    started = time.perf_counter()
-    out = psql(f"\\copy \"{table}\" FROM '{params['csv']}' CSV HEADER")
-    seconds = time.perf_counter() - started
+    with Clock() as clock:
+        out = psql(f"\\copy \"{table}\" FROM '{params['csv']}' CSV HEADER")
     match = re.search(r"COPY (\d+)", out)
     rows = int(match.group(1)) if match else int(psql(f'SELECT count(*) FROM "{table}"'))
-    return {"rows": rows, "seconds": seconds, "rss_before_mib": 0.0}
+    return {"rows": rows, **clock.figures(), "rss_before_mib": 0.0}
 
 
 def _parquet_batches(files: list[str]) -> Iterator[pa.RecordBatch]:
@@ -156,7 +164,7 @@ def pg_dlt(params: dict[str, Any]) -> dict[str, Any]:
     """dlt loading the staged Parquet (Arrow batches) with its COPY-based ``csv`` loader format."""
     import dlt
 
-    from worker import current_rss_mib
+    from worker import Clock, current_rss_mib
 
     # dlt's fastest PostgreSQL path without extra drivers: Arrow -> CSV -> COPY, files left uncompressed
     os.environ["DATA_WRITER__DISABLE_COMPRESSION"] = "true"
@@ -172,15 +180,14 @@ def pg_dlt(params: dict[str, Any]) -> dict[str, Any]:
     hints: dict[str, Any] = {"primary_key": "Id"} if disposition == "merge" else {}
     resource = dlt.resource(_parquet_batches(files), name=table, write_disposition=disposition, **hints)
     rss_before = current_rss_mib()
-    started = time.perf_counter()
-    pipeline.run(resource, loader_file_format=params.get("file_format", "csv"))
-    seconds = time.perf_counter() - started
+    with Clock() as clock:
+        pipeline.run(resource, loader_file_format=params.get("file_format", "csv"))
     trace = pipeline.last_trace
     normalized = trace.last_normalize_info if trace else None
     counts: dict[str, int] = dict(normalized.row_counts) if normalized else {}
     return {
         "rows": int(counts.get(table, 0)),
-        "seconds": seconds,
+        **clock.figures(),
         "rss_before_mib": rss_before,
         "row_counts": counts,
     }
@@ -190,18 +197,17 @@ def pg_to_sql(params: dict[str, Any]) -> dict[str, Any]:
     """``DataFrame.to_sql(method="multi")`` through SQLAlchemy, on the first ``rows`` staged rows."""
     import sqlalchemy as sa
 
-    from worker import current_rss_mib
+    from worker import Clock, current_rss_mib
 
     rows, chunksize = int(params["rows"]), int(params["chunksize"])
     batch = next(pq.ParquetFile(params["files"][0]).iter_batches(batch_size=rows))
     df = batch.to_pandas()
     engine = sa.create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://"))
     rss_before = current_rss_mib()
-    started = time.perf_counter()
-    df.to_sql(params["table"], engine, if_exists="replace", index=False, method="multi", chunksize=chunksize)
-    seconds = time.perf_counter() - started
+    with Clock() as clock:
+        df.to_sql(params["table"], engine, if_exists="replace", index=False, method="multi", chunksize=chunksize)
     engine.dispose()
-    return {"rows": len(df), "seconds": seconds, "rss_before_mib": rss_before, "chunksize": chunksize}
+    return {"rows": len(df), **clock.figures(), "rss_before_mib": rss_before, "chunksize": chunksize}
 
 
 CASES = {

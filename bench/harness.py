@@ -1,4 +1,10 @@
-"""Start one :mod:`worker` subprocess per case and collect its JSON result."""
+"""Start one :mod:`worker` subprocess per case and collect its JSON result.
+
+The machine may be shared (tests, an Airflow scheduler ...). Before a case the harness waits until
+the CPUs are idle; while it runs, it samples the CPU time of every process, so it can tell the
+case's own work (its process tree and PostgreSQL) from other processes. A run during which other
+processes took a noticeable share of the machine is repeated (``Settings.retries`` times at most).
+"""
 
 from __future__ import annotations
 
@@ -9,22 +15,33 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from benchcfg import BENCH_DIR, LOG_DIR, REPO_DIR, RESULTS_DIR, subprocess_env
 
 log = logging.getLogger(__name__)
 
+Result = dict[str, Any]
 
 QUIET_BUSY = 0.25
-"""A case starts once other processes use at most this share of all CPUs (sampled over a second)."""
+"""A case starts once the CPUs are at most this busy (share of all CPUs, sampled over a second)."""
+
+FOREIGN_LIMIT = 0.10
+"""A run counts as disturbed when other processes used more than this share of the machine meanwhile."""
+
+OWN_PROCESS_NAMES = {"postgres"}
+"""Processes whose CPU belongs to the case (the database server loading the rows)."""
 
 
 class Settings:
     """Harness-wide knobs set by ``run.py``."""
 
     quiet_wait_seconds: float = 300.0
+    retries: int = 2
 
 
 class BenchError(RuntimeError):
@@ -38,26 +55,13 @@ def _tail(path: Path, lines: int = 25) -> str:
         return ""
 
 
-def _cpu_times() -> tuple[int, int]:
-    """(total, idle) jiffies of all CPUs from ``/proc/stat``."""
-    with open("/proc/stat", encoding="ascii") as f:
-        fields = [int(x) for x in f.readline().split()[1:9]]
-    return sum(fields), fields[3] + fields[4]
-
-
 def cpu_busy(sample_seconds: float = 1.0) -> float:
     """Share of all CPUs busy during the next ``sample_seconds``."""
-    total0, idle0 = _cpu_times()
-    time.sleep(sample_seconds)
-    total1, idle1 = _cpu_times()
-    return 1.0 - (idle1 - idle0) / (total1 - total0) if total1 > total0 else 0.0
+    return float(psutil.cpu_percent(interval=sample_seconds)) / 100.0
 
 
 def wait_until_quiet() -> tuple[float, float]:
-    """Wait (up to ``Settings.quiet_wait_seconds``) until the machine is idle; return (busy share, seconds waited).
-
-    Other processes on the machine (tests, autovacuum after a big load) would otherwise slow the case.
-    """
+    """Wait (up to ``Settings.quiet_wait_seconds``) until the CPUs are idle; return (busy share, seconds waited)."""
     started = time.monotonic()
     while True:
         busy = cpu_busy()
@@ -70,29 +74,69 @@ def wait_until_quiet() -> tuple[float, float]:
         time.sleep(2.0)
 
 
-def run_case(case: str, params: dict[str, Any], *, tag: str) -> dict[str, Any]:
-    """Run ``case`` in a fresh interpreter; return its result plus ``wall_seconds`` and ``log``.
+@dataclass
+class CpuLedger:
+    """CPU seconds of every process seen while a case runs, split into the case's own and the others'."""
+
+    root_pid: int
+    first: dict[tuple[int, float], float] = field(default_factory=dict)
+    last: dict[tuple[int, float], float] = field(default_factory=dict)
+    own: set[tuple[int, float]] = field(default_factory=set)
+    started: float = field(default_factory=time.time)
+
+    def sample(self) -> None:
+        """Record the CPU time of every process now."""
+        for p in psutil.process_iter(["pid", "ppid", "name", "create_time", "cpu_times"]):
+            info = p.info
+            times = info.get("cpu_times")
+            if times is None or info.get("create_time") is None:
+                continue
+            key = (int(info["pid"]), float(info["create_time"]))
+            cpu = float(times.user + times.system)
+            if key not in self.first:
+                # a process born during the case used all its CPU during the case
+                self.first[key] = 0.0 if key[1] >= self.started else cpu
+            self.last[key] = cpu
+            if key[0] in (self.root_pid, os.getpid()) or info.get("name") in OWN_PROCESS_NAMES or any(k[0] == info.get("ppid") for k in self.own):
+                self.own.add(key)
+
+    def foreign_seconds(self) -> float:
+        """CPU seconds other processes used between the first and the last sample."""
+        return sum(self.last[k] - self.first[k] for k in self.last if k not in self.own)
+
+
+def _run_monitored(cmd: list[str], log_path: Path) -> tuple[int, float, float]:
+    """Run the worker, sampling all processes twice a second; return (exit code, wall seconds, foreign CPU s)."""
+    ledger = CpuLedger(root_pid=-1)
+    ledger.sample()
+    started = time.perf_counter()
+    with open(log_path, "w", encoding="utf-8") as f:
+        proc = subprocess.Popen(cmd, env=subprocess_env(), cwd=REPO_DIR, stdout=f, stderr=subprocess.STDOUT)
+        ledger.root_pid = proc.pid
+        while proc.poll() is None:
+            ledger.sample()
+            time.sleep(0.5)
+    wall = time.perf_counter() - started
+    ledger.sample()
+    return proc.returncode, wall, ledger.foreign_seconds()
+
+
+def run_case(case: str, params: dict[str, Any], *, tag: str) -> Result:
+    """Run ``case`` in a fresh interpreter; return its result plus timing context.
 
     Raises:
         BenchError: the subprocess exited non-zero (the tail of its log is in the message).
     """
-    env = subprocess_env()
     out, log_path = RESULTS_DIR / f"{tag}.json", LOG_DIR / f"{tag}.log"
     out.unlink(missing_ok=True)
     cmd = [sys.executable, str(BENCH_DIR / "worker.py"), case, json.dumps(params), str(out)]
     os.sync()  # earlier cases' dirty pages must not be written back while this one runs
     busy_before, waited = wait_until_quiet()
     log.info("running %s (%s)", tag, case)
-    cpu0 = _cpu_times()
-    started = time.perf_counter()
-    with open(log_path, "w", encoding="utf-8") as f:
-        proc = subprocess.run(cmd, env=env, cwd=REPO_DIR, stdout=f, stderr=subprocess.STDOUT, check=False)
-    wall = time.perf_counter() - started
-    cpu1 = _cpu_times()
-    if proc.returncode != 0 or not out.exists():
-        raise BenchError(f"case {tag} failed with exit code {proc.returncode}; log {log_path}:\n{_tail(log_path)}")
-    result: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
-    total = cpu1[0] - cpu0[0]
+    code, wall, foreign = _run_monitored(cmd, log_path)
+    if code != 0 or not out.exists():
+        raise BenchError(f"case {tag} failed with exit code {code}; log {log_path}:\n{_tail(log_path)}")
+    result: Result = json.loads(out.read_text(encoding="utf-8"))
     result.update(
         {
             "case": case,
@@ -101,35 +145,71 @@ def run_case(case: str, params: dict[str, Any], *, tag: str) -> dict[str, Any]:
             "log": str(log_path),
             "busy_before": round(busy_before, 3),
             "waited_seconds": round(waited, 1),
-            "machine_busy_during": round(1.0 - (cpu1[1] - cpu0[1]) / total, 3) if total > 0 else 0.0,
+            "foreign_cpu_seconds": round(foreign, 2),
+            "foreign_share": round(foreign / (wall * (psutil.cpu_count() or 1)), 3) if wall else 0.0,
         }
     )
+    out.write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
     rows, seconds = result.get("rows", 0), result.get("seconds", 0.0)
     log.info(
-        "%s: %s rows in %.2fs (%.0f rows/s), peak RSS %.0f MiB (process wall %.1fs)",
+        "%s: %s rows in %.2fs (%.0f rows/s), peak RSS %.0f MiB, other processes %.0f%% of the machine",
         tag,
         rows,
         seconds,
         rows / seconds if seconds else 0.0,
         result.get("peak_rss_mib", 0.0),
-        wall,
+        result["foreign_share"] * 100,
     )
     return result
 
 
-def run_repeated(
-    case: str, params: dict[str, Any], *, tag: str, times: int, before: Callable[[], None] | None = None
-) -> dict[str, Any]:
-    """Run a case ``times`` times; return the fastest run (noise from other processes only ever slows a
-    run down), with every time in ``runs`` and the highest peak RSS of all runs. ``before`` resets state
-    before each run."""
-    results = []
+@dataclass
+class Job:
+    """One case to run. ``key`` names it in the results; ``before`` resets state before each run;
+    ``retry`` says whether a disturbed run may simply be run again (``before`` runs again first)."""
+
+    key: str
+    case: str
+    params: dict[str, Any]
+    before: Callable[[], None] | None = None
+    retry: bool = True
+
+
+def run_job(job: Job, tag: str) -> Result:
+    """Run a job once, again (up to ``Settings.retries`` times) while other processes disturbed it; return
+    the least disturbed run, with ``attempts``."""
+    attempts: list[Result] = []
+    while True:
+        if job.before is not None:
+            job.before()
+        n = len(attempts)
+        attempts.append(run_case(job.case, job.params, tag=tag if n == 0 else f"{tag}_retry{n}"))
+        disturbed = attempts[-1]["foreign_share"] > FOREIGN_LIMIT
+        if not disturbed or not job.retry or n >= Settings.retries:
+            break
+        log.warning(
+            "%s was disturbed by other processes (%.0f%% of the machine); running it again",
+            tag,
+            attempts[-1]["foreign_share"] * 100,
+        )
+    best = dict(min(attempts, key=lambda r: float(r["foreign_share"])))
+    best["attempts"] = len(attempts)
+    return best
+
+
+def run_interleaved(jobs: list[Job], times: int) -> dict[str, Result]:
+    """Run every job ``times`` times, round by round (A B C, A B C ...), so a slow spell of the machine
+    hits all of them alike. Per job the fastest run counts (interference only ever slows a run down);
+    it carries every time in ``runs`` and the highest peak RSS of all runs."""
+    results: dict[str, list[Result]] = {job.key: [] for job in jobs}
     for i in range(times):
-        if before is not None:
-            before()
-        results.append(run_case(case, params, tag=tag if times == 1 else f"{tag}_run{i + 1}"))
+        for job in jobs:
+            results[job.key].append(run_job(job, job.key if times == 1 else f"{job.key}_run{i + 1}"))
+    return {key: _fastest(runs) for key, runs in results.items()}
+
+
+def _fastest(results: list[Result]) -> Result:
     best = dict(min(results, key=lambda r: float(r["seconds"])))
     best["runs"] = [round(float(r["seconds"]), 3) for r in results]
     best["peak_rss_mib"] = max(float(r["peak_rss_mib"]) for r in results)
-    best["busy_before"] = max(float(r["busy_before"]) for r in results)
     return best

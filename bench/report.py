@@ -144,10 +144,10 @@ CSV_LABELS = {
     "bulksync_x1": "bulksync `stages.extract` (csv_files, defaults)",
     "arrow_x1": "raw pyarrow `open_csv` -> `ParquetWriter`",
     "pandas_x1": "pandas `read_csv().to_parquet()`",
-    "bulksync_small_x1": "bulksync `stages.extract`, `block_size_mb: 4`",
+    "bulksync_alt_x1": "bulksync `stages.extract`, `block_size_mb: {block}`",
     "bulksync_x8": "bulksync `stages.extract` (csv_files, defaults)",
     "arrow_x8": "raw pyarrow `open_csv` -> `ParquetWriter`",
-    "bulksync_small_x8": "bulksync `stages.extract`, `block_size_mb: 4`",
+    "bulksync_alt_x8": "bulksync `stages.extract`, `block_size_mb: {block}`",
 }
 
 PG_LABELS = {
@@ -168,10 +168,11 @@ def csv_section(csv: dict[str, Result], meta: dict[str, Any]) -> list[str]:
     rows = []
     for key, label in CSV_LABELS.items():
         r = csv.get(key)
-        if key.startswith("bulksync") and r:
-            label = f"{label} [{r.get('block_size_mb', '?')} MiB blocks]" if "small" not in key else label
         if not r:
             continue
+        label = label.format(block=r.get("block_size_mb", "?"))
+        if key.startswith("bulksync_x"):
+            label = f"{label} [{r.get('block_size_mb', '?')} MiB blocks]"
         size = meta["csv_bytes_x8"] if key.endswith("x8") else meta["csv_bytes"]
         rows.append(
             [
@@ -180,6 +181,7 @@ def csv_section(csv: dict[str, Result], meta: dict[str, Any]) -> list[str]:
                 _runs(r),
                 _fmt_int(r["rows"]),
                 f"{r['seconds']:.1f}",
+                f"{r['cpu_timed']:.1f}" if "cpu_timed" in r else "",
                 _fmt_int(rate(r)),
                 f"{size / 2**20 / r['seconds']:.0f}",
                 f"{r['peak_rss_mib']:.0f}",
@@ -187,7 +189,7 @@ def csv_section(csv: dict[str, Result], meta: dict[str, Any]) -> list[str]:
             ]
         )
     out = ["## Case 1: CSV -> staged Parquet", ""]
-    header = ["case", "input", "runs", "rows", "seconds", "rows/s", "CSV MiB/s", "peak RSS MiB", "Parquet MiB"]
+    header = ["case", "input", "runs", "rows", "seconds", "CPU s", "rows/s", "CSV MiB/s", "peak RSS MiB", "Parquet MiB"]
     out += _table(header, rows)
     r1 = _ratio(rate(csv.get("bulksync_x1")), rate(csv.get("arrow_x1")))
     r8 = _ratio(rate(csv.get("bulksync_x8")), rate(csv.get("arrow_x8")))
@@ -214,18 +216,17 @@ def csv_section(csv: dict[str, Result], meta: dict[str, Any]) -> list[str]:
             f"| bulksync peak RSS, 8x (growth vs 1x) | {b8['peak_rss_mib']:.0f} MiB ({growth:.2f}x) | "
             f"< {RSS_LIMIT_MIB} MiB, flat (<= {RSS_FLAT_GROWTH}x) | {'met' if ok else '**missed**'} |"
         )
-    s1, s8 = csv.get("bulksync_small_x1"), csv.get("bulksync_small_x8")
+    s1, s8 = csv.get("bulksync_alt_x1"), csv.get("bulksync_alt_x8")
+    alt = f"`block_size_mb: {s1.get('block_size_mb', '?')}`" if s1 else ""
     if s1 and s8:
         out.append(
-            f"| bulksync peak RSS with `block_size_mb: 4`, 1x / 8x | {s1['peak_rss_mib']:.0f} / "
+            f"| bulksync peak RSS with {alt}, 1x / 8x | {s1['peak_rss_mib']:.0f} / "
             f"{s8['peak_rss_mib']:.0f} MiB | (reference) | |"
         )
     if s1:
         sr = _ratio(rate(s1), rate(csv.get("arrow_x1")))
         if sr is not None:
-            out.append(
-                f"| bulksync `block_size_mb: 4` / raw (16 MiB blocks) throughput, 1x | {sr:.2f}x | (reference) | |"
-            )
+            out.append(f"| bulksync with {alt} / raw throughput, 1x | {sr:.2f}x | (reference) | |")
     p1 = csv.get("pandas_x1")
     if p1:
         out.append(f"| pandas peak RSS, 1x | {p1['peak_rss_mib']:.0f} MiB | (reference) | |")
@@ -250,13 +251,14 @@ def pg_section(pg: dict[str, Result], meta: dict[str, Any]) -> list[str]:
                 _runs(r),
                 _fmt_int(r["rows"]),
                 f"{r['seconds']:.1f}",
+                f"{r['cpu_timed']:.1f}" if "cpu_timed" in r else "",
                 _fmt_int(rate(r)),
                 f"{r['peak_rss_mib']:.0f}",
                 "" if loaded is None else _fmt_int(loaded),
             ]
         )
     out = ["## Case 2: staged Parquet -> PostgreSQL", ""]
-    header = ["case", "runs", "rows", "seconds", "rows/s", "client peak RSS MiB", "rows in table after"]
+    header = ["case", "runs", "rows", "seconds", "client CPU s", "rows/s", "client peak RSS MiB", "rows in table after"]
     out += _table(header, rows)
     append = rate(pg.get("bulksync_append"))
     checks = [
@@ -289,7 +291,7 @@ def pg_section(pg: dict[str, Result], meta: dict[str, Any]) -> list[str]:
     return out
 
 
-def observations(figures: dict[str, Any], quiet_busy: float) -> list[str]:
+def observations(figures: dict[str, Any], foreign_limit: float) -> list[str]:
     """Plain-language notes under the figures: consistency checks, where the time and memory go."""
     notes = memory_notes(figures.get("csv", {})) + load_notes(figures.get("pg", {}))
     pg = dict(figures.get("pg", {}))
@@ -309,10 +311,10 @@ def observations(figures: dict[str, Any], quiet_busy: float) -> list[str]:
         for key, r in figures.get(section, {}).items():
             if key.startswith("_"):
                 continue
-            if r.get("busy_before", 0.0) > quiet_busy:
+            if r.get("foreign_share", 0.0) > foreign_limit:
                 notes.append(
-                    f"{key}: other processes used {r['busy_before']:.0%} of the CPUs when it started "
-                    "(the quiet wait timed out), so its figure is pessimistic."
+                    f"{key}: other processes on the machine used {r['foreign_share']:.0%} of its CPUs during the "
+                    f"counted run ({r.get('attempts', 1)} attempts), so its figure is pessimistic."
                 )
     for key, r in pg.items():
         expected = r["rows"]
@@ -323,24 +325,25 @@ def observations(figures: dict[str, Any], quiet_busy: float) -> list[str]:
 
 def memory_notes(csv: dict[str, Result]) -> list[str]:
     """What sets the peak memory of the CSV extract."""
-    b1, b8, s1, s8 = (csv.get(k) for k in ("bulksync_x1", "bulksync_x8", "bulksync_small_x1", "bulksync_small_x8"))
+    b1, b8, s1, s8 = (csv.get(k) for k in ("bulksync_x1", "bulksync_x8", "bulksync_alt_x1", "bulksync_alt_x8"))
     a1, a8 = csv.get("arrow_x1"), csv.get("arrow_x8")
     if not (b1 and s1 and a1):
         return []
 
-    def peaks(x: Result | None, y: Result | None) -> str:
-        return f"{x['peak_rss_mib']:.0f}" + (f" / {y['peak_rss_mib']:.0f}" if x and y else "") if x else "n/a"
+    def peaks(x: Result, y: Result | None) -> str:
+        return f"{x['peak_rss_mib']:.0f}" + (f" / {y['peak_rss_mib']:.0f}" if y else "")
 
     sizes = "1x / 8x" if b8 else "1x"
-    ratio = _ratio(rate(s1), rate(a1)) or 0.0
+    ratio = _ratio(rate(s1), rate(b1)) or 0.0
     return [
-        f"Memory of the CSV extract is set by the CSV block size, not by bulksync's own buffering: with the default "
-        f"`block_size_mb: {b1.get('block_size_mb', '?')}` bulksync peaks at {peaks(b1, b8)} MiB ({sizes}) and the "
-        f"raw pyarrow reader with the same blocks at {peaks(a1, a8)} MiB; with `block_size_mb: 4` bulksync peaks "
-        f"at {peaks(s1, s8)} MiB at {ratio:.2f}x the raw throughput. pyarrow's streaming CSV reader reads and "
-        "parses blocks ahead of the consumer, so its buffers grow with the block size; bulksync's writer holds "
-        f"at most one row group (256Ki rows) before writing it. The process holds about "
-        f"{b1.get('rss_before_mib', 0):.0f} MiB after imports, before any data is read."
+        f"Peak memory of the CSV extract follows the CSV block size: with the default `block_size_mb: "
+        f"{b1.get('block_size_mb', '?')}` bulksync peaks at {peaks(b1, b8)} MiB ({sizes}), with `block_size_mb: "
+        f"{s1.get('block_size_mb', '?')}` at {peaks(s1, s8)} MiB ({ratio:.2f}x the default's throughput); the raw "
+        f"pyarrow reader with the default blocks peaks at {peaks(a1, a8)} MiB. pyarrow's streaming CSV reader "
+        "reads and parses blocks ahead of the consumer, so its buffers grow with the block size; bulksync's writer "
+        "holds at most one row group (256Ki rows) before writing it. A bulksync extract process holds about "
+        f"{b1.get('rss_before_mib', 0):.0f} MiB after imports, before any data is read (the raw case about "
+        f"{a1.get('rss_before_mib', 0):.0f} MiB)."
     ]
 
 
@@ -357,17 +360,29 @@ def load_notes(pg: dict[str, Result]) -> list[str]:
             else ""
         )
         notes.append(
-            f"bulksync append spends about {copy:.1f} s streaming the rows into its temporary table "
-            f"({append['rows'] / copy:,.0f} rows/s{vs}) and {rest:.1f} s on `INSERT ... SELECT` into the target "
-            "plus the commit: every row is written twice."
+            f"bulksync append spends {copy:.1f} s streaming the rows through `COPY` "
+            f"({append['rows'] / copy:,.0f} rows/s{vs}) and {rest:.1f} s after the last batch (the mode's SQL, if "
+            f"any, and the commit). Its client process uses {append.get('cpu_timed', 0):.1f} CPU seconds meanwhile "
+            "(reading Parquet, writing CSV, sending), against "
+            f"{pg.get('psql_nopk', {}).get('cpu_timed', 0):.1f} for psql."
+        )
+    pk = pg.get("psql_pk")
+    if append and pk and nopk:
+        notes.append(
+            "bulksync creates its append table without a key, so the like-for-like raw figure for append is psql "
+            f"`\\copy` into a table without keys ({_ratio(rate(append), rate(nopk)):.2f}x); against a table with "
+            f"a primary key, as the goal is stated, it is {_ratio(rate(append), rate(pk)):.2f}x. The closest bulksync "
+            "mode to a keyed table is merge into an empty table "
+            f"({_ratio(rate(pg.get('bulksync_merge_insert')), rate(pk)) or 0:.2f}x)."
         )
     for key in ("bulksync_merge_insert", "bulksync_merge_update"):
         r = pg.get(key)
         if r and r.get("copy_seconds"):
             copy = float(r["copy_seconds"])
             notes.append(
-                f"{PG_LABELS[key]}: {copy:.1f} s into the temporary table, {float(r['seconds']) - copy:.1f} s for the "
-                "key checks, `DELETE ... USING` and `INSERT ... SELECT` plus the commit."
+                f"{PG_LABELS[key]}: {copy:.1f} s streaming the rows through `COPY` into the temporary table, "
+                f"{float(r['seconds']) - copy:.1f} s for the key checks, `DELETE ... USING`, `INSERT ... SELECT` "
+                "and the commit."
             )
     if tosql and append:
         full = append["rows"] / rate(tosql)
@@ -379,13 +394,13 @@ def load_notes(pg: dict[str, Result]) -> list[str]:
     return notes
 
 
-def render(figures: dict[str, Any], machine: list[tuple[str, str]]) -> str:
+def render(figures: dict[str, Any], machine: list[tuple[str, ...]]) -> str:
     """The whole report as markdown."""
     meta = figures["meta"]
     out = [
         "# bulksync benchmark results",
         "",
-        f"Run on {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')} with "
+        f"Run on {meta.get('measured_at') or dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')} with "
         f"`{' '.join(['bench/run.py', *meta['argv']])}`" + ("" if meta["argv"] else " (defaults)") + ".",
         "",
         "## Machine",
@@ -418,27 +433,36 @@ def render(figures: dict[str, Any], machine: list[tuple[str, str]]) -> str:
 
 NOTES = [
     "Every case runs in its own fresh Python process (`bench/worker.py`); the parent only orchestrates. Before "
-    "each case it calls `sync` and waits (up to `--quiet-wait` seconds) until other processes use at most 25% of "
-    "the CPUs, so tests running elsewhere on the machine or PostgreSQL's autovacuum after a big load do not slow "
-    "the case. The short cases (1x CSV, bulksync append, psql `\\copy`) run `--repeat` times and the fastest run "
-    "counts (interference only ever slows a run down); the runs column shows the spread, the peak RSS is the "
-    "highest of all runs. The long cases run once.",
+    "each case it calls `sync` and waits (up to `--quiet-wait` seconds) until the CPUs are at most 25% busy, so "
+    "tests running elsewhere on the machine or PostgreSQL's autovacuum after a big load do not slow the case; "
+    "while the case runs it samples the CPU time of every process, and a run during which processes other than "
+    "the case's own (its process tree and PostgreSQL) took more than 10% of the machine is run again (up to "
+    "`--retries` times; not for dlt's merges, which depend on dlt's own state). The short cases (1x CSV, "
+    "bulksync append, psql `\\copy`) run `--repeat` times, interleaved (A B C, A B C ...) so a slow spell of the "
+    "machine hits all of them alike, and the fastest run counts (interference only ever slows a run down); the "
+    "runs column shows the spread, the peak RSS is the highest of all runs. The long cases run once.",
     "`seconds` times the work alone: imports, spec parsing, table DDL for `\\copy`, Airflow initialisation "
     "and connection lookup happen before the clock starts (a task in a running Airflow worker has them "
-    "already). rows/s = rows / seconds.",
+    "already). That includes pandas, which pyarrow imports lazily on its first Python-to-Arrow conversion "
+    "(about 1 s here; bulksync's load triggers it when it builds the audit columns). rows/s = rows / seconds.",
+    "CPU s is the user + system CPU time of the case process (and of `psql`) while the clock runs; it is far "
+    "less sensitive to other load on the machine than the elapsed seconds. For PostgreSQL cases it is the "
+    "client side only.",
     "Peak RSS is `ru_maxrss` of the case process (and of any child it waited for, i.e. `psql`), so it "
     "includes the interpreter and imported libraries (Airflow, pyarrow, pandas ...). For the PostgreSQL cases "
     "it is the client side only; the server's memory is not counted.",
     "Case 1 reads the CSV from the page cache (the file was just written; RAM is far larger than the file). "
-    "bulksync and the raw case use the same parse settings (16 MiB blocks, `newlines_in_values`, the declared "
-    "Arrow types incl. decimal(18,2) and timestamptz) and zstd Parquet. The pandas case is what a user "
+    "bulksync and the raw case use the same parse settings (bulksync's default block size, "
+    "`newlines_in_values`, the declared Arrow types incl. decimal(18,2) and timestamptz) and zstd Parquet. "
+    "The pandas case is what a user "
     "would write: `pd.read_csv(path, parse_dates=[CreatedDate, LastModifiedDate]).to_parquet(out)`; it infers "
     "types itself (AnnualRevenue and NumberOfEmployees become float64, BillingPostalCode becomes int64 and "
     "loses its leading zeros).",
     "Case 2 loads the Parquet that bulksync staged in case 1 (after a no-step `stages.transform`), through "
-    "`bulksync.stages.load`: COPY of pyarrow-written CSV into a temp table, then INSERT ... SELECT (append) or "
-    "key checks + DELETE ... USING + INSERT (merge), in one transaction. bulksync creates its tables itself: "
-    "no key for append, PRIMARY KEY (Id) for merge. psql `\\copy` loads the generated CSV file (same rows).",
+    "`bulksync.stages.load`, in one transaction: the staged batches are written as CSV by pyarrow and streamed "
+    "through `COPY`; merge goes through a temporary table (key checks, `DELETE ... USING`, `INSERT ... SELECT`). "
+    "bulksync creates its tables itself: no key for append, PRIMARY KEY (Id) for merge. "
+    "psql `\\copy` loads the generated CSV file (same rows).",
     "dlt runs `pipeline.run` (extract + normalize + load) over the same Parquet, read as Arrow batches, with "
     '`loader_file_format="csv"` (Arrow -> CSV -> COPY, dlt\'s fastest PostgreSQL path without an ADBC '
     "driver) and uncompressed load files; its default `insert_values` format is much slower.",

@@ -12,26 +12,29 @@ Case 2 (``pg``): staged Parquet -> PostgreSQL with bulksync, psql ``\\copy``, dl
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
 import logging
 import re
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import datagen
-from benchcfg import BENCH_DIR, DLT_DIR, OUTPUT_DIR, PG_DB, pipeline_name
+from benchcfg import BENCH_DIR, DLT_DIR, OUTPUT_DIR, PG_DB, RESULTS_DIR, pipeline_name
+from cases_csv import default_block_size_mb
 from cases_pg import psql
-from harness import QUIET_BUSY, BenchError, Settings, run_case, run_repeated
+from harness import FOREIGN_LIMIT, BenchError, Job, Settings, run_case, run_interleaved
 from report import machine_info, observations, render
 
 log = logging.getLogger("bench")
 
 Result = dict[str, Any]
 CASE_NAMES = ("csv", "pg")
-SMALL_BLOCK_MB = 4
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -48,8 +51,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=300.0,
         help="seconds to wait before each case for other processes to leave the CPUs idle (default 300)",
     )
+    p.add_argument(
+        "--retries",
+        type=int,
+        default=2,
+        help="times to run a case again when other processes took over 10%% of the machine meanwhile (default 2)",
+    )
     p.add_argument("--to-sql-rows", type=int, default=50_000, help="subset size of the to_sql case")
     p.add_argument("--to-sql-chunksize", type=int, default=1_000, help="to_sql chunksize")
+    p.add_argument(
+        "--render-only", action="store_true", help="rewrite the report from the last run's figures, measure nothing"
+    )
     p.add_argument("--keep-db", action="store_true", help="do not drop the bench database at the end")
     p.add_argument("--output", type=Path, default=BENCH_DIR / "RESULTS.md", help="markdown report path")
     args = p.parse_args(argv)
@@ -71,8 +83,8 @@ def run_csv_cases(args: argparse.Namespace, csv1: Path) -> dict[str, Result]:
     """Case 1 at 1x (bulksync, raw, pandas; fastest of ``--repeat`` runs) and, unless skipped, once at
     8x (bulksync, raw). The 8x file is generated after the 1x runs.
 
-    bulksync runs with the spec defaults, and once more with ``block_size_mb: SMALL_BLOCK_MB`` to
-    show how the CSV block size drives its peak memory.
+    bulksync runs with the spec defaults, and once more with another ``block_size_mb`` (:func:`alt_block_mb`)
+    to show how the CSV block size drives its peak memory.
     """
     out: dict[str, Result] = {}
     out.update(_csv_runs(args, csv1, 1, args.repeat))
@@ -81,88 +93,91 @@ def run_csv_cases(args: argparse.Namespace, csv1: Path) -> dict[str, Result]:
     return out
 
 
+def alt_block_mb() -> int:
+    """The block size of the second bulksync run: 16 MiB when the default is smaller, else 4 MiB."""
+    return 16 if default_block_size_mb() < 16 else 4
+
+
 def _csv_runs(args: argparse.Namespace, csv: Path, factor: int, times: int) -> dict[str, Result]:
     name = pipeline_name(args.rows, factor)
-    cases: dict[str, tuple[str, dict[str, Any]]] = {
-        f"bulksync_x{factor}": ("csv_bulksync", {"csv": str(csv), "pipeline": name}),
-        f"bulksync_small_x{factor}": (
+    jobs = [
+        Job(f"bulksync_x{factor}", "csv_bulksync", {"csv": str(csv), "pipeline": name}),
+        Job(
+            f"bulksync_alt_x{factor}",
             "csv_bulksync",
-            {"csv": str(csv), "pipeline": f"{name}_small_blocks", "block_size_mb": SMALL_BLOCK_MB},
+            {"csv": str(csv), "pipeline": f"{name}_alt_blocks", "block_size_mb": alt_block_mb()},
         ),
-        f"arrow_x{factor}": ("csv_arrow", {"csv": str(csv), "out": str(OUTPUT_DIR / f"arrow_{name}.parquet")}),
-    }
+        Job(f"arrow_x{factor}", "csv_arrow", {"csv": str(csv), "out": str(OUTPUT_DIR / f"arrow_{name}.parquet")}),
+    ]
     if factor == 1:
-        cases["pandas_x1"] = ("csv_pandas", {"csv": str(csv), "out": str(OUTPUT_DIR / f"pandas_{name}.parquet")})
-    return {key: run_repeated(case, params, tag=f"csv_{key}", times=times) for key, (case, params) in cases.items()}
+        jobs.append(
+            Job("pandas_x1", "csv_pandas", {"csv": str(csv), "out": str(OUTPUT_DIR / f"pandas_{name}.parquet")})
+        )
+    return run_interleaved(jobs, times)
 
 
 def _count(table: str) -> int:
     return int(psql(f"SELECT count(*) FROM {table}"))
 
 
-def _pg_case(
-    case: str, params: dict[str, Any], *, tag: str, table: str, times: int = 1, reset: str | None = None
-) -> Result:
-    """A PostgreSQL case after a CHECKPOINT (and ``reset`` SQL), run ``times`` times; counts the table after."""
+def _checkpoint(reset: str | None = None) -> Callable[[], None]:
+    """Before a PostgreSQL case: optionally reset its table, then CHECKPOINT."""
 
     def before() -> None:
         if reset:
             psql(reset)
         psql("CHECKPOINT")
 
-    result = run_repeated(case, params, tag=tag, times=times, before=before)
-    result["table_rows"] = _count(table)
-    return result
+    return before
 
 
-def _bulksync_loads(base: dict[str, Any], times: int) -> dict[str, Result]:
-    merge = {**base, "table": "accounts_merge", "mode": "merge", "keys": ["Id"]}
-    return {
-        "bulksync_append": _pg_case(
+def _short_pg_jobs(base: dict[str, Any], csv1: Path) -> list[Job]:
+    """bulksync append and psql ``\\copy``: repeated, interleaved."""
+    return [
+        Job(
+            "bulksync_append",
             "pg_bulksync",
             {**base, "table": "accounts", "mode": "append"},
-            tag="pg_bulksync_append",
-            table='"accounts"',
-            times=times,
-            reset='DROP TABLE IF EXISTS "accounts"',
+            _checkpoint('DROP TABLE IF EXISTS "accounts"'),
         ),
-        "bulksync_merge_insert": _pg_case(
-            "pg_bulksync", merge, tag="pg_bulksync_merge_insert", table='"accounts_merge"'
-        ),
-        "bulksync_merge_update": _pg_case(
-            "pg_bulksync", merge, tag="pg_bulksync_merge_update", table='"accounts_merge"'
-        ),
-    }
-
-
-def _psql_copies(csv1: Path, times: int) -> dict[str, Result]:
-    return {
-        "psql_pk": _pg_case(
-            "pg_psql_copy",
-            {"csv": str(csv1), "table": "accounts_raw", "primary_key": True},
-            tag="pg_psql_pk",
-            table='"accounts_raw"',
-            times=times,
-        ),
-        "psql_nopk": _pg_case(
+        Job("psql_pk", "pg_psql_copy", {"csv": str(csv1), "table": "accounts_raw", "primary_key": True}, _checkpoint()),
+        Job(
+            "psql_nopk",
             "pg_psql_copy",
             {"csv": str(csv1), "table": "accounts_raw_nopk", "primary_key": False},
-            tag="pg_psql_nopk",
-            table='"accounts_raw_nopk"',
-            times=times,
+            _checkpoint(),
         ),
-    }
+    ]
 
 
-def _dlt_loads(files: list[str]) -> dict[str, Result]:
-    shutil.rmtree(DLT_DIR / "pipelines", ignore_errors=True)
-    replace = {"files": files, "table": "accounts_dlt", "disposition": "replace", "pipeline_name": "bench_replace"}
-    merge = {"files": files, "table": "accounts_dlt_merge", "disposition": "merge", "pipeline_name": "bench_merge"}
-    return {
-        "dlt_replace": _pg_case("pg_dlt", replace, tag="pg_dlt_replace", table="dlt_bench.accounts_dlt"),
-        "dlt_merge_insert": _pg_case("pg_dlt", merge, tag="pg_dlt_merge_insert", table="dlt_bench.accounts_dlt_merge"),
-        "dlt_merge_update": _pg_case("pg_dlt", merge, tag="pg_dlt_merge_update", table="dlt_bench.accounts_dlt_merge"),
-    }
+def _long_pg_jobs(args: argparse.Namespace, base: dict[str, Any], files: list[str]) -> list[Job]:
+    """Merges (the second one updates every row), dlt and to_sql: once each, in this order."""
+    merge = {**base, "table": "accounts_merge", "mode": "merge", "keys": ["Id"]}
+    dlt_replace = {"files": files, "table": "accounts_dlt", "disposition": "replace", "pipeline_name": "bench_replace"}
+    dlt_merge = {"files": files, "table": "accounts_dlt_merge", "disposition": "merge", "pipeline_name": "bench_merge"}
+    to_sql = {"files": files, "table": "accounts_tosql", "rows": args.to_sql_rows, "chunksize": args.to_sql_chunksize}
+    return [
+        Job("bulksync_merge_insert", "pg_bulksync", merge, _checkpoint('DROP TABLE IF EXISTS "accounts_merge"')),
+        Job("bulksync_merge_update", "pg_bulksync", merge, _checkpoint()),
+        Job("dlt_replace", "pg_dlt", dlt_replace, _checkpoint()),
+        # dlt keeps its own state of the tables it created: its merges are not re-run
+        Job("dlt_merge_insert", "pg_dlt", dlt_merge, _checkpoint(), retry=False),
+        Job("dlt_merge_update", "pg_dlt", dlt_merge, _checkpoint(), retry=False),
+        Job("to_sql", "pg_to_sql", to_sql, _checkpoint()),
+    ]
+
+
+TABLES = {
+    "bulksync_append": '"accounts"',
+    "bulksync_merge_insert": '"accounts_merge"',
+    "bulksync_merge_update": '"accounts_merge"',
+    "psql_pk": '"accounts_raw"',
+    "psql_nopk": '"accounts_raw_nopk"',
+    "dlt_replace": "dlt_bench.accounts_dlt",
+    "dlt_merge_insert": "dlt_bench.accounts_dlt_merge",
+    "dlt_merge_update": "dlt_bench.accounts_dlt_merge",
+    "to_sql": '"accounts_tosql"',
+}
 
 
 FINGERPRINT_COLUMNS = [
@@ -221,15 +236,11 @@ def run_pg_cases(args: argparse.Namespace, csv1: Path, have_extract: bool) -> di
         if not have_extract:
             run_case("csv_bulksync", base, tag="pg_setup_extract")
         files = run_case("pg_transform", base, tag="pg_setup_transform")["files"]
-        out = _bulksync_loads(base, args.repeat)
-        out.update(_psql_copies(csv1, args.repeat))
-        out.update(_dlt_loads(files))
-        out["to_sql"] = _pg_case(
-            "pg_to_sql",
-            {"files": files, "table": "accounts_tosql", "rows": args.to_sql_rows, "chunksize": args.to_sql_chunksize},
-            tag="pg_to_sql",
-            table='"accounts_tosql"',
-        )
+        out = run_interleaved(_short_pg_jobs(base, csv1), args.repeat)
+        shutil.rmtree(DLT_DIR / "pipelines", ignore_errors=True)
+        out.update(run_interleaved(_long_pg_jobs(args, base, files), 1))
+        for key, result in out.items():
+            result["table_rows"] = _count(TABLES[key])
         out["_fingerprints"] = {"tables": fingerprints()}
         return out
     finally:
@@ -237,10 +248,11 @@ def run_pg_cases(args: argparse.Namespace, csv1: Path, have_extract: bool) -> di
             psql(f"DROP DATABASE IF EXISTS {PG_DB}", database="postgres")
 
 
-def main(argv: list[str]) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    args = parse_args(argv)
-    Settings.quiet_wait_seconds = args.quiet_wait
+FIGURES_JSON = RESULTS_DIR / "figures.json"
+
+
+def measure(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
+    """Run the selected cases; return every figure (also saved to ``FIGURES_JSON``)."""
     csv1 = generate(args.rows, 1)
     figures: dict[str, Any] = {
         "meta": {
@@ -249,20 +261,35 @@ def main(argv: list[str]) -> int:
             "argv": argv,
             "csv_bytes": csv1.stat().st_size,
             "csv_bytes_x8": 0,
-        }
+            "measured_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        },
+        "machine": machine_info(),
     }
-    try:
-        if "csv" in args.case_set:
-            figures["csv"] = run_csv_cases(args, csv1)
-            if not args.skip_8x:
-                figures["meta"]["csv_bytes_x8"] = datagen.csv_path(args.rows, 8).stat().st_size
-        if "pg" in args.case_set:
-            figures["pg"] = run_pg_cases(args, csv1, have_extract="bulksync_x1" in figures.get("csv", {}))
-    except BenchError as exc:
-        log.error("%s", exc)
-        return 1
-    figures["notes"] = observations(figures, QUIET_BUSY)
-    text = render(figures, machine_info())
+    if "csv" in args.case_set:
+        figures["csv"] = run_csv_cases(args, csv1)
+        if not args.skip_8x:
+            figures["meta"]["csv_bytes_x8"] = datagen.csv_path(args.rows, 8).stat().st_size
+    if "pg" in args.case_set:
+        figures["pg"] = run_pg_cases(args, csv1, have_extract="bulksync_x1" in figures.get("csv", {}))
+    FIGURES_JSON.write_text(json.dumps(figures, indent=2, default=str), encoding="utf-8")
+    return figures
+
+
+def main(argv: list[str]) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv)
+    Settings.quiet_wait_seconds = args.quiet_wait
+    Settings.retries = args.retries
+    if args.render_only:
+        figures = json.loads(FIGURES_JSON.read_text(encoding="utf-8"))
+    else:
+        try:
+            figures = measure(args, argv)
+        except BenchError as exc:
+            log.error("%s", exc)
+            return 1
+    figures["notes"] = observations(figures, FOREIGN_LIMIT)
+    text = render(figures, [tuple(row) for row in figures["machine"]])
     args.output.write_text(text, encoding="utf-8")
     print(text)
     log.info("wrote %s", args.output)

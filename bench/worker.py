@@ -11,6 +11,7 @@ import json
 import logging
 import resource
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,23 @@ def cpu_seconds() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+class Clock:
+    """Elapsed and CPU seconds of the measured work: ``with Clock() as clock: ...``."""
+
+    def __enter__(self) -> Clock:
+        self._wall, self._cpu = time.perf_counter(), cpu_seconds()
+        self.started = self._wall
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self._wall
+        self.cpu = cpu_seconds() - self._cpu
+
+    def figures(self) -> dict[str, float]:
+        """``seconds`` and ``cpu_timed`` for a case result."""
+        return {"seconds": self.seconds, "cpu_timed": round(self.cpu, 2)}
 
 
 def main(argv: list[str]) -> int:
