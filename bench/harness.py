@@ -97,7 +97,11 @@ class CpuLedger:
                 # a process born during the case used all its CPU during the case
                 self.first[key] = 0.0 if key[1] >= self.started else cpu
             self.last[key] = cpu
-            if key[0] in (self.root_pid, os.getpid()) or info.get("name") in OWN_PROCESS_NAMES or any(k[0] == info.get("ppid") for k in self.own):
+            if (
+                key[0] in (self.root_pid, os.getpid())
+                or info.get("name") in OWN_PROCESS_NAMES
+                or any(k[0] == info.get("ppid") for k in self.own)
+            ):
                 self.own.add(key)
 
     def foreign_seconds(self) -> float:
