@@ -24,7 +24,7 @@ export AIRFLOW_CONN_ACME_CRM := sqlite:///$(LOCAL)/demo/crm.db
 export AIRFLOW_CONN_ACME_WAREHOUSE := sqlite:///$(LOCAL)/demo/warehouse.db
 export AIRFLOW_VAR_BULKSYNC_PII_SALT := demo-salt-for-local-sample-data-only
 
-.PHONY: help venv demo airflow test test-unit lint typecheck bench validate clean
+.PHONY: help venv demo airflow test test-unit lint typecheck bench validate clean azurite
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -59,7 +59,14 @@ airflow: $(AIRFLOW_HOME)/airflow.db  ## the full Airflow UI locally (airflow sta
 	@echo "Airflow UI: http://localhost:$${AIRFLOW__API__PORT:-8080}  (user admin; password printed below, kept in $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated)"
 	$(BIN)/airflow standalone
 
-test: $(VENV)/.synced  ## the whole test suite (unit, integration, dags, e2e)
+AZURITE := $(LOCAL)/tools/node_modules/.bin/azurite-blob
+$(AZURITE):
+	@if command -v npm >/dev/null 2>&1; then npm install --silent --no-audit --no-fund --prefix $(LOCAL)/tools azurite@3; \
+	else echo "npm not found: Azure tests will skip (install Node.js and npm, then make azurite)"; fi
+
+azurite: $(AZURITE)  ## install Azurite (Azure Storage emulator, npm) into .local/tools for the Azure tests
+
+test: $(VENV)/.synced azurite  ## the whole test suite (unit, integration, dags, e2e)
 	$(BIN)/python -m pytest tests
 
 test-unit: $(VENV)/.synced  ## fast tests, no services

@@ -58,3 +58,8 @@ class TargetSchemaError(TerminalError):
 
 class StagingError(TerminalError):
     """A staging partition is missing, uncommitted or corrupt."""
+
+
+class StorageAccessError(ConfigurationError):
+    """An object store refused the credentials of a connection, or a container does not exist
+    (names the account, the container and the connection id; never the secret)."""
