@@ -157,14 +157,14 @@ def check_container(conn_id: str, container: str) -> None:
     except ClientAuthenticationError as exc:
         raise StorageAccessError(
             f"storage account {account!r} refused the credentials of Airflow connection {conn_id!r} "
-            f"({exc.error_code or 'authentication failed'}); check its key, SAS token or service principal "
+            f"({getattr(exc, 'error_code', None) or 'authentication failed'}); check its key, SAS token or service principal "
             "and that it may read and write blobs"
         ) from None
     except HttpResponseError as exc:
         if exc.status_code in (401, 403):
             raise StorageAccessError(
                 f"storage account {account!r} denied access to container {container!r} for Airflow connection "
-                f"{conn_id!r} (HTTP {exc.status_code} {exc.error_code or ''}); grant it read/write on the container"
+                f"{conn_id!r} (HTTP {exc.status_code} {getattr(exc, 'error_code', None) or ''}); grant it read/write on the container"
             ) from None
         raise
     except (ServiceRequestError, ValueError) as exc:
