@@ -155,16 +155,18 @@ def check_container(conn_id: str, container: str) -> None:
             "create it or fix the container in the spec's path"
         ) from None
     except ClientAuthenticationError as exc:
+        code = getattr(exc, "error_code", None)
         raise StorageAccessError(
             f"storage account {account!r} refused the credentials of Airflow connection {conn_id!r} "
-            f"({getattr(exc, 'error_code', None) or 'authentication failed'}); check its key, SAS token or service principal "
+            f"({code or 'authentication failed'}); check its key, SAS token or service principal "
             "and that it may read and write blobs"
         ) from None
     except HttpResponseError as exc:
         if exc.status_code in (401, 403):
+            code = getattr(exc, "error_code", None) or ""
             raise StorageAccessError(
                 f"storage account {account!r} denied access to container {container!r} for Airflow connection "
-                f"{conn_id!r} (HTTP {exc.status_code} {getattr(exc, 'error_code', None) or ''}); grant it read/write on the container"
+                f"{conn_id!r} (HTTP {exc.status_code} {code}); grant it read/write on the container"
             ) from None
         raise
     except (ServiceRequestError, ValueError) as exc:

@@ -10,7 +10,9 @@ a local path.
 from __future__ import annotations
 
 import contextlib
+import os
 import posixpath
+import uuid
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -86,8 +88,22 @@ class Location:
             return bytes(f.read()).decode("utf-8")
 
     def write_text(self, text: str) -> None:
-        """Write a small file in one piece (one blob upload on object stores)."""
-        self.fs.pipe_file(self.path, text.encode("utf-8"))
+        """Write a small file in one piece: one blob upload on object stores, a temporary file
+        renamed into place locally (so a reader sees the old or the new content, never a part)."""
+        if not self.is_local:
+            self.fs.pipe_file(self.path, text.encode("utf-8"))
+            return
+        parent = posixpath.dirname(self.path)
+        os.makedirs(parent, exist_ok=True)
+        tmp = f"{self.path}.tmp-{uuid.uuid4().hex[:8]}"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, self.path)
+
+    def makedirs_parent(self) -> None:
+        """Create the parent folder (local only; object stores have no folders)."""
+        if self.is_local:
+            os.makedirs(posixpath.dirname(self.path), exist_ok=True)
 
     def size(self) -> int:
         """Bytes of the file."""
