@@ -27,9 +27,14 @@ class TaskDefaults(StrictModel):
 
 
 class StagingSpec(StrictModel):
-    """Where staging partitions go. ``root`` defaults to ``$BULKSYNC_STAGING_ROOT``."""
+    """Where staging partitions go. ``root`` defaults to ``$BULKSYNC_STAGING_ROOT``; it may be an Azure
+    container URL (``abfs://container/prefix``), reached through ``conn_id``."""
 
     root: str | None = None
+    conn_id: str | None = Field(
+        None,
+        description="Airflow connection (type wasb) of an abfs:// or wasb:// root (default $BULKSYNC_STAGING_CONN_ID).",
+    )
 
 
 class QualitySpec(StrictModel):

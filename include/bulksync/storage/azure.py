@@ -22,6 +22,8 @@ from bulksync.errors import SourceConnectionError, StorageAccessError
 from bulksync.hooks.base import get_connection
 
 log = logging.getLogger(__name__)
+# the SDK logs every request and response at INFO: keep task logs to bulksync's own lines
+logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
 
 _FIELDS = (
     "connection_string",
@@ -124,8 +126,8 @@ def azure_filesystem(conn_id: str) -> Any:
     from adlfs import AzureBlobFileSystem
 
     conn = get_connection(conn_id)
-    # fsspec caches instances by their arguments; skip it so a changed connection takes effect
-    return AzureBlobFileSystem(**filesystem_options(conn), skip_instance_cache=True)
+    # fsspec caches instances by their arguments: a changed connection gives a new one
+    return AzureBlobFileSystem(**filesystem_options(conn))
 
 
 def check_container(conn_id: str, container: str) -> None:

@@ -67,12 +67,13 @@ class Location:
     def child(self, *parts: str) -> Location:
         """A sub-folder or file of this location."""
         clean = [p.strip("/") for p in parts if p and p.strip("/")]
-        return Location(
-            self.fs,
-            posixpath.join(self.path, *clean) if clean else self.path,
-            "/".join([self.url.rstrip("/"), *clean]) if clean else self.url,
-            self.conn_id,
-        )
+        if not clean:
+            return self
+        path = posixpath.normpath(posixpath.join(self.path, *clean))  # parts may hold ../ (linked files)
+        if self.is_local:
+            return Location(self.fs, path, path, self.conn_id)
+        head, _, _ = self.url.partition("://")
+        return Location(self.fs, path, f"{head}://{path}", self.conn_id)
 
     def exists(self) -> bool:
         """True when a file or a folder (a prefix holding blobs) exists here."""
