@@ -61,6 +61,9 @@ class RemoteStage:
     """The object-store side of a :class:`~bulksync.staging.writer.PartitionWriter`."""
 
     def __init__(self, folder: Location) -> None:
+        from bulksync.storage.azure import check_container_once
+
+        check_container_once(str(folder.conn_id), folder.path.split("/", 1)[0])
         self.folder = folder
         self.attempt = uuid.uuid4().hex[:12]
         self.prefix = f"{PARTS}/{self.attempt}"

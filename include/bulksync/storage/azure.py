@@ -130,6 +130,16 @@ def azure_filesystem(conn_id: str) -> Any:
     return AzureBlobFileSystem(**filesystem_options(conn))
 
 
+_checked: set[tuple[str, str]] = set()
+
+
+def check_container_once(conn_id: str, container: str) -> None:
+    """:func:`check_container`, once per process for each (connection, container) that passed."""
+    if (conn_id, container) not in _checked:
+        check_container(conn_id, container)
+        _checked.add((conn_id, container))
+
+
 def check_container(conn_id: str, container: str) -> None:
     """Check through the provider's ``WasbHook`` that the credentials work and ``container`` exists.
 
@@ -156,21 +166,15 @@ def check_container(conn_id: str, container: str) -> None:
             f"container {container!r} does not exist in storage account {account!r} (connection {conn_id!r}); "
             "create it or fix the container in the spec's path"
         ) from None
-    except ClientAuthenticationError as exc:
-        code = getattr(exc, "error_code", None)
+    except (ClientAuthenticationError, HttpResponseError) as exc:
+        if not isinstance(exc, ClientAuthenticationError) and exc.status_code not in (401, 403):
+            raise
+        code = getattr(getattr(exc, "error_code", None), "value", None) or getattr(exc, "error_code", None)
         raise StorageAccessError(
-            f"storage account {account!r} refused the credentials of Airflow connection {conn_id!r} "
-            f"({code or 'authentication failed'}); check its key, SAS token or service principal "
-            "and that it may read and write blobs"
+            f"storage account {account!r} refused the credentials of Airflow connection {conn_id!r} for container "
+            f"{container!r} (HTTP {exc.status_code} {code or 'authentication failed'}); check the connection's key, "
+            "SAS token or service principal and that it may read, write and list blobs in the container"
         ) from None
-    except HttpResponseError as exc:
-        if exc.status_code in (401, 403):
-            code = getattr(exc, "error_code", None) or ""
-            raise StorageAccessError(
-                f"storage account {account!r} denied access to container {container!r} for Airflow connection "
-                f"{conn_id!r} (HTTP {exc.status_code} {code}); grant it read/write on the container"
-            ) from None
-        raise
     except (ServiceRequestError, ValueError) as exc:
         raise SourceConnectionError(
             f"cannot reach storage account {account!r} of Airflow connection {conn_id!r} ({type(exc).__name__})"
