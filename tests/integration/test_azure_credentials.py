@@ -135,5 +135,5 @@ def test_missing_container_for_staging_is_named(azurite: Any, pg_url: str, env: 
         ],
         staging={"root": "abfs://missing-staging/s", "conn_id": "azurite"},
     )
-    with pytest.raises(StorageAccessError, match="container 'missing-staging' does not exist .*connection 'azurite'"):
+    with pytest.raises(StorageAccessError, match=r"container 'missing-staging' does not exist .*connection 'azurite'"):
         stages.extract_all(spec, spec.datasets[0], stages.RunContext(run_id="r", window=DAY, try_number=1))
