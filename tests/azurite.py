@@ -9,6 +9,7 @@ connection to it. Without Node.js or the package, the tests skip with the reason
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -98,15 +99,19 @@ def _wait_ready(proc: subprocess.Popen[bytes], host: str, port: int, timeout: fl
     raise RuntimeError(f"azurite-blob did not listen on {host}:{port} within {timeout:.0f}s")
 
 
-@pytest.fixture(scope="session")
-def azurite_service() -> Iterator[Azurite]:
-    """One Azurite blob service per test session, its data removed afterwards."""
-    from tests.conftest import service_missing
-
+def azurite_missing() -> str | None:
+    """Why Azurite cannot start here, or ``None`` when it can."""
     if shutil.which("node") is None:
-        service_missing("Node.js is not installed (Azurite needs it): apt-get install nodejs npm, then make azurite")
+        return "Node.js is not installed (Azurite needs it): apt-get install nodejs npm, then make azurite"
     if not AZURITE_BIN.exists():
-        service_missing(f"Azurite is not installed at {AZURITE_BIN}: run make azurite")
+        return f"Azurite is not installed at {AZURITE_BIN}: run make azurite"
+    return None
+
+
+@contextlib.contextmanager
+def start_azurite() -> Iterator[Azurite]:
+    """Run ``azurite-blob`` on 127.0.0.1 on a free port, telemetry off, data in a temporary folder
+    that is removed afterwards (also used by ``bench/azure_bench.py``)."""
     location = Path(tempfile.mkdtemp(prefix="bulksync-azurite-"))
     host, port = "127.0.0.1", _free_port()
     cmd = [
@@ -130,6 +135,18 @@ def azurite_service() -> Iterator[Azurite]:
             proc.kill()
             proc.wait()
         shutil.rmtree(location, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def azurite_service() -> Iterator[Azurite]:
+    """One Azurite blob service per test session, its data removed afterwards."""
+    from tests.conftest import service_missing
+
+    reason = azurite_missing()
+    if reason:
+        service_missing(reason)
+    with start_azurite() as service:
+        yield service
 
 
 @pytest.fixture

@@ -47,9 +47,6 @@ def connections(azurite: Any) -> dict[str, str]:
             {"conn_type": "wasb", "login": ACCOUNT, "host": endpoint, "extra": {"shared_access_key": ACCOUNT_KEY}}
         ),
         "sas_token": json.dumps({"conn_type": "wasb", "host": endpoint, "extra": {"sas_token": sas_token(azurite)}}),
-        "sas_url": json.dumps(
-            {"conn_type": "wasb", "extra": {"sas_token": f"{endpoint}?{sas_token(azurite)}".replace("http:", "https:")}}
-        ),
     }
 
 
