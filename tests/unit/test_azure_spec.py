@@ -164,3 +164,29 @@ def test_managed_identity() -> None:
         "anon": False,
         "managed_identity_client_id": "mi-1",
     }
+
+
+def test_a_pipeline_with_azure_staging_and_a_lake_target_builds_its_dag(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parse time stays cheap: no connection is looked up (none is defined here)."""
+    from bulksync.factory.dags import build_dag
+    from bulksync.spec.loader import parse_spec
+
+    spec = pipeline(
+        [
+            {
+                "name": "orders",
+                "source": {"kind": "sql", "conn_id": "erp", "options": {"table": "orders"}},
+                "target": {
+                    "kind": "azure_lake",
+                    "conn_id": "lake",
+                    "path": "abfs://lake/sales",
+                    "table": "orders",
+                    "partition_by": ["region"],
+                },
+            }
+        ],
+        staging={"root": "abfs://staging/acme", "conn_id": "staging"},
+    )
+    assert parse_spec(spec.model_dump(mode="json"), "roundtrip.yaml") == spec
+    dag = build_dag(spec)
+    assert {"orders.extract", "orders.transform", "orders.load", "orders.reconcile"} <= set(dag.task_ids)
