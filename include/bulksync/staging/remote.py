@@ -125,6 +125,7 @@ class RemoteStage:
         log.debug("committed %s: %d stale objects removed", self.folder.url, len(stale))
 
     def _files(self) -> list[str]:
+        self.folder.refresh()
         try:
             return [str(p) for p in self.folder.fs.find(self.folder.path)]
         except FileNotFoundError:

@@ -94,6 +94,7 @@ def committed_partitions(table: Location) -> dict[str, dict[str, Any]]:
     without ``_SUCCESS`` (being written, or left by a killed run) are not listed."""
     out: dict[str, dict[str, Any]] = {}
     fs = table.fs
+    table.refresh()
     try:
         found = fs.find(table.path, withdirs=False)
     except FileNotFoundError:

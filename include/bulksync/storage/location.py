@@ -115,8 +115,13 @@ class Location:
         with contextlib.suppress(FileNotFoundError):
             self.fs.rm(self.path, recursive=True)
 
+    def refresh(self) -> None:
+        """Forget cached listings under this location (another process may have written since)."""
+        self.fs.invalidate_cache(self.path)
+
     def list_names(self) -> list[str]:
         """Names of the direct children (files and sub-folders); empty when the folder is missing."""
+        self.refresh()
         try:
             entries = self.fs.ls(self.path, detail=False)
         except FileNotFoundError:
