@@ -244,3 +244,50 @@ def test_pipeline_into_the_lake(orders: str, azurite: Any, container: str) -> No
     assert all(isinstance(r[2], Decimal) for r in got[:5])
     report = stages.load_report(stages.partition_for(spec, spec.datasets[0], DAY))
     assert report is not None and (report["rows"], report["deleted"]) == (ROWS, ROWS)
+
+
+def test_quality_gate_quarantines_on_azure_staging(
+    orders: str, azurite: Any, container: str, tmp_path: Path, env: pytest.MonkeyPatch
+) -> None:
+    """The gate reads the staged partition from the container and commits validated/ and quarantine/ there."""
+    import json
+
+    (tmp_path / "expectations").mkdir()
+    (tmp_path / "expectations" / "orders.json").write_text(
+        json.dumps(
+            {
+                "name": "orders",
+                "expectations": [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "note"}}],
+            }
+        )
+    )
+    env.setenv("BULKSYNC_EXPECTATIONS_DIR", str(tmp_path / "expectations"))
+    env.setenv("BULKSYNC_REPORTS_ROOT", str(tmp_path / "reports"))
+    spec = pipeline(
+        [
+            {
+                "name": "orders",
+                "source": {"kind": "sql", "conn_id": "test_pg", "options": {"table": "orders", "primary_key": ["id"]}},
+                "quality": {"suite": "orders", "on_failure": "quarantine"},
+                "target": {"kind": "postgres", "conn_id": "test_pg", "table": "orders_copy", "mode": "replace"},
+            }
+        ],
+        staging={"root": f"abfs://{container}/staging", "conn_id": "azurite"},
+    )
+    ds = spec.datasets[0]
+    stages.extract_all(spec, ds, ctx("r1"))
+    stages.validate(spec, ds, ctx("r1"))
+    stages.transform(spec, ds, ctx("r1"))
+    stages.load(spec, ds, ctx("r1"))
+    result = stages.reconcile(spec, ds, ctx("r1"))
+    nulls = ROWS // 17
+    assert (result["status"], result["quarantined"]) == ("quarantined", nulls)
+    part = stages.partition_for(spec, ds, DAY)
+    quarantined = pa.Table.from_batches(list(iter_batches(part, read_manifest(part, "quarantine"))))
+    assert sorted(quarantined.column("id").to_pylist()) == [i for i in range(1, ROWS + 1) if i % 17 == 0]
+    with sa.create_engine(orders).connect() as conn:
+        want = [
+            tuple(r)
+            for r in conn.exec_driver_sql(f"SELECT {SOURCE_COLUMNS} FROM orders WHERE note IS NOT NULL ORDER BY id")
+        ]
+    assert table_rows(orders, "orders_copy", SOURCE_COLUMNS) == want
