@@ -81,12 +81,10 @@ class IbmiHook(DbApiHook):
             },
         }
 
-    @property
-    def connection(self) -> Any:  # type: ignore[override]
+    @classmethod
+    def get_connection(cls, conn_id: str) -> Any:
         """The Airflow connection (a :class:`ConfigurationError` says where to define a missing one)."""
-        if self._connection is None:
-            self._connection = get_connection(self.ibmi_conn_id)
-        return self._connection
+        return get_connection(conn_id)
 
     @property
     def backend(self) -> str:
@@ -139,7 +137,8 @@ class IbmiHook(DbApiHook):
                     query=query,
                 )
             raise ConfigurationError(
-                f"connection {self.ibmi_conn_id!r}: extra.driver {driver!r} is unknown; use sqlalchemy-ibmi or ibm_db_sa"
+                f"connection {self.ibmi_conn_id!r}: extra.driver {driver!r} is unknown; "
+                "use sqlalchemy-ibmi or ibm_db_sa"
             )
         drivername = DRIVERS[(conn.conn_type or "").lower()]
         if drivername == "sqlite":

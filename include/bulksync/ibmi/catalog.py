@@ -264,7 +264,8 @@ class Catalog:
             )
 
 
-def _from_sqlalchemy(c: dict[str, Any]) -> CatalogColumn:
+def _from_sqlalchemy(c: Any) -> CatalogColumn:
+    """A catalogue column from SQLAlchemy's reflected column (emulation)."""
     t = c["type"]
     name, comment, nullable = c["name"], c.get("comment"), bool(c.get("nullable", True))
     if isinstance(t, sa.LargeBinary | sa.types._Binary):
