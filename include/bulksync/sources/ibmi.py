@@ -89,8 +89,9 @@ class IbmiSource(Source):
 
     @cached_property
     def _columns(self) -> list[CatalogColumn]:
+        source = self._source  # checks the member (and creates its alias) first
         if self.file is None:
-            return describe_query(self._conn, self._source, self.hook.backend)
+            return describe_query(self._conn, source, self.hook.backend)
         return self.catalog.columns(self.file)
 
     @cached_property
