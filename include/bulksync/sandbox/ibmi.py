@@ -5,8 +5,8 @@
 * ``ORDHDR``: order headers with ``CYYMMDD`` order dates, ``HHMMSS`` times, a ``YYYYMMDD`` ship
   date (0 = not shipped), a ``YYMMDD`` promised date (all nines = none), a Julian ``CYYDDD``
   invoice date, a packed total, a ``FOR BIT DATA`` note holding cp037 (EBCDIC) bytes and the
-  ``CHGDAT``/``CHGTIM`` pair of the last change; member ``ARCHIVE`` holds orders of 1998–1999
-  (century digit 0);
+  ``CHGDAT``/``CHGTIM`` pair of the last change; member ``ARCHIVE`` holds orders of 1998–2000
+  (century digit 0, then 1);
 * ``ORDLIN``: order lines (packed prices and amounts, ``CYYMMDD`` delivery dates), unique on
   ``LINSEQ``, scalable to millions of rows.
 
@@ -167,11 +167,11 @@ def _notes(rng: np.random.Generator, n: int) -> pa.Array:
 
 
 def orders(n: int, customers_n: int, *, archive: bool = False) -> pa.Table:
-    """Order headers (``ORDHDR``; with ``archive``, its ``ARCHIVE`` member of 1998–1999)."""
+    """Order headers (``ORDHDR``; with ``archive``, its ``ARCHIVE`` member of 1998–2000)."""
     rng = np.random.default_rng(SEED + (2 if archive else 1))
     base = (dt.datetime(1998, 6, 1) if archive else EPOCH) - dt.datetime(1970, 1, 1)
     start = int(base.total_seconds())
-    span = 550 * 86_400 if archive else SPAN_SECONDS
+    span = 700 * 86_400 if archive else SPAN_SECONDS  # the archive crosses 2000-01-01
     ordnum = (1 if archive else 5_000_000) + np.arange(n)
     when = start + np.sort(rng.integers(0, span, n))
     changed = when + rng.integers(0, 36 * 3600, n)

@@ -194,7 +194,7 @@ class IbmiSource(Source):
             step = max(1, math.ceil(count / n))
             q = self.builder.quantiles(chunking.key, self._source, step, preds)
             cuts = [_plain(r[0]) for r in self._conn.execute(sa.text(q.text), q.params).fetchall()]
-            cuts = [c for c in cuts if c != _plain(lo)]
+            cuts = [c for c in cuts if c != _plain(lo)][: n - 1]  # the n-th quantile is the maximum
         else:
             cuts = _even_cuts(_plain(lo), _plain(hi), n, chunking.key, self.where)
         cuts = sorted(set(cuts))
