@@ -74,8 +74,8 @@ def to_arrow(values: Sequence[Any], col: CatalogColumn) -> pa.Array:
         first = next((v for v in values if v is not None), None)
         if isinstance(first, str):
             return convert.decimal(pa.array(values, pa.string()), typ)
-        if isinstance(first, float):
-            return convert.decimal(pa.array(values, pa.float64()), typ)
+        if any(isinstance(v, float) for v in values):  # SQLite: REAL and INTEGER mixed in a NUMERIC column
+            return convert.decimal(pa.array([None if v is None else float(v) for v in values], pa.float64()), typ)
         return pa.array(values, typ)
     if pa.types.is_string(typ):
         first = next((v for v in values if v is not None), None)

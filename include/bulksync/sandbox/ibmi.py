@@ -312,18 +312,18 @@ def load(url: str, tables: dict[str, pa.Table], batch_rows: int = 10_000) -> dic
             for i, (name, keys, kind) in enumerate(INDEXES):
                 if name not in tables:
                     continue
-                cols = ", ".join(_q(dialect, k) for k in keys)
+                keycols = ", ".join(_q(dialect, k) for k in keys)
                 if kind == "pk":
                     if dialect == "sqlite":
                         conn.exec_driver_sql(
-                            f"CREATE UNIQUE INDEX {_q(dialect, f'{name}_PK')} ON {_q(dialect, name)} ({cols})"
+                            f"CREATE UNIQUE INDEX {_q(dialect, f'{name}_PK')} ON {_q(dialect, name)} ({keycols})"
                         )
                     else:
-                        conn.exec_driver_sql(f"ALTER TABLE {_qualified(dialect, name)} ADD PRIMARY KEY ({cols})")
+                        conn.exec_driver_sql(f"ALTER TABLE {_qualified(dialect, name)} ADD PRIMARY KEY ({keycols})")
                 else:
                     unique = "UNIQUE " if kind == "unique" else ""
                     conn.exec_driver_sql(
-                        f"CREATE {unique}INDEX {_q(dialect, f'{name}_X{i}')} ON {_qualified(dialect, name)} ({cols})"
+                        f"CREATE {unique}INDEX {_q(dialect, f'{name}_X{i}')} ON {_qualified(dialect, name)} ({keycols})"
                     )
     finally:
         engine.dispose()
