@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 
@@ -197,3 +198,51 @@ def test_date_codes() -> None:
     assert encode_date(dt.date(2005, 1, 5), "YYMMDD") == 50105
     with pytest.raises(ValueError, match="cannot be written as YYMMDD"):
         encode_date(dt.date(2045, 1, 1), "YYMMDD")
+
+
+# -- the hook's URL -----------------------------------------------------------------------------
+
+
+def _hook(monkeypatch: pytest.MonkeyPatch, extra: str, **kwargs: bool) -> Any:
+    from bulksync.hooks.ibmi import IbmiHook
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AS400",
+        '{"conn_type": "ibmi", "host": "as400.example.com", "login": "BULKSYNC", "password": "s3cret", '
+        f'"schema": "acmelib", "extra": {extra}}}',
+    )
+    return IbmiHook("as400", **kwargs)
+
+
+def test_hook_builds_the_sqlalchemy_ibmi_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    hook = _hook(monkeypatch, '{"odbc_driver": "IBM i Access ODBC Driver 64-bit"}')
+    assert hook.backend == "db2i"
+    assert hook.sqlalchemy_url.render_as_string(hide_password=True) == (
+        "ibmi://BULKSYNC:***@as400.example.com?current_schema=ACMELIB&driver=IBM+i+Access+ODBC+Driver+64-bit"
+        "&readonly=True"
+    )
+    assert "s3cret" not in hook.describe()
+    member = _hook(monkeypatch, "{}", read_only=False)
+    assert "readonly" not in member.sqlalchemy_url.query
+
+
+def test_hook_builds_the_ibm_db_sa_url_and_refuses_unknown_drivers(monkeypatch: pytest.MonkeyPatch) -> None:
+    hook = _hook(monkeypatch, '{"driver": "ibm_db_sa", "rdb": "S1234567"}')
+    assert hook.sqlalchemy_url.render_as_string(hide_password=True) == (
+        "db2+ibm_db://BULKSYNC:***@as400.example.com:446/S1234567"
+    )
+    from bulksync.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="extra.driver 'jt400' is unknown"):
+        _ = _hook(monkeypatch, '{"driver": "jt400"}').sqlalchemy_url
+
+
+def test_hook_accepts_emulating_databases(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bulksync.hooks.ibmi import IbmiHook
+
+    monkeypatch.setenv("AIRFLOW_CONN_EMU", "postgresql://postgres@127.0.0.1:5432/acme")
+    hook = IbmiHook("emu")
+    assert hook.backend == "postgresql"
+    assert str(hook.sqlalchemy_url) == "postgresql+psycopg://postgres@127.0.0.1:5432/acme"
+    assert IbmiHook.conn_type == "ibmi"
+    assert IbmiHook.get_ui_field_behaviour()["relabeling"]["schema"] == "Default library"

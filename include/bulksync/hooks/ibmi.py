@@ -46,6 +46,8 @@ class IbmiHook(DbApiHook):
 
     Args:
         ibmi_conn_id: the Airflow connection id.
+        read_only: open the session read-only (SELECT only). Reading a member other than the first
+            needs ``CREATE ALIAS`` in ``QTEMP``, so the source turns it off for those datasets.
     """
 
     conn_name_attr = "ibmi_conn_id"
@@ -63,9 +65,10 @@ class IbmiHook(DbApiHook):
     }
     """The connection's extra fields (as a provider's ``conn-fields`` would declare them)."""
 
-    def __init__(self, ibmi_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+    def __init__(self, ibmi_conn_id: str = default_conn_name, *, read_only: bool = True, **kwargs: Any) -> None:
         super().__init__(ibmi_conn_id=ibmi_conn_id, **kwargs)
         self.ibmi_conn_id = ibmi_conn_id
+        self.read_only = read_only
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
@@ -113,7 +116,8 @@ class IbmiHook(DbApiHook):
             driver = str(extra.get("driver", "sqlalchemy-ibmi")).lower()
             query = {str(k): str(v) for k, v in (extra.get("url_query") or {}).items()}
             if driver in ("sqlalchemy-ibmi", "ibmi"):
-                query.setdefault("readonly", "True")
+                if self.read_only:
+                    query.setdefault("readonly", "True")
                 if conn.schema:
                     query.setdefault("current_schema", conn.schema.upper())
                 if extra.get("odbc_driver"):

@@ -40,7 +40,12 @@ def source_spec(conn_id: str, options: dict[str, Any], where: str = "IbmiExtract
     try:
         return IbmiSourceSpec.model_validate({"kind": "ibmi", "conn_id": conn_id, "options": options})
     except ValidationError as exc:
-        raise SpecError([(where, format_loc(e["loc"]), e["msg"]) for e in exc.errors()]) from None
+        problems = []
+        for e in exc.errors():
+            loc = tuple(e["loc"])
+            loc = loc[1:] if loc[:1] == ("options",) else loc
+            problems.append((where, format_loc(loc), str(e["msg"]).removeprefix("Value error, ")))
+        raise SpecError(problems) from None
 
 
 def extract_ibmi(

@@ -57,7 +57,8 @@ class IbmiSource(Source):
 
     @cached_property
     def hook(self) -> IbmiHook:
-        return IbmiHook(self.spec.conn_id)
+        member = self.file is not None and self.file.member not in (None, self.file.file)
+        return IbmiHook(self.spec.conn_id, read_only=not member)  # a member alias is DDL in QTEMP
 
     @cached_property
     def builder(self) -> SqlBuilder:
