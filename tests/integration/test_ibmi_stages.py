@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 from decimal import Decimal
 from typing import Any
 
@@ -136,7 +137,7 @@ def test_incremental_windows_across_midnight_partition_the_changes(acme_pg: str,
     edges = [dt.datetime(2025, 12, 31, 6, tzinfo=UTC) + dt.timedelta(hours=12 * i) for i in range(4)]
     rows = library["ORDHDR"].to_pylist()
     seen: list[int] = []
-    for i, (start, end) in enumerate(zip(edges, edges[1:], strict=False)):
+    for i, (start, end) in enumerate(itertools.pairwise(edges)):
         window = Window(start, end)
         options: dict[str, Any] = {
             "file": "ACMELIB.ORDHDR",

@@ -33,7 +33,7 @@ def test_file_names(text: str, member: str | None, expected: FileName) -> None:
 
 @pytest.mark.parametrize("bad", ["ACMELIB/ORD HDR", "A/B/C", "LIB.FILE(M1", ""])
 def test_malformed_file_names_say_the_syntax(bad: str) -> None:
-    with pytest.raises(ValueError, match="LIB/FILE or LIB.FILE"):
+    with pytest.raises(ValueError, match=r"LIB/FILE or LIB\.FILE"):
         parse_file_name(bad)
 
 
@@ -92,7 +92,7 @@ def test_min_max_and_quantiles() -> None:
         "FROM ACMELIB.ORDLIN) AS R WHERE MOD(BULKSYNC_RN, :step) = 0 ORDER BY LINSEQ FOR READ ONLY WITH UR"
     )
     assert q.params == {"step": 250_000}
-    assert "BULKSYNC_RN\" % :step = 0" in SqlBuilder("sqlite").quantiles("K", "T", 2).text
+    assert 'BULKSYNC_RN" % :step = 0' in SqlBuilder("sqlite").quantiles("K", "T", 2).text
 
 
 def test_query_as_derived_table() -> None:
@@ -173,9 +173,9 @@ def test_yymmdd_codes_split_where_the_century_wraps() -> None:
 
 def test_window_moves_into_the_systems_time_zone() -> None:
     # 2026-03-29 00:30Z..01:30Z is 01:30 CET .. 03:30 CEST in Berlin (clocks jump at 02:00)
-    text, params = _pred(
-        dt.datetime(2026, 3, 29, 0, 30, tzinfo=UTC), dt.datetime(2026, 3, 29, 1, 30, tzinfo=UTC), timezone="Europe/Berlin"
-    )
+    start, end = dt.datetime(2026, 3, 29, 0, 30, tzinfo=UTC), dt.datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
+    text, params = _pred(start, end, timezone="Europe/Berlin")
+    assert text == "(CHGDAT = :w_first AND CHGTIM >= :w_first_time AND CHGTIM < :w_last_time)"
     assert params == {"w_first": 1260329, "w_first_time": 13000, "w_last_time": 33000}
 
 
@@ -233,7 +233,7 @@ def test_hook_builds_the_ibm_db_sa_url_and_refuses_unknown_drivers(monkeypatch: 
     )
     from bulksync.errors import ConfigurationError
 
-    with pytest.raises(ConfigurationError, match="extra.driver 'jt400' is unknown"):
+    with pytest.raises(ConfigurationError, match=r"extra\.driver 'jt400' is unknown"):
         _ = _hook(monkeypatch, '{"driver": "jt400"}').sqlalchemy_url
 
 
