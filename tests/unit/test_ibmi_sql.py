@@ -215,11 +215,10 @@ def _hook(monkeypatch: pytest.MonkeyPatch, extra: str, **kwargs: bool) -> Any:
 
 
 def test_hook_builds_the_sqlalchemy_ibmi_url(monkeypatch: pytest.MonkeyPatch) -> None:
-    hook = _hook(monkeypatch, '{"odbc_driver": "IBM i Access ODBC Driver 64-bit"}')
+    hook = _hook(monkeypatch, '{"url_query": {"library_list": "ACMELIB,QGPL"}}')
     assert hook.backend == "db2i"
     assert hook.sqlalchemy_url.render_as_string(hide_password=True) == (
-        "ibmi://BULKSYNC:***@as400.example.com?current_schema=ACMELIB&driver=IBM+i+Access+ODBC+Driver+64-bit"
-        "&readonly=True"
+        "ibmi://BULKSYNC:***@as400.example.com?current_schema=ACMELIB&library_list=ACMELIB%2CQGPL&readonly=True"
     )
     assert "s3cret" not in hook.describe()
     member = _hook(monkeypatch, "{}", read_only=False)

@@ -40,9 +40,11 @@ class IbmiHook(DbApiHook):
 
     Connection fields (type ``ibmi``): host = the system's host name, login = user profile,
     password, schema = default library, port = unused by ODBC (kept for ``ibm_db_sa``: 446 or
-    8471). Extra (JSON): ``driver`` (``sqlalchemy-ibmi`` default, or ``ibm_db_sa``),
-    ``odbc_driver`` (``IBM i Access ODBC Driver``), ``rdb`` (relational database name, for IASPs),
-    ``url_query`` (further URL options passed to the dialect), ``sqlalchemy_url`` (override).
+    446). Extra (JSON): ``driver`` (``sqlalchemy-ibmi`` default, or ``ibm_db_sa``), ``rdb``
+    (relational database name, for IASPs), ``url_query`` (further URL options of the dialect:
+    ``library_list``, ``use_system_naming``, ``trim_char_fields``, ``timeout`` …),
+    ``sqlalchemy_url`` (override). sqlalchemy-ibmi connects through the ODBC driver registered as
+    ``IBM i Access ODBC Driver``.
 
     Args:
         ibmi_conn_id: the Airflow connection id.
@@ -59,7 +61,6 @@ class IbmiHook(DbApiHook):
 
     CONN_FIELDS: ClassVar[dict[str, dict[str, str]]] = {
         "driver": {"type": "string", "description": "sqlalchemy-ibmi (default, over pyodbc) or ibm_db_sa"},
-        "odbc_driver": {"type": "string", "description": f"ODBC driver name (default {DEFAULT_ODBC_DRIVER!r})"},
         "rdb": {"type": "string", "description": "Relational database name (only for an IASP)"},
         "url_query": {"type": "object", "description": "Further SQLAlchemy URL options of the dialect"},
     }
@@ -80,7 +81,7 @@ class IbmiHook(DbApiHook):
                 "host": "as400.example.com",
                 "schema": "ACMELIB",
                 "port": "leave empty for ODBC",
-                "extra": '{"driver": "sqlalchemy-ibmi", "odbc_driver": "IBM i Access ODBC Driver"}',
+                "extra": '{"driver": "sqlalchemy-ibmi", "url_query": {"library_list": "ACMELIB,QGPL"}}',
             },
         }
 
@@ -120,8 +121,6 @@ class IbmiHook(DbApiHook):
                     query.setdefault("readonly", "True")
                 if conn.schema:
                     query.setdefault("current_schema", conn.schema.upper())
-                if extra.get("odbc_driver"):
-                    query.setdefault("driver", str(extra["odbc_driver"]))
                 return URL.create(
                     "ibmi",
                     username=conn.login or None,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import decimal
+import gc
 import itertools
 import logging
 import math
@@ -157,8 +158,14 @@ class IbmiSource(Source):
         decoder = BatchDecoder(selected, staged, self.options.strict, self.where)
         sql = self.select_sql()
         log.info("reading %s: %s", self.where, sql.text)
-        for rows in iter_rows(self._conn, sql, self.options.batch_size):
-            yield decoder.decode(rows)
+        rows_of = iter_rows(self._conn, sql, self.options.batch_size)
+        while True:
+            with _no_gc():  # millions of short-lived tuples: the cyclic GC would only rescan them
+                rows = next(rows_of, None)
+                batch = None if rows is None else decoder.decode(rows)
+            if batch is None:
+                break
+            yield batch
         self.stats.update(decoder.report())
         log.info("read %d rows from %s%s", decoder.rows, self.where, self._chunk_note())
 
@@ -222,6 +229,18 @@ class IbmiSource(Source):
             self._conn.close()
         if "hook" in self.__dict__:
             self.hook.dispose()
+
+
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector (reference counting still frees everything)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _plain(value: Any) -> Any:
