@@ -25,7 +25,6 @@ from bulksync.hooks.sql import DRIVERS
 log = logging.getLogger(__name__)
 
 DB2I = "db2i"
-DEFAULT_ODBC_DRIVER = "IBM i Access ODBC Driver"
 EMULATED = {
     "postgres": "postgresql",
     "postgresql": "postgresql",
