@@ -254,3 +254,30 @@ def test_incremental_on_a_timestamp_column(conv: str) -> None:
         source = _source(conv, window, incremental={"timestamp": "TS"})
         assert source.source_count() == len(ids)
         assert [int(v) for v in _read(source)["ID"].to_pylist()] == ids
+
+
+def test_chunks_of_a_nullable_unique_key_lose_no_row(conv: str, request: pytest.FixtureRequest) -> None:
+    url = request.getfixturevalue("pg_url" if conv == "test_pg" else "mariadb_url")
+    pg = conv == "test_pg"
+    table, ref, v = ('"TESTLIB"."NK"', '"REF"', '"V"') if pg else ("NK", "REF", "V")
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE TABLE {table} ({ref} NUMERIC(7,0), {v} CHAR(4))")
+        conn.exec_driver_sql(f"CREATE UNIQUE INDEX NK_REF ON {table} ({ref})")
+        rows = [(None if i % 5 == 0 else i * 3, f"v{i}") for i in range(1, 101)]
+        conn.exec_driver_sql(f"INSERT INTO {table} VALUES (%s, %s)", rows)
+    engine.dispose()
+    planner = _source(conv, file="TESTLIB/NK", columns=[], chunking={"key": "REF", "chunks": 4})
+    try:
+        chunks = planner.plan_chunks()
+    finally:
+        planner.close()
+    assert len(chunks) == 4 and chunks[0]["lo"] is None and chunks[-1]["hi"] is None
+    got: list[str] = []
+    for chunk in chunks:
+        source = _source(conv, chunk=chunk, file="TESTLIB/NK", columns=[], chunking={"key": "REF", "chunks": 4})
+        count = source.source_count()
+        values = _read(source)["V"].to_pylist()
+        assert count == len(values)
+        got += values
+    assert sorted(got) == sorted(v for _, v in rows)

@@ -58,6 +58,13 @@ def test_select_uncommitted_read_and_fetch_first() -> None:
     assert sql.params == {"chunk_lo": 100, "chunk_hi": 200}
 
 
+def test_key_ranges_cover_every_row() -> None:
+    assert DB2.key_range("ORDNUM", None, 100).text == "(ORDNUM < :chunk_hi OR ORDNUM IS NULL)"
+    assert DB2.key_range("ORDNUM", 100, None).text == "ORDNUM >= :chunk_lo"
+    assert DB2.key_range("ORDNUM", None, None).text == ""
+    assert DB2.select(["A"], "T", [DB2.key_range("A", None, None)]).text == "SELECT A FROM T FOR READ ONLY WITH UR"
+
+
 @pytest.mark.parametrize("iso", ["UR", "NC", "CS"])
 def test_isolation_clauses(iso: str) -> None:
     b = SqlBuilder("db2i", iso)

@@ -166,16 +166,16 @@ class SqlBuilder:
     # -- predicates ------------------------------------------------------------------------
 
     def key_range(self, key: str, lo: Any, hi: Any) -> Predicate:
-        """``key >= :lo AND key < :hi`` (an open end when ``lo`` / ``hi`` is ``None``)."""
+        """``key >= :lo AND key < :hi``; an open end when ``lo`` / ``hi`` is ``None``. The first range
+        (no ``lo``) also takes NULL keys, which a unique index may allow, so no row falls between chunks."""
         k = self.ident(key)
-        parts, params = [], {}
-        if lo is not None:
-            parts.append(f"{k} >= :chunk_lo")
-            params["chunk_lo"] = lo
-        if hi is not None:
-            parts.append(f"{k} < :chunk_hi")
-            params["chunk_hi"] = hi
-        return Predicate(" AND ".join(parts), params)
+        if lo is None and hi is None:
+            return Predicate("")
+        if lo is None:
+            return Predicate(f"({k} < :chunk_hi OR {k} IS NULL)", {"chunk_hi": hi})
+        if hi is None:
+            return Predicate(f"{k} >= :chunk_lo", {"chunk_lo": lo})
+        return Predicate(f"{k} >= :chunk_lo AND {k} < :chunk_hi", {"chunk_lo": lo, "chunk_hi": hi})
 
     def timestamp_range(self, column: str, start: Any, end: Any) -> Predicate:
         """``col >= :window_start AND col < :window_end`` (local naive timestamps)."""

@@ -70,3 +70,7 @@ class IbmiExtractOperator(BaseOperator):
                 raise AirflowFailException(f"{type(exc).__name__}: {exc}") from None
             raise
         return manifest.summary()
+
+
+Db2ForIExtractOperator = IbmiExtractOperator
+"""The same operator under the name of the database (Db2 for i)."""
