@@ -281,3 +281,13 @@ def test_chunks_of_a_nullable_unique_key_lose_no_row(conv: str, request: pytest.
         assert count == len(values)
         got += values
     assert sorted(got) == sorted(v for _, v in rows)
+
+
+def test_a_query_is_typed_from_the_driver(conv: str) -> None:
+    q = (lambda n: f'"{n}"') if conv == "test_pg" else (lambda n: n)
+    table = '"TESTLIB"."CONV"' if conv == "test_pg" else "CONV"
+    query = f"SELECT {q('ID')}, {q('NAME')}, {q('D7')}, {q('AMT')} FROM {table} WHERE {q('ID')} <= 3"
+    source = _source(conv, file=None, query=query, columns=[CONVENTIONS[0]])
+    table_ = _read(source).sort_by("ID")
+    assert table_.schema.types == [pa.decimal128(5, 0), pa.string(), pa.date32(), pa.decimal128(11, 2)]
+    assert table_.to_pydict() == {k: EXPECTED[k][:3] for k in ("ID", "NAME", "D7", "AMT")}
