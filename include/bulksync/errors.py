@@ -58,3 +58,16 @@ class TargetSchemaError(TerminalError):
 
 class StagingError(TerminalError):
     """A staging partition is missing, uncommitted or corrupt."""
+
+
+class FileRejectedError(DataError):
+    """One input file cannot be loaded; file sources quarantine it and go on with the others.
+
+    Attributes:
+        reason: a short machine-readable code (``checksum_mismatch``, ``bad_value`` …), written to
+            the file's ``.reason.json`` and the file ledger.
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -76,6 +76,7 @@ def extract(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: Any 
 
     part = partition_for(spec, ds, ctx.window)
     source = make_source(ds.source, ctx.window)
+    source.bind(spec, ds, ctx.run_id)
     log.info(
         "extract %s.%s from %s source for window %s into %s",
         spec.dag_id,
@@ -97,6 +98,7 @@ def extract(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: Any 
                 source_count=count,
                 extra={"source_kind": ds.source.kind, "source_stats": source.stats},
             )
+        source.committed(manifest)
     finally:
         source.close()
     log.info(
