@@ -50,6 +50,9 @@ class CopybookOptions(StrictModel):
     )
     rdw_byte_order: Literal["big", "little"] = Field("big", description="byte order of the RDW length (IBM: big)")
     rdw_includes_header: bool = Field(True, description="the RDW length counts its own 4 bytes (IBM standard)")
+    record_length: int | None = Field(
+        None, ge=1, description="fixed records: the length in bytes when it differs from the copybook's (padding)"
+    )
     record_length_field: str | None = Field(
         None, description="record_format length_field: the COBOL field holding each record's length in bytes"
     )
