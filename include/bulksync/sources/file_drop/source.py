@@ -19,6 +19,7 @@ One extract of one interval:
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import fnmatch
 import hashlib
@@ -46,6 +47,7 @@ from bulksync.sources.file_drop.ledger import Ledger
 from bulksync.sources.file_drop.store import LandingStore, open_store
 from bulksync.sources.file_drop.streams import (
     SNIFF_BYTES,
+    ByteCounter,
     HashingReader,
     Spool,
     TrailerHolder,
@@ -53,6 +55,7 @@ from bulksync.sources.file_drop.streams import (
     compression_of,
     decompressed,
     parse_trailer,
+    unclosed_quote_line,
 )
 from bulksync.spec.file_drop import FileDropOptions
 
@@ -276,6 +279,8 @@ class FileDropSource(Source):
         holders: list[TrailerHolder] = []
         compression = compression_of(f.name, opts.compression)
         limit = opts.max_uncompressed_mb << 20
+        counters: list[ByteCounter] = []
+        quote = self._quote_byte()
 
         def opener() -> IO[bytes]:
             raw: IO[bytes] = store.open(f.location)
@@ -288,6 +293,10 @@ class FileDropSource(Source):
                 holder = TrailerHolder(data)
                 holders.append(holder)
                 data = io.BufferedReader(holder, 1 << 20)
+            if quote is not None:
+                counter = ByteCounter(data, quote)
+                counters.append(counter)
+                data = io.BufferedReader(counter, 1 << 20)
             return data
 
         sha256 = None
@@ -298,6 +307,7 @@ class FileDropSource(Source):
                 spool.add(batch)
             sha256 = next((h.sha256.hexdigest() for h in hashers if h.eof and h.bytes == size), None)
             sha256 = sha256 or _digest(store, f.location, "sha256")
+            self._check_quotes(f, counters, opener)
             self._check_totals(f, spool.rows, holders)
         except DataError as exc:
             spool.close()
@@ -388,6 +398,32 @@ class FileDropSource(Source):
                     f"{f.name}: {algo} is {actual} but {sidecar.rsplit('/', 1)[-1]} says {expected or '(empty)'}; "
                     "the file was damaged or changed in transit. Ask the client to resend it",
                 )
+
+    def _quote_byte(self) -> bytes | None:
+        """The quote byte to count, for CSV in an ASCII-compatible encoding without an escape character."""
+        d = self.options.csv
+        if self.options.format != "csv" or not d.quote_char or d.escape_char or d.detect:
+            return None
+        if codecs.lookup(self.options.encoding).name.startswith(("utf-16", "utf-32")):
+            return None
+        return d.quote_char.encode("ascii", errors="ignore") or None
+
+    def _check_quotes(self, f: DropFile, counters: list[ByteCounter], opener: Any) -> None:
+        """An odd number of quote characters: a quoted field is never closed (pyarrow would swallow the rest)."""
+        main = next((c for c in counters if c.eof), None)
+        if main is None or main.count % 2 == 0:
+            return
+        d = self.options.csv
+        enc = "utf-8-sig" if codecs.lookup(self.options.encoding).name == "utf-8" else self.options.encoding
+        with io.TextIOWrapper(opener(), encoding=enc, errors="replace", newline="") as text:
+            line = unclosed_quote_line(text, d.delimiter, d.quote_char or '"', d.header)
+        where = f"line {line}" if line else "somewhere"
+        raise FileRejectedError(
+            "unbalanced_quote",
+            f"{f.name}, {where}: a quoted field starts and is never closed (an odd number of {d.quote_char} "
+            "characters in the file), so the rest of the file would be read as one value. Ask the client to fix "
+            "the quoting (a quote inside a value is written twice)",
+        )
 
     def _check_totals(self, f: DropFile, rows: int, holders: list[TrailerHolder]) -> None:
         ct = self.options.control_total

@@ -270,3 +270,42 @@ class Spool:
         if self._dir is not None:
             self._dir.cleanup()
             self._dir = None
+
+
+class ByteCounter(io.RawIOBase):
+    """Count one byte value (the CSV quote character) in the bytes passing through."""
+
+    def __init__(self, inner: IO[bytes], byte: bytes) -> None:
+        self.inner, self.byte, self.count, self.eof = inner, byte, 0, False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        data = self.inner.read(len(b))
+        n = len(data)
+        if not n:
+            self.eof = True
+        b[:n] = data
+        self.count += data.count(self.byte)
+        return n
+
+    def close(self) -> None:
+        self.inner.close()
+        super().close()
+
+
+def unclosed_quote_line(text: IO[str], delimiter: str, quote: str, header: bool) -> int | None:
+    """The line where a quoted field starts that is never closed, or ``None`` (csv module, strict)."""
+    import csv
+
+    reader = csv.reader(text, delimiter=delimiter, quotechar=quote, strict=True)
+    start = 1
+    try:
+        while True:
+            start = reader.line_num + 1
+            next(reader)
+    except StopIteration:
+        return None
+    except csv.Error as exc:
+        return start if "end of data" in str(exc) else reader.line_num
