@@ -311,8 +311,12 @@ class FileDropSource(Source):
             self._check_totals(f, spool.rows, holders)
         except DataError as exc:
             spool.close()
-            reason = getattr(exc, "reason", None) or "bad_data"
-            self._quarantine(f, reason, str(exc), size, sha256)
+            reason, message = getattr(exc, "reason", None) or "bad_data", str(exc)
+            if reason in ("column_count", "parse_error", "bad_value") and quote is not None:
+                unclosed = self._unclosed_quote(f, opener)
+                if unclosed:
+                    reason, message = unclosed.reason, str(unclosed)
+            self._quarantine(f, reason, message, size, sha256)
             return
         except BaseException:
             spool.close()
@@ -413,16 +417,21 @@ class FileDropSource(Source):
         main = next((c for c in counters if c.eof), None)
         if main is None or main.count % 2 == 0:
             return
+        unclosed = self._unclosed_quote(f, opener)
+        if unclosed:
+            raise unclosed
+
+    def _unclosed_quote(self, f: DropFile, opener: Any) -> FileRejectedError | None:
         d = self.options.csv
         enc = "utf-8-sig" if codecs.lookup(self.options.encoding).name == "utf-8" else self.options.encoding
         with io.TextIOWrapper(opener(), encoding=enc, errors="replace", newline="") as text:
             line = unclosed_quote_line(text, d.delimiter, d.quote_char or '"', d.header)
-        where = f"line {line}" if line else "somewhere"
-        raise FileRejectedError(
+        if line is None:
+            return None
+        return FileRejectedError(
             "unbalanced_quote",
-            f"{f.name}, {where}: a quoted field starts and is never closed (an odd number of {d.quote_char} "
-            "characters in the file), so the rest of the file would be read as one value. Ask the client to fix "
-            "the quoting (a quote inside a value is written twice)",
+            f"{f.name}, line {line}: a quoted field starts here and is never closed, so the rest of the file would "
+            "be read as one value. Ask the client to fix the quoting (a quote inside a value is written twice)",
         )
 
     def _check_totals(self, f: DropFile, rows: int, holders: list[TrailerHolder]) -> None:

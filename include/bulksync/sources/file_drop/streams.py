@@ -308,4 +308,4 @@ def unclosed_quote_line(text: IO[str], delimiter: str, quote: str, header: bool)
     except StopIteration:
         return None
     except csv.Error as exc:
-        return start if "end of data" in str(exc) else reader.line_num
+        return start if "end of data" in str(exc) else None
