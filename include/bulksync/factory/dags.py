@@ -19,6 +19,7 @@ from typing import Any
 from airflow.sdk import DAG, TaskGroup
 
 from bulksync.errors import SpecError
+from bulksync.operators.file_drop import wait_task
 from bulksync.operators.stages import (
     BulksyncStageOperator,
     ExtractOperator,
@@ -109,7 +110,7 @@ def build_dag(spec: PipelineSpec) -> DAG:
     with dag:
         for ds in spec.datasets:
             with TaskGroup(group_id=ds.name, tooltip=f"{ds.source.kind} → {ds.target.kind}:{ds.target.table}"):
-                previous = None
+                previous: Any = wait_task(ds, spec_json)  # file drops: wait for complete files first
                 for op in stage_chain(ds):
                     task = op(task_id=op.stage, spec=spec_json, dataset=ds.name)
                     if previous is not None:

@@ -158,7 +158,7 @@ def build_columns(layout: Layout, records: list[Item], naming: str) -> list[Colu
             parts = [rec.name or "record", *parts]
         return "_".join(parts)
 
-    depth = {k: (99 if naming == "qualified" else 0) for k in items}
+    depth = {k: (len([a for a in anc[1:] if a.name]) if naming == "qualified" else 0) for k, (_r, _i, anc) in items.items()}
     for _ in range(64):
         by_name: dict[str, list[int]] = defaultdict(list)
         for k, (rec, it, anc) in items.items():
