@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -67,10 +68,8 @@ def _selector_values(plan: Plan, sel: Selector, data: np.ndarray) -> np.ndarray:
     for value, idx in sel.when.items():
         key = value.strip()
         if not pa.types.is_string(arr.type):
-            try:
+            with contextlib.suppress(ValueError):
                 key = str(int(key))
-            except ValueError:
-                pass
         hit = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(as_text), key), False)
         out[np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)] = idx
     return out
@@ -82,8 +81,15 @@ def _type_of(plan: Plan, item: object) -> pa.DataType:
     return arrow_type_of(item)  # type: ignore[arg-type]
 
 
-def _decode_record(plan: Plan, rp: RecordPlan, data: np.ndarray, lengths: np.ndarray | None,
-                   rows: np.ndarray | None, acc: _Acc, rec_errors: list[tuple[np.ndarray, str]]) -> None:
+def _decode_record(
+    plan: Plan,
+    rp: RecordPlan,
+    data: np.ndarray,
+    lengths: np.ndarray | None,
+    rows: np.ndarray | None,
+    acc: _Acc,
+    rec_errors: list[tuple[np.ndarray, str]],
+) -> None:
     """Decode the rows ``rows`` (None: all) of ``data`` with the layout of one 01 record."""
     sub = data if rows is None else data[rows]
     sub_len = None if lengths is None else (lengths if rows is None else lengths[rows])
@@ -95,8 +101,12 @@ def _decode_record(plan: Plan, rp: RecordPlan, data: np.ndarray, lengths: np.nda
         bad = choice < 0
         if bad.any():
             sel = rp.rules[base]
-            rec_errors.append((_rows_all(rows, len(data))[bad] if rows is not None else np.flatnonzero(bad),
-                               f"{sel.item.name} has a value not listed in redefines.{base}.when"))
+            rec_errors.append(
+                (
+                    _rows_all(rows, len(data))[bad] if rows is not None else np.flatnonzero(bad),
+                    f"{sel.item.name} has a value not listed in redefines.{base}.when",
+                )
+            )
         keys.append(choice)
     for name, counter, off in rp.counters:
         arr, reason, _ = decode_field(plan, counter, pa.int64(), sub[:, off : off + counter.size])
@@ -104,8 +114,12 @@ def _decode_record(plan: Plan, rp: RecordPlan, data: np.ndarray, lengths: np.nda
         table = _odo_range(rp, name)
         bad = (vals < table[0]) | (vals > table[1])
         if bad.any():
-            rec_errors.append((_rows_all(rows, len(data))[bad] if rows is not None else np.flatnonzero(bad),
-                               f"{name} = out of range {table[0]}..{table[1]} for its OCCURS DEPENDING ON table"))
+            rec_errors.append(
+                (
+                    _rows_all(rows, len(data))[bad] if rows is not None else np.flatnonzero(bad),
+                    f"{name} = out of range {table[0]}..{table[1]} for its OCCURS DEPENDING ON table",
+                )
+            )
         keys.append(np.where(bad, -1, vals))
     if keys:
         stacked = np.stack(keys, axis=1)
@@ -126,8 +140,12 @@ def _decode_record(plan: Plan, rp: RecordPlan, data: np.ndarray, lengths: np.nda
             need = size_of(rp.record, counts or None)
             short = part_len < need
             if short.any():
-                rec_errors.append((_rows_all(global_rows, len(data))[short],
-                                   f"the record is shorter than the {need} bytes its layout needs"))
+                rec_errors.append(
+                    (
+                        _rows_all(global_rows, len(data))[short],
+                        f"the record is shorter than the {need} bytes its layout needs",
+                    )
+                )
         for it, idx, off, branches, _anc in walk(rp.record, 0, counts or None):
             col = rp.columns.get((id(it), idx))
             if col is None:
@@ -145,11 +163,11 @@ def _decode_record(plan: Plan, rp: RecordPlan, data: np.ndarray, lengths: np.nda
                         reason = np.where(beyond, 0, reason).astype(np.uint8)
             acc.pieces[col].append((global_rows, arr))
             if reason is not None and not plan.quiet[col]:
-                bad = np.flatnonzero(reason)
-                if len(bad):
-                    where = bad if global_rows is None else global_rows[bad]
-                    for code in np.unique(reason[bad]):
-                        acc.reasons.append((where[reason[bad] == code], col, REASONS[int(code)], off))
+                hits = np.flatnonzero(reason)
+                if len(hits):
+                    where = hits if global_rows is None else global_rows[hits]
+                    for code in np.unique(reason[hits]):
+                        acc.reasons.append((where[reason[hits] == code], col, REASONS[int(code)], off))
 
 
 def _odo_range(rp: RecordPlan, counter: str) -> tuple[int, int]:
@@ -192,9 +210,7 @@ def decode_block(plan: Plan, raw: RawBlock, name: str) -> DecodedBlock:
     else:
         seg = _selector_values(plan, plan.segment, data)
         names = np.array([rp.record.name or "" for rp in plan.records] + [""], dtype=object)
-        segment_names = pa.array(
-            [s.lower() for s in names[seg].tolist()], type=pa.string(), mask=seg < 0
-        )
+        segment_names = pa.array([s.lower() for s in names[seg].tolist()], type=pa.string(), mask=seg < 0)
         unknown = np.flatnonzero(seg < 0)
         if len(unknown):
             rec_errors.append((unknown, f"{plan.segment.item.name} has a value not listed in segments.when"))
@@ -209,8 +225,14 @@ def decode_block(plan: Plan, raw: RawBlock, name: str) -> DecodedBlock:
     return _finish(plan, raw, batch, acc, rec_errors, lengths)
 
 
-def _finish(plan: Plan, raw: RawBlock, batch: pa.RecordBatch, acc: _Acc,
-            rec_errors: list[tuple[np.ndarray, str]], lengths: np.ndarray | None) -> DecodedBlock:
+def _finish(
+    plan: Plan,
+    raw: RawBlock,
+    batch: pa.RecordBatch,
+    acc: _Acc,
+    rec_errors: list[tuple[np.ndarray, str]],
+    lengths: np.ndarray | None,
+) -> DecodedBlock:
     n = batch.num_rows
     bad = np.zeros(n, dtype=bool)
     first_reason: dict[int, str] = {}

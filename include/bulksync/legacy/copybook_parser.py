@@ -98,8 +98,16 @@ class Layout:
         if name is None:
             if len(self.records) > 1:
                 names = ", ".join(r.name or "FILLER" for r in self.records)
-                raise SpecError([(self.file, "", f"the copybook defines several records ({names}): "
-                                  "set `record:` to one of them or `segments:` to choose per record")])
+                raise SpecError(
+                    [
+                        (
+                            self.file,
+                            "",
+                            f"the copybook defines several records ({names}): "
+                            "set `record:` to one of them or `segments:` to choose per record",
+                        )
+                    ]
+                )
             return self.records[0]
         for r in self.records:
             if r.name == name.upper():
@@ -152,8 +160,12 @@ def tokenize(text: str, file: str, source_format: Literal["fixed", "free"] = "fi
     open_literal: str | None = None
     for no, body, continued in source_lines(text, source_format):
         if body.startswith("\x00"):
-            raise _fail(file, no, f"unknown indicator {body[1]!r} in column 7 (use '*' or '/' for comments, "
-                        "'-' for continuation; or set source_format: free)")
+            raise _fail(
+                file,
+                no,
+                f"unknown indicator {body[1]!r} in column 7 (use '*' or '/' for comments, "
+                "'-' for continuation; or set source_format: free)",
+            )
         pos = 0
         if continued:
             stripped = body.lstrip()
@@ -258,8 +270,12 @@ class _EntryParser:
     def parse(self) -> Item | None:
         first = self.toks[0]
         if not _LEVEL.match(first.text):
-            raise _fail(self.file, first.line, f"a level number (01-49, 77, 88) expected, found {first.text!r}"
-                        " (is the previous entry missing its period?)")
+            raise _fail(
+                self.file,
+                first.line,
+                f"a level number (01-49, 77, 88) expected, found {first.text!r}"
+                " (is the previous entry missing its period?)",
+            )
         level = int(first.text)
         self.i = 1
         if level == 88:
@@ -393,8 +409,12 @@ def parse_copybook(text: str, file: str = "<copybook>", source_format: Literal["
             raise _fail(file, item.line, f"level {item.level:02d} item has no parent group")
         parent = stack[-1]
         if parent.picture is not None:
-            raise _fail(file, item.line, f"{parent.name or 'FILLER'} (line {parent.line}) has a PIC but "
-                        f"{item.name or 'FILLER'} is subordinate to it")
+            raise _fail(
+                file,
+                item.line,
+                f"{parent.name or 'FILLER'} (line {parent.line}) has a PIC but "
+                f"{item.name or 'FILLER'} is subordinate to it",
+            )
         parent.children.append(item)
         stack.append(item)
     if not records:
@@ -418,8 +438,12 @@ def _finish(file: str, item: Item, parent: Item | None) -> None:
         for pos, child in enumerate(item.children):
             _finish(file, child, item)
             if child.redefines and (pos == 0 or child.redefines != _base(item, child).name):
-                raise _fail(file, child.line, f"{child.name} REDEFINES {child.redefines}: the redefined item must "
-                            "be the preceding item at the same level")
+                raise _fail(
+                    file,
+                    child.line,
+                    f"{child.name} REDEFINES {child.redefines}: the redefined item must "
+                    "be the preceding item at the same level",
+                )
         # a REDEFINES area is as large as its largest branch
         size = 0
         i = 0
@@ -446,8 +470,9 @@ def _finish(file: str, item: Item, parent: Item | None) -> None:
     if item.usage == "display":
         item.size = pic.length + (1 if pic.kind == "numeric" and pic.signed and item.sign_separate else 0)
     elif pic.kind != "numeric":
-        raise _fail(file, item.line, f"{name}: USAGE {item.usage.upper()} needs a numeric PIC (9, S, V, P), "
-                    f"not {pic.text}")
+        raise _fail(
+            file, item.line, f"{name}: USAGE {item.usage.upper()} needs a numeric PIC (9, S, V, P), not {pic.text}"
+        )
     elif item.usage == "comp-3":
         item.size = pic.digits // 2 + 1
     else:
@@ -475,8 +500,9 @@ def _check_references(file: str, rec: Item) -> None:
 
     def check(it: Item) -> None:
         if it.depending_on and it.depending_on not in names:
-            raise _fail(file, it.line, f"{it.name}: DEPENDING ON {it.depending_on}: no such field in "
-                        f"{rec.name or 'the record'}")
+            raise _fail(
+                file, it.line, f"{it.name}: DEPENDING ON {it.depending_on}: no such field in {rec.name or 'the record'}"
+            )
         for c in it.children:
             check(c)
 

@@ -108,7 +108,9 @@ def _blank(b: np.ndarray, cp: CodePage) -> np.ndarray:
     return (b == cp.space).all(axis=1) | (b == 0).all(axis=1)
 
 
-def packed(b: np.ndarray, digits: int, signed: bool, cp: CodePage) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def packed(
+    b: np.ndarray, digits: int, signed: bool, cp: CodePage
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Decode COMP-3: returns (digits ``uint8[n, digits]``, negative, valid, reason code)."""
     hi = b >> 4
     lo = b & 0x0F
@@ -201,7 +203,9 @@ def zoned(
     return np.where(d < 0, 0, d).astype(np.uint8), neg, valid, reason
 
 
-def binary(b: np.ndarray, signed: bool, big_endian: bool, digits: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def binary(
+    b: np.ndarray, signed: bool, big_endian: bool, digits: int | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Decode COMP / COMP-4 / BINARY / COMP-5: (int64 values, valid, reason); ``digits`` caps COMP (not COMP-5)."""
     n, k = b.shape
     dt = np.dtype(f"{'>' if big_endian else '<'}{'i' if signed else 'u'}{k}")

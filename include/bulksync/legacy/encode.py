@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from bulksync.legacy.codepages import encode_text
 from bulksync.legacy.copybook_parser import Item
@@ -106,7 +106,9 @@ def field_bytes(plan: Plan, item: Item, value: Any) -> bytes:
         return zoned_bytes(item, n, cp)
     if item.usage == "comp-3":
         return packed_bytes(item, n)
-    order = "little" if item.usage == "comp-5" and plan.options.comp5_byte_order == "little" else "big"
+    order: Literal["big", "little"] = (
+        "little" if item.usage == "comp-5" and plan.options.comp5_byte_order == "little" else "big"
+    )
     return n.to_bytes(item.size, order, signed=pic.signed)
 
 

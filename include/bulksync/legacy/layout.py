@@ -119,7 +119,7 @@ def _walk(
     for area in _areas(item):
         width = 0
         for child in area:
-            b = branches + ((area[0].name or "FILLER", child.name or "FILLER"),) if len(area) > 1 else branches
+            b = (*branches, (area[0].name or "FILLER", child.name or "FILLER")) if len(area) > 1 else branches
             n = occurs_of(child, counts)
             one = size_of(child, counts)
             for k in range(n):
@@ -158,7 +158,9 @@ def build_columns(layout: Layout, records: list[Item], naming: str) -> list[Colu
             parts = [rec.name or "record", *parts]
         return "_".join(parts)
 
-    depth = {k: (len([a for a in anc[1:] if a.name]) if naming == "qualified" else 0) for k, (_r, _i, anc) in items.items()}
+    depth = {
+        k: (len([a for a in anc[1:] if a.name]) if naming == "qualified" else 0) for k, (_r, _i, anc) in items.items()
+    }
     for _ in range(64):
         by_name: dict[str, list[int]] = defaultdict(list)
         for k, (rec, it, anc) in items.items():
@@ -175,8 +177,16 @@ def build_columns(layout: Layout, records: list[Item], naming: str) -> list[Colu
         raw = base(rec, it, anc, depth[id(it)]) + "".join(f"_{i}" for i in idx)
         name = _sql_name(raw)
         if name in seen:
-            raise SpecError([(layout.file, f"line {it.line}", f"{it.name} gives the column name {name!r}, which "
-                              f"{seen[name].name} (line {seen[name].line}) has too; rename one of them")])
+            raise SpecError(
+                [
+                    (
+                        layout.file,
+                        f"line {it.line}",
+                        f"{it.name} gives the column name {name!r}, which "
+                        f"{seen[name].name} (line {seen[name].line}) has too; rename one of them",
+                    )
+                ]
+            )
         seen[name] = it
         columns.append(Column(name, it, rec.name or "FILLER", idx, br, arrow_type_of(it)))
     return columns

@@ -14,7 +14,9 @@ CodePage = Literal["cp037", "cp500", "cp273", "cp1140", "ascii"]
 class SelectRule(StrictModel):
     """Choose a record layout (or a REDEFINES branch) per record by the value of one field."""
 
-    field: str = Field(description="COBOL name of the selector field (e.g. REC-TYPE); decoded, trimmed, compared as text")
+    field: str = Field(
+        description="COBOL name of the selector field (e.g. REC-TYPE); decoded, trimmed, compared as text"
+    )
     when: dict[str, str] = Field(
         description="selector value -> COBOL name of the 01 record (segments) or REDEFINES branch to decode"
     )

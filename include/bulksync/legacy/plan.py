@@ -86,8 +86,9 @@ def _selector(layout: Layout, records: list[Item], rule: SelectRule, names: list
         raise _spec_error(layout, option, f"{rule.field} is a group; name an elementary field")
     off = static_offset(rec, item)
     if off is None:
-        raise _spec_error(layout, option, f"{rule.field} moves with an OCCURS DEPENDING ON table; choose a field "
-                          "before the table")
+        raise _spec_error(
+            layout, option, f"{rule.field} moves with an OCCURS DEPENDING ON table; choose a field before the table"
+        )
     upper = [n.upper() for n in names]
     when: dict[str, int] = {}
     for value, target in rule.when.items():
@@ -116,13 +117,19 @@ def compile_plan(layout: Layout, options: CopybookOptions) -> Plan:
                 names.append(branch)
     for base in options.redefines:
         if base.upper() not in branch_names:
-            raise _spec_error(layout, f"redefines.{base}", f"{base} is not REDEFINES-d in the copybook (REDEFINES-d "
-                              f"items: {', '.join(branch_names) or 'none'})")
+            raise _spec_error(
+                layout,
+                f"redefines.{base}",
+                f"{base} is not REDEFINES-d in the copybook (REDEFINES-d items: {', '.join(branch_names) or 'none'})",
+            )
     fixed_branch = {b.upper(): v.upper() for b, v in options.redefines.items() if isinstance(v, str)}
     for base, branch in fixed_branch.items():
         if branch not in branch_names[base]:
-            raise _spec_error(layout, f"redefines.{base}", f"{branch} is not a branch of {base} (branches: "
-                              f"{', '.join(branch_names[base])})")
+            raise _spec_error(
+                layout,
+                f"redefines.{base}",
+                f"{branch} is not a branch of {base} (branches: {', '.join(branch_names[base])})",
+            )
     columns = [c for c in columns if all(fixed_branch.get(b, br) == br for b, br in c.branches)]
     ruled = {b.upper() for b, v in options.redefines.items() if not isinstance(v, str)}
     quiet = [any(b not in ruled and b not in fixed_branch for b, _ in c.branches) for c in columns]
@@ -136,8 +143,9 @@ def compile_plan(layout: Layout, options: CopybookOptions) -> Plan:
                     find_item([rec], base)
                 except KeyError:
                     continue
-                rp.rules[base.upper()] = _selector(layout, [rec], rule, branch_names[base.upper()],
-                                                   f"redefines.{base}.field")
+                rp.rules[base.upper()] = _selector(
+                    layout, [rec], rule, branch_names[base.upper()], f"redefines.{base}.field"
+                )
         seen: set[str] = set()
         stack = [rec]
         while stack:
@@ -148,8 +156,12 @@ def compile_plan(layout: Layout, options: CopybookOptions) -> Plan:
                 _r, counter = find_item([rec], it.depending_on)
                 off = static_offset(rec, counter)
                 if off is None or counter.children:
-                    raise _spec_error(layout, f"line {it.line}", f"{it.name}: the DEPENDING ON field "
-                                      f"{it.depending_on} must be an elementary field before any variable table")
+                    raise _spec_error(
+                        layout,
+                        f"line {it.line}",
+                        f"{it.name}: the DEPENDING ON field "
+                        f"{it.depending_on} must be an elementary field before any variable table",
+                    )
                 rp.counters.append((it.depending_on, counter, off))
         plans.append(rp)
     segment = None
@@ -168,14 +180,25 @@ def compile_plan(layout: Layout, options: CopybookOptions) -> Plan:
             raise _spec_error(layout, "record_length_field", f"no field {options.record_length_field}") from None
         off = static_offset(rec, item)
         if off is None or item.children or item.usage in ("comp-1", "comp-2"):
-            raise _spec_error(layout, "record_length_field", "the length field must be a numeric field at a fixed "
-                              "offset")
+            raise _spec_error(
+                layout, "record_length_field", "the length field must be a numeric field at a fixed offset"
+            )
         length_field = (item, off)
     fields = [pa.field(c.name, c.type) for c in columns]
     if segment is not None:
         fields.insert(0, pa.field(SEGMENT_COLUMN, pa.string()))
-    return Plan(layout, options, code_page(options.code_page), columns, plans, segment, width, pa.schema(fields),
-                quiet, length_field)
+    return Plan(
+        layout,
+        options,
+        code_page(options.code_page),
+        columns,
+        plans,
+        segment,
+        width,
+        pa.schema(fields),
+        quiet,
+        length_field,
+    )
 
 
 def decode_field(plan: Plan, item: Item, typ: pa.DataType, b: np.ndarray) -> tuple[pa.Array, np.ndarray | None, int]:

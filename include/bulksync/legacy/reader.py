@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -47,7 +47,7 @@ from bulksync.legacy.errors import (
 from bulksync.legacy.layout import walk
 from bulksync.legacy.options import CopybookOptions, SelectRule
 from bulksync.legacy.plan import Plan, compile_plan, copybook_path, load_layout
-from bulksync.legacy.records import BadLength, RawBlock, fixed_blocks, rdw_length, variable_blocks
+from bulksync.legacy.records import BadLength, LengthOf, RawBlock, fixed_blocks, rdw_length, variable_blocks
 
 __all__ = [
     "REJECTED_SCHEMA",
@@ -129,7 +129,7 @@ def _length_field_end(plan: Plan) -> int:
     return off + item.size
 
 
-def _length_field(plan: Plan) -> object:
+def _length_field(plan: Plan) -> LengthOf:
     assert plan.length_field is not None
     item, off = plan.length_field
     cp = plan.code_page
@@ -144,8 +144,10 @@ def _length_field(plan: Plan) -> object:
             raise BadLength(f"the record length field {item.name} holds x'{raw.hex().upper()}', not a number") from None
         total = value + adjust
         if total < end:
-            raise BadLength(f"the record length field {item.name} says {total} bytes, shorter than the field's own "
-                            f"end at byte {end} (check record_length_adjust)")
+            raise BadLength(
+                f"the record length field {item.name} says {total} bytes, shorter than the field's own "
+                f"end at byte {end} (check record_length_adjust)"
+            )
         return total
 
     return length_of
@@ -154,7 +156,7 @@ def _length_field(plan: Plan) -> object:
 def _scalar(item: Item, raw: bytes, cp: str, comp5_order: str) -> int:
     """The integer value of one numeric field (record length fields only: not vectorised)."""
     if item.usage in ("comp", "comp-5"):
-        order = "little" if item.usage == "comp-5" and comp5_order == "little" else "big"
+        order: Literal["big", "little"] = "little" if item.usage == "comp-5" and comp5_order == "little" else "big"
         return int.from_bytes(raw, order, signed=bool(item.picture and item.picture.signed))
     if item.usage == "comp-3":
         h = raw.hex()
@@ -249,7 +251,11 @@ def _check_code_page(plan: Plan, raw: RawBlock, name: str) -> None:
     if share <= BAD_TEXT_SHARE:
         return
     best = min(CODE_PAGES, key=lambda cp: _bad_share(text, cp))
-    guess = f"; the text reads best as {best} ({_bad_share(text, best):.0%} unprintable)" if best != plan.code_page.name else ""
+    guess = (
+        f"; the text reads best as {best} ({_bad_share(text, best):.0%} unprintable)"
+        if best != plan.code_page.name
+        else ""
+    )
     raise CodePageError(
         name,
         f"{share:.0%} of the text characters in the first records are unprintable in code page {plan.code_page.name}"

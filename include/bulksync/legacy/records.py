@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 import numpy as np
 
@@ -38,7 +38,7 @@ class RawBlock:
     offsets: np.ndarray
 
 
-class BadLength(Exception):  # noqa: N818 - carried to variable_blocks, which adds the file offset
+class BadLength(Exception):
     """A record length that cannot be right (raised by a :data:`LengthOf`)."""
 
     def __init__(self, message: str, kind: type[RecordFormatError] = InvalidRdwError) -> None:
@@ -57,8 +57,12 @@ class _Framed:
         if header:
             skipped = stream.read(header)
             if len(skipped) < header:
-                raise TruncatedRecordError(name, 1, 0, f"the file has {len(skipped)} bytes, fewer than the "
-                                           f"{header} header bytes to skip (header_bytes)")
+                raise TruncatedRecordError(
+                    name,
+                    1,
+                    0,
+                    f"the file has {len(skipped)} bytes, fewer than the {header} header bytes to skip (header_bytes)",
+                )
 
     def read(self, n: int) -> bytes:
         """Up to ``n`` bytes; ``b""`` at the end of the data (before the trailer)."""
@@ -159,8 +163,13 @@ def variable_blocks(
         if pos >= len(buf):
             break
         if len(buf) - pos < min_bytes:
-            raise RdwPastEofError(name, number, base + pos, f"the file ends {len(buf) - pos} bytes into the "
-                                  "record header: the file is cut short; ask for the file again")
+            raise RdwPastEofError(
+                name,
+                number,
+                base + pos,
+                f"the file ends {len(buf) - pos} bytes into the "
+                "record header: the file is cut short; ask for the file again",
+            )
         try:
             total = length_of(buf, pos, number)
         except BadLength as e:
@@ -199,17 +208,21 @@ def variable_blocks(
 
 def rdw_length(name: str, big_endian: bool, includes_header: bool) -> LengthOf:
     """A :data:`LengthOf` reading a 4-byte RDW (length, then two reserved zero bytes)."""
-    order = "big" if big_endian else "little"
+    order: Literal["big", "little"] = "big" if big_endian else "little"
 
     def length_of(buf: bytes, pos: int, number: int) -> int:
         n = int.from_bytes(buf[pos : pos + 2], order)
         if buf[pos + 2] or buf[pos + 3]:
-            raise BadLength(f"RDW x'{buf[pos : pos + 4].hex().upper()}' has non-zero reserved bytes: not an RDW (spanned records, block descriptors, or not a "
-                                  "variable-length file; check record_format)")
+            raise BadLength(
+                f"RDW x'{buf[pos : pos + 4].hex().upper()}' has non-zero reserved bytes: not an RDW (spanned "
+                "records, block descriptors, or not a variable-length file; check record_format)"
+            )
         total = n + 4 if not includes_header else n
         if total <= 4 and includes_header:
-            raise BadLength(f"RDW length {n} is below 5 (an RDW counts its own 4 bytes; "
-                                  "set rdw_includes_header: false if this file's lengths exclude them)")
+            raise BadLength(
+                f"RDW length {n} is below 5 (an RDW counts its own 4 bytes; "
+                "set rdw_includes_header: false if this file's lengths exclude them)"
+            )
         return total
 
     return length_of

@@ -138,10 +138,10 @@ def test_syntax_errors_name_file_and_line(lines: list[str], line: int, message: 
 def test_bad_indicator_and_free_format_hint() -> None:
     with pytest.raises(SpecError, match=r"bad.cpy: line 2: unknown indicator '\.' in column 7.*source_format: free"):
         parse_copybook("      * free-format text read as fixed\n01 REC.\n  05 A PIC X.", "bad.cpy")
-    with pytest.raises(SpecError, match="no data items found.*source_format: free"):
+    with pytest.raises(SpecError, match=r"no data items found.*source_format: free"):
         parse_copybook("      * only a comment\n", "empty.cpy")
 
 
 def test_missing_copybook_file(tmp_path: Path) -> None:
-    with pytest.raises(SpecError, match="nope.cpy: cannot read the copybook"):
+    with pytest.raises(SpecError, match=r"nope\.cpy: cannot read the copybook"):
         load_copybook(tmp_path / "nope.cpy")

@@ -22,13 +22,13 @@ def errors(decode: Decode, field: str, data: bytes, **options: object) -> list[t
 
 
 def test_packed_decimal_known_bytes(decode: Decode) -> None:
-    data = bytes.fromhex("12345C" "12345D" "12345F" "00000C" "99999B" "404040" "000000")
+    data = bytes.fromhex("12345C12345D12345F00000C99999B404040000000")
     assert values(decode, "A PIC S9(5) COMP-3", data) == [12345, -12345, 12345, 0, -99999, None, None]
     assert values(decode, "A PIC S9(3)V99 COMP-3", data[:3]) == [Decimal("123.45")]
 
 
 def test_packed_decimal_bad_nibble_and_sign(decode: Decode) -> None:
-    data = bytes.fromhex("12345C" "1A345C" "123457" "12345D")
+    data = bytes.fromhex("12345C1A345C12345712345D")
     assert values(decode, "A PIC S9(5) COMP-3", data) == [12345, None, None, -12345]
     assert errors(decode, "A PIC S9(5) COMP-3", data) == [
         (2, "1A345C", "bad packed nibble"),
@@ -48,14 +48,14 @@ def test_packed_38_digits_exact(decode: Decode) -> None:
 
 
 def test_zoned_overpunch_cp037(decode: Decode) -> None:
-    data = "1234{" "1234J" "0012}" "1234A" "12345".encode("cp037") + bytes.fromhex("F1F2F3F4D5")
+    data = "1234{1234J0012}1234A12345".encode("cp037") + bytes.fromhex("F1F2F3F4D5")
     assert values(decode, "A PIC S9(5)", data) == [12340, -12341, -120, 12341, 12345, -12345]
     # unsigned: C zone accepted as positive, D is refused
     assert values(decode, "A PIC 9(5)", "1234A1234J".encode("cp037")) == [12341, None]
 
 
 def test_zoned_bad_sign_and_digit(decode: Decode) -> None:
-    data = bytes.fromhex("F1F2F3F445" "F1F2C3F4F5" "4040404040")
+    data = bytes.fromhex("F1F2F3F445F1F2C3F4F54040404040")
     assert values(decode, "A PIC S9(5)", data) == [None, None, None]
     assert errors(decode, "A PIC S9(5)", data) == [
         (1, "F1F2F3F445", "bad zoned sign"),
@@ -73,7 +73,7 @@ def test_zoned_sign_leading_and_separate(decode: Decode) -> None:
 
 
 def test_zoned_ascii_overpunch(decode: Decode) -> None:
-    data = b"1234{" b"1234}" b"123" b"4J" b"12345" b"1234p"
+    data = b"1234{1234}1234J123451234p"
     assert values(decode, "A PIC S9(5)", data, code_page="ascii") == [12340, -12340, -12341, 12345, -12340]
 
 
@@ -92,7 +92,7 @@ def test_binary_big_endian_signed_unsigned_and_comp5(decode: Decode) -> None:
 def test_ibm_hex_float(decode: Decode) -> None:
     # 0x41100000 = 1.0, 0xC276A000 = -118.625, 0x40800000 = 0.5 (IBM System/360 examples)
     assert values(decode, "A COMP-1", bytes.fromhex("41100000C276A00040800000")) == [1.0, -118.625, 0.5]
-    assert values(decode, "A COMP-2", bytes.fromhex("4110000000000000" "C276A00000000000")) == [1.0, -118.625]
+    assert values(decode, "A COMP-2", bytes.fromhex("4110000000000000C276A00000000000")) == [1.0, -118.625]
     assert values(decode, "A COMP-2", struct.pack(">d", 2.5), float_format="ieee") == [2.5]
 
 
