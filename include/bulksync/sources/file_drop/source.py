@@ -270,7 +270,16 @@ class FileDropSource(Source):
             sum(1 for n in self.stats["files"] if n["status"] == "duplicate"),
         )
 
-    def _read_one(self, f: DropFile) -> Iterator[pa.RecordBatch]:
+    def read_checked(self, f: DropFile) -> tuple[Spool, str, int]:
+        """Read and check one file completely; its batches wait in the returned spool.
+
+        Returns:
+            ``(spool, sha256, size)``.
+
+        Raises:
+            DataError: the file cannot be loaded; ``reason`` says why (``FileRejectedError`` or an
+                engine error carrying a reason).
+        """
         store, opts = self.store, self.options
         entry = store.stat(f.location)
         size = entry.size if entry else 0
@@ -299,7 +308,6 @@ class FileDropSource(Source):
                 data = io.BufferedReader(counter, 1 << 20)
             return data
 
-        sha256 = None
         try:
             self._verify_sidecar(f)
             self._check_head(f, compression, limit, size)
@@ -311,16 +319,23 @@ class FileDropSource(Source):
             self._check_totals(f, spool.rows, holders)
         except DataError as exc:
             spool.close()
-            reason, message = getattr(exc, "reason", None) or "bad_data", str(exc)
-            if reason in ("column_count", "parse_error", "bad_value") and quote is not None:
+            if getattr(exc, "reason", None) in ("column_count", "parse_error", "bad_value") and quote is not None:
                 unclosed = self._unclosed_quote(f, opener)
                 if unclosed:
-                    reason, message = unclosed.reason, str(unclosed)
-            self._quarantine(f, reason, message, size, sha256)
-            return
+                    raise unclosed from None
+            raise
         except BaseException:
             spool.close()
             raise
+        return spool, sha256, size
+
+    def _read_one(self, f: DropFile) -> Iterator[pa.RecordBatch]:
+        try:
+            spool, sha256, size = self.read_checked(f)
+        except DataError as exc:
+            entry = self.store.stat(f.location)
+            self._quarantine(f, getattr(exc, "reason", None) or "bad_data", str(exc), entry.size if entry else 0, None)
+            return
         ledger = self._ledger()
         arrived = dt.datetime.fromtimestamp(f.mtime, dt.UTC) if f.mtime else None
         ok, row = ledger.accept(
@@ -341,7 +356,7 @@ class FileDropSource(Source):
                 f"{row.interval} by run {row.run_id}; it was skipped"
             )
             where = moves.quarantine(
-                store,
+                self.store,
                 f.location,
                 f.name,
                 "duplicate",

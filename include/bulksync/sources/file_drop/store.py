@@ -183,7 +183,7 @@ class LocalLandingStore:
         src, dst = self._path(name), self._path(dest)
         dst.parent.mkdir(parents=True, exist_ok=True)
         tmp = dst.with_name(f".{dst.name}.copying")
-        shutil.copyfile(src, tmp)
+        shutil.copy2(src, tmp)  # keeps the modification time (stable-size rule)
         os.replace(tmp, dst)
 
     def write_text(self, name: str, text: str) -> None:
