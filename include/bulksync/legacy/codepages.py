@@ -29,6 +29,9 @@ class CodePage:
         utf8_len: byte -> length of that encoding (uint8[256]).
         ascii_only: every byte maps to one UTF-8 byte (no accented letters).
         bad: byte -> maps to U+FFFD (bool[256]).
+        translate: byte -> one-byte intermediate code (``bytes.translate`` table): the Latin-1 code of the
+            character, ``x'1A'`` for U+FFFD, and a free Latin-1 slot for the euro sign of cp1140.
+        expand: intermediate code -> UTF-8 (uint8[256, 3]); expand_len: its length (uint8[256]).
         space: the byte of a space.
         plus / minus: the bytes of ``+`` and ``-`` (SIGN SEPARATE).
     """
@@ -42,6 +45,10 @@ class CodePage:
     space: int
     plus: int
     minus: int
+    translate: bytes
+    expand: np.ndarray
+    expand_len: np.ndarray
+    specials: tuple[tuple[str, str], ...] = ()
 
 
 @functools.cache
@@ -61,6 +68,29 @@ def code_page(name: str) -> CodePage:
         enc = chr(cp).encode("utf-8")
         utf8[b, : len(enc)] = list(enc)
         utf8_len[b] = len(enc)
+    inter = np.zeros(256, dtype=np.uint8)
+    expand = np.zeros((256, 3), dtype=np.uint8)
+    expand_len = np.zeros(256, dtype=np.uint8)
+    for code in range(256):
+        enc = chr(code).encode("utf-8")
+        expand[code, : len(enc)] = list(enc)
+        expand_len[code] = len(enc)
+    free = [c for c in range(0xA0, 0x100) if c not in set(cps.tolist())]
+    specials: list[tuple[str, str]] = [("\x1a", chr(REPLACEMENT))]
+    for b, cp in enumerate(cps.tolist()):
+        if cp == REPLACEMENT:
+            inter[b] = 0x1A
+        elif cp < 0x100:
+            inter[b] = cp
+        else:  # the euro sign of cp1140: a Latin-1 slot this code page does not use
+            slot = free.pop(0)
+            inter[b] = slot
+            specials.append((chr(slot), chr(cp)))
+            enc = chr(cp).encode("utf-8")
+            expand[slot, : len(enc)] = list(enc)
+            expand_len[slot] = len(enc)
+    expand[0x1A] = list(chr(REPLACEMENT).encode("utf-8"))
+    expand_len[0x1A] = 3
     encode = "latin-1" if name == "ascii" else name
     return CodePage(
         name=name,
@@ -72,6 +102,10 @@ def code_page(name: str) -> CodePage:
         space=" ".encode(encode)[0],
         plus="+".encode(encode)[0],
         minus="-".encode(encode)[0],
+        translate=inter.tobytes(),
+        expand=expand,
+        expand_len=expand_len,
+        specials=tuple(specials),
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from bulksync.legacy.codepages import CodePage
 
@@ -33,7 +34,8 @@ def _horner(d: np.ndarray) -> np.ndarray:
     """int64 value of a ``[n, k]`` array of decimal digits (k <= 18)."""
     v = np.zeros(d.shape[0], dtype=np.int64)
     for j in range(d.shape[1]):
-        v = v * 10 + d[:, j]
+        v *= 10
+        v += d[:, j]
     return v
 
 
@@ -76,14 +78,16 @@ def number_array(digits: np.ndarray, neg: np.ndarray, valid: np.ndarray, typ: pa
     only says where the point is), so the result is exact.
     """
     n = digits.shape[0]
-    digits = np.where(valid[:, None], digits, 0).astype(np.int64)
+    all_valid = bool(valid.all())
+    if not all_valid:
+        digits = np.where(valid[:, None], digits, 0).astype(np.uint8)
     if pa.types.is_integer(typ):
         v = _horner(digits) * (10**times)
-        v = np.where(neg, -v, v)
-        return pa.array(v, type=pa.int64(), mask=~valid if not valid.all() else None)
+        np.negative(v, out=v, where=neg)
+        return pa.array(v, type=pa.int64(), mask=None if all_valid else ~valid)
     if digits.shape[1] + times <= 18:
         v = _horner(digits) * (10**times)
-        v = np.where(neg, -v, v)
+        np.negative(v, out=v, where=neg)
         buf = np.empty((n, 2), dtype=np.int64)
         buf[:, 0] = v
         buf[:, 1] = v >> 63
@@ -103,9 +107,17 @@ def int_array(values: np.ndarray, valid: np.ndarray, typ: pa.DataType) -> pa.Arr
     return pa.Array.from_buffers(typ, len(values), [_validity(valid), pa.py_buffer(buf)])
 
 
-def _blank(b: np.ndarray, cp: CodePage) -> np.ndarray:
-    """Rows of a field that are all spaces or all LOW-VALUES (read as null, not as an error)."""
-    return (b == cp.space).all(axis=1) | (b == 0).all(axis=1)
+def _clear_blanks(b: np.ndarray, reason: np.ndarray, cp: CodePage) -> np.ndarray:
+    """Valid mask; fields of all spaces or all LOW-VALUES are null without an error (``reason`` updated)."""
+    bad = np.flatnonzero(reason)
+    if len(bad):
+        sub = b[bad]
+        blank = (sub == cp.space).all(axis=1) | (sub == 0).all(axis=1)
+        reason[bad[blank]] = OK
+        valid = reason == OK
+        valid[bad[blank]] = False
+        return valid
+    return np.ones(len(b), dtype=bool)
 
 
 def packed(
@@ -122,22 +134,21 @@ def packed(
     sign = nib[:, 2 * k - 1]
     reason = np.zeros(n, dtype=np.uint8)
     neg = (sign == 0x0D) | (sign == 0x0B)
+    extra = 2 * k - 1 - digits
+    if extra > 0:
+        reason[(body[:, :extra] != 0).any(axis=1)] = TOO_BIG
     if not signed:
         reason[neg] = NEG_UNSIGNED
     reason[sign < 0x0A] = BAD_PSIGN
-    reason[(body > 9).any(axis=1)] = BAD_NIBBLE
-    extra = 2 * k - 1 - digits
-    if extra > 0:
-        reason[(reason == OK) & (body[:, :extra] != 0).any(axis=1)] = TOO_BIG
-    reason[_blank(b, cp)] = OK
-    valid = (reason == OK) & ~_blank(b, cp)
+    reason[(body.max(axis=1) > 9)] = BAD_NIBBLE
+    valid = _clear_blanks(b, reason, cp)
     return body[:, extra:], neg, valid, reason
 
 
 def _zoned_tables(cp: CodePage) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """byte -> digit of a plain position, of a sign position (-1 invalid), and negative flag."""
-    plain = np.full(256, -1, dtype=np.int16)
-    sign = np.full(256, -1, dtype=np.int16)
+    """byte -> digit of a plain position, of a sign position (0xFF invalid), and negative flag."""
+    plain = np.full(256, 0xFF, dtype=np.uint8)
+    sign = np.full(256, 0xFF, dtype=np.uint8)
     neg = np.zeros(256, dtype=bool)
     if cp.ebcdic:
         for d in range(10):
@@ -177,30 +188,38 @@ def zoned(
     plain, sign_tab, neg_tab = _TABLES[cp.name]
     n, w = b.shape
     reason = np.zeros(n, dtype=np.uint8)
-    neg = np.zeros(n, dtype=bool)
     if signed and separate:
         sb = b[:, 0] if leading else b[:, w - 1]
         body = b[:, 1:] if leading else b[:, : w - 1]
-        d = plain[body]
+        if cp.ebcdic:
+            d = body & 0x0F
+            bad_digit = ((body >> 4) != 0x0F) | (d > 9)
+        else:
+            d = body - 0x30
+            bad_digit = d > 9
         neg = sb == cp.minus
         reason[(sb != cp.plus) & ~neg] = BAD_SEP
-        reason[(d < 0).any(axis=1)] = BAD_DIGIT
+        reason[bad_digit.any(axis=1)] = BAD_DIGIT
     else:
-        d = plain[b]
         pos = 0 if leading else w - 1
         sb = b[:, pos]
         sd = sign_tab[sb]
         neg = neg_tab[sb]
+        others = b[:, 1:] if leading else b[:, : w - 1]
+        if cp.ebcdic:
+            d = b & 0x0F
+            bad_digit = (others < 0xF0) | (others > 0xF9)
+        else:
+            d = b - 0x30
+            bad_digit = (others < 0x30) | (others > 0x39)
         d[:, pos] = sd
         if not signed:
             reason[neg] = NEG_UNSIGNED
-        others = np.delete(d, pos, axis=1) if w > 1 else np.zeros((n, 0), dtype=np.int16)
-        reason[sd < 0] = BAD_ZSIGN
-        reason[(others < 0).any(axis=1)] = BAD_DIGIT
-    blank = _blank(b, cp)
-    reason[blank] = OK
-    valid = (reason == OK) & ~blank
-    return np.where(d < 0, 0, d).astype(np.uint8), neg, valid, reason
+        reason[sd == 0xFF] = BAD_ZSIGN
+        if w > 1:
+            reason[bad_digit.any(axis=1)] = BAD_DIGIT
+    valid = _clear_blanks(b, reason, cp)
+    return d, neg, valid, reason
 
 
 def binary(
@@ -237,34 +256,36 @@ def ibm_float(b: np.ndarray, ieee: bool) -> np.ndarray:
 def text(b: np.ndarray, cp: CodePage, trim: str) -> tuple[pa.Array, int]:
     """Decode text fields through the code page table and trim spaces by policy.
 
-    Returns the Arrow string array and the number of unprintable characters (U+FFFD) it holds.
+    The bytes are translated with ``bytes.translate`` into one-byte codes; pure ASCII (the usual case) is
+    then already UTF-8, anything else is expanded to UTF-8 with a vectorised gather. Trimming runs in
+    Arrow. Returns the Arrow string array and the number of unprintable characters (U+FFFD) it holds.
     """
     n, w = b.shape
-    cps = cp.codepoints[b]
-    bad = int(cp.bad[b].sum())
-    cols = np.arange(w)
-    if trim == "none" or w == 0:
-        start = np.zeros(n, dtype=np.int64)
-        end = np.full(n, w, dtype=np.int64)
+    t = np.frombuffer(np.ascontiguousarray(b).tobytes().translate(cp.translate), dtype=np.uint8)
+    bad = int(np.count_nonzero(t == 0x1A))
+    if not bad and (w == 0 or int(t.max(initial=0)) < 0x80):
+        data = t
+        offsets = np.arange(0, (n + 1) * w, w, dtype=np.int64) if w else np.zeros(n + 1, dtype=np.int64)
     else:
-        nonspace = cps != 0x20
-        anyc = nonspace.any(axis=1)
-        end = np.where(anyc, w - np.argmax(nonspace[:, ::-1], axis=1), 0)
-        start = np.where(anyc, np.argmax(nonspace, axis=1), 0) if trim == "both" else np.zeros(n, dtype=np.int64)
-    keep = (cols[None, :] >= start[:, None]) & (cols[None, :] < end[:, None])
-    lens8 = cp.utf8_len[b]
-    if (lens8 == 1).all():
-        data = cp.utf8[b, 0][keep]
-        lengths = end - start
-    else:
-        mask3 = (np.arange(3)[None, None, :] < lens8[:, :, None]) & keep[:, :, None]
-        data = cp.utf8[b][mask3]
-        lengths = (lens8 * keep).sum(axis=1)
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
+        # Latin-1 codes to UTF-8 at C speed, then each row's extra bytes for its non-ASCII characters
+        chars = t.tobytes().decode("latin-1")
+        for code, char in cp.specials:
+            if code in chars:
+                chars = chars.replace(code, char)
+        data = np.frombuffer(chars.encode("utf-8"), dtype=np.uint8)
+        t2 = t.reshape(n, w)
+        rows = np.flatnonzero(((t2 >= 0x80) | (t2 == 0x1A)).any(axis=1))
+        extra = np.zeros(n + 1, dtype=np.int64)
+        extra[rows + 1] = (cp.expand_len[t2[rows]].astype(np.int64) - 1).sum(axis=1)
+        offsets = np.arange(0, (n + 1) * w, w, dtype=np.int64) + np.cumsum(extra)
     if offsets[-1] < 2**31:
         arr = pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)])
     else:  # pragma: no cover - needs > 2 GiB of text in one block
         arr = pa.Array.from_buffers(pa.large_string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+    if trim == "right":
+        arr = pc.utf8_rtrim(arr, characters=" ")
+    elif trim == "both":
+        arr = pc.utf8_trim(arr, characters=" ")
+    if arr.type != pa.string():  # pragma: no cover
         arr = arr.cast(pa.string())
     return arr, bad
