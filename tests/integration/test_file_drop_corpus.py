@@ -8,73 +8,24 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from bulksync import stages
-from bulksync.staging.partition import Window
-from tests.file_drop_corpus import CASES, COLUMNS, GOOD, csv_text, good_rows, write, write_good
-from tests.helpers import DAY, pipeline
-
-NEXT_DAY = Window(DAY.end, DAY.end + dt.timedelta(days=1))  # type: ignore[operator]
-
-
-def drop_spec(landing: Path, **options: Any) -> Any:
-    """A pipeline with one file_drop dataset loading ``drops`` into the SQLite warehouse."""
-    opts = {
-        "landing": str(landing),
-        "pattern": "*.csv",
-        "arrival": {"mode": "immediate"},
-        "columns": COLUMNS,
-        **options,
-    }
-    return pipeline(
-        [
-            {
-                "name": "drops",
-                "source": {"kind": "file_drop", "options": opts},
-                "target": {"kind": "sqlite", "conn_id": "test_sqlite", "table": "drops", "mode": "append"},
-            }
-        ]
-    )
-
-
-def run(spec: Any, window: Window = DAY, run_id: str = "run-1") -> Any:
-    """Extract, transform and load the dataset for a window."""
-    ds = spec.datasets[0]
-    ctx = stages.RunContext(run_id=run_id, window=window, try_number=1)
-    manifest = stages.extract(spec, ds, ctx)
-    stages.transform(spec, ds, ctx)
-    stages.load(spec, ds, ctx)
-    return manifest
-
-
-def loaded(db: Path) -> list[dict[str, Any]]:
-    """Rows of the warehouse table (without bulksync's load columns), ordered by id."""
-    from decimal import Decimal
-
-    con = sqlite3.connect(db)
-    try:
-        rows = con.execute("SELECT id, name, amount FROM drops ORDER BY id").fetchall()
-    except sqlite3.OperationalError:
-        return []
-    finally:
-        con.close()
-    return [{"id": i, "name": n, "amount": Decimal(str(a)).quantize(Decimal("0.01"))} for i, n, a in rows]
-
-
-def ledger(db: Path) -> list[tuple[Any, ...]]:
-    """(file name, status, reason, rows, location) of every ledger row, in insertion order."""
-    con = sqlite3.connect(db)
-    try:
-        return con.execute(
-            "SELECT file_name, status, reason, rows, location, size, sha256 FROM bulksync_files ORDER BY id"
-        ).fetchall()
-    finally:
-        con.close()
+from tests.file_drop_corpus import (
+    CASES,
+    GOOD,
+    NEXT_DAY,
+    csv_text,
+    drop_spec,
+    good_rows,
+    ledger,
+    loaded,
+    run,
+    write,
+    write_good,
+)
+from tests.helpers import DAY
 
 
 @pytest.fixture
