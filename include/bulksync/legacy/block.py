@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from bulksync.legacy.decoders import REASONS
+from bulksync.legacy.decoders import REASONS, from_numpy
 from bulksync.legacy.errors import RecordError
 from bulksync.legacy.layout import size_of, walk
 from bulksync.legacy.plan import Plan, RecordPlan, Selector, decode_field
@@ -158,7 +158,7 @@ def _decode_record(
             if part_len is not None:
                 beyond = part_len < off + it.size
                 if beyond.any():
-                    arr = pc.if_else(pa.array(beyond), pa.nulls(len(arr), arr.type), arr)
+                    arr = pc.if_else(from_numpy(beyond, pa.bool_()), pa.nulls(len(arr), arr.type), arr)
                     if reason is not None:
                         reason = np.where(beyond, 0, reason).astype(np.uint8)
             acc.pieces[col].append((global_rows, arr))
@@ -193,7 +193,7 @@ def _assemble(n: int, typ: pa.DataType, pieces: list[tuple[np.ndarray | None, pa
         where[rws] = base + np.arange(len(rws))
         base += len(arr)
     values = pa.concat_arrays([p[1] for p in pieces])
-    return pc.take(values, pa.array(where, mask=where < 0))
+    return pc.take(values, from_numpy(where, pa.int64(), where >= 0))
 
 
 def decode_block(plan: Plan, raw: RawBlock, name: str) -> DecodedBlock:
@@ -210,7 +210,7 @@ def decode_block(plan: Plan, raw: RawBlock, name: str) -> DecodedBlock:
     else:
         seg = _selector_values(plan, plan.segment, data)
         names = np.array([rp.record.name or "" for rp in plan.records] + [""], dtype=object)
-        segment_names = pa.array([s.lower() for s in names[seg].tolist()], type=pa.string(), mask=seg < 0)
+        segment_names = pa.array([s.lower() or None for s in names[seg].tolist()], type=pa.string())
         unknown = np.flatnonzero(seg < 0)
         if len(unknown):
             rec_errors.append((unknown, f"{plan.segment.item.name} has a value not listed in segments.when"))
@@ -261,10 +261,10 @@ def _finish(
         idx = np.flatnonzero(bad)
         raws = [bytes(raw.data[r, : (int(lengths[r]) if lengths is not None else raw.data.shape[1])]) for r in idx]
         rejected = pa.RecordBatch.from_arrays(
-            [pa.array(raw.first + idx, pa.int64()), pa.array(raw.offsets[idx], pa.int64()),
+            [from_numpy(raw.first + idx, pa.int64()), from_numpy(raw.offsets[idx], pa.int64()),
              pa.array(raws, pa.binary()), pa.array([first_reason[int(r)] for r in idx], pa.string())],
             schema=REJECTED_SCHEMA,
         )  # fmt: skip
         if len(idx):
-            batch = batch.filter(pa.array(~bad))
+            batch = batch.filter(from_numpy(~bad, pa.bool_()))
     return DecodedBlock(batch, details, count, int(bad.sum()), rejected, raw.first, n, acc.unprintable)

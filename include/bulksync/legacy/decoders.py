@@ -65,6 +65,15 @@ def _decimal_buffer(digits: np.ndarray, neg: np.ndarray, times: int) -> np.ndarr
     return out
 
 
+def from_numpy(values: np.ndarray, typ: pa.DataType, valid: np.ndarray | None = None) -> pa.Array:
+    """A primitive Arrow array over a NumPy array (no copy; ``pa.array`` would import pandas)."""
+    if pa.types.is_boolean(typ):
+        data = pa.py_buffer(np.packbits(values.astype(bool), bitorder="little"))
+    else:
+        data = pa.py_buffer(np.ascontiguousarray(values, dtype=typ.to_pandas_dtype()))
+    return pa.Array.from_buffers(typ, len(values), [None if valid is None else _validity(valid), data])
+
+
 def _validity(valid: np.ndarray) -> pa.Buffer | None:
     if valid.all():
         return None
@@ -84,7 +93,7 @@ def number_array(digits: np.ndarray, neg: np.ndarray, valid: np.ndarray, typ: pa
     if pa.types.is_integer(typ):
         v = _horner(digits) * (10**times)
         np.negative(v, out=v, where=neg)
-        return pa.array(v, type=pa.int64(), mask=None if all_valid else ~valid)
+        return from_numpy(v, pa.int64(), valid)
     if digits.shape[1] + times <= 18:
         v = _horner(digits) * (10**times)
         np.negative(v, out=v, where=neg)
@@ -100,7 +109,7 @@ def int_array(values: np.ndarray, valid: np.ndarray, typ: pa.DataType) -> pa.Arr
     """Arrow array of int64 unscaled ``values`` as ``typ`` (``int64`` or ``decimal128``)."""
     values = np.where(valid, values, 0).astype(np.int64)
     if pa.types.is_integer(typ):
-        return pa.array(values, type=pa.int64(), mask=~valid if not valid.all() else None)
+        return from_numpy(values, pa.int64(), valid)
     buf = np.empty((len(values), 2), dtype=np.int64)
     buf[:, 0] = values
     buf[:, 1] = values >> 63

@@ -206,7 +206,7 @@ def decode_field(plan: Plan, item: Item, typ: pa.DataType, b: np.ndarray) -> tup
     o = plan.options
     cp = plan.code_page
     if item.usage in ("comp-1", "comp-2"):
-        return pa.array(dec.ibm_float(b, o.float_format == "ieee"), type=pa.float64()), None, 0
+        return dec.from_numpy(dec.ibm_float(b, o.float_format == "ieee"), pa.float64()), None, 0
     pic = item.picture
     assert pic is not None
     if pic.kind != "numeric":
