@@ -70,7 +70,7 @@ def list_files(
             r.location or "",
             (r.sha256 or "")[:12],
         )
-    console.print(table)
+    (console if console.is_terminal else Console(width=200)).print(table)  # piped: no truncated names
 
 
 @files_app.command("reprocess")
