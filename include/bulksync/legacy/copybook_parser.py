@@ -309,9 +309,9 @@ class _EntryParser:
             u = self.next("a usage")
             if u.text not in _USAGES:
                 raise _fail(self.file, u.line, f"unsupported USAGE {u.text} (supported: {', '.join(_USAGES)})")
-            item.usage, item.usage_set = _USAGES[u.text], True
+            self._usage(item, u.text)
         elif word in _USAGES:
-            item.usage, item.usage_set = _USAGES[word], True
+            self._usage(item, word)
         elif word in ("POINTER", "PROCEDURE-POINTER", "FUNCTION-POINTER", "NATIONAL", "DISPLAY-1", "OBJECT"):
             raise _fail(self.file, tok.line, f"USAGE {word} is not supported")
         elif word == "SIGN":
@@ -342,6 +342,11 @@ class _EntryParser:
         else:
             hint = " (is the previous entry missing its period?)" if _LEVEL.match(word) else ""
             raise _fail(self.file, tok.line, f"unexpected {word!r} in the entry of {item.name or 'FILLER'}{hint}")
+
+    def _usage(self, item: Item, word: str) -> None:
+        item.usage, item.usage_set = _USAGES[word], True
+        if word == "INDEX" and item.picture is None:
+            item.picture = parse_picture("S9(9)")  # an index data item: a 4-byte binary number
 
     def _sign(self, item: Item, where: str) -> None:
         item.sign_set = True

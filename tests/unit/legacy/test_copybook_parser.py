@@ -145,3 +145,8 @@ def test_bad_indicator_and_free_format_hint() -> None:
 def test_missing_copybook_file(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match=r"nope\.cpy: cannot read the copybook"):
         load_copybook(tmp_path / "nope.cpy")
+
+
+def test_index_usage_is_a_4_byte_binary() -> None:
+    rec = parse_copybook("       01  REC.\n           05  IX USAGE IS INDEX.\n           05  A PIC X.\n").records[0]
+    assert [(c.name, c.usage, c.size) for c in rec.children] == [("IX", "comp-5", 4), ("A", "display", 1)]
