@@ -70,7 +70,6 @@ def generate(path: Path, records: int) -> None:
 def case_bulksync(src: Path, out: Path) -> dict[str, Any]:
     import pyarrow.compute as pc  # noqa: F401 - imported before the clock, as in a running worker
     import pyarrow.parquet as pq
-
     from bulksync.legacy.reader import CopybookOptions, arrow_schema, load_layout, read_file
 
     o = CopybookOptions(copybook=str(COPYBOOK))
@@ -128,7 +127,6 @@ def decode_python(rec: bytes) -> tuple[Any, ...]:
 def case_python(src: Path, out: Path, records: int) -> dict[str, Any]:
     import pyarrow as pa
     import pyarrow.parquet as pq
-
     from bulksync.legacy.reader import CopybookOptions, arrow_schema, load_layout
 
     o = CopybookOptions(copybook=str(COPYBOOK))
@@ -198,8 +196,10 @@ def machine() -> str:
     import numpy
     import pyarrow
 
-    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
-    mem = next((ln.split()[1] for ln in open("/proc/meminfo") if ln.startswith("MemTotal")), "0")
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    meminfo = Path("/proc/meminfo").read_text().splitlines()
+    cpu = next((ln.split(":", 1)[1].strip() for ln in cpuinfo if ln.startswith("model name")), "?")
+    mem = next((ln.split()[1] for ln in meminfo if ln.startswith("MemTotal")), "0")
     return (f"{cpu}, {os.cpu_count()} cores, {int(mem) // 1024 // 1024} GiB RAM; Python {platform.python_version()}, "
             f"pyarrow {pyarrow.__version__}, numpy {numpy.__version__}")  # fmt: skip
 
@@ -255,21 +255,21 @@ def main() -> None:
         f"| plain Python record by record -> Parquet | {py_full:.0f} (extrapolated) | {size_mb / py_full:.1f} | "
         f"{py['peak_rss_mib']:.0f} (sample) | measured {py['seconds']:.1f} s on the first {py['rows']:,} records; "
         f"decoded rows identical to bulksync's: {identical} |",
-        f"| raw `bytes.decode(\"cp037\")` of the whole file | {raw['seconds']:.1f} | {size_mb / raw['seconds']:.0f} | "
+        f'| raw `bytes.decode("cp037")` of the whole file | {raw["seconds"]:.1f} | {size_mb / raw["seconds"]:.0f} | '
         f"{raw['peak_rss_mib']:.0f} | text only: no fields, numbers or Parquet |",
     ]
     if big:
         big_mb = size_mb * args.scale
         lines.append(
-            f"| bulksync, {args.scale}x file ({big_mb:.0f} MB) | {big['seconds']:.1f} | {big_mb / big['seconds']:.0f} | "
-            f"{big['peak_rss_mib']:.0f} | {big['rows']:,} rows |"
+            f"| bulksync, {args.scale}x file ({big_mb:.0f} MB) | {big['seconds']:.1f} | "
+            f"{big_mb / big['seconds']:.0f} | {big['peak_rss_mib']:.0f} | {big['rows']:,} rows |"
         )
     lines += [
         "",
         "Ratios:",
         "",
         f"- bulksync vs plain Python: **{py_full / bulk['seconds']:.1f}x faster** (goal >= 20x).",
-        f"- bulksync vs raw `bytes.decode(\"cp037\")`: bulksync takes **{bulk['seconds'] / raw['seconds']:.1f}x** the "
+        f'- bulksync vs raw `bytes.decode("cp037")`: bulksync takes **{bulk["seconds"] / raw["seconds"]:.1f}x** the '
         "time of the raw decode, which produces one string and no columns (the limit).",
     ]
     if big:

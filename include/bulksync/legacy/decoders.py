@@ -194,7 +194,7 @@ def zoned(
     """
     if cp.name not in _TABLES:
         _TABLES[cp.name] = _zoned_tables(cp)
-    plain, sign_tab, neg_tab = _TABLES[cp.name]
+    _plain, sign_tab, neg_tab = _TABLES[cp.name]
     n, w = b.shape
     reason = np.zeros(n, dtype=np.uint8)
     if signed and separate:

@@ -229,3 +229,49 @@ def test_redefines_option_errors(kw: dict[str, Any], message: str) -> None:
     o = options("orders.cpy", **kw)
     with pytest.raises(SpecError, match=message):
         arrow_schema(load_layout(o), o)
+
+
+NESTED_ODO = """\
+       01  REC.
+           05  N1              PIC 9.
+           05  N2              PIC 9.
+           05  T1              OCCURS 1 TO 3 TIMES DEPENDING ON N1.
+               10  A           PIC X.
+               10  T2          OCCURS 0 TO 2 TIMES DEPENDING ON N2.
+                   15  B       PIC S9 SIGN LEADING SEPARATE.
+           05  TAIL            PIC X(2).
+"""
+
+
+def test_nested_odo_known_bytes(decode: Decode) -> None:
+    # N1=2, N2=1: A, B / A, B then TAIL moves up right behind the two short entries
+    rec1 = "21a+1b-2ZZ"
+    # N1=1, N2=2: one entry holding two Bs
+    rec2 = "12c+3+4YY"
+    data = b"".join((len(r) + 4).to_bytes(2, "big") + b"\x00\x00" + r.encode("cp037") for r in (rec1, rec2))
+    rows, blocks = decode(NESTED_ODO, data, record_format="rdw")
+    assert blocks[0].error_count == 0
+    base = dict.fromkeys(blocks[0].batch.schema.names)
+    assert rows == [
+        {**base, "n1": 2, "n2": 1, "a_1": "a", "b_1_1": 1, "a_2": "b", "b_2_1": -2, "tail": "ZZ"},
+        {**base, "n1": 1, "n2": 2, "a_1": "c", "b_1_1": 3, "b_1_2": 4, "tail": "YY"},
+    ]
+
+
+def test_nested_odo_round_trip(tmp_path: Path) -> None:
+    cpy = tmp_path / "nested.cpy"
+    cpy.write_text(NESTED_ODO)
+    o = CopybookOptions(copybook=str(cpy), record_format="rdw", block_records=5)
+    plan = plan_of(o)
+    rows = []
+    for i in range(60):
+        n1, n2 = 1 + i % 3, i % 3 if i % 2 else (i // 2) % 3
+        row: dict[str, Any] = {"n1": n1, "n2": n2, "tail": f"{i % 100:02d}"}
+        for j in range(1, n1 + 1):
+            row[f"a_{j}"] = chr(ord("a") + j)
+            for k in range(1, n2 + 1):
+                row[f"b_{j}_{k}"] = (i + j + k) % 19 - 9
+        rows.append(row)
+    decoded, errors = read_all(encode_file(plan, rows), o)
+    assert errors == 0
+    assert decoded == gen.expected(rows, plan.schema.names)
