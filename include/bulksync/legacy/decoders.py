@@ -30,6 +30,13 @@ _M32 = np.uint64(0xFFFFFFFF)
 _S32 = np.uint64(32)
 
 
+def _rows_any(mask: np.ndarray) -> np.ndarray:
+    """``mask.any(axis=1)``, skipping the slow per-row reduction when nothing is set (the usual case)."""
+    if not mask.any():
+        return np.zeros(mask.shape[0], dtype=bool)
+    return mask.any(axis=1)
+
+
 def _horner(d: np.ndarray) -> np.ndarray:
     """int64 value of a ``[n, k]`` array of decimal digits (k <= 18)."""
     v = np.zeros(d.shape[0], dtype=np.int64)
@@ -145,11 +152,11 @@ def packed(
     neg = (sign == 0x0D) | (sign == 0x0B)
     extra = 2 * k - 1 - digits
     if extra > 0:
-        reason[(body[:, :extra] != 0).any(axis=1)] = TOO_BIG
+        reason[_rows_any(body[:, :extra] != 0)] = TOO_BIG
     if not signed:
         reason[neg] = NEG_UNSIGNED
     reason[sign < 0x0A] = BAD_PSIGN
-    reason[(body.max(axis=1) > 9)] = BAD_NIBBLE
+    reason[_rows_any(body > 9)] = BAD_NIBBLE
     valid = _clear_blanks(b, reason, cp)
     return body[:, extra:], neg, valid, reason
 
@@ -208,7 +215,7 @@ def zoned(
             bad_digit = d > 9
         neg = sb == cp.minus
         reason[(sb != cp.plus) & ~neg] = BAD_SEP
-        reason[bad_digit.any(axis=1)] = BAD_DIGIT
+        reason[_rows_any(bad_digit)] = BAD_DIGIT
     else:
         pos = 0 if leading else w - 1
         sb = b[:, pos]
@@ -226,7 +233,7 @@ def zoned(
             reason[neg] = NEG_UNSIGNED
         reason[sd == 0xFF] = BAD_ZSIGN
         if w > 1:
-            reason[bad_digit.any(axis=1)] = BAD_DIGIT
+            reason[_rows_any(bad_digit)] = BAD_DIGIT
     valid = _clear_blanks(b, reason, cp)
     return d, neg, valid, reason
 
@@ -283,7 +290,7 @@ def text(b: np.ndarray, cp: CodePage, trim: str) -> tuple[pa.Array, int]:
                 chars = chars.replace(code, char)
         data = np.frombuffer(chars.encode("utf-8"), dtype=np.uint8)
         t2 = t.reshape(n, w)
-        rows = np.flatnonzero(((t2 >= 0x80) | (t2 == 0x1A)).any(axis=1))
+        rows = np.flatnonzero(_rows_any((t2 >= 0x80) | (t2 == 0x1A)))
         extra = np.zeros(n + 1, dtype=np.int64)
         extra[rows + 1] = (cp.expand_len[t2[rows]].astype(np.int64) - 1).sum(axis=1)
         offsets = np.arange(0, (n + 1) * w, w, dtype=np.int64) + np.cumsum(extra)

@@ -68,6 +68,16 @@ class _Framed:
         """Up to ``n`` bytes; ``b""`` at the end of the data (before the trailer)."""
         if self.eof and not self.tail:
             return b""
+        if not self.trailer and not self.tail:
+            data = self.stream.read(n)
+            while 0 < len(data) < n:  # a pipe may return short reads
+                more = self.stream.read(n - len(data))
+                if not more:
+                    break
+                data += more
+            if len(data) < n:
+                self.eof = True
+            return data
         parts = [self.tail]
         have = len(self.tail)
         while have < n + self.trailer and not self.eof:
