@@ -64,7 +64,7 @@ def test_hashing_reader_counts_and_hashes() -> None:
 
     h = HashingReader(io.BytesIO(b"hello world"))
     assert io.BufferedReader(h).read() == b"hello world"
-    assert (h.bytes, h.eof, h.sha256.hexdigest()) == (11, True, hashlib.sha256(b"hello world").hexdigest())
+    assert (h.bytes, h.eof, h.hexdigest()) == (11, True, hashlib.sha256(b"hello world").hexdigest())
 
 
 @pytest.mark.parametrize(

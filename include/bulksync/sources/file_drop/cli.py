@@ -12,7 +12,7 @@ import io
 import re
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Annotated, Any
+from typing import IO, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -114,7 +114,7 @@ def _column_names(
         with opener(path, "rb") as f:
             raw = io.BytesIO(f.read(65536))
     enc = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
-    text = io.TextIOWrapper(raw, encoding=enc, errors="replace", newline="")
+    text: IO[str] = io.TextIOWrapper(raw, encoding=enc, errors="replace", newline="")
     if detect:
         from bulksync.sources.file_drop.formats import DELIMITERS
 

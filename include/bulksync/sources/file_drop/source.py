@@ -313,7 +313,7 @@ class FileDropSource(Source):
             self._check_head(f, compression, limit, size)
             for batch in self.reader.read(f.name, opener):
                 spool.add(batch)
-            sha256 = next((h.sha256.hexdigest() for h in hashers if h.eof and h.bytes == size), None)
+            sha256 = next((h.hexdigest() for h in hashers if h.eof and h.bytes == size), None)
             sha256 = sha256 or _digest(store, f.location, "sha256")
             self._check_quotes(f, counters, opener)
             self._check_totals(f, spool.rows, holders)

@@ -13,8 +13,10 @@ import contextlib
 import gzip
 import hashlib
 import io
+import queue
 import re
 import tempfile
+import threading
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,14 +30,22 @@ SNIFF_BYTES = 64 * 1024
 
 
 class HashingReader(io.RawIOBase):
-    """Pass bytes through while computing sha256 and md5 and counting them."""
+    """Pass bytes through while a helper thread computes their sha256 (hashlib releases the GIL, so
+    hashing overlaps with parsing instead of adding to it)."""
 
     def __init__(self, raw: IO[bytes]) -> None:
         self.raw = raw
         self.sha256 = hashlib.sha256()
-        self.md5 = hashlib.md5(usedforsecurity=False)
         self.bytes = 0
         self.eof = False
+        self._stopped = False
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=16)
+        self._thread = threading.Thread(target=self._hash, name="bulksync-sha256", daemon=True)
+        self._thread.start()
+
+    def _hash(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            self.sha256.update(chunk)
 
     def readable(self) -> bool:
         return True
@@ -44,16 +54,32 @@ class HashingReader(io.RawIOBase):
         data = self.raw.read(len(b))
         if not data:
             self.eof = True
+            self._stop()
             return 0
         n = len(data)
         b[:n] = data
-        self.sha256.update(data)
-        self.md5.update(data)
+        self._queue.put(data)
         self.bytes += n
         return n
 
+    def hexdigest(self) -> str:
+        """The sha256 of everything read (waits for the helper thread)."""
+        self._finish()
+        return self.sha256.hexdigest()
+
+    def _stop(self) -> None:
+        if not self._stopped:
+            self._stopped = True
+            self._queue.put(None)
+
+    def _finish(self) -> None:
+        self._stop()
+        self._thread.join()
+
     def close(self) -> None:
-        self.raw.close()
+        if not self.closed:
+            self._finish()
+            self.raw.close()
         super().close()
 
 
@@ -226,7 +252,7 @@ class Spool:
         self.held = 0
         self.rows = 0
         self._dir: tempfile.TemporaryDirectory[str] | None = None
-        self._writer: pa.ipc.RecordBatchFileWriter | None = None
+        self._writer: pa.ipc.RecordBatchStreamWriter | None = None
         self._path: Path | None = None
 
     def add(self, batch: pa.RecordBatch) -> None:
@@ -240,7 +266,7 @@ class Spool:
         if self.held > self.memory_bytes:
             self._dir = tempfile.TemporaryDirectory(prefix="bulksync-spool-")
             self._path = Path(self._dir.name) / "spool.arrow"
-            self._writer = pa.ipc.new_file(str(self._path), batch.schema)
+            self._writer = pa.ipc.new_stream(str(self._path), batch.schema)
             for b in self.batches:
                 self._writer.write_batch(b)
             self.batches, self.held = [], 0
@@ -254,10 +280,9 @@ class Spool:
         self._writer.close()
         self._writer = None
         assert self._path is not None
-        with pa.memory_map(str(self._path)) as src:
-            reader = pa.ipc.open_file(src)
-            for i in range(reader.num_record_batches):
-                yield reader.get_batch(i)
+        # plain reads, not a memory map: mapped pages would count as this process's memory
+        with pa.OSFile(str(self._path), "rb") as src:
+            yield from pa.ipc.open_stream(src)
         self.close()
 
     def close(self) -> None:
