@@ -37,7 +37,6 @@ DATA = BENCH / ".data" / "filedrop"
 def _raw(csv: Path, write: bool) -> dict[str, Any]:
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
-
     from bulksync.spec.file_drop import FileDropOptions
 
     block = int(FileDropOptions.model_fields["block_size_mb"].default) << 20
