@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 
 from bulksync.legacy.decoders import REASONS, from_numpy
 from bulksync.legacy.errors import RecordError
-from bulksync.legacy.layout import size_of, walk
+from bulksync.legacy.layout import arrow_type_of, size_of, walk
 from bulksync.legacy.plan import Plan, RecordPlan, Selector, decode_field
 from bulksync.legacy.records import RawBlock
 
@@ -62,7 +62,7 @@ def _rows_all(rows: np.ndarray | None, n: int) -> np.ndarray:
 def _selector_values(plan: Plan, sel: Selector, data: np.ndarray) -> np.ndarray:
     """Index into ``sel.names`` per record (-1: the value is not in ``when``)."""
     item = sel.item
-    arr, _reason, _bad = decode_field(plan, item, _type_of(plan, item), data[:, sel.offset : sel.offset + item.size])
+    arr, _reason, _bad = decode_field(plan, item, arrow_type_of(item), data[:, sel.offset : sel.offset + item.size])
     out = np.full(len(data), -1, dtype=np.int64)
     as_text = pc.cast(arr, pa.string()) if not pa.types.is_string(arr.type) else arr
     for value, idx in sel.when.items():
@@ -73,12 +73,6 @@ def _selector_values(plan: Plan, sel: Selector, data: np.ndarray) -> np.ndarray:
         hit = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(as_text), key), False)
         out[np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)] = idx
     return out
-
-
-def _type_of(plan: Plan, item: object) -> pa.DataType:
-    from bulksync.legacy.layout import arrow_type_of
-
-    return arrow_type_of(item)  # type: ignore[arg-type]
 
 
 def _decode_record(

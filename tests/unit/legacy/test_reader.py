@@ -275,3 +275,11 @@ def test_nested_odo_round_trip(tmp_path: Path) -> None:
     decoded, errors = read_all(encode_file(plan, rows), o)
     assert errors == 0
     assert decoded == gen.expected(rows, plan.schema.names)
+
+
+def test_fixed_records_padded_past_the_copybook(decode: Decode) -> None:
+    # the copybook describes 6 bytes; the file's records are 8 (2 bytes of padding each)
+    data = b"".join("AB".encode("cp037") + bytes.fromhex("0012345C") + b"\x40\x40" for _ in range(3))
+    rows, blocks = decode(copybook("A PIC XX", "B PIC S9(5)V99 COMP-3"), data, record_length=8)
+    assert rows == [{"a": "AB", "b": Decimal("123.45")}] * 3
+    assert blocks[0].error_count == 0
