@@ -34,7 +34,7 @@ def _rows_any(mask: np.ndarray) -> np.ndarray:
     """``mask.any(axis=1)``, skipping the slow per-row reduction when nothing is set (the usual case)."""
     if not mask.any():
         return np.zeros(mask.shape[0], dtype=bool)
-    return mask.any(axis=1)
+    return np.asarray(mask.any(axis=1), dtype=bool)
 
 
 def _horner(d: np.ndarray) -> np.ndarray:
