@@ -222,12 +222,8 @@ def zoned(
         sd = sign_tab[sb]
         neg = neg_tab[sb]
         others = b[:, 1:] if leading else b[:, : w - 1]
-        if cp.ebcdic:
-            d = b & 0x0F
-            bad_digit = (others < 0xF0) | (others > 0xF9)
-        else:
-            d = b - 0x30
-            bad_digit = (others < 0x30) | (others > 0x39)
+        bad_digit = (others - np.uint8(0xF0 if cp.ebcdic else 0x30)) > 9  # uint8 wraps: one test per byte
+        d = b & 0x0F if cp.ebcdic else b - np.uint8(0x30)
         d[:, pos] = sd
         if not signed:
             reason[neg] = NEG_UNSIGNED
@@ -277,7 +273,7 @@ def text(b: np.ndarray, cp: CodePage, trim: str) -> tuple[pa.Array, int]:
     Arrow. Returns the Arrow string array and the number of unprintable characters (U+FFFD) it holds.
     """
     n, w = b.shape
-    t = np.frombuffer(np.ascontiguousarray(b).tobytes().translate(cp.translate), dtype=np.uint8)
+    t = np.frombuffer(b.tobytes().translate(cp.translate), dtype=np.uint8)  # tobytes: one C-order copy
     bad = int(np.count_nonzero(t == 0x1A))
     if not bad and (w == 0 or int(t.max(initial=0)) < 0x80):
         data = t
