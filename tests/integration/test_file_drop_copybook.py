@@ -114,3 +114,24 @@ def test_copybook_syntax_error_is_a_spec_error_before_any_claim(landing: Path, s
     assert "broken.cpy" in str(exc.value) and "line 3" in str(exc.value)
     assert (landing / "a.dat").exists()  # nothing claimed, nothing quarantined
     assert not (landing / "quarantine").exists()
+
+
+def test_rdw_longer_than_the_file_is_quarantined(landing: Path, sqlite_conn: Path) -> None:
+    def rdw(body: bytes, length: int | None = None) -> bytes:
+        return ((length or len(body) + 4).to_bytes(2, "big")) + b"\0\0" + body
+
+    write(landing / "a.dat", rdw(record(1, "ANNA", 1050)) + rdw(record(2, "BOB", -300)))
+    write(landing / "b.dat", rdw(record(3, "X", 5)) + rdw(record(4, "Y", 5), length=200))
+    cpy = str(landing.parent / "accts.cpy")
+    spec = drop_spec(
+        landing,
+        pattern="*.dat",
+        format="copybook",
+        columns=[],
+        copybook={"copybook": cpy, "record_format": "rdw", "code_page": "cp037"},
+    )
+    run(spec)
+    assert rows(sqlite_conn) == GOOD_ROWS
+    got = {r[0]: (r[1], r[2]) for r in ledger(sqlite_conn)}
+    assert got == {"a.dat": ("staged", None), "b.dat": ("quarantined", "rdw_past_eof")}
+    assert "record 2" in reason_of(landing, "b.dat")["message"]

@@ -74,7 +74,7 @@ def test_malformed_drop(case: str, drop: tuple[Path, Path, Path]) -> None:
         assert (landing / name).exists()
     # nothing outside the landing zone was touched, nothing left in processing/
     assert {p.name: p.read_bytes() for p in outside.iterdir()} == before_outside
-    assert not [p for p in (landing / "processing").rglob("*") if p.is_file()]
+    assert not [p for p in (landing / "processing").rglob("*")]
 
 
 def test_redropped_identical_file_is_skipped_and_reported(drop: tuple[Path, Path, Path]) -> None:

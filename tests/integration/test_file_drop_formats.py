@@ -226,3 +226,18 @@ def test_stable_size_leaves_a_fresh_file(landing: Path, sqlite_conn: Path) -> No
     run(drop_spec(landing, arrival={"mode": "stable_size", "stable_seconds": 120}))
     assert statuses(sqlite_conn) == [("old.csv", "staged", 5)]
     assert (landing / "new.csv").exists()
+
+
+def test_file_drop_operator_runs_the_stages_in_one_task(landing: Path, sqlite_conn: Path) -> None:
+    """The hand-written-DAG operator, executed with an Airflow-like context (no scheduler)."""
+    from bulksync.operators.file_drop import FileDropOperator
+    from tests.helpers import DAY
+
+    write(landing / "d.csv", render())
+    spec = drop_spec(landing)
+    op = FileDropOperator(task_id="ingest", spec=spec.model_dump(mode="json"), dataset="drops")
+    context = {"run_id": "manual__1", "data_interval_start": DAY.start, "data_interval_end": DAY.end}
+    summary = op.execute(context)
+    assert (summary["rows"], summary["loaded"], summary["interval"]) == (5, 5, DAY.key)
+    assert loaded(sqlite_conn) == EXPECTED
+    assert statuses(sqlite_conn) == [("d.csv", "staged", 5)]

@@ -524,6 +524,7 @@ class FileDropSource(Source):
         for e in store.list(moves.processing_folder(interval)):  # control files and stray companions
             if e.kind == "file":
                 moves.archive(store, e.name, e.name.rsplit("/", 1)[-1], None, day)
+        store.tidy(moves.processing_folder(interval))
         log.info("file drop %s: %d file(s) staged and archived under archive/%s", interval, len(locations), day)
 
     def close(self) -> None:

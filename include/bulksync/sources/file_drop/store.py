@@ -8,6 +8,7 @@ implementing the same handful of methods. Every name is checked to stay inside t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import stat as statmod
@@ -97,6 +98,9 @@ class LandingStore(Protocol):
 
     def exists(self, name: str) -> bool:
         """Whether a name exists (a dangling symlink counts)."""
+
+    def tidy(self, folder: str) -> None:
+        """Remove a folder of bulksync's (``processing/<interval>``) once it is empty."""
 
 
 class LocalLandingStore:
@@ -202,6 +206,10 @@ class LocalLandingStore:
     def exists(self, name: str) -> bool:
         p = self._path(name)
         return p.exists() or p.is_symlink()
+
+    def tidy(self, folder: str) -> None:
+        with contextlib.suppress(OSError):  # not empty (or gone): leave it
+            self._path(folder).rmdir()
 
 
 def open_store(landing: str) -> LandingStore:
