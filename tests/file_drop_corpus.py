@@ -154,6 +154,11 @@ CASES: dict[str, Case] = {
         _bad('id,name,amount\n5,"Eve,1.00\n6,Fay,2.00\n'),
         {"bad.csv": ("quarantined", "unbalanced_quote", "bad.csv, line 2")},
     ),
+    "unbalanced_quote_swallowing_the_end": Case(
+        # pyarrow reads '2.00\n' as the last value without complaint; the quote count gives it away
+        _bad('id,name,amount\n5,Eve,1.00\n6,Fay,"2.00\n'),
+        {"bad.csv": ("quarantined", "unbalanced_quote", "bad.csv, line 3: a quoted field starts here")},
+    ),
     "extra_column": Case(
         _bad("id,name,amount\n5,Eve,1.00\n6,Fay,2.00,oops\n"),
         {"bad.csv": ("quarantined", "column_count", "line 3: 4 fields but 3 columns")},

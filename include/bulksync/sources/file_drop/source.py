@@ -288,21 +288,27 @@ class FileDropSource(Source):
         holders: list[TrailerHolder] = []
         compression = compression_of(f.name, opts.compression)
         limit = opts.max_uncompressed_mb << 20
-        counters: list[ByteCounter] = []
+        counters: list[ByteCounter | HashingReader] = []
         quote = self._quote_byte()
+
+        trailer = opts.control_total.kind == "trailer"
+        # plain files: the hashing thread also counts the quotes (off the reading thread)
+        count_in_hasher = quote is not None and compression == "none" and not trailer
 
         def opener() -> IO[bytes]:
             raw: IO[bytes] = store.open(f.location)
             if compression != "zip":
-                hashing = HashingReader(raw)
+                hashing = HashingReader(raw, quote if count_in_hasher else None)
                 hashers.append(hashing)
+                if count_in_hasher:
+                    counters.append(hashing)
                 raw = io.BufferedReader(hashing, 1 << 20)
             data = decompressed(raw, compression, limit, f.name)
-            if opts.control_total.kind == "trailer":
+            if trailer:
                 holder = TrailerHolder(data)
                 holders.append(holder)
                 data = io.BufferedReader(holder, 1 << 20)
-            if quote is not None:
+            if quote is not None and not count_in_hasher:
                 counter = ByteCounter(data, quote)
                 counters.append(counter)
                 data = io.BufferedReader(counter, 1 << 20)
@@ -427,10 +433,10 @@ class FileDropSource(Source):
             return None
         return d.quote_char.encode("ascii", errors="ignore") or None
 
-    def _check_quotes(self, f: DropFile, counters: list[ByteCounter], opener: Any) -> None:
+    def _check_quotes(self, f: DropFile, counters: list[ByteCounter | HashingReader], opener: Any) -> None:
         """An odd number of quote characters: a quoted field is never closed (pyarrow would swallow the rest)."""
         main = next((c for c in counters if c.eof), None)
-        if main is None or main.count % 2 == 0:
+        if main is None or main.total() % 2 == 0:
             return
         unclosed = self._unclosed_quote(f, opener)
         if unclosed:

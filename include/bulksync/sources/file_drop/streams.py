@@ -31,11 +31,13 @@ SNIFF_BYTES = 64 * 1024
 
 class HashingReader(io.RawIOBase):
     """Pass bytes through while a helper thread computes their sha256 (hashlib releases the GIL, so
-    hashing overlaps with parsing instead of adding to it)."""
+    hashing overlaps with parsing instead of adding to it) and, optionally, counts one byte value."""
 
-    def __init__(self, raw: IO[bytes]) -> None:
+    def __init__(self, raw: IO[bytes], count: bytes | None = None) -> None:
         self.raw = raw
         self.sha256 = hashlib.sha256()
+        self.byte = count
+        self.count = 0
         self.bytes = 0
         self.eof = False
         self._stopped = False
@@ -46,6 +48,8 @@ class HashingReader(io.RawIOBase):
     def _hash(self) -> None:
         while (chunk := self._queue.get()) is not None:
             self.sha256.update(chunk)
+            if self.byte is not None:
+                self.count += chunk.count(self.byte)
 
     def readable(self) -> bool:
         return True
@@ -66,6 +70,11 @@ class HashingReader(io.RawIOBase):
         """The sha256 of everything read (waits for the helper thread)."""
         self._finish()
         return self.sha256.hexdigest()
+
+    def total(self) -> int:
+        """How often the counted byte occurred (waits for the helper thread)."""
+        self._finish()
+        return self.count
 
     def _stop(self) -> None:
         if not self._stopped:
@@ -314,6 +323,10 @@ class ByteCounter(io.RawIOBase):
         b[:n] = data
         self.count += data.count(self.byte)
         return n
+
+    def total(self) -> int:
+        """How often the byte occurred so far."""
+        return self.count
 
     def close(self) -> None:
         self.inner.close()
