@@ -97,8 +97,7 @@ class FileDropSource(Source):
     options: FileDropOptions
 
     def __init__(self, spec: Any, window: Any, chunk: dict[str, Any] | None = None) -> None:
-        super().__init__(spec, window)
-        self.chunk = chunk
+        super().__init__(spec, window, chunk)
         self.ledger: Ledger | None = None
         self.run_id = "manual"
         self._accepted: list[_Accepted] = []
