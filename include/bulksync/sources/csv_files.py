@@ -130,7 +130,7 @@ class CsvFilesSource(Source):
                 raise FileRejectedError(
                     "missing_value",
                     f"{path}, line {self._line_of_record(path, record)}, column {col.name!r}: empty value but the "
-                    "column is declared nullable: false. Ask the client to fill it, or declare the column nullable"
+                    "column is declared nullable: false. Ask the client to fill it, or declare the column nullable",
                 )
             arrays.append(arr)
         return pa.RecordBatch.from_arrays(arrays, schema=schema)
@@ -159,8 +159,7 @@ class CsvFilesSource(Source):
                 header = next(csv.reader(f, **self._dialect()), [])
         except UnicodeDecodeError as exc:
             raise FileRejectedError(
-                "encoding",
-                f"{path}: not {opts.encoding} ({exc.reason} at byte {exc.start}); set options.encoding"
+                "encoding", f"{path}: not {opts.encoding} ({exc.reason} at byte {exc.start}); set options.encoding"
             ) from None
         declared = [c.name for c in opts.columns]
         if header != declared:
@@ -176,7 +175,7 @@ class CsvFilesSource(Source):
             raise FileRejectedError(
                 "header_mismatch",
                 f"{path}: header does not match the declared columns ({'; '.join(detail)}). "
-                "Fix the spec's columns or ask the client for the agreed layout"
+                "Fix the spec's columns or ask the client for the agreed layout",
             )
 
     def _dialect(self) -> dict[str, Any]:
@@ -208,7 +207,7 @@ class CsvFilesSource(Source):
                         return FileRejectedError(
                             "column_count",
                             f"{path}, line {line}: {len(record)} fields but {len(checks)} columns are declared "
-                            f"(delimiter {opts.delimiter!r}). Check the delimiter and quoting of that line"
+                            f"(delimiter {opts.delimiter!r}). Check the delimiter and quoting of that line",
                         )
                     for value, (name, typ, check) in zip(record, checks, strict=True):
                         if value in nulls:
@@ -217,7 +216,7 @@ class CsvFilesSource(Source):
                             return FileRejectedError(
                                 "bad_value",
                                 f"{path}, line {line}, column {name!r}: value {value!r} is not a valid {typ}. "
-                                "Fix the file or the declared type, then rerun the extract"
+                                "Fix the file or the declared type, then rerun the extract",
                             )
                     line = reader.line_num + 1
         except (UnicodeDecodeError, csv.Error) as err:
