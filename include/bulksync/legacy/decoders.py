@@ -204,6 +204,7 @@ def zoned(
     _plain, sign_tab, neg_tab = _TABLES[cp.name]
     n, w = b.shape
     reason = np.zeros(n, dtype=np.uint8)
+    d: np.ndarray
     if signed and separate:
         sb = b[:, 0] if leading else b[:, w - 1]
         body = b[:, 1:] if leading else b[:, : w - 1]

@@ -98,7 +98,7 @@ class _Framed:
 def fixed_blocks(
     stream: BinaryIO, name: str, record_length: int, block_records: int, header: int = 0, trailer: int = 0
 ) -> Iterator[RawBlock]:
-    """Blocks of fixed-length records.
+    """Blocks of fixed-length records (a block's ``data`` is valid until the next block is read).
 
     Raises:
         TruncatedRecordError: the data does not end on a record boundary.
@@ -106,9 +106,10 @@ def fixed_blocks(
     framed = _Framed(stream, name, header, trailer)
     want = record_length * block_records
     first = 1
+    reuse = np.empty(want, dtype=np.uint8) if not trailer and hasattr(stream, "readinto") else None
     while True:
-        data = framed.read(want)
-        if not data:
+        data = framed.read(want) if reuse is None else _read_into(stream, reuse)
+        if not len(data):
             return
         n, rest = divmod(len(data), record_length)
         if rest:
@@ -128,7 +129,19 @@ def fixed_blocks(
         first += n
 
 
-def _fixed(data: bytes, n: int, record_length: int, first: int, header: int) -> RawBlock:
+def _read_into(stream: BinaryIO, buf: np.ndarray) -> memoryview:
+    """Fill ``buf`` from the stream (one buffer reused for every block: no allocation churn)."""
+    view = buf.data
+    filled = 0
+    while filled < len(buf):
+        got = stream.readinto(view[filled:])  # type: ignore[attr-defined]
+        if not got:
+            break
+        filled += got
+    return view[:filled]
+
+
+def _fixed(data: bytes | memoryview, n: int, record_length: int, first: int, header: int) -> RawBlock:
     arr = np.frombuffer(data, dtype=np.uint8).reshape(n, record_length)
     offsets = header + (np.arange(n, dtype=np.int64) + (first - 1)) * record_length
     return RawBlock(arr, None, first, offsets)
