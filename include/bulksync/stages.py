@@ -411,6 +411,9 @@ def reconcile(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: An
             "Check the load report and the partition before rerunning"
         )
     log.info("reconciled %s: %s", ds.name, numbers)
+    from bulksync.sources.registry import source_class
+
+    source_class(ds.source.kind).reconciled(spec, ds, ctx.window, ctx.run_id)  # e.g. file ledger: loaded
     return {"dataset": ds.name, "status": status, **rec.model_dump(exclude={"problems"})}
 
 

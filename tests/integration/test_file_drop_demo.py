@@ -64,4 +64,4 @@ def test_demo_stock_drop_loads_and_reruns_replay_it(env: pytest.MonkeyPatch, tmp
     con.close()
     assert len(want) == 400 and got == want
     assert first["status"] == again["status"] == "success" and first["loaded"] == again["loaded"] == 400
-    assert files == [("STOCK_20260101.TXT", "staged", 400)]
+    assert files == [("STOCK_20260101.TXT", "loaded", 400)]

@@ -126,8 +126,8 @@ def test_pipeline_into_postgres_with_ledger(landing: Path, tmp_path: Path, pg_ur
     assert result["status"] == "success" and result["staged"] == 3 and result["loaded"] == 3
     assert table(pg_url) == expected(*A, *B)
     assert files(pg_url) == [
-        ("orders_a.csv", "staged", DAY.key, 2, None),
-        ("orders_b.csv", "staged", DAY.key, 1, None),
+        ("orders_a.csv", "loaded", DAY.key, 2, None),
+        ("orders_b.csv", "loaded", DAY.key, 1, None),
         ("orders_bad.csv", "quarantined", DAY.key, None, "bad_value"),
     ]
     assert sorted(p.name for p in (landing / "quarantine").iterdir()) == [
@@ -160,7 +160,7 @@ def test_retry_after_a_crash_before_the_commit_reads_the_claimed_files_again(
     run_all(spec, DAY, "run-1")
 
     assert table(pg_url) == expected(*A, *B)
-    assert files(pg_url) == [("orders_a.csv", "staged", DAY.key, 2, None), ("orders_b.csv", "staged", DAY.key, 1, None)]
+    assert files(pg_url) == [("orders_a.csv", "loaded", DAY.key, 2, None), ("orders_b.csv", "loaded", DAY.key, 1, None)]
     assert not list((landing / "processing").rglob("*.csv"))
 
 
@@ -180,8 +180,8 @@ def test_rerun_of_a_committed_interval_replays_its_files_and_claims_nothing(
     run_all(spec, NEXT_DAY, "run-2")
     assert table(pg_url) == expected(*A, *C)
     assert files(pg_url) == [
-        ("orders_a.csv", "staged", DAY.key, 2, None),
-        ("orders_c.csv", "staged", NEXT_DAY.key, 1, None),
+        ("orders_a.csv", "loaded", DAY.key, 2, None),
+        ("orders_c.csv", "loaded", NEXT_DAY.key, 1, None),
     ]
 
 
@@ -194,18 +194,18 @@ def test_files_list_and_reprocess_force_a_replay(landing: Path, tmp_path: Path, 
 
     listed = runner.invoke(app, ["files", "list", "acme__drops", "orders", "--specs", specs])
     assert listed.exit_code == 0, listed.output
-    assert "orders_a.csv" in listed.output and "staged" in listed.output and DAY.key in listed.output
+    assert "orders_a.csv" in listed.output and "loaded" in listed.output and DAY.key in listed.output
 
     replay = runner.invoke(app, ["files", "reprocess", "acme__drops", "orders", "orders_a.csv", "--specs", specs])
     assert replay.exit_code == 0, replay.output
-    assert "orders_a.csv (ledger row 1, was staged) is back in the landing folder" in " ".join(replay.output.split())
+    assert "orders_a.csv (ledger row 1, was loaded) is back in the landing folder" in " ".join(replay.output.split())
     assert (landing / "orders_a.csv").exists() and (landing / "orders_a.csv.done").exists()
 
     run_all(spec, NEXT_DAY, "run-2")  # the identical file is loaded again, not skipped as a duplicate
     assert table(pg_url) == sorted(expected(*A) * 2)
     assert files(pg_url) == [
         ("orders_a.csv", "replaced", DAY.key, 2, None),
-        ("orders_a.csv", "staged", NEXT_DAY.key, 2, None),
+        ("orders_a.csv", "loaded", NEXT_DAY.key, 2, None),
     ]
 
     missing = runner.invoke(app, ["files", "reprocess", "acme__drops", "orders", "nope.csv", "--specs", specs])

@@ -79,5 +79,10 @@ class Source(abc.ABC):
     def committed(self, manifest: Any) -> None:  # noqa: B027 - optional hook
         """Called by the extract stage once the partition's extract is committed (archive, ledger …)."""
 
+    @classmethod
+    def reconciled(cls, pipeline: Any, dataset: Any, window: Window, run_id: str) -> None:
+        """Called by the reconcile stage once the window's load reconciled (a file drop marks its files loaded)."""
+        return
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections and files."""

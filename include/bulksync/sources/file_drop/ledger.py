@@ -8,13 +8,14 @@ A file is identified by (tenant, pipeline, dataset, file name, size, sha256). St
 
 ``pending``      read and accepted for an interval; its rows are in an extract not yet committed
 ``staged``       its rows are in the interval's committed staging partition; the file is archived
+``loaded``       the interval's load reconciled (source = staged = loaded + quarantined rows)
 ``quarantined``  rejected (``reason``, ``detail``); the file is in ``quarantine/`` with a ``.reason.json``
 ``duplicate``    identical to a file already accepted for another interval; skipped, quarantined
 ``rejected``     a control file named something unusable (``../x``); nothing was read
 ``missing``      listed in a control file but never arrived
 ``replaced``     was ``staged``; ``bulksync files reprocess`` asked for a replay
 
-At most one row per identity is ``pending`` or ``staged`` (a partial unique index), so of two
+At most one row per identity is ``pending``, ``staged`` or ``loaded`` (a partial unique index), so of two
 concurrent runs only one can accept a file.
 """
 
@@ -31,7 +32,7 @@ from bulksync.hooks.sql import SqlAlchemyHook
 
 log = logging.getLogger(__name__)
 
-ACCEPTED = ("pending", "staged")
+ACCEPTED = ("pending", "staged", "loaded")
 
 
 def _table(dialect: str) -> sa.Table:
@@ -249,6 +250,15 @@ class Ledger:
                     .values(status="staged", location=location, run_id=run_id, updated_at=now)
                 )
         return len(locations)
+
+    def mark_loaded(self, interval: str, run_id: str) -> int:
+        """Mark this interval's staged rows loaded (after its load reconciled)."""
+        self.ensure()
+        t = self.table
+        where = self._mine() & (t.c.interval == interval) & (t.c.status == "staged")
+        with self.hook.connect() as conn, conn.begin():
+            done = conn.execute(t.update().where(where).values(status="loaded", run_id=run_id, updated_at=self._now()))
+        return int(done.rowcount or 0)
 
     def for_interval(self, interval: str, statuses: tuple[str, ...] = ACCEPTED) -> list[FileRecord]:
         """The rows of an interval with one of ``statuses``, oldest first."""

@@ -18,7 +18,7 @@ from bulksync.spec.file_drop import FileDropOptions
 
 log = logging.getLogger(__name__)
 
-REPLAYABLE = ("staged", "quarantined", "duplicate", "pending")
+REPLAYABLE = ("loaded", "staged", "quarantined", "duplicate", "pending")
 
 
 def drop_options(ds: Any) -> FileDropOptions:

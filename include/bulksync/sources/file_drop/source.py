@@ -142,10 +142,10 @@ class FileDropSource(Source):
         ledger, store, interval = self._ledger(), self.store, self.interval
         todo: list[DropFile] = []
         rows = ledger.for_interval(interval)
-        replay_only = not self.window.is_full and any(r.status == "staged" for r in rows)
+        replay_only = not self.window.is_full and any(r.status in ("staged", "loaded") for r in rows)
         known = set()
         for r in rows:
-            if r.status == "staged" and self.window.is_full:
+            if r.status in ("staged", "loaded") and self.window.is_full:
                 continue  # a full-window run takes only new files; staged ones were loaded already
             if not r.location or not store.exists(r.location):
                 raise StagingError(
@@ -531,6 +531,18 @@ class FileDropSource(Source):
                 moves.archive(store, e.name, e.name.rsplit("/", 1)[-1], None, day)
         store.tidy(moves.processing_folder(interval))
         log.info("file drop %s: %d file(s) staged and archived under archive/%s", interval, len(locations), day)
+
+    @classmethod
+    def reconciled(cls, pipeline: Any, dataset: Any, window: Any, run_id: str) -> None:
+        """The interval's load reconciled: its ``staged`` files become ``loaded`` in the ledger."""
+        from bulksync.sources.file_drop.replay import ledger_for
+
+        ledger = ledger_for(pipeline, dataset)
+        try:
+            n = ledger.mark_loaded(window.key, run_id)
+        finally:
+            ledger.close()
+        log.info("file drop %s: %d file(s) loaded and reconciled", window.key, n)
 
     def close(self) -> None:
         if self.ledger is not None:
