@@ -78,7 +78,7 @@ class CsvFilesSource(Source):
         """
         opts = self.options
         self._opener = opener or (lambda: open(path, "rb"))  # noqa: SIM115 - the caller closes it
-        if opts.header:
+        if opts.header and opts.check_header:
             self._check_header(path)
         raw_types = {c.name: _raw_type(c.type, c.format) for c in opts.columns}
         read = pacsv.ReadOptions(

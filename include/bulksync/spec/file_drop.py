@@ -89,6 +89,7 @@ class CsvDialectSpec(StrictModel):
     quote_char: str | None = Field('"', max_length=1)
     escape_char: str | None = Field(None, max_length=1)
     header: bool = True
+    check_header: bool = Field(True, description="Compare the header line with the declared column names.")
     null_values: list[str] = Field(default_factory=lambda: [""])
     detect: bool = Field(False, description="Detect delimiter and quote per file from a sample (csv.Sniffer).")
 

@@ -56,6 +56,7 @@ class CsvOptions(StrictModel):
     quote_char: str | None = Field('"', max_length=1)
     escape_char: str | None = Field(None, max_length=1)
     header: bool = True
+    check_header: bool = Field(True, description="Compare the header line with the declared column names.")
     encoding: str = "utf-8"
     null_values: list[str] = Field(default_factory=lambda: [""])
     primary_key: list[Identifier] = Field(default_factory=list)

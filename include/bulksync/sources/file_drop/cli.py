@@ -192,7 +192,13 @@ def convert(
                 if columns
                 else _column_names(file, delimiter, quote or None, encoding, header, detect)
             )
-            dialect = {"delimiter": delimiter, "quote_char": quote or None, "escape_char": escape, "header": header}
+            dialect = {
+                "delimiter": delimiter,
+                "quote_char": quote or None,
+                "escape_char": escape,
+                "header": header,
+                "check_header": bool(columns),  # names derived from the header are cleaned up: no comparison
+            }
             opts |= {"format": "csv", "columns": cols, "csv": {**dialect, "detect": detect}}
         options = FileDropOptions.model_validate(opts)
     except ValidationError as exc:

@@ -72,6 +72,7 @@ class CsvReader:
             quote_char=d.quote_char,
             escape_char=d.escape_char,
             header=d.header,
+            check_header=d.check_header,
             encoding=opts.encoding,
             null_values=list(d.null_values),
             block_size_mb=opts.block_size_mb,
