@@ -155,9 +155,10 @@ CASES: dict[str, Case] = {
         {"bad.csv": ("quarantined", "unbalanced_quote", "bad.csv, line 2")},
     ),
     "unbalanced_quote_swallowing_the_end": Case(
-        # pyarrow reads '2.00\n' as the last value without complaint; the quote count gives it away
-        _bad('id,name,amount\n5,Eve,1.00\n6,Fay,"2.00\n'),
+        # with a text column last, pyarrow reads '2.00\n7,Gus,3.00\n' as one value without complaint
+        _bad('id,name,amount\n5,Eve,1.00\n6,Fay,"2.00\n7,Gus,3.00\n'),
         {"bad.csv": ("quarantined", "unbalanced_quote", "bad.csv, line 3: a quoted field starts here")},
+        options={"columns": [*COLUMNS[:2], {"name": "amount", "type": "string"}]},
     ),
     "extra_column": Case(
         _bad("id,name,amount\n5,Eve,1.00\n6,Fay,2.00,oops\n"),

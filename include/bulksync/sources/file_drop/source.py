@@ -31,6 +31,7 @@ from functools import cached_property
 from typing import IO, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from bulksync.errors import ConfigurationError, DataError, FileRejectedError, StagingError
 from bulksync.sources.base import Source
@@ -47,7 +48,6 @@ from bulksync.sources.file_drop.ledger import Ledger
 from bulksync.sources.file_drop.store import LandingStore, open_store
 from bulksync.sources.file_drop.streams import (
     SNIFF_BYTES,
-    ByteCounter,
     HashingReader,
     Spool,
     TrailerHolder,
@@ -287,30 +287,21 @@ class FileDropSource(Source):
         holders: list[TrailerHolder] = []
         compression = compression_of(f.name, opts.compression)
         limit = opts.max_uncompressed_mb << 20
-        counters: list[ByteCounter | HashingReader] = []
-        quote = self._quote_byte()
+        quote = self._quote_check()
 
         trailer = opts.control_total.kind == "trailer"
-        # plain files: the hashing thread also counts the quotes (off the reading thread)
-        count_in_hasher = quote is not None and compression == "none" and not trailer
 
         def opener() -> IO[bytes]:
             raw: IO[bytes] = store.open(f.location)
             if compression != "zip":
-                hashing = HashingReader(raw, quote if count_in_hasher else None)
+                hashing = HashingReader(raw)
                 hashers.append(hashing)
-                if count_in_hasher:
-                    counters.append(hashing)
                 raw = io.BufferedReader(hashing, 1 << 20)
             data = decompressed(raw, compression, limit, f.name)
             if trailer:
                 holder = TrailerHolder(data)
                 holders.append(holder)
                 data = io.BufferedReader(holder, 1 << 20)
-            if quote is not None and not count_in_hasher:
-                counter = ByteCounter(data, quote)
-                counters.append(counter)
-                data = io.BufferedReader(counter, 1 << 20)
             return data
 
         try:
@@ -320,11 +311,12 @@ class FileDropSource(Source):
                 spool.add(batch)
             sha256 = next((h.hexdigest() for h in hashers if h.eof and h.bytes == size), None)
             sha256 = sha256 or _digest(store, f.location, "sha256")
-            self._check_quotes(f, counters, opener)
+            if quote:
+                self._check_last_record(f, spool.last, opener)
             self._check_totals(f, spool.rows, holders)
         except DataError as exc:
             spool.close()
-            if getattr(exc, "reason", None) in ("column_count", "parse_error", "bad_value") and quote is not None:
+            if getattr(exc, "reason", None) in ("column_count", "parse_error", "bad_value") and quote:
                 unclosed = self._unclosed_quote(f, opener)
                 if unclosed:
                     raise unclosed from None
@@ -423,23 +415,30 @@ class FileDropSource(Source):
                     "the file was damaged or changed in transit. Ask the client to resend it",
                 )
 
-    def _quote_byte(self) -> bytes | None:
-        """The quote byte to count, for CSV in an ASCII-compatible encoding without an escape character."""
+    def _quote_check(self) -> bool:
+        """Whether quoting is checked: CSV with a quote character and no escape character."""
         d = self.options.csv
-        if self.options.format != "csv" or not d.quote_char or d.escape_char or d.detect:
-            return None
-        if codecs.lookup(self.options.encoding).name.startswith(("utf-16", "utf-32")):
-            return None
-        return d.quote_char.encode("ascii", errors="ignore") or None
+        return self.options.format == "csv" and bool(d.quote_char) and not d.escape_char
 
-    def _check_quotes(self, f: DropFile, counters: list[ByteCounter | HashingReader], opener: Any) -> None:
-        """An odd number of quote characters: a quoted field is never closed (pyarrow would swallow the rest)."""
-        main = next((c for c in counters if c.eof), None)
-        if main is None or main.total() % 2 == 0:
+    def _check_last_record(self, f: DropFile, last: pa.RecordBatch | None, opener: Any) -> None:
+        """Refuse a quoted field that never closes.
+
+        pyarrow reads such a field to the end of the file without complaint, so it is always in the
+        last record; when a text value there holds a line break, the csv module reads the file
+        again to tell a legitimate quoted newline from an unclosed quote.
+        """
+        if last is None or not last.num_rows:
             return
-        unclosed = self._unclosed_quote(f, opener)
-        if unclosed:
-            raise unclosed
+        row = last.slice(last.num_rows - 1)
+        suspicious = any(
+            pc.any(pc.match_substring_regex(col, "[\r\n]")).as_py()
+            for col in row.columns
+            if pa.types.is_string(col.type) or pa.types.is_large_string(col.type)
+        )
+        if suspicious:
+            unclosed = self._unclosed_quote(f, opener)
+            if unclosed:
+                raise unclosed
 
     def _unclosed_quote(self, f: DropFile, opener: Any) -> FileRejectedError | None:
         d = self.options.csv

@@ -31,13 +31,11 @@ SNIFF_BYTES = 64 * 1024
 
 class HashingReader(io.RawIOBase):
     """Pass bytes through while a helper thread computes their sha256 (hashlib releases the GIL, so
-    hashing overlaps with parsing instead of adding to it) and, optionally, counts one byte value."""
+    hashing overlaps with parsing instead of adding to it)."""
 
-    def __init__(self, raw: IO[bytes], count: bytes | None = None) -> None:
+    def __init__(self, raw: IO[bytes]) -> None:
         self.raw = raw
         self.sha256 = hashlib.sha256()
-        self.byte = count
-        self.count = 0
         self.bytes = 0
         self.eof = False
         self._stopped = False
@@ -48,8 +46,6 @@ class HashingReader(io.RawIOBase):
     def _hash(self) -> None:
         while (chunk := self._queue.get()) is not None:
             self.sha256.update(chunk)
-            if self.byte is not None:
-                self.count += chunk.count(self.byte)
 
     def readable(self) -> bool:
         return True
@@ -70,11 +66,6 @@ class HashingReader(io.RawIOBase):
         """The sha256 of everything read (waits for the helper thread)."""
         self._finish()
         return self.sha256.hexdigest()
-
-    def total(self) -> int:
-        """How often the counted byte occurred (waits for the helper thread)."""
-        self._finish()
-        return self.count
 
     def _stop(self) -> None:
         if not self._stopped:
@@ -260,6 +251,7 @@ class Spool:
         self.batches: list[pa.RecordBatch] = []
         self.held = 0
         self.rows = 0
+        self.last: pa.RecordBatch | None = None
         self._dir: tempfile.TemporaryDirectory[str] | None = None
         self._writer: pa.ipc.RecordBatchStreamWriter | None = None
         self._path: Path | None = None
@@ -267,6 +259,8 @@ class Spool:
     def add(self, batch: pa.RecordBatch) -> None:
         """Keep a batch."""
         self.rows += batch.num_rows
+        if batch.num_rows:
+            self.last = batch
         if self._writer is not None:
             self._writer.write_batch(batch)
             return
@@ -297,6 +291,7 @@ class Spool:
     def close(self) -> None:
         """Drop everything kept."""
         self.batches = []
+        self.last = None
         if self._writer is not None:
             with contextlib.suppress(Exception):
                 self._writer.close()
@@ -304,33 +299,6 @@ class Spool:
         if self._dir is not None:
             self._dir.cleanup()
             self._dir = None
-
-
-class ByteCounter(io.RawIOBase):
-    """Count one byte value (the CSV quote character) in the bytes passing through."""
-
-    def __init__(self, inner: IO[bytes], byte: bytes) -> None:
-        self.inner, self.byte, self.count, self.eof = inner, byte, 0, False
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        data = self.inner.read(len(b))
-        n = len(data)
-        if not n:
-            self.eof = True
-        b[:n] = data
-        self.count += data.count(self.byte)
-        return n
-
-    def total(self) -> int:
-        """How often the byte occurred so far."""
-        return self.count
-
-    def close(self) -> None:
-        self.inner.close()
-        super().close()
 
 
 def unclosed_quote_line(text: IO[str], delimiter: str, quote: str, header: bool) -> int | None:
