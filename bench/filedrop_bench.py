@@ -187,8 +187,8 @@ def main() -> None:
         "",
         f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {cpu}, {os.cpu_count()} CPUs, "
         f"Python {platform.python_version()}; Account CSV of {args.rows:,} rows ({raw['file_mib']:.0f} MiB), "
-        f"18 columns (`bench/filedrop_bench.py`). Best of {args.repeat}, cases interleaved; each in a fresh interpreter, "
-        "imports before the clock. The machine was shared with other work while this ran.",
+        f"18 columns (`bench/filedrop_bench.py`). Best of {args.repeat}, cases interleaved; each in a fresh "
+        "interpreter, imports before the clock. The machine was shared with other work while this ran.",
         "",
         "| case | rows | seconds | MiB/s | CPU seconds | peak RSS MiB |",
         "|---|---|---|---|---|---|",
