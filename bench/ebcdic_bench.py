@@ -169,6 +169,18 @@ def case_raw(src: Path) -> dict[str, Any]:
     return {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0, "chars": len(text)}
 
 
+def peak_rss_mib() -> float:
+    """Peak RSS of this process image: ``VmHWM``.
+
+    Not ``ru_maxrss``: Linux carries the parent's high-water mark across fork + exec into the child's
+    ``ru_maxrss``, so a child started by a big parent would report the parent's size.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child(args: argparse.Namespace) -> None:
     src = Path(args.file)
     if args.case == "bulksync":
@@ -179,7 +191,7 @@ def child(args: argparse.Namespace) -> None:
         result = case_python(src, Path(args.out), args.python_records)
     else:
         result = case_raw(src)
-    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_rss_mib"] = peak_rss_mib()
     print(json.dumps(result))
 
 
