@@ -247,3 +247,31 @@ def test_two_concurrent_claimers_process_each_file_exactly_once(landing: Path, t
     ledger = files(pg_url)
     assert sorted(r[0] for r in ledger) == names and {r[1] for r in ledger} == {"staged"}
     assert not [p for p in landing.glob("orders_*.csv")]
+
+
+def test_crash_between_ledger_update_and_archive_move_is_healed_by_the_retry(
+    landing: Path, tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bulksync.sources.file_drop.store import LocalLandingStore
+
+    spec = spec_for(landing, tmp_path)
+    drop(landing, "orders_a.csv", A)
+    real_move = LocalLandingStore.move
+
+    def crash(self: LocalLandingStore, name: str, dest: str) -> None:
+        if dest.startswith("archive/"):
+            raise OSError("killed while archiving (simulated)")
+        real_move(self, name, dest)
+
+    monkeypatch.setattr(LocalLandingStore, "move", crash)
+    with pytest.raises(OSError, match="killed while archiving"):
+        stages.extract(spec, spec.datasets[0], stages.RunContext(run_id="run-1", window=DAY, try_number=1))
+    assert files(pg_url) == [("orders_a.csv", "staged", DAY.key, 2, None)]  # committed, not moved yet
+    assert (landing / f"processing/{DAY.key}/orders_a.csv").exists()
+
+    monkeypatch.setattr(LocalLandingStore, "move", real_move)
+    run_all(spec, DAY, "run-1")
+
+    assert table(pg_url) == expected(*A)
+    assert files(pg_url) == [("orders_a.csv", "loaded", DAY.key, 2, None)]
+    assert list(landing.glob("archive/*/*/*/orders_a.csv")) and not list((landing / "processing").rglob("*"))

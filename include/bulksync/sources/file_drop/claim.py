@@ -65,9 +65,14 @@ def _free(store: LandingStore, name: str, sha256: str | None) -> str:
     return candidate
 
 
+def archive_name(store: LandingStore, name: str, sha256: str | None, day: dt.date) -> str:
+    """A free name for a file in ``archive/YYYY/MM/DD/`` (a name taken already gets its sha256 prefix)."""
+    return _free(store, f"archive/{day:%Y/%m/%d}/{name}", sha256)
+
+
 def archive(store: LandingStore, current: str, name: str, sha256: str | None, day: dt.date) -> str:
-    """Move a processed file to ``archive/YYYY/MM/DD/`` (a name taken already gets its sha256 prefix)."""
-    dest = _free(store, f"archive/{day:%Y/%m/%d}/{name}", sha256)
+    """Move a processed file to ``archive/YYYY/MM/DD/``; return its new name."""
+    dest = archive_name(store, name, sha256, day)
     store.move(current, dest)
     return dest
 

@@ -144,17 +144,20 @@ class FileDropSource(Source):
         rows = ledger.for_interval(interval)
         replay_only = not self.window.is_full and any(r.status in ("staged", "loaded") for r in rows)
         known = set()
+        claimed = moves.processing_folder(interval)
         for r in rows:
             if r.status in ("staged", "loaded") and self.window.is_full:
                 continue  # a full-window run takes only new files; staged ones were loaded already
-            if not r.location or not store.exists(r.location):
+            # where the ledger says, else still in processing/ (a try stopped before moving it)
+            location = next((x for x in (r.location, f"{claimed}/{r.file_name}") if x and store.exists(x)), None)
+            if location is None:
                 raise StagingError(
                     f"the ledger ({ledger.describe()}) lists {r.file_name} for interval {interval} at "
                     f"{r.location}, but it is not in {store.describe()} any more: restore it from a backup to "
                     "rerun the interval"
                 )
-            todo.append(DropFile(r.file_name, r.location, self._companions_of(r.location), r.expected_rows, None, r.id))
-            known.add(r.location)
+            todo.append(DropFile(r.file_name, location, self._companions_of(location), r.expected_rows, None, r.id))
+            known.add(location)
         todo.extend(self._claimed_earlier(known))
         if replay_only:
             log.info("interval %s was committed before: replaying its %d file(s), claiming none", interval, len(todo))
@@ -516,15 +519,21 @@ class FileDropSource(Source):
         store, interval = self.store, self.interval
         day = dt.datetime.now(dt.UTC).date()
         locations: dict[int, str] = {}
+        to_move: list[tuple[DropFile, str]] = []
         for acc in self._accepted:
             f = acc.file
             if f.location.startswith("processing/"):
-                dest = moves.archive(store, f.location, f.name, acc.sha256, day)
-                moves.move_companions(store, f.companions, f.location, dest)
+                dest = moves.archive_name(store, f.name, acc.sha256, day)
+                to_move.append((f, dest))
                 locations[acc.ledger_id] = dest
             else:
                 locations[acc.ledger_id] = f.location
+        # the ledger first: a crash before the moves leaves staged files in processing/, where a
+        # rerun looks for them (and moves them); never a staged row pointing nowhere
         self.ledger.mark_staged(interval, locations, self.run_id)
+        for f, dest in to_move:
+            store.move(f.location, dest)
+            moves.move_companions(store, f.companions, f.location, dest)
         for e in store.list(moves.processing_folder(interval)):  # control files and stray companions
             if e.kind == "file":
                 moves.archive(store, e.name, e.name.rsplit("/", 1)[-1], None, day)
