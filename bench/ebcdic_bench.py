@@ -327,6 +327,14 @@ def main() -> None:
             f"({big['peak_rss_mib'] / bulk['peak_rss_mib']:.2f}x for a {args.scale}x file). The raw decode holds "
             "the whole file twice in memory."
         )
+    lines += [
+        "",
+        'Reading the ratios: the plain-Python baseline is a tuned one (one `bytes.decode("cp037")` per record, then '
+        "slices, `int()`, `Decimal.scaleb` and `struct.unpack_from`), not one codec call per field. Against it, "
+        "vectorised decoding alone is about an order of magnitude faster; writing Parquet (zstd) is a fixed cost both "
+        "pay and, once decoding is vectorised, it is close to half of bulksync's time, which caps the end-to-end "
+        "ratio well below 20x on this machine.",
+    ]
     text = "\n".join(lines) + "\n"
     (BENCH / "RESULTS-ebcdic.md").write_text(text)
     print(text)
