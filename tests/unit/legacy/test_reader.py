@@ -283,3 +283,13 @@ def test_fixed_records_padded_past_the_copybook(decode: Decode) -> None:
     rows, blocks = decode(copybook("A PIC XX", "B PIC S9(5)V99 COMP-3"), data, record_length=8)
     assert rows == [{"a": "AB", "b": Decimal("123.45")}] * 3
     assert blocks[0].error_count == 0
+
+
+def test_rdw_file_with_header_and_trailer_bytes() -> None:
+    o = options("orders.cpy", record_format="rdw", redefines=ORDER_RULE, header_bytes=3, trailer_bytes=7,
+                block_records=16)  # fmt: skip
+    plan = plan_of(o)
+    rows = gen.order_rows(50)
+    decoded, errors = read_all(encode_file(plan, rows, header=b"HDR", trailer=b"TRAILER"), o)
+    assert errors == 0
+    assert decoded == gen.expected(rows, plan.schema.names)
