@@ -13,6 +13,8 @@ from pydantic import Discriminator, Field, Tag, model_validator
 from bulksync.spec.columns import ColumnSpec
 from bulksync.spec.common import Identifier, StrictModel
 from bulksync.spec.file_drop import FileDropSourceSpec
+from bulksync.spec.ibmi import IbmiOptions as IbmiOptions  # re-exported beside the other kinds
+from bulksync.spec.ibmi import IbmiSourceSpec
 
 
 class SqlChunking(StrictModel):
@@ -95,6 +97,7 @@ SOURCE_SPECS: dict[str, type[StrictModel]] = {
     "sql": SqlSourceSpec,
     "csv_files": CsvFilesSourceSpec,
     "file_drop": FileDropSourceSpec,
+    "ibmi": IbmiSourceSpec,
 }
 
 
@@ -106,7 +109,8 @@ def _source_tag(value: Any) -> str | None:
 SourceSpec = Annotated[
     Annotated[SqlSourceSpec, Tag("kind=sql")]
     | Annotated[CsvFilesSourceSpec, Tag("kind=csv_files")]
-    | Annotated[FileDropSourceSpec, Tag("kind=file_drop")],
+    | Annotated[FileDropSourceSpec, Tag("kind=file_drop")]
+    | Annotated[IbmiSourceSpec, Tag("kind=ibmi")],
     Discriminator(
         _source_tag,
         custom_error_type="unknown_source_kind",
