@@ -95,6 +95,8 @@ bench: $(VENV)/.synced  ## benchmarks (not part of make test): see bench/README.
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/quality_bench.py
 	$(BIN)/python bench/azure_bench.py
+	$(BIN)/python bench/filedrop_bench.py
+	$(BIN)/python bench/ebcdic_bench.py
 	$(BIN)/python bench/ibmi_bench.py
 
 clean:  ## remove .local (Airflow home, staging, demo data)

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from bulksync.errors import BulksyncError, SpecError
 from bulksync.quality.cli import quality_app
+from bulksync.sources.file_drop.cli import convert, files_app
 
 # no locals in tracebacks: they could hold connection URLs or salts
 app = typer.Typer(
@@ -27,6 +28,8 @@ app.add_typer(demo_app, name="demo")
 sandbox_app = typer.Typer(help="Local stand-ins of enterprise systems (demo, tests, benchmarks).", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(quality_app, name="quality")
+app.add_typer(files_app, name="files")
+app.command("convert")(convert)
 console = Console()
 err = Console(stderr=True)
 

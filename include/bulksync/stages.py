@@ -98,6 +98,7 @@ def extract(
         plan_id, chunk = planned_chunk(part, chunk_index)
         stage, extra = chunk_stage(chunk_index), {"plan_id": plan_id, "chunk": chunk}
     source = make_source(ds.source, ctx.window, chunk)
+    source.bind(spec, ds, ctx.run_id)
     log.info(
         "extract %s.%s from %s source for window %s%s into %s",
         spec.dag_id,
@@ -120,6 +121,7 @@ def extract(
                 source_count=count,
                 extra={"source_kind": ds.source.kind, "source_stats": source.stats, **extra},
             )
+        source.committed(manifest)
     finally:
         source.close()
     log.info(
@@ -416,6 +418,9 @@ def reconcile(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: An
             "Check the load report and the partition before rerunning"
         )
     log.info("reconciled %s: %s", ds.name, numbers)
+    from bulksync.sources.registry import source_class
+
+    source_class(ds.source.kind).reconciled(spec, ds, ctx.window, ctx.run_id)  # e.g. file ledger: loaded
     return {"dataset": ds.name, "status": status, **rec.model_dump(exclude={"problems"})}
 
 
