@@ -12,6 +12,7 @@ from pydantic import Discriminator, Field, Tag, model_validator
 
 from bulksync.spec.columns import ColumnSpec
 from bulksync.spec.common import Identifier, StrictModel
+from bulksync.spec.salesforce import SalesforceSourceSpec
 
 
 class SqlOptions(StrictModel):
@@ -79,7 +80,11 @@ class CsvFilesSourceSpec(StrictModel):
     options: CsvOptions
 
 
-SOURCE_SPECS: dict[str, type[StrictModel]] = {"sql": SqlSourceSpec, "csv_files": CsvFilesSourceSpec}
+SOURCE_SPECS: dict[str, type[StrictModel]] = {
+    "sql": SqlSourceSpec,
+    "csv_files": CsvFilesSourceSpec,
+    "salesforce": SalesforceSourceSpec,
+}
 
 
 def _source_tag(value: Any) -> str | None:
@@ -88,7 +93,9 @@ def _source_tag(value: Any) -> str | None:
 
 
 SourceSpec = Annotated[
-    Annotated[SqlSourceSpec, Tag("kind=sql")] | Annotated[CsvFilesSourceSpec, Tag("kind=csv_files")],
+    Annotated[SqlSourceSpec, Tag("kind=sql")]
+    | Annotated[CsvFilesSourceSpec, Tag("kind=csv_files")]
+    | Annotated[SalesforceSourceSpec, Tag("kind=salesforce")],
     Discriminator(
         _source_tag,
         custom_error_type="unknown_source_kind",

@@ -28,6 +28,11 @@ class TargetSpec(StrictModel):
     keys: list[Identifier] = Field(default_factory=list)
     interval_column: Identifier | None = None
     schema_changes: Literal["evolve", "freeze"] = "evolve"
+    delete_flag: Identifier | None = Field(
+        None,
+        description="merge only: a boolean staged column (e.g. IsDeleted); rows where it is true delete the "
+        "target row with their keys instead of upserting it.",
+    )
 
     @model_validator(mode="after")
     def _mode_needs(self) -> TargetSpec:
@@ -35,6 +40,8 @@ class TargetSpec(StrictModel):
             raise ValueError("mode 'merge' needs 'keys' (the columns that identify a row)")
         if self.mode == "interval" and not self.interval_column:
             raise ValueError("mode 'interval' needs 'interval_column' (the column holding the window's time)")
+        if self.delete_flag and self.mode != "merge":
+            raise ValueError("'delete_flag' applies deletes in mode 'merge' only")
         if len(set(self.keys)) != len(self.keys):
             raise ValueError("'keys' names a column twice")
         return self
