@@ -39,8 +39,7 @@ class SalesforceSource(Source):
     reports_deletes = True
 
     def __init__(self, spec: Any, window: Window, chunk: dict[str, Any] | None = None) -> None:
-        super().__init__(spec, window)
-        self.chunk = chunk
+        super().__init__(spec, window, chunk)
         self._query: BulkQuery | None = None
         self._limits_checked = False
 
