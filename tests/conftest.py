@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.sandbox_salesforce"]
+
 ROOT = Path(__file__).resolve().parents[1]
 PG_DSN = os.environ.get("BULKSYNC_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 MARIADB_DSN = os.environ.get("BULKSYNC_TEST_MARIADB", "mysql://root@127.0.0.1:3306")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import signal
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,6 +26,8 @@ app = typer.Typer(
 demo_app = typer.Typer(help="The demo's sample sources.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
 app.add_typer(quality_app, name="quality")
+sandbox_app = typer.Typer(help="Local stand-ins of enterprise systems (run in the foreground).", no_args_is_help=True)
+app.add_typer(sandbox_app, name="sandbox")
 console = Console()
 err = Console(stderr=True)
 
@@ -219,6 +222,61 @@ def demo_prepare(root: Path = typer.Option(Path(".local/demo"), help="Where the 
     counts = prepare(root.resolve())
     for name, n in counts.items():
         console.print(f"[green]✓[/green] {name}: {n:,} rows")
+
+
+@sandbox_app.command("salesforce")
+def sandbox_salesforce(
+    port: int = typer.Option(8443, help="HTTPS port on 127.0.0.1 (0 picks a free one)."),
+    records_per_object: int = typer.Option(1000, help="Seeded records of each object."),
+    count: Annotated[
+        list[str] | None, typer.Option("--count", help="Records of one object, e.g. --count Account=2000000.")
+    ] = None,
+    seed: int = typer.Option(20260101, help="Generator seed (same seed, same records)."),
+    token_lifetime: float = typer.Option(7200.0, help="Seconds an access token stays valid."),
+    conn_id: str = typer.Option("salesforce_sandbox", help="Airflow connection id in the printed lines."),
+    workdir: Path = typer.Option(Path(".local/sandbox/salesforce"), help="Certificates and keys go here."),
+    env_file: Path | None = typer.Option(None, help="Also write the export lines to this file once serving."),
+) -> None:
+    """Run a local Salesforce org (REST, Bulk API 2.0, OAuth over HTTPS) until Ctrl-C."""
+    from bulksync.sandbox.salesforce import SalesforceSandbox, SandboxConfig
+    from bulksync.sandbox.salesforce.banner import banner, write_env_file
+
+    counts: dict[str, int] = {}
+    for item in count or []:
+        name, _, value = item.partition("=")
+        if not value.isdigit():
+            err.print(f"[red]--count {item!r}: expected OBJECT=N, e.g. Account=2000000[/red]")
+            raise typer.Exit(2)
+        counts[name] = int(value)
+    config = SandboxConfig(
+        port=port,
+        records_per_object=records_per_object,
+        counts=counts,
+        seed=seed,
+        token_lifetime=token_lifetime,
+        workdir=workdir.resolve(),
+    )
+    try:
+        sandbox = SalesforceSandbox(config)
+    except OSError as exc:
+        err.print(f"[red]cannot listen on 127.0.0.1:{port}: {exc.strerror}; choose another --port[/red]")
+        raise typer.Exit(1) from None
+    console.print(banner(sandbox, conn_id), soft_wrap=True, highlight=False, markup=False)
+    if env_file:
+        write_env_file(sandbox, conn_id, env_file)
+
+    def _stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        sandbox.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sandbox.stop()
+        if env_file:
+            env_file.unlink(missing_ok=True)
 
 
 def main() -> None:  # pragma: no cover - console entry point

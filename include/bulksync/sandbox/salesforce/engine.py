@@ -1,0 +1,134 @@
+"""Running a parsed SOQL query over the store, and formatting rows as Bulk CSV or REST JSON."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import Iterator
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from bulksync.sandbox.salesforce import ids
+from bulksync.sandbox.salesforce.schema import FieldDef
+from bulksync.sandbox.salesforce.soql import Query
+from bulksync.sandbox.salesforce.store import Store
+
+DELIMITERS = {"COMMA": ",", "TAB": "\t", "PIPE": "|", "SEMICOLON": ";", "CARET": "^", "BACKQUOTE": "`"}
+LINE_ENDINGS = {"LF": "\n", "CRLF": "\r\n"}
+
+
+def scan(store: Store, query: Query, include_deleted: bool, size: int = 50_000) -> Iterator[pa.Table]:
+    """Matching rows (the query's columns) in result order, honouring ORDER BY, OFFSET and LIMIT."""
+    obj = query.obj
+    total = store.total(obj)
+    lo = ids.lower_bound(obj.prefix, query.id_lower, total) if query.id_lower else 0
+    hi = ids.lower_bound(obj.prefix, query.id_upper + "\x7f", total) if query.id_upper else total
+    columns = query.columns()
+    condition = query.where
+    if not include_deleted:
+        live = pc.field("IsDeleted") == pa.scalar(False)
+        condition = live if condition is None else condition & live
+
+    def filtered() -> Iterator[pa.Table]:
+        for chunk in store.chunks(obj, lo, hi, size):
+            if condition is not None:
+                chunk = chunk.filter(condition)
+            if chunk.num_rows:
+                yield chunk.select(columns)
+
+    natural = not query.order or [(n, d) for n, d, _ in query.order] == [("Id", False)]
+    source: Iterator[pa.Table] = filtered()
+    if not natural:
+        whole = pa.concat_tables(list(filtered()) or [obj.arrow_schema.empty_table().select(columns)])
+        keys = [
+            (name, "descending" if desc else "ascending", "at_end" if last else "at_start")
+            for name, desc, last in query.order
+        ]
+        whole = whole.take(pc.sort_indices(whole, sort_keys=keys))
+        source = iter([whole])
+    skip, left = query.offset, query.limit
+    for table in source:
+        if skip:
+            drop = min(skip, table.num_rows)
+            table, skip = table.slice(drop), skip - drop
+        if left is not None:
+            table = table.slice(0, left)
+            left -= table.num_rows
+        if table.num_rows:
+            yield table
+        if left == 0:
+            return
+
+
+def count(store: Store, query: Query, include_deleted: bool) -> int:
+    """Number of matching rows."""
+    return sum(t.num_rows for t in scan(store, query, include_deleted))
+
+
+def _csv_column(fdef: FieldDef, column: pa.ChunkedArray) -> pa.ChunkedArray:
+    if fdef.type == "datetime":
+        text = pc.strftime(column, format="%Y-%m-%dT%H:%M:%SZ")
+    elif fdef.type == "boolean":
+        text = pc.if_else(column, "true", "false")
+    elif fdef.type in ("double", "currency", "percent", "int", "date"):
+        text = pc.cast(column, pa.string())
+    else:
+        text = column
+    return pc.fill_null(text, "")
+
+
+def csv_bytes(
+    table: pa.Table, fields: list[FieldDef], delimiter: str = ",", eol: str = "\n", header: bool = True
+) -> bytes:
+    """Rows as Bulk API 2.0 CSV: every value quoted, embedded quotes doubled, nulls as ``""``."""
+    out = pa.table([_csv_column(f, table.column(f.name)) for f in fields], names=[f.name for f in fields])
+    buf = io.BytesIO()
+    options = pacsv.WriteOptions(include_header=header, delimiter=delimiter, eol=eol, quoting_style="all_valid")
+    pacsv.write_csv(out, buf, options)
+    return buf.getvalue()
+
+
+def csv_header(fields: list[FieldDef], delimiter: str = ",", eol: str = "\n") -> bytes:
+    """The CSV header line."""
+    return (delimiter.join(f'"{f.name}"' for f in fields) + eol).encode()
+
+
+def _json_value(fdef: FieldDef, value: Any) -> Any:
+    if value is None:
+        return None
+    if fdef.type == "datetime":
+        return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}+0000"
+    if fdef.type == "date":
+        return value.isoformat()
+    return value
+
+
+def json_records(table: pa.Table, query: Query, version: str) -> list[dict[str, Any]]:
+    """Rows as REST query records with ``attributes`` and compound address objects."""
+    obj = query.obj
+    out = []
+    for row in table.to_pylist():
+        record: dict[str, Any] = {
+            "attributes": {"type": obj.name, "url": f"/services/data/v{version}/sobjects/{obj.name}/{row.get('Id')}"}
+        }
+        for fdef in query.fields:
+            if fdef.is_compound:
+                parts = {c.name: row.get(c.name) for c in obj.components(fdef.name)}
+                record[fdef.name] = _address(fdef.name, parts)
+            else:
+                record[fdef.name] = _json_value(fdef, row.get(fdef.name))
+        out.append(record)
+    return out
+
+
+def _address(compound: str, parts: dict[str, Any]) -> dict[str, Any] | None:
+    prefix = compound.removesuffix("Address")
+    keys = ("Street", "City", "State", "PostalCode", "Country", "Latitude", "Longitude")
+    values = {k[0].lower() + k[1:]: parts.get(prefix + k) for k in keys}
+    if all(v is None for v in values.values()):
+        return None
+    values["geocodeAccuracy"] = None
+    return values
