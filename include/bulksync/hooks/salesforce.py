@@ -75,6 +75,8 @@ class BulksyncSalesforceHook(SalesforceHook):
         ca = self.extra("ca_bundle")
         if ca:
             session.verify = str(ca)
+            # with trust_env, requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override Session.verify
+            session.trust_env = False
         return session
 
     @cached_property
@@ -145,31 +147,40 @@ class BulksyncSalesforceHook(SalesforceHook):
                 f"({type(exc).__name__}); give an RSA private key in PEM format"
             ) from None
 
-    def fetch_token(self) -> tuple[str, str]:
+    def fetch_token(self, attempts: int = 5) -> tuple[str, str]:
         """Run the OAuth 2.0 flow against ``login_url``; returns ``(access_token, instance_url)``.
+
+        HTTP 429/5xx answers and dropped connections are retried ``attempts`` times with backoff.
 
         Raises:
             ConfigurationError: the login was refused (the message has Salesforce's error, no secret).
-            SourceConnectionError: the login URL could not be reached or answered 5xx.
+            SourceConnectionError: the login URL could not be reached or kept answering 429/5xx.
         """
         url = f"{self.login_url}{TOKEN_PATH}"
         form = self.grant()
-        try:
-            resp = self.http_session.post(url, data=form, timeout=self.timeout)
-        except requests.exceptions.SSLError as exc:
-            raise ConfigurationError(
-                f"TLS verification of {self.login_url} failed for Salesforce connection {self.conn_id!r}: set the "
-                f"extra ca_bundle to the server's CA certificate ({type(exc).__name__})"
-            ) from None
-        except requests.RequestException as exc:
-            raise SourceConnectionError(
-                f"cannot reach the Salesforce login URL {self.login_url} of connection {self.conn_id!r} "
-                f"({type(exc).__name__})"
-            ) from None
-        if resp.status_code >= 500 or resp.status_code == 429:
-            raise SourceConnectionError(
-                f"the Salesforce login URL {self.login_url} answered HTTP {resp.status_code}; will retry"
-            )
+        for attempt in range(1, attempts + 1):
+            problem = None
+            try:
+                resp = self.http_session.post(url, data=form, timeout=self.timeout)
+            except requests.exceptions.SSLError as exc:
+                raise ConfigurationError(
+                    f"TLS verification of {self.login_url} failed for Salesforce connection {self.conn_id!r}: set "
+                    f"the extra ca_bundle to the server's CA certificate ({type(exc).__name__})"
+                ) from None
+            except requests.RequestException as exc:
+                problem = type(exc).__name__
+            else:
+                if resp.status_code >= 500 or resp.status_code == 429:
+                    problem = f"HTTP {resp.status_code}"
+            if problem is None:
+                break
+            if attempt == attempts:
+                raise SourceConnectionError(
+                    f"the Salesforce login URL {self.login_url} of connection {self.conn_id!r} failed {attempts} "
+                    f"times ({problem}); will retry"
+                )
+            log.warning("Salesforce login failed (%s), attempt %d of %d; retrying", problem, attempt, attempts)
+            time.sleep(min(0.25 * 2**attempt, 10))
         try:
             body = resp.json()
         except ValueError:
