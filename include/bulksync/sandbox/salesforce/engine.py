@@ -7,6 +7,7 @@ import io
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -68,9 +69,33 @@ def count(store: Store, query: Query, include_deleted: bool) -> int:
     return sum(t.num_rows for t in scan(store, query, include_deleted))
 
 
+def _datetime_text(column: pa.ChunkedArray) -> pa.Array:
+    """``2026-01-01T10:00:00.000Z`` for UTC millisecond timestamps, fast.
+
+    Arrow's time-zone aware formatting is slow (about 4 µs a value); the naive cast writes a fixed
+    23-character ``YYYY-MM-DD HH:MM:SS.mmm``, patched here in place with numpy.
+    """
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    naive = pc.fill_null(array.cast(pa.timestamp("ms")), pa.scalar(0, pa.timestamp("ms")))
+    text = pc.cast(naive, pa.string())
+    width = 23
+    n = len(text)
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int32, count=n + 1, offset=text.offset * 4)
+    if n and (offsets[-1] - offsets[0] != n * width):
+        return pc.strftime(column, format="%Y-%m-%dT%H:%M:%SZ")  # a year outside 1000-9999
+    data = np.frombuffer(text.buffers()[2], dtype=np.uint8, count=n * width, offset=int(offsets[0]))
+    out = np.empty((n, width + 1), dtype=np.uint8)
+    out[:, :width] = data.reshape(n, width)
+    out[:, 10] = ord("T")
+    out[:, width] = ord("Z")
+    new_offsets = pa.py_buffer((np.arange(n + 1, dtype=np.int32) * (width + 1)).tobytes())
+    result = pa.StringArray.from_buffers(n, new_offsets, pa.py_buffer(out.tobytes()))
+    return pc.if_else(array.is_valid(), result, pa.scalar(None, pa.string()))
+
+
 def _csv_column(fdef: FieldDef, column: pa.ChunkedArray) -> pa.ChunkedArray:
     if fdef.type == "datetime":
-        text = pc.strftime(column, format="%Y-%m-%dT%H:%M:%SZ")
+        text = _datetime_text(column)
     elif fdef.type == "boolean":
         text = pc.if_else(column, "true", "false")
     elif fdef.type in ("double", "currency", "percent", "int", "date"):
