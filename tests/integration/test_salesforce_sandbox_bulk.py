@@ -203,7 +203,10 @@ def test_fault_kinds(salesforce_sandbox: SandboxHandle) -> None:
     faults.configure(limit_share=0.0, drop_share=1.0)
     with pytest.raises(requests.exceptions.ConnectionError):
         raw_get(sb, sf, "limits")
-    faults.configure(drop_share=0.0, slow_share=1.0, slow_seconds=0.6)
+    faults.configure(drop_share=0.0, truncate_share=1.0)
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        raw_get(sb, sf, "sobjects/Account/describe")
+    faults.configure(truncate_share=0.0, slow_share=1.0, slow_seconds=0.6)
     started = time.monotonic()
     assert raw_get(sb, sf, "limits").status_code == 200
     assert time.monotonic() - started >= 0.6
@@ -242,7 +245,9 @@ def test_jobs_that_fail(salesforce_sandbox: SandboxHandle) -> None:
 def test_a_fifth_of_requests_failing_loses_nothing_for_a_retrying_client(salesforce_sandbox: SandboxHandle) -> None:
     """Every failure is transient: a client that retries each call gets exactly the records."""
     sb = salesforce_sandbox
-    sb.admin.faults.configure(unavailable_share=0.08, throttle_share=0.06, drop_share=0.06, retry_after=0, seed=42)
+    sb.admin.faults.configure(
+        unavailable_share=0.06, throttle_share=0.05, drop_share=0.05, truncate_share=0.04, retry_after=0, seed=42
+    )
     sf = sb.client()
     client = sf.bulk2.Account._client
     failures = 0
@@ -252,7 +257,11 @@ def test_a_fifth_of_requests_failing_loses_nothing_for_a_retrying_client(salesfo
         for _ in range(30):
             try:
                 return call(*args)
-            except (SalesforceGeneralError, requests.exceptions.ConnectionError):
+            except (
+                SalesforceGeneralError,
+                requests.exceptions.ConnectionError,
+                requests.exceptions.ChunkedEncodingError,
+            ):
                 failures += 1
         raise AssertionError("too many failures")
 

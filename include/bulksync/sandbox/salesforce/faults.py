@@ -24,6 +24,8 @@ class FaultSettings:
     """Answered 403 ``REQUEST_LIMIT_EXCEEDED`` (a concurrency/rate limit; transient)."""
     drop_share: float = 0.0
     """The connection is closed without an answer."""
+    truncate_share: float = 0.0
+    """The answer stops halfway through its body and the connection is closed."""
     slow_share: float = 0.0
     """Answered after ``slow_seconds``."""
     slow_seconds: float = 2.0
@@ -64,7 +66,7 @@ class Faults:
         self.settings = FaultSettings(daily_api_max=keep)
 
     def draw(self) -> str | None:
-        """Count one API request and pick its fault: ``drop``, ``unavailable``, ``throttle``, ``limit``,
+        """Count one API request and pick its fault: ``drop``, ``truncate``, ``unavailable``, ``throttle``, ``limit``,
         ``exhausted``, ``slow`` or None."""
         s = self.settings
         with self.lock:
@@ -74,6 +76,7 @@ class Faults:
             roll = self.rng.random()
             for name, share in (
                 ("drop", s.drop_share),
+                ("truncate", s.truncate_share),
                 ("unavailable", s.unavailable_share),
                 ("throttle", s.throttle_share),
                 ("limit", s.limit_share),

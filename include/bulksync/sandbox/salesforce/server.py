@@ -114,7 +114,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return None
             version, _, rest = url.path[len("/services/data/v") :].partition("/")
             response = sandbox.api.handle(method, version, rest, url.query, body, self.headers)
-            self._send(response, limit_info=True)
+            self._send(response, limit_info=True, truncate=fault == "truncate")
         except ApiError as exc:
             self._send(Response(exc.status, exc.body(), exc.headers), limit_info=True)
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
@@ -135,6 +135,8 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == "slow":
             time.sleep(s.slow_seconds)
             return False
+        if fault == "truncate":
+            return False  # answered, but cut short by _send
         error = {
             "unavailable": ApiError(503, "SERVER_UNAVAILABLE", "Server temporarily unavailable; retry later", retry),
             "throttle": ApiError(429, "REQUEST_LIMIT_EXCEEDED", "Too many requests; retry later", retry),
@@ -144,7 +146,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(Response(error.status, error.body(), error.headers), limit_info=True)
         return True
 
-    def _send(self, response: Response, limit_info: bool = False) -> None:
+    def _send(self, response: Response, limit_info: bool = False, truncate: bool = False) -> None:
         body = response.body
         chunks: Any
         if body is None:
@@ -166,7 +168,16 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in response.headers.items():
             self.send_header(name, value)
         self.end_headers()
+        budget = length // 2 if truncate else length
         for chunk in chunks:
+            if truncate and len(chunk) >= budget:
+                self.wfile.write(chunk[:budget])
+                self.wfile.flush()
+                self.close_connection = True
+                with contextlib.suppress(OSError):
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            budget -= len(chunk)
             self.wfile.write(chunk)
 
 
