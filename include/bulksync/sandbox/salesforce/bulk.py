@@ -32,6 +32,9 @@ from bulksync.sandbox.salesforce.store import SANDBOX_USER, Store
 
 log = logging.getLogger(__name__)
 DEFAULT_MAX_RECORDS = 50_000
+MAX_JOBS = 200
+"""Jobs kept (the oldest is forgotten beyond this, as Salesforce forgets jobs after some days)."""
+MAX_CACHED_RESULTS = 8
 COMPOUND_MESSAGE = "Selecting compound data not supported in Bulk Query"
 FAILED_MESSAGE = (
     "Failed to process query: UNKNOWN_EXCEPTION: An unexpected error occurred. Please include this ErrorId if you "
@@ -209,6 +212,8 @@ class JobManager:
         with self.lock:
             self.jobs[job_id] = job
             self.created += 1
+            while len(self.jobs) > MAX_JOBS:  # forget the oldest job (and its result file)
+                self.jobs.pop(next(iter(self.jobs)))
         job.fail = self.faults.take_job_failure()
         threading.Thread(target=self._process, args=(job,), name=f"bulk-{job_id}", daemon=True).start()
         log.info("bulk job %s created: %s", job_id, text[:200])
@@ -241,6 +246,8 @@ class JobManager:
                     with self.lock:
                         self.cache = {k: v for k, v in self.cache.items() if k[-1] == self.store.version}
                         self.cache[key] = cached
+                        while len(self.cache) > MAX_CACHED_RESULTS:
+                            self.cache.pop(next(iter(self.cache)))
                 job.result = cached
         except Exception as exc:
             log.exception("bulk job %s failed", job.id)

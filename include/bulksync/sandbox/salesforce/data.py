@@ -67,6 +67,10 @@ TITLES = ["CEO", "CFO", "VP Sales", "Buyer", "Head of IT", "Procurement Manager"
 DOMAINS = ["example.com", "example.org", "example.net"]
 
 
+Columns = dict[str, Callable[[], pa.Array]]
+"""Column name → a function computing that column for the chunk (columns are built on demand)."""
+
+
 def _splitmix(x: np.ndarray) -> np.ndarray:
     x = x + np.uint64(0x9E3779B97F4A7C15)
     x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
@@ -83,6 +87,7 @@ class Gen:
         self.counts = counts
         self.salt = (seed * 1_000_003 + sum(ord(c) * 131**i for i, c in enumerate(obj.name))) & (2**63 - 1)
         self.end_ms = int(end.timestamp() * 1000)
+        self._stamps: tuple[pa.Array, pa.Array, pa.Array] | None = None
 
     def h(self, name: str) -> np.ndarray:
         """64-bit hashes of (seed, object, ``name``, index)."""
@@ -134,6 +139,11 @@ class Gen:
 
     def stamps(self) -> tuple[pa.Array, pa.Array, pa.Array]:
         """CreatedDate, LastModifiedDate and SystemModstamp, spread over the weeks before the end."""
+        if self._stamps is None:
+            self._stamps = self._make_stamps()
+        return self._stamps
+
+    def _make_stamps(self) -> tuple[pa.Array, pa.Array, pa.Array]:
         span_s = int(MODSTAMP_SPAN.total_seconds())
         modstamp = self.end_ms - self.ints("SystemModstamp", 1, span_s) * 1000
         modified = modstamp - np.where(self.ints("LastModifiedDate", 0, 4) == 0, self.ints("lm", 1, 90), 0) * 1000
@@ -159,36 +169,41 @@ class Gen:
         )
         return self.nulls(pc.if_else(two, both, first), hh, null_share)
 
-    def address(self, prefix: str) -> dict[str, pa.Array]:
+    def address(self, prefix: str) -> Columns:
         """Street/City/State/PostalCode/Country/Latitude/Longitude columns of one address."""
-        hh = self.h(prefix + "City")
-        city = (hh % np.uint64(len(CITIES))).astype(np.int64)
-        col = {k: pa.array([c[k] for c in CITIES]).take(pa.array(city)) for k in range(4)}
-        street = self.join(self.number(self.ints(prefix + "No", 1, 400)), self.pick(prefix + "Street", STREETS))
-        street = pc.binary_join_element_wise(street, self.pick(prefix + "Suite", SUITES), "")
-        lat = np.round(self.ints(prefix + "Lat", -60_000_000, 70_000_000) / 1e6, 6)
-        lon = np.round(self.ints(prefix + "Lon", -170_000_000, 170_000_000) / 1e6, 6)
+
+        def city(k: int) -> pa.Array:
+            index = (self.h(prefix + "City") % np.uint64(len(CITIES))).astype(np.int64)
+            return pa.array([c[k] for c in CITIES]).take(pa.array(index))
+
+        def street() -> pa.Array:
+            text = self.join(self.number(self.ints(prefix + "No", 1, 400)), self.pick(prefix + "Street", STREETS))
+            return pc.binary_join_element_wise(text, self.pick(prefix + "Suite", SUITES), "")
+
+        def degrees(name: str, lo: int, hi: int) -> pa.Array:
+            values = np.round(self.ints(prefix + name, lo, hi) / 1e6, 6)
+            return self.nulls(pa.array(values), self.h(prefix + "City"), 0.1)
+
         return {
             prefix + "Street": street,
-            prefix + "City": col[0],
-            prefix + "State": col[1],
-            prefix + "PostalCode": self.number(self.ints(prefix + "Zip", 10_000, 99_999)),
-            prefix + "Country": col[3],
-            prefix + "Latitude": self.nulls(pa.array(lat), hh, 0.1),
-            prefix + "Longitude": self.nulls(pa.array(lon), hh, 0.1),
+            prefix + "City": lambda: city(0),
+            prefix + "State": lambda: city(1),
+            prefix + "PostalCode": lambda: self.number(self.ints(prefix + "Zip", 10_000, 99_999)),
+            prefix + "Country": lambda: city(3),
+            prefix + "Latitude": lambda: degrees("Lat", -60_000_000, 70_000_000),
+            prefix + "Longitude": lambda: degrees("Lon", -170_000_000, 170_000_000),
         }
 
-    def system(self) -> dict[str, pa.Array]:
-        """Id-independent audit columns and IsDeleted."""
-        created, modified, modstamp = self.stamps()
+    def system(self) -> Columns:
+        """Audit columns and IsDeleted."""
         return {
-            "IsDeleted": self.flag("IsDeleted", DELETED_SHARE),
-            "OwnerId": self.pick("OwnerId", USER_IDS),
-            "CreatedDate": created,
-            "CreatedById": self.pick("CreatedById", USER_IDS),
-            "LastModifiedDate": modified,
-            "LastModifiedById": self.pick("LastModifiedById", USER_IDS),
-            "SystemModstamp": modstamp,
+            "IsDeleted": lambda: self.flag("IsDeleted", DELETED_SHARE),
+            "OwnerId": lambda: self.pick("OwnerId", USER_IDS),
+            "CreatedDate": lambda: self.stamps()[0],
+            "CreatedById": lambda: self.pick("CreatedById", USER_IDS),
+            "LastModifiedDate": lambda: self.stamps()[1],
+            "LastModifiedById": lambda: self.pick("LastModifiedById", USER_IDS),
+            "SystemModstamp": lambda: self.stamps()[2],
         }
 
 
@@ -207,118 +222,147 @@ def id_array(prefix: str, indices: np.ndarray) -> pa.Array:
     return pa.StringArray.from_buffers(len(indices), offsets, pa.py_buffer(raw.tobytes()))
 
 
-def _account(g: Gen) -> dict[str, pa.Array]:
-    revenue = g.money("AnnualRevenue", 50_000, 5_000_000_000, 0, 0.1)
-    employees = g.nulls(pa.array(g.ints("NumberOfEmployees", 0, 250_000)), g.h("emp#n"), 0.05)
-    per_employee = pc.round(pc.divide(revenue, pc.if_else(pc.equal(employees, 0), None, employees)), 2)
-    name = g.join(g.pick("NameA", COMPANY_A), g.pick("NameB", COMPANY_B), g.number(g.idx.astype(np.int64) + 1))
+def _account(g: Gen) -> Columns:
+    def revenue() -> pa.Array:
+        return g.money("AnnualRevenue", 50_000, 5_000_000_000, 0, 0.1)
+
+    def employees() -> pa.Array:
+        return g.nulls(pa.array(g.ints("NumberOfEmployees", 0, 250_000)), g.h("emp#n"), 0.05)
+
+    def per_employee() -> pa.Array:
+        staff = employees()
+        return pc.round(pc.divide(revenue(), pc.if_else(pc.equal(staff, 0), None, staff)), 2)
+
     return {
-        "MasterRecordId": pa.nulls(g.n, pa.string()),
-        "Name": name,
-        "Type": g.pick("Type", ACCOUNT_TYPES, 0.05),
-        "ParentId": g.ref("ParentId", "001", "Account", 0.9),
+        "MasterRecordId": lambda: pa.nulls(g.n, pa.string()),
+        "Name": lambda: g.join(
+            g.pick("NameA", COMPANY_A), g.pick("NameB", COMPANY_B), g.number(g.idx.astype(np.int64) + 1)
+        ),
+        "Type": lambda: g.pick("Type", ACCOUNT_TYPES, 0.05),
+        "ParentId": lambda: g.ref("ParentId", "001", "Account", 0.9),
         **g.address("Billing"),
-        "Phone": g.join("+1", g.number(g.ints("Phone", 2_000_000_000, 9_999_999_999))),
-        "Website": g.join("https://www.", g.pick("Website", DOMAINS), sep=""),
-        "Industry": g.pick("Industry", INDUSTRIES, 0.1),
+        "Phone": lambda: g.join("+1", g.number(g.ints("Phone", 2_000_000_000, 9_999_999_999))),
+        "Website": lambda: g.join("https://www.", g.pick("Website", DOMAINS), sep=""),
+        "Industry": lambda: g.pick("Industry", INDUSTRIES, 0.1),
         "AnnualRevenue": revenue,
         "NumberOfEmployees": employees,
-        "Rating": g.pick("Rating", RATINGS, 0.3),
-        "Description": g.pick("Description", TEXTS, 0.3),
-        "LastActivityDate": g.dates("LastActivityDate", -120, 0, 0.4),
-        "Region__c": g.multi("Region__c", REGIONS, 0.1),
-        "Credit_Limit__c": g.money("Credit_Limit__c", 1_000, 10_000_000, 2, 0.2),
-        "Discount__c": g.money("Discount__c", 0, 40, 2, 0.3),
-        "Active__c": g.flag("Active__c", 0.85),
+        "Rating": lambda: g.pick("Rating", RATINGS, 0.3),
+        "Description": lambda: g.pick("Description", TEXTS, 0.3),
+        "LastActivityDate": lambda: g.dates("LastActivityDate", -120, 0, 0.4),
+        "Region__c": lambda: g.multi("Region__c", REGIONS, 0.1),
+        "Credit_Limit__c": lambda: g.money("Credit_Limit__c", 1_000, 10_000_000, 2, 0.2),
+        "Discount__c": lambda: g.money("Discount__c", 0, 40, 2, 0.3),
+        "Active__c": lambda: g.flag("Active__c", 0.85),
         "Revenue_Per_Employee__c": per_employee,
     }
 
 
-def _person(g: Gen) -> dict[str, pa.Array]:
-    first = g.pick("FirstName", FIRST, 0.05)
-    last = g.pick("LastName", LAST)
-    email = g.join(g.join("person", g.number(g.idx.astype(np.int64) + 1), sep=""), g.pick("Domain", DOMAINS), sep="@")
+def _person(g: Gen) -> Columns:
+    def first() -> pa.Array:
+        return g.pick("FirstName", FIRST, 0.05)
+
+    def last() -> pa.Array:
+        return g.pick("LastName", LAST)
+
+    def email() -> pa.Array:
+        local = g.join("person", g.number(g.idx.astype(np.int64) + 1), sep="")
+        return g.nulls(g.join(local, g.pick("Domain", DOMAINS), sep="@"), g.h("em"), 0.1)
+
     return {
         "FirstName": first,
         "LastName": last,
-        "Name": pc.binary_join_element_wise(first, last, " ", null_handling="skip"),
-        "Phone": g.nulls(g.join("+44", g.number(g.ints("Phone", 1_000_000_000, 9_999_999_999))), g.h("ph"), 0.2),
-        "Email": g.nulls(email, g.h("em"), 0.1),
+        "Name": lambda: pc.binary_join_element_wise(first(), last(), " ", null_handling="skip"),
+        "Phone": lambda: g.nulls(
+            g.join("+44", g.number(g.ints("Phone", 1_000_000_000, 9_999_999_999))), g.h("ph"), 0.2
+        ),
+        "Email": email,
     }
 
 
-def _contact(g: Gen) -> dict[str, pa.Array]:
+def _contact(g: Gen) -> Columns:
     return {
-        "MasterRecordId": pa.nulls(g.n, pa.string()),
-        "AccountId": g.ref("AccountId", "001", "Account", 0.05),
-        "Salutation": g.pick("Salutation", SALUTATIONS, 0.3),
+        "MasterRecordId": lambda: pa.nulls(g.n, pa.string()),
+        "AccountId": lambda: g.ref("AccountId", "001", "Account", 0.05),
+        "Salutation": lambda: g.pick("Salutation", SALUTATIONS, 0.3),
         **_person(g),
         **g.address("Mailing"),
-        "Title": g.pick("Title", TITLES, 0.2),
-        "Birthdate": g.dates("Birthdate", -25_000, -6_600, 0.5),
-        "LeadSource": g.pick("LeadSource", LEAD_SOURCES, 0.2),
-        "HasOptedOutOfEmail": g.flag("HasOptedOutOfEmail", 0.1),
-        "Description": g.pick("Description", TEXTS, 0.5),
-        "Languages__c": g.multi("Languages__c", LANGUAGES, 0.3),
+        "Title": lambda: g.pick("Title", TITLES, 0.2),
+        "Birthdate": lambda: g.dates("Birthdate", -25_000, -6_600, 0.5),
+        "LeadSource": lambda: g.pick("LeadSource", LEAD_SOURCES, 0.2),
+        "HasOptedOutOfEmail": lambda: g.flag("HasOptedOutOfEmail", 0.1),
+        "Description": lambda: g.pick("Description", TEXTS, 0.5),
+        "Languages__c": lambda: g.multi("Languages__c", LANGUAGES, 0.3),
     }
 
 
-def _opportunity(g: Gen) -> dict[str, pa.Array]:
-    stage = g.pick("StageName", STAGES)
-    amount = g.money("Amount", 500, 2_000_000, 2, 0.05)
-    probability = g.money("Probability", 0, 101, 0)
-    closed = pc.starts_with(stage, "Closed")
+def _opportunity(g: Gen) -> Columns:
+    def stage() -> pa.Array:
+        return g.pick("StageName", STAGES)
+
+    def amount() -> pa.Array:
+        return g.money("Amount", 500, 2_000_000, 2, 0.05)
+
+    def probability() -> pa.Array:
+        return g.money("Probability", 0, 101, 0)
+
     return {
-        "AccountId": g.ref("AccountId", "001", "Account"),
-        "Name": g.join(g.pick("NameA", COMPANY_A), "-", g.pick("What", ["Renewal", "Upsell", "New Business"])),
-        "Description": g.pick("Description", TEXTS, 0.6),
+        "AccountId": lambda: g.ref("AccountId", "001", "Account"),
+        "Name": lambda: g.join(g.pick("NameA", COMPANY_A), "-", g.pick("What", ["Renewal", "Upsell", "New Business"])),
+        "Description": lambda: g.pick("Description", TEXTS, 0.6),
         "StageName": stage,
         "Amount": amount,
         "Probability": probability,
-        "ExpectedRevenue": pc.round(pc.divide(pc.multiply(amount, probability), 100.0), 2),
-        "CloseDate": g.dates("CloseDate", -200, 200),
-        "LeadSource": g.pick("LeadSource", LEAD_SOURCES, 0.2),
-        "IsClosed": closed,
-        "IsWon": pc.equal(stage, "Closed Won"),
-        "Discount_Rate__c": g.money("Discount_Rate__c", 0, 30, 2, 0.5),
+        "ExpectedRevenue": lambda: pc.round(pc.divide(pc.multiply(amount(), probability()), 100.0), 2),
+        "CloseDate": lambda: g.dates("CloseDate", -200, 200),
+        "LeadSource": lambda: g.pick("LeadSource", LEAD_SOURCES, 0.2),
+        "IsClosed": lambda: pc.starts_with(stage(), "Closed"),
+        "IsWon": lambda: pc.equal(stage(), "Closed Won"),
+        "Discount_Rate__c": lambda: g.money("Discount_Rate__c", 0, 30, 2, 0.5),
     }
 
 
-def _lead(g: Gen) -> dict[str, pa.Array]:
+def _lead(g: Gen) -> Columns:
     return {
         **_person(g),
-        "Company": g.join(g.pick("NameA", COMPANY_A), g.pick("NameB", COMPANY_B)),
+        "Company": lambda: g.join(g.pick("NameA", COMPANY_A), g.pick("NameB", COMPANY_B)),
         **g.address(""),
-        "Status": g.pick("Status", LEAD_STATUS),
-        "Industry": g.pick("Industry", INDUSTRIES, 0.2),
-        "AnnualRevenue": g.money("AnnualRevenue", 10_000, 500_000_000, 0, 0.3),
-        "NumberOfEmployees": g.nulls(pa.array(g.ints("NumberOfEmployees", 1, 50_000)), g.h("emp#n"), 0.2),
-        "IsConverted": g.flag("IsConverted", 0.15),
-        "Interests__c": g.multi("Interests__c", INDUSTRIES, 0.4),
+        "Status": lambda: g.pick("Status", LEAD_STATUS),
+        "Industry": lambda: g.pick("Industry", INDUSTRIES, 0.2),
+        "AnnualRevenue": lambda: g.money("AnnualRevenue", 10_000, 500_000_000, 0, 0.3),
+        "NumberOfEmployees": lambda: g.nulls(pa.array(g.ints("NumberOfEmployees", 1, 50_000)), g.h("emp#n"), 0.2),
+        "IsConverted": lambda: g.flag("IsConverted", 0.15),
+        "Interests__c": lambda: g.multi("Interests__c", INDUSTRIES, 0.4),
     }
 
 
-def _invoice(g: Gen) -> dict[str, pa.Array]:
-    amount = g.money("Amount__c", 10, 250_000, 2)
-    rate = g.money("Tax_Rate__c", 0, 25, 3)
-    numbers = pc.utf8_lpad(g.number(g.idx.astype(np.int64) + 1), 8, "0")
+def _invoice(g: Gen) -> Columns:
+    def amount() -> pa.Array:
+        return g.money("Amount__c", 10, 250_000, 2)
+
+    def rate() -> pa.Array:
+        return g.money("Tax_Rate__c", 0, 25, 3)
+
+    def name() -> pa.Array:
+        numbers = pc.utf8_lpad(g.number(g.idx.astype(np.int64) + 1), 8, "0")
+        return pc.binary_join_element_wise(pa.array(["INV-"] * g.n), numbers, "")
+
     return {
-        "Name": pc.binary_join_element_wise(pa.array(["INV-"] * g.n), numbers, ""),
-        "Account__c": g.ref("Account__c", "001", "Account"),
-        "Opportunity__c": g.ref("Opportunity__c", "006", "Opportunity", 0.3),
-        "Status__c": g.pick("Status__c", INVOICE_STATUS),
+        "Name": name,
+        "Account__c": lambda: g.ref("Account__c", "001", "Account"),
+        "Opportunity__c": lambda: g.ref("Opportunity__c", "006", "Opportunity", 0.3),
+        "Status__c": lambda: g.pick("Status__c", INVOICE_STATUS),
         "Amount__c": amount,
         "Tax_Rate__c": rate,
-        "Tax__c": pc.round(pc.divide(pc.multiply(amount, rate), 100.0), 2),
-        "Lines__c": pa.array(g.ints("Lines__c", 1, 40).astype(np.float64)),
-        "Issued_On__c": g.dates("Issued_On__c", -300, 0),
-        "Due_On__c": g.dates("Due_On__c", 0, 60, 0.1),
-        "Paid__c": g.flag("Paid__c", 0.6),
-        "Notes__c": g.pick("Notes__c", TEXTS, 0.7),
+        "Tax__c": lambda: pc.round(pc.divide(pc.multiply(amount(), rate()), 100.0), 2),
+        "Lines__c": lambda: pa.array(g.ints("Lines__c", 1, 40).astype(np.float64)),
+        "Issued_On__c": lambda: g.dates("Issued_On__c", -300, 0),
+        "Due_On__c": lambda: g.dates("Due_On__c", 0, 60, 0.1),
+        "Paid__c": lambda: g.flag("Paid__c", 0.6),
+        "Notes__c": lambda: g.pick("Notes__c", TEXTS, 0.7),
     }
 
 
-GENERATORS: dict[str, Callable[[Gen], dict[str, pa.Array]]] = {
+GENERATORS: dict[str, Callable[[Gen], Columns]] = {
     "Account": _account,
     "Contact": _contact,
     "Opportunity": _opportunity,
@@ -328,10 +372,20 @@ GENERATORS: dict[str, Callable[[Gen], dict[str, pa.Array]]] = {
 
 
 def generate(
-    obj: ObjectDef, seed: int, indices: np.ndarray, counts: dict[str, int], end: dt.datetime = DEFAULT_MODSTAMP_END
+    obj: ObjectDef,
+    seed: int,
+    indices: np.ndarray,
+    counts: dict[str, int],
+    end: dt.datetime = DEFAULT_MODSTAMP_END,
+    columns: list[str] | None = None,
 ) -> pa.Table:
-    """The seeded records ``indices`` of ``obj`` as an Arrow table in describe column order."""
+    """The seeded records ``indices`` of ``obj`` as an Arrow table in describe column order.
+
+    Only ``columns`` (default: all) are computed: a query filters on a few cheap columns first and
+    generates the rest for the matching records only.
+    """
     g = Gen(seed, obj, indices, counts, end)
-    columns = {"Id": id_array(obj.prefix, indices), **g.system(), **GENERATORS[obj.name](g)}
-    schema = obj.arrow_schema
-    return pa.Table.from_arrays([columns[f.name].cast(f.type) for f in schema], schema=schema)
+    makers: Columns = {"Id": lambda: id_array(obj.prefix, indices), **g.system(), **GENERATORS[obj.name](g)}
+    wanted = set(columns) if columns is not None else None
+    fields = [f for f in obj.arrow_schema if wanted is None or f.name in wanted]
+    return pa.Table.from_arrays([makers[f.name]().cast(f.type) for f in fields], schema=pa.schema(fields))

@@ -29,14 +29,25 @@ def scan(store: Store, query: Query, include_deleted: bool, size: int = 50_000) 
     hi = ids.lower_bound(obj.prefix, query.id_upper + "\x7f", total) if query.id_upper else total
     columns = query.columns()
     condition = query.where
+    filter_columns = set(query.filter_fields)
     if not include_deleted:
         live = pc.field("IsDeleted") == pa.scalar(False)
         condition = live if condition is None else condition & live
+        filter_columns.add("IsDeleted")
+    cheap = [f.name for f in obj.columns if f.name in filter_columns]
 
     def filtered() -> Iterator[pa.Table]:
-        for chunk in store.chunks(obj, lo, hi, size):
+        # late materialisation: evaluate WHERE on its own columns, then build the rest for the matches
+        for start, chunk in store.chunks(obj, lo, hi, size, cheap if condition is not None else columns):
             if condition is not None:
-                chunk = chunk.filter(condition)
+                mask = _mask(chunk, condition)
+                matches = np.flatnonzero(mask.to_numpy(zero_copy_only=False)) + start
+                if not len(matches):
+                    continue
+                if set(columns) <= set(cheap):
+                    chunk = chunk.filter(mask)
+                else:
+                    chunk = store.rows(obj, matches, columns)
             if chunk.num_rows:
                 yield chunk.select(columns)
 
@@ -62,6 +73,15 @@ def scan(store: Store, query: Query, include_deleted: bool, size: int = 50_000) 
             yield table
         if left == 0:
             return
+
+
+def _mask(table: pa.Table, condition: pc.Expression) -> pa.Array:
+    """The boolean match mask of ``condition`` over ``table`` (null counts as no match)."""
+    marked = table.append_column("__row", pa.array(np.arange(table.num_rows, dtype=np.int64)))
+    rows = marked.filter(condition)["__row"].to_numpy()
+    mask = np.zeros(table.num_rows, dtype=bool)
+    mask[rows] = True
+    return pa.array(mask)
 
 
 def count(store: Store, query: Query, include_deleted: bool) -> int:

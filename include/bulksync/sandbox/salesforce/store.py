@@ -61,33 +61,47 @@ class Store:
         """Records of ``obj`` (deleted ones included)."""
         return self.totals[obj.name]
 
-    def chunk(self, obj: ObjectDef, lo: int, hi: int) -> pa.Table:
-        """Records ``[lo, hi)`` of ``obj`` with the overlay applied, in Id order."""
+    def chunk(self, obj: ObjectDef, lo: int, hi: int, columns: list[str] | None = None) -> pa.Table:
+        """Records ``[lo, hi)`` of ``obj`` with the overlay applied, in Id order (row ``p`` is record ``lo + p``)."""
+        return self.rows(obj, np.arange(lo, min(hi, self.total(obj)), dtype=np.int64), columns)
+
+    def rows(self, obj: ObjectDef, indices: np.ndarray, columns: list[str] | None = None) -> pa.Table:
+        """Records ``indices`` (ascending) of ``obj``, only ``columns`` (default all), overlay applied."""
+        schema = obj.arrow_schema
+        if columns is not None:
+            wanted = set(columns)
+            schema = pa.schema([f for f in schema if f.name in wanted])
+        if len(indices) == 0:
+            return schema.empty_table()
+        lo, hi = int(indices[0]), int(indices[-1]) + 1
         with self.lock:
             keys = self._sorted[obj.name]
-            over_idx = keys[bisect.bisect_left(keys, lo) : bisect.bisect_left(keys, hi)]
-            over_rows = [self.overlay[obj.name][i] for i in over_idx]
-        base_hi = min(hi, self.base[obj.name])
-        schema = obj.arrow_schema
-        if base_hi > lo:
-            table = data.generate(obj, self.seed, np.arange(lo, base_hi), self.base, self.modstamp_end)
-        else:
-            table = schema.empty_table()
-        if not over_rows:
-            return table
-        positions = np.array(over_idx, dtype=np.int64) - lo
-        keep = np.ones(table.num_rows, dtype=bool)
-        keep[positions[positions < table.num_rows]] = False
-        kept_pos = np.flatnonzero(keep)
-        combined = pa.concat_tables([table.filter(pa.array(keep)), pa.Table.from_pylist(over_rows, schema)])
-        order = np.argsort(np.concatenate([kept_pos, positions]), kind="stable")
-        return combined.take(pa.array(order))
+            candidates = keys[bisect.bisect_left(keys, lo) : bisect.bisect_left(keys, hi)]
+            over = {i: self.overlay[obj.name][i] for i in candidates}
+        if not over:
+            return data.generate(obj, self.seed, indices, self.base, self.modstamp_end, columns)
+        is_over = np.isin(indices, np.fromiter(over, dtype=np.int64, count=len(over)))
+        base_idx = indices[~is_over]
+        over_idx = indices[is_over]
+        parts = [
+            data.generate(obj, self.seed, base_idx, self.base, self.modstamp_end, columns),
+            pa.Table.from_pylist([{f.name: over[int(i)][f.name] for f in schema} for i in over_idx], schema),
+        ]
+        order = np.argsort(np.concatenate([base_idx, over_idx]), kind="stable")
+        return pa.concat_tables(parts).take(pa.array(order))
 
-    def chunks(self, obj: ObjectDef, lo: int = 0, hi: int | None = None, size: int = CHUNK_ROWS) -> Iterator[pa.Table]:
-        """Records ``[lo, hi)`` in chunks of ``size``."""
+    def chunks(
+        self,
+        obj: ObjectDef,
+        lo: int = 0,
+        hi: int | None = None,
+        size: int = CHUNK_ROWS,
+        columns: list[str] | None = None,
+    ) -> Iterator[tuple[int, pa.Table]]:
+        """``(first index, table)`` for records ``[lo, hi)`` in chunks of ``size``."""
         end = self.total(obj) if hi is None else min(hi, self.total(obj))
         for start in range(lo, end, size):
-            yield self.chunk(obj, start, min(start + size, end))
+            yield start, self.chunk(obj, start, min(start + size, end), columns)
 
     def index_of(self, obj: ObjectDef, record_id: str) -> int:
         """The index of ``record_id``; NOT_FOUND when ``obj`` has no such record."""
