@@ -98,3 +98,27 @@ def test_unknown_and_deleted_records(store: Store) -> None:
     with pytest.raises(ApiError) as info:
         store.delete(ACCOUNT, victim)
     assert info.value.code == "ENTITY_IS_DELETED"
+
+
+def test_filtered_scan_equals_filtering_every_row_in_python(store: Store) -> None:
+    """WHERE runs on its own columns first; the result must equal filtering whole rows."""
+    rows = store.chunk(ACCOUNT, 0, 120).to_pylist()
+    store.update(ACCOUNT, rows[1]["Id"], {"Industry": "Banking", "AnnualRevenue": 7})  # now matches
+    store.update(ACCOUNT, rows[2]["Id"], {"Industry": "Retail"})
+    store.delete(ACCOUNT, rows[3]["Id"])
+    store.create(ACCOUNT, {"Name": "Late Bank", "Industry": "Banking"})
+    everything = store.chunk(ACCOUNT, 0, store.total(ACCOUNT)).to_pylist()
+    for include_deleted in (False, True):
+        q = soql.parse("SELECT Id, Name, Industry FROM Account WHERE Industry = 'Banking' OR AnnualRevenue < 1000000")
+        got = [
+            {k: r[k] for k in ("Id", "Name", "Industry")}
+            for t in engine.scan(store, q, include_deleted, size=17)
+            for r in t.to_pylist()
+        ]
+        expected = [
+            {"Id": r["Id"], "Name": r["Name"], "Industry": r["Industry"]}
+            for r in everything
+            if (include_deleted or not r["IsDeleted"])
+            and (r["Industry"] == "Banking" or (r["AnnualRevenue"] is not None and r["AnnualRevenue"] < 1_000_000))
+        ]
+        assert got == expected and len(expected) >= 3
