@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,13 +22,57 @@ DELIMITERS = {"COMMA": ",", "TAB": "\t", "PIPE": "|", "SEMICOLON": ";", "CARET":
 LINE_ENDINGS = {"LF": "\n", "CRLF": "\r\n"}
 
 
-def scan(store: Store, query: Query, include_deleted: bool, size: int = 50_000) -> Iterator[pa.Table]:
-    """Matching rows (the query's columns) in result order, honouring ORDER BY, OFFSET and LIMIT."""
+@dataclass
+class ScanPlan:
+    """How to read a query's matching rows range by range (record indices ``[lo, hi)``)."""
+
+    store: Store
+    query: Query
+    lo: int
+    hi: int
+    columns: list[str]
+    condition: pc.Expression | None
+    cheap: list[str]
+
+    @property
+    def streamable(self) -> bool:
+        """Rows come out in index order with no ORDER BY / LIMIT / OFFSET work: ranges are independent."""
+        q = self.query
+        natural = not q.order or [(n, d) for n, d, _ in q.order] == [("Id", False)]
+        return natural and q.limit is None and not q.offset
+
+    def ranges(self, size: int) -> list[tuple[int, int]]:
+        """The index ranges to read, ``size`` records each."""
+        return [(a, min(a + size, self.hi)) for a in range(self.lo, self.hi, size)]
+
+    def read(self, start: int, stop: int) -> pa.Table | None:
+        """Matching rows of records ``[start, stop)`` (None when there are none).
+
+        Late materialisation: WHERE is evaluated on its own columns first, the other columns are
+        generated for the matching records only.
+        """
+        obj = self.query.obj
+        if self.condition is None:
+            chunk = self.store.chunk(obj, start, stop, self.columns)
+        else:
+            chunk = self.store.chunk(obj, start, stop, self.cheap)
+            mask = _mask(chunk, self.condition)
+            matches = np.flatnonzero(mask.to_numpy(zero_copy_only=False)) + start
+            if not len(matches):
+                return None
+            if set(self.columns) <= set(self.cheap):
+                chunk = chunk.filter(mask)
+            else:
+                chunk = self.store.rows(obj, matches, self.columns)
+        return chunk.select(self.columns) if chunk.num_rows else None
+
+
+def plan(store: Store, query: Query, include_deleted: bool) -> ScanPlan:
+    """The scan plan of ``query``: Id bounds narrow the index range; deleted rows filtered unless asked for."""
     obj = query.obj
     total = store.total(obj)
     lo = ids.lower_bound(obj.prefix, query.id_lower, total) if query.id_lower else 0
     hi = ids.lower_bound(obj.prefix, query.id_upper + "\x7f", total) if query.id_upper else total
-    columns = query.columns()
     condition = query.where
     filter_columns = set(query.filter_fields)
     if not include_deleted:
@@ -35,26 +80,23 @@ def scan(store: Store, query: Query, include_deleted: bool, size: int = 50_000) 
         condition = live if condition is None else condition & live
         filter_columns.add("IsDeleted")
     cheap = [f.name for f in obj.columns if f.name in filter_columns]
+    return ScanPlan(store, query, lo, hi, query.columns(), condition, cheap)
+
+
+def scan(store: Store, query: Query, include_deleted: bool, size: int = 50_000) -> Iterator[pa.Table]:
+    """Matching rows (the query's columns) in result order, honouring ORDER BY, OFFSET and LIMIT."""
+    p = plan(store, query, include_deleted)
 
     def filtered() -> Iterator[pa.Table]:
-        # late materialisation: evaluate WHERE on its own columns, then build the rest for the matches
-        for start, chunk in store.chunks(obj, lo, hi, size, cheap if condition is not None else columns):
-            if condition is not None:
-                mask = _mask(chunk, condition)
-                matches = np.flatnonzero(mask.to_numpy(zero_copy_only=False)) + start
-                if not len(matches):
-                    continue
-                if set(columns) <= set(cheap):
-                    chunk = chunk.filter(mask)
-                else:
-                    chunk = store.rows(obj, matches, columns)
-            if chunk.num_rows:
-                yield chunk.select(columns)
+        for start, stop in p.ranges(size):
+            table = p.read(start, stop)
+            if table is not None:
+                yield table
 
-    natural = not query.order or [(n, d) for n, d, _ in query.order] == [("Id", False)]
     source: Iterator[pa.Table] = filtered()
-    if not natural:
-        whole = pa.concat_tables(list(filtered()) or [obj.arrow_schema.empty_table().select(columns)])
+    if query.order and not p.streamable and [(n, d) for n, d, _ in query.order] != [("Id", False)]:
+        empty = query.obj.arrow_schema.empty_table().select(p.columns)
+        whole = pa.concat_tables(list(filtered()) or [empty])
         keys = [
             (name, "descending" if desc else "ascending", "at_end" if last else "at_start")
             for name, desc, last in query.order
