@@ -277,3 +277,30 @@ def test_a_fifth_of_requests_failing_loses_nothing_for_a_retrying_client(salesfo
             break
     assert parse_pages(pages)[1] == truth(sb, "Account", ["Id", "Name", "Description"])
     assert failures >= 3
+
+
+def test_admin_endpoints_over_https(salesforce_sandbox: SandboxHandle) -> None:
+    sb = salesforce_sandbox
+    session = sb.session()
+    admin = sb.instance_url + "/__admin/"
+    key = {"X-Sandbox-Admin-Key": sb.admin.admin_key}
+    refused = session.post(admin + "faults", json={"unavailable_share": 1.0}, timeout=30)
+    assert refused.status_code == 403 and refused.json()[0]["errorCode"] == "INSUFFICIENT_ACCESS"
+    assert sb.admin.faults.settings.unavailable_share == 0.0
+    bad = session.post(admin + "faults", json={"unavailabel_share": 1.0}, headers=key, timeout=30)
+    assert bad.status_code == 400 and "unavailabel_share" in bad.json()[0]["message"]
+    ok = session.post(admin + "faults", json={"throttle_share": 1.0, "retry_after": 3}, headers=key, timeout=30)
+    assert ok.status_code == 200 and ok.json()["settings"]["throttle_share"] == 1.0
+    sf = sb.client()
+    assert raw_get(sb, sf, "limits").status_code == 429
+    assert session.post(admin + "faults/clear", headers=key, timeout=30).status_code == 200
+    assert raw_get(sb, sf, "limits").status_code == 200
+    assert (
+        session.post(admin + "clock", json={"now": "2026-01-04T05:06:07Z"}, headers=key, timeout=30).status_code == 204
+    )
+    new_id = sf.Lead.create({"LastName": "Clock", "Company": "Time Inc", "Status": "Open - Not Contacted"})["id"]
+    assert sf.Lead.get(new_id)["SystemModstamp"] == "2026-01-04T05:06:07.000+0000"
+    assert session.post(admin + "expire-tokens", headers=key, timeout=30).status_code == 204
+    assert raw_get(sb, sf, "limits").status_code == 401
+    state = session.get(admin + "state", headers=key, timeout=30).json()
+    assert state["records"]["Lead"] == 201 and state["api_used"] >= 4
