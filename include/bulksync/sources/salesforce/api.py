@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 import requests
+import urllib3
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from bulksync.hooks.salesforce import BulksyncSalesforceHook
@@ -162,7 +163,12 @@ class SalesforceApi:
             if resp.status_code < 300:
                 try:
                     return read(resp)
-                except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+                except (
+                    requests.ConnectionError,
+                    requests.Timeout,
+                    requests.exceptions.ChunkedEncodingError,
+                    urllib3.exceptions.HTTPError,
+                ) as exc:
                     raise _Retry(f"connection dropped while reading the response ({type(exc).__name__})") from None
             self._raise_for(resp, method, path)
         raise AssertionError("unreachable")  # pragma: no cover

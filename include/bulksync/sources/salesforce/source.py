@@ -194,6 +194,7 @@ class SalesforceSource(Source):
             self.stats["job_id"] = self._query._job.id
             self.stats["job_records"] = self._query._job.records
             self.stats["job_recreated"] = self._query.recreated
+            self.stats["job_seconds"] = round(self._query.job_seconds, 3)
         self.stats["operation"] = self.operation
 
     # -- PK chunking ------------------------------------------------------------------------
