@@ -290,3 +290,19 @@ def test_soql_subset_through_rest_matches_python(salesforce_sandbox: SandboxHand
     with pytest.raises(SalesforceMalformedRequest) as info:
         sf.query("SELECT Id FROM Acount")
     assert info.value.content[0]["errorCode"] == "INVALID_TYPE"
+
+
+def test_versions_and_unknown_resources(salesforce_sandbox: SandboxHandle) -> None:
+    sb = salesforce_sandbox
+    session = sb.session()
+    versions = session.get(sb.instance_url + "/services/data/", timeout=30).json()
+    assert [v["version"] for v in versions] == ["58.0", "59.0", "60.0", "61.0", "62.0"]
+    assert versions[1]["url"] == "/services/data/v59.0"
+    headers = {"Authorization": "Bearer " + sb.token(session)["access_token"]}
+    for path in ("/services/data/v20.0/limits", "/services/data/v59.0/nothing", "/somewhere"):
+        resp = session.get(sb.instance_url + path, headers=headers, timeout=30)
+        assert resp.status_code == 404 and resp.json()[0]["errorCode"] == "NOT_FOUND", path
+    sf = sb.client()
+    with pytest.raises(SalesforceResourceNotFound):
+        sf.Account.get(ids.make_id("001", 99_999))
+    assert sf.restful("")["sobjects"] == "/services/data/v59.0/sobjects"

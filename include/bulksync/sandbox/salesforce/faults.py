@@ -1,5 +1,7 @@
-"""Faults on demand: shares of requests answered 503, 429 or REQUEST_LIMIT_EXCEEDED, dropped or slowed,
-query jobs that end ``Failed``, and the daily API request limit.
+"""Faults on demand for the Salesforce sandbox.
+
+Shares of requests answered 503, 429 or REQUEST_LIMIT_EXCEEDED, dropped, cut short or slowed;
+query jobs that end ``Failed``; the daily API request limit.
 
 Draws come from a seeded RNG, so a test with ``seed`` set sees the same sequence of faults.
 """
@@ -66,8 +68,11 @@ class Faults:
         self.settings = FaultSettings(daily_api_max=keep)
 
     def draw(self) -> str | None:
-        """Count one API request and pick its fault: ``drop``, ``truncate``, ``unavailable``, ``throttle``, ``limit``,
-        ``exhausted``, ``slow`` or None."""
+        """Count one API request and pick its fault.
+
+        Returns:
+            ``drop``, ``truncate``, ``unavailable``, ``throttle``, ``limit``, ``exhausted``, ``slow`` or None.
+        """
         s = self.settings
         with self.lock:
             self.api_used += 1
