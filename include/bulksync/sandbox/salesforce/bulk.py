@@ -85,8 +85,9 @@ def _csv_part(table: pa.Table, fields: list[FieldDef], delimiter: str, eol: str)
     """
     buf = engine.csv_bytes(table, fields, delimiter, eol, header=False)
     arr = np.frombuffer(buf, dtype=np.uint8)
-    inside = np.bitwise_xor.accumulate((arr == 34).view(np.uint8))
-    ends = np.flatnonzero((arr == 10) & (inside == 0)) + 1
+    quotes = np.flatnonzero(arr == 34)
+    newlines = np.flatnonzero(arr == 10)
+    ends = newlines[np.searchsorted(quotes, newlines) % 2 == 0] + 1
     if len(ends) != table.num_rows:
         raise RuntimeError(f"CSV framing: {len(ends)} line ends for {table.num_rows} records")
     return buf, ends.astype(np.int64)
