@@ -115,3 +115,11 @@ def test_job_validation_errors(tmp_path: Path) -> None:
         manager.create({"operation": "query", "query": "SELECT Id FROM Account", "columnDelimiter": "COLON"}, "59.0")
     assert info.value.code == "INVALIDJOB" and "columnDelimiter" in info.value.message
     assert manager.jobs == {}
+
+
+def test_job_without_records_has_one_header_only_page(tmp_path: Path) -> None:
+    manager = JobManager(Store({"Account": 300}), tmp_path, Faults(), min_seconds=0.01)
+    job = manager.create({"operation": "queryAll", "query": "SELECT Id, Name FROM Account WHERE Name = 'none'"}, "59.0")
+    assert _complete(manager, job.id)["numberRecordsProcessed"] == 0
+    header, result, start, stop, locator = manager.page(job.id, None, None)
+    assert (header, result.read(start, stop), stop - start, locator) == (b'"Id","Name"\n', b"", 0, "null")
