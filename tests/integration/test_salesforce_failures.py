@@ -121,3 +121,20 @@ def test_manifest_records_api_calls_and_usage(salesforce_sandbox: Any, env: Any)
     assert stats["daily_api_requests_remaining_at_start"] > 0
     assert stats["job_records"] == manifest.rows == 60
     assert staged(s, Window()).num_rows == 60
+
+
+@pytest.mark.salesforce_sandbox(counts={"Account": 15})
+def test_without_login_url_the_hook_is_the_providers(salesforce_sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A direct session (instance_url + access token, no login_url) goes through the provider's code path."""
+    from bulksync.hooks.salesforce import BulksyncSalesforceHook
+
+    token = salesforce_sandbox.token()
+    extra = {"instance_url": token["instance_url"], "ca_bundle": str(salesforce_sandbox.ca_bundle), "version": "59.0"}
+    monkeypatch.setenv("AIRFLOW_CONN_SF_DIRECT", json.dumps({"conn_type": "salesforce", "extra": extra}))
+    hook = BulksyncSalesforceHook("sf_direct", session_id=token["access_token"])
+    assert hook.login_url is None
+    result = hook.make_query("SELECT Id FROM Account")
+    assert sorted(r["Id"] for r in result["records"]) == sorted(
+        salesforce_sandbox.admin.records("Account", ["Id"])["Id"].to_pylist()
+    )
+    assert hook.get_conn().session.verify == str(salesforce_sandbox.ca_bundle)

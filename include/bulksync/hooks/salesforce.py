@@ -40,11 +40,21 @@ class BulksyncSalesforceHook(SalesforceHook):
 
     Args:
         salesforce_conn_id: Airflow connection id (type ``salesforce``).
+        session_id: an access token to use as is (as the provider's hook; ignored with ``login_url``).
+        session: a ``requests.Session`` to use instead of one built from the extras.
         timeout: seconds allowed for the token request.
     """
 
-    def __init__(self, salesforce_conn_id: str = SalesforceHook.default_conn_name, *, timeout: float = 60) -> None:
-        super().__init__(salesforce_conn_id=salesforce_conn_id)
+    def __init__(
+        self,
+        salesforce_conn_id: str = SalesforceHook.default_conn_name,
+        session_id: str | None = None,
+        session: requests.Session | None = None,
+        *,
+        timeout: float = 60,
+    ) -> None:
+        super().__init__(salesforce_conn_id=salesforce_conn_id, session_id=session_id, session=session)
+        self._given_session = session
         self.timeout = timeout
         self.reauthentications = 0
 
@@ -71,6 +81,8 @@ class BulksyncSalesforceHook(SalesforceHook):
     @cached_property
     def http_session(self) -> requests.Session:
         """The ``requests.Session`` every call goes through (trusting the ``ca_bundle`` extra)."""
+        if self._given_session is not None:
+            return self._given_session
         session = requests.Session()
         ca = self.extra("ca_bundle")
         if ca:
