@@ -239,7 +239,7 @@ class JobManager:
         line_ending = payload.get("lineEnding", "LF")
         if line_ending not in engine.LINE_ENDINGS:
             raise ApiError(400, "INVALIDJOB", f"Invalid lineEnding: {line_ending}")
-        query = soql.parse(text)
+        query = soql.parse(text, self.store.clock())
         if query.compound_fields:
             raise ApiError(400, "API_ERROR", COMPOUND_MESSAGE)
         if query.count_only:
