@@ -122,3 +122,13 @@ def test_filtered_scan_equals_filtering_every_row_in_python(store: Store) -> Non
             and (r["Industry"] == "Banking" or (r["AnnualRevenue"] is not None and r["AnnualRevenue"] < 1_000_000))
         ]
         assert got == expected and len(expected) >= 3
+
+
+def test_count_with_and_without_filters(store: Store) -> None:
+    store.delete(ACCOUNT, ids.make_id("001", 0))
+    everything = store.chunk(ACCOUNT, 0, 120).to_pylist()
+    live = [r for r in everything if not r["IsDeleted"]]
+    assert engine.count(store, soql.parse("SELECT COUNT() FROM Account"), include_deleted=True) == 120
+    assert engine.count(store, soql.parse("SELECT COUNT() FROM Account"), include_deleted=False) == len(live)
+    banking = soql.parse("SELECT COUNT() FROM Account WHERE Industry = 'Banking'")
+    assert engine.count(store, banking, include_deleted=False) == sum(r["Industry"] == "Banking" for r in live)

@@ -72,6 +72,7 @@ class Query:
         for f in self.compound_fields:
             wanted.update(c.name for c in self.obj.components(f.name))
         wanted |= self.filter_fields | {name for name, _, _ in self.order}
+        wanted = wanted or {"Id"}  # COUNT() without WHERE still needs one column to count rows of
         return [f.name for f in self.obj.columns if f.name in wanted]
 
 
