@@ -233,6 +233,10 @@ def sandbox_salesforce(
     ] = None,
     seed: int = typer.Option(20260101, help="Generator seed (same seed, same records)."),
     token_lifetime: float = typer.Option(7200.0, help="Seconds an access token stays valid."),
+    job_seconds: float = typer.Option(0.3, help="Simulated minimum processing time of a Bulk query job."),
+    modstamp_end: str = typer.Option(
+        "2026-01-02T00:00:00Z", help="Seeded SystemModstamp values lie in the 8 weeks before this (ISO, or 'now')."
+    ),
     conn_id: str = typer.Option("salesforce_sandbox", help="Airflow connection id in the printed lines."),
     workdir: Path = typer.Option(Path(".local/sandbox/salesforce"), help="Certificates and keys go here."),
     env_file: Path | None = typer.Option(None, help="Also write the export lines to this file once serving."),
@@ -248,8 +252,15 @@ def sandbox_salesforce(
             err.print(f"[red]--count {item!r}: expected OBJECT=N, e.g. Account=2000000[/red]")
             raise typer.Exit(2)
         counts[name] = int(value)
+    try:
+        end = dt.datetime.now(dt.UTC) if modstamp_end == "now" else dt.datetime.fromisoformat(modstamp_end)
+    except ValueError:
+        err.print(f"[red]--modstamp-end {modstamp_end!r}: expected an ISO date-time such as 2026-01-02T00:00:00Z[/red]")
+        raise typer.Exit(2) from None
     config = SandboxConfig(
         port=port,
+        job_seconds=job_seconds,
+        modstamp_end=end if end.tzinfo else end.replace(tzinfo=dt.UTC),
         records_per_object=records_per_object,
         counts=counts,
         seed=seed,

@@ -28,7 +28,8 @@ def test_cli_prints_credentials_and_serves_until_terminated(tmp_path: Path) -> N
     env_file = tmp_path / "sf.env"
     proc = subprocess.Popen(
         [str(BIN), "sandbox", "salesforce", "--port", "0", "--records-per-object", "50", "--count", "Account=75",
-         "--workdir", str(tmp_path / "work"), "--env-file", str(env_file), "--conn-id", "acme_sf"],
+         "--workdir", str(tmp_path / "work"), "--env-file", str(env_file), "--conn-id", "acme_sf",
+         "--modstamp-end", "2025-06-01T00:00:00+00:00", "--job-seconds", "0.05"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "COLUMNS": "250"},
     )  # fmt: skip
     try:
@@ -58,6 +59,8 @@ def test_cli_prints_credentials_and_serves_until_terminated(tmp_path: Path) -> N
         sf = Salesforce(session_id=token["access_token"], instance_url=token["instance_url"], session=session)
         assert sf.query("SELECT COUNT() FROM Account", include_deleted=True)["totalSize"] == 75
         assert sf.query("SELECT COUNT() FROM Lead", include_deleted=True)["totalSize"] == 50
+        window = "SystemModstamp >= 2025-04-06T00:00:00Z AND SystemModstamp < 2025-06-01T00:00:00Z"
+        assert sf.query(f"SELECT COUNT() FROM Lead WHERE {window}", include_deleted=True)["totalSize"] == 50
         state = session.get(
             env["SF_SANDBOX_INSTANCE_URL"] + "/__admin/state",
             headers={"X-Sandbox-Admin-Key": env["SF_SANDBOX_ADMIN_KEY"]},
@@ -80,3 +83,12 @@ def test_cli_refuses_a_bad_count(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 2
     assert "expected OBJECT=N" in result.stderr
+
+
+def test_cli_refuses_a_bad_modstamp_end(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [str(BIN), "sandbox", "salesforce", "--modstamp-end", "yesterday", "--workdir", str(tmp_path)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "expected an ISO date-time" in result.stderr
