@@ -117,6 +117,7 @@ def test_full_then_three_incremental_intervals_equal_the_sandbox(
         sb.admin.faults.configure(**faults)
     manifest, _ = run(spec(options), Window(), "full")
     sb.admin.faults.clear()
+    retries = manifest.extra["source_stats"]["retries"]
     schema = manifest.read_schema()
     assert target_rows(pg_url, schema.names) == truth(sb, schema, keep_deleted)
 
@@ -130,13 +131,14 @@ def test_full_then_three_incremental_intervals_equal_the_sandbox(
             sb.admin.faults.configure(**faults)
         manifest, result = run(incremental, window, f"interval-{n}")
         sb.admin.faults.clear()
+        retries += manifest.extra["source_stats"]["retries"]
         # 3 inserted (2 of them updated too), 1 older record updated, 2 deleted: 6 records changed, nothing else
         assert manifest.rows == manifest.source_count == 6
         assert target_rows(pg_url, schema.names) == truth(sb, schema, keep_deleted), f"after interval {n}"
         if deletes == "delete":
             assert (result.applied_deletes, result.deleted) == (2, 2)
-    if faults:
-        assert manifest.extra["source_stats"]["retries"] > 0
+    if faults:  # about 20% of some 60 requests failed and were retried
+        assert retries > 0
 
 
 @pytest.mark.salesforce_sandbox(counts={"Account": 500})
