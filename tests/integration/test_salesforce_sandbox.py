@@ -306,3 +306,23 @@ def test_versions_and_unknown_resources(salesforce_sandbox: SandboxHandle) -> No
     with pytest.raises(SalesforceResourceNotFound):
         sf.Account.get(ids.make_id("001", 99_999))
     assert sf.restful("")["sobjects"] == "/services/data/v59.0/sobjects"
+
+
+@pytest.mark.salesforce_sandbox(counts={"Lead": 1100})
+def test_query_batches_can_be_retried_and_sized(salesforce_sandbox: SandboxHandle) -> None:
+    """A client retrying a nextRecordsUrl (after a cut-short answer) gets the same batch again."""
+    sb = salesforce_sandbox
+    sf = sb.client()
+    expected = [r["Id"] for r in sb.admin.records("Lead", ["Id"]).to_pylist()]
+    first = sf.query("SELECT Id FROM Lead", headers={"Sforce-Query-Options": "batchSize=500"})
+    assert len(first["records"]) == 500 and first["totalSize"] == len(expected)
+    second = sf.query_more(first["nextRecordsUrl"], identifier_is_url=True)
+    again = sf.query_more(first["nextRecordsUrl"], identifier_is_url=True)
+    assert again["records"] == second["records"] and len(second["records"]) == 500
+    third = sf.query_more(second["nextRecordsUrl"], identifier_is_url=True)
+    assert third["done"] is True and "nextRecordsUrl" not in third
+    ids_seen = [r["Id"] for page in (first, second, third) for r in page["records"]]
+    assert ids_seen == expected
+    with pytest.raises(SalesforceMalformedRequest) as info:
+        sf.query_more(first["nextRecordsUrl"], identifier_is_url=True)  # an old batch is gone
+    assert info.value.content[0]["errorCode"] == "INVALID_QUERY_LOCATOR"

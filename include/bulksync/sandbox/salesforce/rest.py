@@ -58,10 +58,45 @@ def json_body(raw: bytes) -> dict[str, Any]:
 
 
 class Cursor:
-    """The rest of a REST query's result, handed out ``QUERY_BATCH`` records at a time."""
+    """A REST query's result, read lazily and handed out one batch at a time.
 
-    def __init__(self, table: pa.Table, query: soql.Query, include_deleted: bool) -> None:
-        self.table, self.query, self.include_deleted = table, query, include_deleted
+    Only the current chunk of matching rows is held (the total comes from a counting pass over the
+    filter columns); the last batch is kept so that a client retrying a failed ``nextRecordsUrl``
+    gets the same records again.
+    """
+
+    def __init__(self, store: Store, query: soql.Query, include_deleted: bool) -> None:
+        self.query, self.include_deleted = query, include_deleted
+        self.size = QUERY_BATCH
+        self.total = engine.count(store, query, include_deleted)
+        self._tables = engine.scan(store, query, include_deleted)
+        self._buffer: pa.Table | None = None
+        self._next = 0
+        self._last: tuple[int, pa.Table] | None = None
+        self.lock = threading.Lock()
+
+    def batch(self, offset: int, size: int) -> pa.Table:
+        """Records ``[offset, offset + size)``: the next batch, or the last one again."""
+        with self.lock:
+            if self._last is not None and self._last[0] == offset:
+                return self._last[1]
+            if offset != self._next:
+                raise ApiError(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
+            parts: list[pa.Table] = []
+            need = size
+            while need > 0:
+                if self._buffer is None or self._buffer.num_rows == 0:
+                    self._buffer = next(self._tables, None)
+                    if self._buffer is None:
+                        break
+                part = self._buffer.slice(0, need)
+                parts.append(part)
+                need -= part.num_rows
+                self._buffer = self._buffer.slice(part.num_rows)
+            empty = self.query.obj.arrow_schema.empty_table().select(self.query.columns())
+            table = pa.concat_tables(parts) if parts else empty
+            self._last, self._next = (offset, table), offset + table.num_rows
+            return table
 
 
 class Api:
@@ -164,11 +199,9 @@ class Api:
             return Response(
                 200, {"totalSize": engine.count(self.store, parsed, include_deleted), "done": True, "records": []}
             )
-        tables = list(engine.scan(self.store, parsed, include_deleted))
-        schema = parsed.obj.arrow_schema
-        table = pa.concat_tables(tables) if tables else schema.empty_table().select(parsed.columns())
         batch = _batch_size(headers.get("Sforce-Query-Options", ""))
-        cursor = Cursor(table, parsed, include_deleted)
+        cursor = Cursor(self.store, parsed, include_deleted)
+        cursor.size = batch
         return self._page(base, version, cursor, 0, batch)
 
     def more(self, base: str, locator: str) -> Response:
@@ -178,16 +211,17 @@ class Api:
             cursor = self.cursors.get(key)
         if cursor is None or not offset.isdigit():
             raise ApiError(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
-        return self._page(base, base.rsplit("v", 1)[1], cursor, int(offset), QUERY_BATCH, key)
+        return self._page(base, base.rsplit("v", 1)[1], cursor, int(offset), cursor.size, key)
 
     def _page(
         self, base: str, version: str, cursor: Cursor, offset: int, batch: int, key: str | None = None
     ) -> Response:
-        total = cursor.table.num_rows
-        stop = min(offset + batch, total)
-        records = engine.json_records(cursor.table.slice(offset, stop - offset), cursor.query, version)
-        body: dict[str, Any] = {"totalSize": total, "done": stop >= total, "records": records}
-        if stop < total:
+        table = cursor.batch(offset, batch)
+        stop = offset + table.num_rows
+        done = table.num_rows < batch or stop >= cursor.total
+        records = engine.json_records(table, cursor.query, version)
+        body: dict[str, Any] = {"totalSize": cursor.total, "done": done, "records": records}
+        if not done:
             if key is None:
                 key = "01g5J" + uuid.uuid4().hex[:13]
                 with self.lock:
