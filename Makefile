@@ -75,6 +75,7 @@ demo-salesforce: $(AIRFLOW_HOME)/airflow.db  ## Salesforce demo: sandbox in the 
 
 airflow: $(AIRFLOW_HOME)/airflow.db  ## the full Airflow UI locally (airflow standalone) on http://localhost:8080
 	$(BIN)/bulksync demo prepare --root $(LOCAL)/demo
+	@$(BIN)/airflow pools set salesforce__acme_salesforce 4 "ACME Salesforce org: concurrent Bulk query jobs" > /dev/null
 	@echo "Airflow UI: http://localhost:$${AIRFLOW__API__PORT:-8080}  (user admin; password printed below, kept in $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated)"
 	$(BIN)/airflow standalone
 
