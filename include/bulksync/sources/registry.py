@@ -15,6 +15,7 @@ SOURCES: dict[str, str] = {
     "csv_files": "bulksync.sources.csv_files",
     "file_drop": "bulksync.sources.file_drop.source",
     "ibmi": "bulksync.sources.ibmi",
+    "salesforce": "bulksync.sources.salesforce",
 }
 
 

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from bulksync.spec.common import Slug, StrictModel
 from bulksync.spec.sources import SourceSpec
@@ -74,6 +74,18 @@ class DatasetSpec(StrictModel):
     transforms: list[TransformStep] = Field(default_factory=list)
     quality: QualitySpec | None = None
     target: TargetSpec
+
+    @model_validator(mode="after")
+    def _deletes_need_a_flag(self) -> DatasetSpec:
+        opts = getattr(self.source, "options", None)
+        if getattr(opts, "deletes", None) == "delete" and (
+            self.target.mode != "merge" or self.target.delete_flag is None
+        ):
+            raise ValueError(
+                "source option 'deletes: delete' needs a target with 'mode: merge' and 'delete_flag: IsDeleted' "
+                "(or use 'deletes: soft' to load IsDeleted as data)"
+            )
+        return self
 
 
 class PipelineSpec(StrictModel):

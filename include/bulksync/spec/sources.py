@@ -15,6 +15,7 @@ from bulksync.spec.common import Identifier, StrictModel
 from bulksync.spec.file_drop import FileDropSourceSpec
 from bulksync.spec.ibmi import IbmiOptions as IbmiOptions  # re-exported beside the other kinds
 from bulksync.spec.ibmi import IbmiSourceSpec
+from bulksync.spec.salesforce import SalesforceSourceSpec
 
 
 class SqlChunking(StrictModel):
@@ -98,6 +99,7 @@ SOURCE_SPECS: dict[str, type[StrictModel]] = {
     "csv_files": CsvFilesSourceSpec,
     "file_drop": FileDropSourceSpec,
     "ibmi": IbmiSourceSpec,
+    "salesforce": SalesforceSourceSpec,
 }
 
 
@@ -110,7 +112,8 @@ SourceSpec = Annotated[
     Annotated[SqlSourceSpec, Tag("kind=sql")]
     | Annotated[CsvFilesSourceSpec, Tag("kind=csv_files")]
     | Annotated[FileDropSourceSpec, Tag("kind=file_drop")]
-    | Annotated[IbmiSourceSpec, Tag("kind=ibmi")],
+    | Annotated[IbmiSourceSpec, Tag("kind=ibmi")]
+    | Annotated[SalesforceSourceSpec, Tag("kind=salesforce")],
     Discriminator(
         _source_tag,
         custom_error_type="unknown_source_kind",

@@ -29,6 +29,11 @@ class SqlTargetSpec(StrictModel):
     keys: list[Identifier] = Field(default_factory=list)
     interval_column: Identifier | None = None
     schema_changes: Literal["evolve", "freeze"] = "evolve"
+    delete_flag: Identifier | None = Field(
+        None,
+        description="merge only: a boolean staged column (e.g. IsDeleted); rows where it is true delete the "
+        "target row with their keys instead of upserting it.",
+    )
 
     @model_validator(mode="after")
     def _mode_needs(self) -> SqlTargetSpec:
@@ -36,6 +41,8 @@ class SqlTargetSpec(StrictModel):
             raise ValueError("mode 'merge' needs 'keys' (the columns that identify a row)")
         if self.mode == "interval" and not self.interval_column:
             raise ValueError("mode 'interval' needs 'interval_column' (the column holding the window's time)")
+        if self.delete_flag and self.mode != "merge":
+            raise ValueError("'delete_flag' applies deletes in mode 'merge' only")
         if len(set(self.keys)) != len(self.keys):
             raise ValueError("'keys' names a column twice")
         return self
