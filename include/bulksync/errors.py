@@ -76,3 +76,8 @@ class FileRejectedError(DataError):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class LandingFileChangedError(TransientError):
+    """A file of a landing zone changed or vanished while it was being read (its ETag no longer matches);
+    nothing of it was passed on and the retry reads it again."""

@@ -32,6 +32,7 @@ class FileDropSensor(BaseSensorOperator):
         landing: overrides ``options.landing`` (templated).
         pattern: overrides ``options.pattern`` (templated).
         deferrable: wait in the triggerer instead of holding a worker slot.
+        conn_id: the ``wasb`` connection of an ``abfs://`` landing (the source's ``conn_id``).
     """
 
     template_fields = ("landing", "pattern")
@@ -44,6 +45,7 @@ class FileDropSensor(BaseSensorOperator):
         landing: str | None = None,
         pattern: Any = None,
         deferrable: bool = False,
+        conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         opts = FileDropOptions.model_validate(options)
@@ -53,6 +55,7 @@ class FileDropSensor(BaseSensorOperator):
         kwargs.setdefault("timeout", dt.timedelta(minutes=opts.wait.deadline_minutes + 24 * 60))
         super().__init__(**kwargs)
         self.options, self.landing, self.pattern, self.deferrable = options, landing, pattern, deferrable
+        self.conn_id = conn_id
 
     def _limit(self, context: Any) -> dt.datetime:
         from bulksync.sources.file_drop.wait import deadline
@@ -64,7 +67,9 @@ class FileDropSensor(BaseSensorOperator):
         from bulksync.sources.file_drop.wait import check
 
         try:
-            return check(_options(self.options, self.landing, self.pattern), self._limit(context)).ready
+            return check(
+                _options(self.options, self.landing, self.pattern), self._limit(context), conn_id=self.conn_id
+            ).ready
         except BulksyncError as exc:
             raise AirflowFailException(f"{type(exc).__name__}: {exc}") from None
 
@@ -80,6 +85,7 @@ class FileDropSensor(BaseSensorOperator):
                 "pattern": self.pattern or self.options.get("pattern", "*"),
             },
             limit=self._limit(context).isoformat(),
+            conn_id=self.conn_id,
         )
         self.defer(trigger=trigger, method_name="execute_complete")
 
@@ -92,15 +98,17 @@ class FileDropSensor(BaseSensorOperator):
 class FileDropTrigger(BaseTrigger):
     """Poll a landing folder in the triggerer until files are complete or the deadline passes."""
 
-    def __init__(self, options: dict[str, Any], limit: str, poll_seconds: float | None = None) -> None:
+    def __init__(
+        self, options: dict[str, Any], limit: str, poll_seconds: float | None = None, conn_id: str | None = None
+    ) -> None:
         super().__init__()
-        self.options, self.limit = options, limit
+        self.options, self.limit, self.conn_id = options, limit, conn_id
         self.poll_seconds = poll_seconds or FileDropOptions.model_validate(options).wait.poke_interval_seconds
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
             "bulksync.operators.file_drop.FileDropTrigger",
-            {"options": self.options, "limit": self.limit, "poll_seconds": self.poll_seconds},
+            {"options": self.options, "limit": self.limit, "poll_seconds": self.poll_seconds, "conn_id": self.conn_id},
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
@@ -110,7 +118,7 @@ class FileDropTrigger(BaseTrigger):
         limit = dt.datetime.fromisoformat(self.limit)
         while True:
             try:
-                result = await asyncio.to_thread(check, opts, limit)
+                result = await asyncio.to_thread(check, opts, limit, None, self.conn_id)
             except BulksyncError as exc:
                 yield TriggerEvent({"status": "failed", "message": f"{type(exc).__name__}: {exc}"})
                 return
@@ -166,5 +174,6 @@ def wait_task(ds: Any, spec_json: dict[str, Any]) -> FileDropSensor | None:
         options=options,
         mode="reschedule" if wait.mode == "reschedule" else "poke",
         deferrable=wait.mode == "deferrable",
+        conn_id=ds.source.conn_id,
         doc_md=f"Wait for files matching {', '.join(ds.source.options.patterns)} in {ds.source.options.landing}",
     )

@@ -121,7 +121,10 @@ class FixedWidthSpec(StrictModel):
 class FileDropOptions(StrictModel):
     """Options of the ``file_drop`` source."""
 
-    landing: str = Field(description="Landing folder (absolute, or relative to BULKSYNC_HOME).")
+    landing: str = Field(
+        description="Landing folder (absolute, or relative to BULKSYNC_HOME), or an Azure container prefix "
+        "abfs://container/prefix (with source.conn_id)."
+    )
     pattern: str | list[str] = Field("*", description="Glob pattern(s) of the data files, e.g. 'orders_*.csv'.")
     format: Literal["csv", "fixed_width", "copybook"] = "csv"
     columns: list[ColumnSpec] = Field(default_factory=list, description="Declared schema (csv), in file order.")
@@ -199,5 +202,20 @@ class FileDropSourceSpec(StrictModel):
     """``source: {kind: file_drop, options: {...}}``."""
 
     kind: Literal["file_drop"]
-    conn_id: str | None = Field(None, description="Reserved for remote landing stores (the Azure issue).")
+    conn_id: str | None = Field(
+        None, description="Airflow connection (type wasb) of the storage account of an abfs:// landing."
+    )
     options: FileDropOptions
+
+    @model_validator(mode="after")
+    def _remote_landing(self) -> FileDropSourceSpec:
+        from bulksync.storage.location import is_remote, split_azure_url
+
+        if is_remote(self.options.landing):
+            split_azure_url(self.options.landing)  # a clear error for other schemes / no container
+            if not self.conn_id:
+                raise ValueError(
+                    f"landing {self.options.landing!r} is a blob container: set conn_id to the Airflow connection "
+                    "(type wasb) of its storage account"
+                )
+        return self

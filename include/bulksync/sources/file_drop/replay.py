@@ -60,7 +60,7 @@ def reprocess(spec: Any, ds: Any, file_name: str, row_id: int | None = None) -> 
                 + "; see `bulksync files list`"
             )
         row = rows[0]
-        store = open_store(opts.landing)
+        store = open_store(opts.landing, ds.source.conn_id)
         if store.exists(file_name):
             raise ConfigurationError(f"{file_name} is already in the landing folder {store.describe()}; wait for it")
         if not row.location or not store.exists(row.location):

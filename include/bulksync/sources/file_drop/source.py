@@ -106,7 +106,7 @@ class FileDropSource(Source):
     @cached_property
     def store(self) -> LandingStore:
         """The landing zone."""
-        return open_store(self.options.landing)
+        return open_store(self.options.landing, getattr(self.spec, "conn_id", None))
 
     @cached_property
     def reader(self) -> FileReader:

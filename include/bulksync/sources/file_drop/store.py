@@ -212,8 +212,25 @@ class LocalLandingStore:
             self._path(folder).rmdir()
 
 
-def open_store(landing: str) -> LandingStore:
-    """The landing store of an ``options.landing`` value (a local folder for now)."""
+def open_store(landing: str, conn_id: str | None = None) -> LandingStore:
+    """The landing store of an ``options.landing`` value: a local folder, or an Azure container prefix
+    (``abfs://container/prefix``, authenticated by the ``wasb`` connection ``conn_id``).
+
+    Raises:
+        ConfigurationError: an Azure landing without ``conn_id``, or a missing local folder.
+        StorageAccessError: the storage account refuses the credentials, or the container is missing.
+    """
+    from bulksync.storage.location import is_remote
+
+    if is_remote(landing):
+        if not conn_id:
+            raise ConfigurationError(
+                f"landing {landing} is a blob container: set source.conn_id to the Airflow connection (type wasb) "
+                "of its storage account"
+            )
+        from bulksync.sources.file_drop.blob_store import BlobLandingStore
+
+        return BlobLandingStore(landing, conn_id)
     from bulksync.settings import resolve_path
 
     return LocalLandingStore(resolve_path(landing))

@@ -36,14 +36,16 @@ def deadline(opts: FileDropOptions, interval_end: dt.datetime | None, started: d
     return base + dt.timedelta(minutes=opts.wait.deadline_minutes)
 
 
-def check(opts: FileDropOptions, limit: dt.datetime, now: dt.datetime | None = None) -> WaitResult:
-    """Whether enough complete files are in the landing folder.
+def check(
+    opts: FileDropOptions, limit: dt.datetime, now: dt.datetime | None = None, conn_id: str | None = None
+) -> WaitResult:
+    """Whether enough complete files are in the landing folder (``conn_id``: of an ``abfs://`` landing).
 
     Raises:
         DropDeadlineError: none (or too few) arrived and ``limit`` has passed.
     """
     now = now or dt.datetime.now(dt.UTC)
-    store = open_store(opts.landing)
+    store = open_store(opts.landing, conn_id)
     found = discover(store, opts, now.timestamp())
     n = len(found.ready)
     patterns = ", ".join(opts.patterns)
