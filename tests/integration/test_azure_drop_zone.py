@@ -135,7 +135,7 @@ def test_two_concurrent_runs_take_each_blob_once(zone: tuple[Azurite, str, str])
         try:
             start.wait()
             stages.extract(spec, spec.datasets[0], stages.RunContext(run_id=run_id, window=window, try_number=1))
-        except BaseException as exc:  # reported below
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
             errors.append(exc)
 
     threads = [threading.Thread(target=extract, args=a) for a in ((DAY, "run-a"), (NEXT_DAY, "run-b"))]
@@ -264,6 +264,9 @@ def test_wrong_credentials_name_account_and_connection_not_the_key(
 
 
 def test_blob_landing_needs_conn_id() -> None:
-    source = {"kind": "file_drop", "options": {"landing": "abfs://some-box/x", "columns": [{"name": "a", "type": "string"}]}}
+    source = {
+        "kind": "file_drop",
+        "options": {"landing": "abfs://some-box/x", "columns": [{"name": "a", "type": "string"}]},
+    }
     with pytest.raises(SpecError, match="is a blob container: set conn_id to the Airflow connection"):
         pipeline([{"name": "d", "source": source, "target": PG_TARGET}])

@@ -22,6 +22,7 @@ of the interval reads it again.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import time
@@ -192,7 +193,10 @@ class BlobLandingStore:
         return None
 
     def _has_children(self, name: str) -> bool:
-        return next(iter(self.client.list_blobs(name_starts_with=self._blob_name(name) + "/", results_per_page=1)), None) is not None
+        return (
+            next(iter(self.client.list_blobs(name_starts_with=self._blob_name(name) + "/", results_per_page=1)), None)
+            is not None
+        )
 
     def exists(self, name: str) -> bool:
         return bool(self._blob(name).exists()) or self._has_children(name)
@@ -264,7 +268,7 @@ class BlobLandingStore:
         except BaseException:
             if copied:  # the original stays (its lease expires): undo the copy, the next run claims it
                 self._delete_blob(dest)
-            with _quiet():
+            with contextlib.suppress(Exception):  # best effort: the lease expires anyway
                 lease.release()
             raise
         self._etags.pop(name, None)
@@ -286,13 +290,13 @@ class BlobLandingStore:
             if getattr(exc, "status_code", None) == 412 and "source" in str(getattr(exc, "error_code", "")).lower():
                 raise changed(name, self.describe(), "was modified") from None
             if lease is not None:
-                with _quiet():
+                with contextlib.suppress(Exception):  # best effort: the lease expires anyway
                     lease.release()
             log.info("%s already exists in %s; %s is left where it is", dest, self.describe(), name)
             return False
         except HttpResponseError as exc:
             if exc.status_code == 409 and lease is not None:
-                with _quiet():
+                with contextlib.suppress(Exception):  # best effort: the lease expires anyway
                     lease.release()
                 return False
             raise
@@ -339,23 +343,8 @@ class BlobLandingStore:
         from azure.core.exceptions import ResourceNotFoundError
 
         self._etags.pop(name, None)
-        try:
+        with contextlib.suppress(ResourceNotFoundError):
             self._blob(name).delete_blob()
-        except ResourceNotFoundError:
-            pass
 
     def tidy(self, folder: str) -> None:
         """Nothing to do: a prefix without blobs does not exist."""
-
-
-class _quiet:
-    """Swallow errors of a best-effort clean-up step (logged at debug)."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: Any) -> bool:
-        if exc[1] is not None:
-            log.debug("clean-up step failed: %s", exc[1])
-        return True
-
