@@ -13,7 +13,7 @@ import pytest
 
 from tests.azure_drops import SQLITE_TARGET, blob_drop_spec, blobs, put, put_folder, reason
 from tests.azurite import Azurite
-from tests.file_drop_corpus import CASES, GOOD, good_rows, ledger, loaded, run, write_good
+from tests.file_drop_corpus import CASES, GOOD, csv_text, good_rows, ledger, loaded, run, write_good
 
 CORPUS = [
     "unbalanced_quote",
@@ -130,3 +130,20 @@ def test_fixed_width_gzip_from_blobs(zone: tuple[Azurite, str, Path]) -> None:
     run(spec)
     assert loaded(db) == good_rows("good_1.csv")
     assert [r[:4] for r in ledger(db)] == [("acct.txt.gz", "staged", None, 2)]
+
+
+def test_folder_matching_the_pattern_is_quarantined(zone: tuple[Azurite, str, Path]) -> None:
+    """Blobs under ``bad.csv/`` make a "folder" matching ``*.csv``: quarantined whole, the good file loads."""
+    azurite, container, db = zone
+    put(azurite, container, "good_1.csv", csv_text(GOOD["good_1.csv"]))
+    put(azurite, container, "bad.csv/part-0", "x")
+    run(blob_drop_spec(container, SQLITE_TARGET))
+    assert loaded(db) == good_rows("good_1.csv")
+    assert [r[:3] for r in ledger(db)] == [
+        ("bad.csv", "quarantined", "not_a_regular_file"),
+        ("good_1.csv", "staged", None),
+    ]
+    after = blobs(azurite, container)
+    assert after["quarantine/bad.csv/part-0"] == b"x"
+    assert "is a directory matching" in reason(azurite, container, "quarantine/bad.csv")["message"]
+    assert not [n for n in after if "/" not in n]

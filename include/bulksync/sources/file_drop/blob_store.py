@@ -169,13 +169,15 @@ class BlobLandingStore:
     # -- looking ---------------------------------------------------------------------------------------
 
     def list(self, folder: str = "") -> list[Entry]:
+        from azure.storage.blob import BlobProperties
+
         base = (self._blob_name(folder) + "/") if folder else (f"{self.prefix}/" if self.prefix else "")
         out: list[Entry] = []
         for item in self.client.walk_blobs(name_starts_with=base or None, delimiter="/"):
             rel = self._relative(str(item.name).rstrip("/"))
             if not rel or (folder and rel == folder):
                 continue
-            if str(item.name).endswith("/") and not hasattr(item, "etag"):  # BlobPrefix: a "folder"
+            if not isinstance(item, BlobProperties):  # a BlobPrefix: blobs under name/, a "folder"
                 out.append(Entry(rel, "dir", 0, 0.0))
             else:
                 out.append(self._file_entry(rel, item, fresh=not folder))
