@@ -25,7 +25,7 @@ export AIRFLOW_CONN_ACME_WAREHOUSE := sqlite:///$(LOCAL)/demo/warehouse.db
 export AIRFLOW_CONN_ACME_AS400 := sqlite:///$(LOCAL)/demo/as400.db
 export AIRFLOW_VAR_BULKSYNC_PII_SALT := demo-salt-for-local-sample-data-only
 
-.PHONY: help venv demo demo-salesforce airflow test test-unit lint typecheck bench validate clean azurite
+.PHONY: help venv demo demo-salesforce demo-azure airflow test test-unit lint typecheck bench validate clean azurite
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -62,6 +62,7 @@ demo: $(AIRFLOW_HOME)/airflow.db  ## build the demo sources and run the demo nig
 	  | sed -E 's/, run_id=.*(state=[a-z]+).*/, \1/' | tail -1
 	$(BIN)/bulksync summary acme__ibmi
 	@$(MAKE) --no-print-directory demo-salesforce
+	@$(MAKE) --no-print-directory demo-azure
 
 SF_DEMO := $(LOCAL)/sandbox/salesforce
 demo-salesforce: $(AIRFLOW_HOME)/airflow.db  ## Salesforce demo: sandbox in the background, acme__salesforce DAG, sandbox stopped
@@ -80,6 +81,25 @@ demo-salesforce: $(AIRFLOW_HOME)/airflow.db  ## Salesforce demo: sandbox in the 
 	grep -o "DagRun Finished: dag_id=[^,]*, logical_date=[^,]*.*state=[a-z]*" $(LOCAL)/demo-salesforce.log \
 	  | sed -E 's/, run_id=.*(state=[a-z]+).*/, \1/' | tail -1
 	$(BIN)/bulksync summary acme__salesforce
+
+AZURITE_KEY := Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==
+demo-azure: $(VENV)/.synced  ## Azure demo: Azurite in the background, drop zone → staging → SQLite and a Parquet lake
+	@if ! command -v node >/dev/null 2>&1 || [ ! -x $(AZURITE) ]; then \
+	  echo "Azure demo skipped: it needs Node.js and Azurite. Install Node.js and npm, then run: make azurite demo-azure"; \
+	  exit 0; fi; \
+	set -e; mkdir -p $(LOCAL)/demo; data=$$(mktemp -d); \
+	port=$$($(BIN)/python -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"); \
+	$(AZURITE) --blobHost 127.0.0.1 --blobPort $$port --location $$data --disableTelemetry --skipApiVersionCheck \
+	  --silent > $(LOCAL)/demo-azurite.log 2>&1 & pid=$$!; \
+	trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null || true; rm -rf $$data' EXIT; \
+	$(BIN)/python -c "import socket, sys, time; t = time.time() + 30; \
+	  exec('while time.time() < t:\n try:\n  socket.create_connection((\'127.0.0.1\', $$port), 1).close(); sys.exit(0)\n except OSError:\n  time.sleep(0.2)'); sys.exit(1)" \
+	  || { echo "Azurite did not start:"; tail -20 $(LOCAL)/demo-azurite.log; exit 1; }; \
+	export AIRFLOW_CONN_DEMO_AZURE='{"conn_type": "wasb", "extra": {"connection_string": "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=$(AZURITE_KEY);BlobEndpoint=http://127.0.0.1:'$$port'/devstoreaccount1;"}}'; \
+	echo "Azurite running on 127.0.0.1:$$port; running the Azure demo (log: $(LOCAL)/demo-azure.log)"; \
+	$(BIN)/bulksync demo azure --warehouse $(LOCAL)/demo/azure_warehouse.db > $(LOCAL)/demo-azure.log 2>&1 \
+	  || { grep -E "ERROR|Error|error" $(LOCAL)/demo-azure.log | tail -30; exit 1; }; \
+	sed -n '/drop zone abfs/,$$p' $(LOCAL)/demo-azure.log
 
 airflow: $(AIRFLOW_HOME)/airflow.db  ## the full Airflow UI locally (airflow standalone) on http://localhost:8080
 	$(BIN)/bulksync demo prepare --root $(LOCAL)/demo

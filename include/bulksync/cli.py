@@ -227,6 +227,27 @@ def demo_prepare(root: Path = typer.Option(Path(".local/demo"), help="Where the 
         console.print(f"[green]✓[/green] {name}: {n:,} rows")
 
 
+@demo_app.command("azure")
+def demo_azure(
+    conn_id: str = typer.Option("demo_azure", help="Airflow connection (type wasb) of the storage account."),
+    warehouse: Path = typer.Option(Path(".local/demo/azure_warehouse.db"), help="SQLite warehouse (recreated)."),
+) -> None:
+    """Azure demo: order drops in a container → staging in a container → SQLite, then → a Parquet lake."""
+    from bulksync.sandbox.azure_demo import DROPS, LAKE, run_azure_demo
+
+    result = run_azure_demo(conn_id, warehouse.resolve())
+    console.print(
+        f"[green]✓[/green] drop zone abfs://{DROPS}/acme/orders → {warehouse}: {result['orders']:,} rows",
+        soft_wrap=True,
+    )
+    console.print(f"  archived: {', '.join(n.rsplit('/', 1)[-1] for n in result['archived'])}", soft_wrap=True)
+    parts = ", ".join(f"{k} ({v:,})" for k, v in result["lake_partitions"].items())
+    console.print(
+        f"[green]✓[/green] lake abfs://{LAKE}/sales/orders: {result['orders_lake']:,} rows; partitions {parts}",
+        soft_wrap=True,
+    )
+
+
 @sandbox_app.command("ibmi")
 def sandbox_ibmi(
     url: str = typer.Option(
