@@ -8,6 +8,7 @@ each run, so two runs give the same result.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import random
@@ -115,10 +116,8 @@ def run_azure_demo(conn_id: str, warehouse: Path) -> dict[str, Any]:
     os.environ["AIRFLOW_CONN_DEMO_AZURE_WAREHOUSE"] = f"sqlite:///{warehouse}"
     service = WasbHook(wasb_conn_id=conn_id).get_conn()
     for name in (DROPS, STAGING, LAKE):
-        try:
+        with contextlib.suppress(ResourceExistsError):
             service.create_container(name)
-        except ResourceExistsError:
-            pass
     drops = service.get_container_client(DROPS)
     for name, data in order_files().items():
         drops.upload_blob(f"acme/orders/{name}", data, overwrite=True)
