@@ -270,3 +270,28 @@ def test_blob_landing_needs_conn_id() -> None:
     }
     with pytest.raises(SpecError, match="is a blob container: set conn_id to the Airflow connection"):
         pipeline([{"name": "d", "source": source, "target": PG_TARGET}])
+
+
+def test_wait_sees_trigger_blobs_and_reprocess_puts_a_blob_back(zone: tuple[Azurite, str, str]) -> None:
+    """The sensor's check on a blob landing, and ``bulksync files reprocess`` of a quarantined blob."""
+    from bulksync.sources.file_drop.replay import reprocess
+    from bulksync.sources.file_drop.wait import check
+
+    azurite, container, pg_url = zone
+    spec = blob_drop_spec(container, PG_TARGET, arrival={"mode": "trigger"})
+    opts = spec.datasets[0].source.options
+    limit = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    put(azurite, container, "a.csv", "id,name,amount\n1,Anna,oops\n")
+    waiting = check(opts, limit, conn_id=CONN_ID)
+    assert not waiting.ready and "a.csv (no trigger file a.csv.done yet)" in waiting.message
+    put(azurite, container, "a.csv.done", "")
+    assert check(opts, limit, conn_id=CONN_ID).ready
+
+    run_all(spec, DAY, "run-1")
+    assert [f[:2] for f in files(pg_url)] == [("a.csv", "quarantined")]
+    put(azurite, container, "quarantine/a.csv", csv_text(A))  # the operator fixes the file in place
+    reprocess(spec, spec.datasets[0], "a.csv")
+    assert {"a.csv", "a.csv.done"} <= set(blobs(azurite, container))
+    run_all(spec, NEXT_DAY, "run-2")
+    assert table(pg_url) == expected(*A)
+    assert [f[:2] for f in files(pg_url)] == [("a.csv", "replaced"), ("a.csv", "loaded")]
