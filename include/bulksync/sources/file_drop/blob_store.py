@@ -172,16 +172,16 @@ class BlobLandingStore:
         from azure.storage.blob import BlobProperties
 
         base = (self._blob_name(folder) + "/") if folder else (f"{self.prefix}/" if self.prefix else "")
-        out: list[Entry] = []
+        out: dict[str, Entry] = {}
         for item in self.client.walk_blobs(name_starts_with=base or None, delimiter="/"):
             rel = self._relative(str(item.name).rstrip("/"))
             if not rel or (folder and rel == folder):
                 continue
             if not isinstance(item, BlobProperties):  # a BlobPrefix: blobs under name/, a "folder"
-                out.append(Entry(rel, "dir", 0, 0.0))
-            else:
-                out.append(self._file_entry(rel, item, fresh=not folder))
-        return sorted(out, key=lambda e: e.name)
+                out[rel] = Entry(rel, "dir", 0, 0.0)
+            elif rel not in out:  # on ADLS Gen2 a directory is also listed as an empty blob: the folder wins
+                out[rel] = self._file_entry(rel, item, fresh=not folder)
+        return sorted(out.values(), key=lambda e: e.name)
 
     def stat(self, name: str) -> Entry | None:
         from azure.core.exceptions import ResourceNotFoundError
@@ -349,4 +349,7 @@ class BlobLandingStore:
             self._blob(name).delete_blob()
 
     def tidy(self, folder: str) -> None:
-        """Nothing to do: a prefix without blobs does not exist."""
+        """Remove an empty folder: nothing on flat blob storage (a prefix without blobs does not exist), the
+        directory entry on ADLS Gen2 (hierarchical namespace)."""
+        if not self._has_children(folder):
+            self._delete_blob(folder)
