@@ -295,3 +295,18 @@ def test_wait_sees_trigger_blobs_and_reprocess_puts_a_blob_back(zone: tuple[Azur
     run_all(spec, NEXT_DAY, "run-2")
     assert table(pg_url) == expected(*A)
     assert [f[:2] for f in files(pg_url)] == [("a.csv", "replaced"), ("a.csv", "loaded")]
+
+
+def test_listing_gives_size_etag_and_last_modified(zone: tuple[Azurite, str, str]) -> None:
+    azurite, container, _ = zone
+    put(azurite, container, "a.csv", csv_text(A))
+    put(azurite, container, "sub/b.csv", csv_text(B))
+    props = azurite.service_client().get_blob_client(container, "drops/a.csv").get_blob_properties()
+    store = BlobLandingStore(landing_url(container), CONN_ID)
+    entries = store.list()
+    assert [(e.name, e.kind, e.size) for e in entries] == [("a.csv", "file", props.size), ("sub", "dir", 0)]
+    assert entries[0].etag == '"' + props.etag.strip('"') + '"'
+    assert entries[0].mtime == props.last_modified.timestamp()
+    with store.open("a.csv") as f:
+        assert f.read() == csv_text(A).encode()
+    assert [e.name for e in store.list("sub")] == ["sub/b.csv"]
