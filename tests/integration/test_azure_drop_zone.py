@@ -310,3 +310,13 @@ def test_listing_gives_size_etag_and_last_modified(zone: tuple[Azurite, str, str
     with store.open("a.csv") as f:
         assert f.read() == csv_text(A).encode()
     assert [e.name for e in store.list("sub")] == ["sub/b.csv"]
+
+
+def test_blob_landing_must_be_an_azure_url() -> None:
+    source = {
+        "kind": "file_drop",
+        "conn_id": "x",
+        "options": {"landing": "s3://bucket/x", "columns": [{"name": "a", "type": "string"}]},
+    }
+    with pytest.raises(SpecError, match=r"'s3://bucket/x' is not an Azure storage URL; use abfs://container/prefix"):
+        pipeline([{"name": "d", "source": source, "target": PG_TARGET}])

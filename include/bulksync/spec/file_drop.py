@@ -209,10 +209,14 @@ class FileDropSourceSpec(StrictModel):
 
     @model_validator(mode="after")
     def _remote_landing(self) -> FileDropSourceSpec:
+        from bulksync.errors import ConfigurationError
         from bulksync.storage.location import is_remote, split_azure_url
 
         if is_remote(self.options.landing):
-            split_azure_url(self.options.landing)  # a clear error for other schemes / no container
+            try:
+                split_azure_url(self.options.landing)  # other schemes, no container
+            except ConfigurationError as exc:
+                raise ValueError(f"options.landing: {exc}") from None
             if not self.conn_id:
                 raise ValueError(
                     f"landing {self.options.landing!r} is a blob container: set conn_id to the Airflow connection "

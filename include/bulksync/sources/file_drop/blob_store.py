@@ -160,7 +160,7 @@ class BlobLandingStore:
             self._etags[name] = _etag(props.etag)
         else:
             self._etags.setdefault(name, _etag(props.etag))
-        return Entry(name, "file", int(props.size), props.last_modified.timestamp())
+        return Entry(name, "file", int(props.size), props.last_modified.timestamp(), etag=_etag(props.etag))
 
     def etag(self, name: str) -> str | None:
         """The ETag the store last saw for a name (listing, stat, claim or write)."""

@@ -31,6 +31,7 @@ class Entry:
         size: bytes (0 for anything but a file).
         mtime: modification time, seconds since the epoch.
         inside: for a symlink, whether its target resolves inside the landing zone.
+        etag: the blob's ETag on object stores (``None`` on a file system).
     """
 
     name: str
@@ -38,6 +39,7 @@ class Entry:
     size: int
     mtime: float
     inside: bool = True
+    etag: str | None = None
 
 
 def unsafe_name(name: str) -> str | None:
