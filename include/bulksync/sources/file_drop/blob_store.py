@@ -201,7 +201,12 @@ class BlobLandingStore:
         )
 
     def exists(self, name: str) -> bool:
-        return bool(self._blob(name).exists()) or self._has_children(name)
+        # one listing request answers both "a blob of that name" and "blobs under name/"
+        blob = self._blob_name(name)
+        return any(
+            str(item.name) in (blob, blob + "/")
+            for item in self.client.walk_blobs(name_starts_with=blob, delimiter="/")
+        )
 
     def local_path(self, name: str) -> None:
         return None
