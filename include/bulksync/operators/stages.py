@@ -8,13 +8,14 @@ Terminal bulksync errors fail the task at once (no retries); everything else is 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
-from bulksync import stages
+from bulksync import metrics, stages
 from bulksync.errors import BulksyncError
 from bulksync.spec.models import PipelineSpec
 from bulksync.staging.partition import Window
@@ -52,15 +53,21 @@ class BulksyncStageOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         spec = PipelineSpec.model_validate(self.spec)
+        started = time.monotonic()
         try:
             result = type(self)._run(spec, spec.dataset(self.dataset), run_context(context))
         except BulksyncError as exc:
             if exc.terminal:
                 raise AirflowFailException(f"{type(exc).__name__}: {exc}") from None
             raise
-        if isinstance(result, dict):
-            return result
-        return result.summary() if hasattr(result, "summary") else result.to_json()
+        out = (
+            result if isinstance(result, dict) else result.summary() if hasattr(result, "summary") else result.to_json()
+        )
+        metrics.record_stage(spec, spec.dataset(self.dataset), self.stage, out, time.monotonic() - started, result)
+        from bulksync.factory.assets import add_counts_to_events
+
+        add_counts_to_events(self, context, out)
+        return out
 
 
 class ExtractOperator(BulksyncStageOperator):
