@@ -73,7 +73,10 @@ def task_alert(context: Mapping[str, Any], event: str) -> Any:
     stage = task_id.rsplit(".", 1)[-1]
     errors = _error_lines(context)
     left = 0 if event == "failed" else retries_left(context)
-    what = "failed" if event == "failed" else f"failed, {left if left is not None else 'more'} retries left"
+    if event == "failed":
+        what = "failed"
+    else:
+        what = "failed, retrying" if left is None else f"failed, {left} {'retry' if left == 1 else 'retries'} left"
     summary = f"{stage} {what}" + (f": {errors[0]}" if errors else "")
     return Alert(
         event=event,  # type: ignore[arg-type]
