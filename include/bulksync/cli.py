@@ -169,7 +169,7 @@ def run(
             try:
                 names = ["extract", *(["validate"] if ds.quality else []), "transform", "load", "reconcile"]
                 bars = {s: progress.add_task(f"{ds.name}: {s}", total=None) for s in names}
-                ex = stages.extract(spec, ds, ctx, lambda n, b=bars["extract"]: progress.advance(b, n))
+                ex = stages.extract_all(spec, ds, ctx, lambda n, b=bars["extract"]: progress.advance(b, n))
                 if ds.quality:
                     stages.validate(spec, ds, ctx)
                 tr = stages.transform(spec, ds, ctx, lambda n, b=bars["transform"]: progress.advance(b, n))

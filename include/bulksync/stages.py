@@ -63,48 +63,142 @@ class _Progress:
             self.next_log += PROGRESS_EVERY_ROWS
 
 
-def extract(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: Any = None) -> Manifest:
-    """Read the source for the window and commit the partition's extract.
+def extract(
+    spec: PipelineSpec,
+    ds: DatasetSpec,
+    ctx: RunContext,
+    progress: Any = None,
+    *,
+    chunk_index: int | None = None,
+) -> Manifest:
+    """Read the source for the window and commit the partition's extract (or one chunk of it).
 
     Args:
         spec: the pipeline spec.
         ds: the dataset to extract.
         ctx: run id, window and try number.
         progress: optional ``callback(rows)`` for progress bars.
+        chunk_index: for chunked datasets, the chunk of the current plan (see :func:`plan_extract`)
+            to extract; it is committed as ``chunk-NNNNN`` and :func:`commit_extract` assembles them.
     """
     from bulksync.sources.registry import make_source
+    from bulksync.staging.chunks import planned_chunk
+    from bulksync.staging.partition import chunk_stage
 
     part = partition_for(spec, ds, ctx.window)
-    source = make_source(ds.source, ctx.window)
+    stage, extra, chunk = "extract", {}, None
+    if chunk_index is not None:
+        plan_id, chunk = planned_chunk(part, chunk_index)
+        stage, extra = chunk_stage(chunk_index), {"plan_id": plan_id, "chunk": chunk}
+    source = make_source(ds.source, ctx.window, chunk)
     log.info(
-        "extract %s.%s from %s source for window %s into %s",
+        "extract %s.%s from %s source for window %s%s into %s",
         spec.dag_id,
         ds.name,
         ds.source.kind,
         ctx.window.key,
-        part.path,
+        "" if chunk is None else f", chunk {chunk_index} {chunk}",
+        part.stage_path(stage),
     )
     try:
         count = source.source_count()
         schema = source.schema()
         bar = _Progress(f"extract {ds.name}", progress)
-        with PartitionWriter(part, "extract", schema, run_id=ctx.run_id, try_number=ctx.try_number) as writer:
+        with PartitionWriter(part, stage, schema, run_id=ctx.run_id, try_number=ctx.try_number) as writer:
             for batch in source.read():
                 writer.write_batch(batch)
                 bar.add(batch.num_rows)
             manifest = writer.commit(
                 window=ctx.window.to_json(),
                 source_count=count,
-                extra={"source_kind": ds.source.kind, "source_stats": source.stats},
+                extra={"source_kind": ds.source.kind, "source_stats": source.stats, **extra},
             )
     finally:
         source.close()
     log.info(
-        "extracted %s: %d rows (source says %s) in %.1fs",
+        "extracted %s%s: %d rows (source says %s) in %.1fs",
         ds.name,
+        "" if chunk_index is None else f" chunk {chunk_index}",
         manifest.rows,
         "n/a" if count is None else count,
         manifest.duration_seconds,
+    )
+    return manifest
+
+
+def extract_all(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: Any = None) -> Manifest:
+    """Extract a dataset in this process: in one read, or chunk by chunk when the spec asks for chunks
+    (plan, every chunk in sequence, commit), as the CLI and tests run it outside the scheduler."""
+    from bulksync.spec.sources import is_chunked
+
+    if not is_chunked(ds.source):
+        return extract(spec, ds, ctx, progress)
+    chunks = plan_extract(spec, ds, ctx)
+    for i in range(len(chunks)):
+        extract(spec, ds, ctx, progress, chunk_index=i)
+    return commit_extract(spec, ds, ctx)
+
+
+def plan_extract(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: Any = None) -> list[dict[str, Any]]:
+    """Split a chunked dataset's extract into chunks; write the plan; return the chunk descriptors.
+
+    The mapped extract tasks each read one chunk (:func:`extract` with ``chunk_index``); a new plan
+    drops the chunks of the previous one, so a rerun never mixes chunks of two plans.
+    """
+    from bulksync.sources.registry import make_source
+    from bulksync.staging.chunks import write_plan
+
+    part = partition_for(spec, ds, ctx.window)
+    source = make_source(ds.source, ctx.window)
+    try:
+        chunks = source.plan_chunks()
+    finally:
+        source.close()
+    if not chunks:
+        chunks = [{}]
+    write_plan(part, chunks, ctx.run_id)
+    log.info("planned the extract of %s for window %s in %d chunks", ds.name, ctx.window.key, len(chunks))
+    return chunks
+
+
+def commit_extract(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: Any = None) -> Manifest:
+    """Commit a chunked extract: every chunk of the current plan, hard-linked into the partition.
+
+    Raises:
+        StagingError: a chunk is missing (names the chunks to rerun) or the chunks disagree on the schema.
+    """
+    from bulksync.errors import StagingError
+    from bulksync.staging.chunks import committed_chunks
+
+    part = partition_for(spec, ds, ctx.window)
+    plan, chunks = committed_chunks(part)
+    schema = chunks[0].read_schema()
+    for i, m in enumerate(chunks):
+        if not m.read_schema().equals(schema):
+            raise StagingError(f"chunk {i} of {ds.name} has schema {m.columns}, chunk 0 has {chunks[0].columns}")
+    counts = [m.source_count for m in chunks]
+    count = None if any(c is None for c in counts) else sum(c for c in counts if c is not None)
+    calls = sum(int(m.extra.get("source_stats", {}).get("api_calls", 0) or 0) for m in chunks)
+    with PartitionWriter(part, "extract", schema, run_id=ctx.run_id, try_number=ctx.try_number) as writer:
+        for m in chunks:
+            writer.adopt(m.files, part.stage_path(m.stage))
+        manifest = writer.commit(
+            window=ctx.window.to_json(),
+            source_count=count,
+            extra={
+                "source_kind": ds.source.kind,
+                "chunks": len(chunks),
+                "plan_id": plan["plan_id"],
+                "source_stats": {"api_calls": calls} if calls else {},
+                "chunk_rows": [m.rows for m in chunks],
+            },
+        )
+    log.info(
+        "committed the extract of %s from %d chunks: %d rows (source says %s)",
+        ds.name,
+        len(chunks),
+        manifest.rows,
+        "n/a" if count is None else count,
     )
     return manifest
 

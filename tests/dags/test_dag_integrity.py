@@ -41,17 +41,26 @@ def test_one_dag_per_spec(dagbag: Any) -> None:
 
 def test_each_dataset_is_a_group_extract_validate_transform_load_reconcile(dagbag: Any) -> None:
     from bulksync.spec.loader import load_specs
+    from bulksync.spec.sources import is_chunked
 
     for spec in load_specs(DAGS / "pipelines"):
         dag = dagbag.dags[spec.dag_id]
         for ds in spec.datasets:
-            chain = ["extract", *(["validate"] if ds.quality else []), "transform", "load", "reconcile"]
+            extract = ["plan_extract", "extract", "commit_extract"] if is_chunked(ds.source) else ["extract"]
+            chain = [*extract, *(["validate"] if ds.quality else []), "transform", "load", "reconcile"]
             for up, down in itertools.pairwise(chain):
                 assert dag.get_task(f"{ds.name}.{up}").downstream_task_ids == {f"{ds.name}.{down}"}
         expected = {
             f"{ds.name}.{stage}"
             for ds in spec.datasets
-            for stage in ("extract", "transform", "load", "reconcile", *(["validate"] if ds.quality else []))
+            for stage in (
+                "extract",
+                "transform",
+                "load",
+                "reconcile",
+                *(["validate"] if ds.quality else []),
+                *(["plan_extract", "commit_extract"] if is_chunked(ds.source) else []),
+            )
         }
         assert set(dag.task_ids) == expected
     assert "accounts.validate" in dagbag.dags["acme__nightly"].task_ids

@@ -39,3 +39,23 @@ def test_dag_shape_and_settings() -> None:
 def test_no_schedule_means_triggered_only() -> None:
     dag = build_dag(pipeline([DS], schedule=None))
     assert dag.timetable.__class__.__name__ == "NullTimetable"
+
+
+CHUNKED = {**DS, "source": {"kind": "sql", "conn_id": "c", "options": {"table": "t", "chunking": {"column": "id"}}}}
+
+
+def test_chunked_dataset_maps_its_extract_over_the_plan() -> None:
+    dag = build_dag(pipeline([CHUNKED]))
+    assert sorted(dag.task_ids) == ["a.commit_extract", "a.extract", "a.load", "a.plan_extract", "a.reconcile",
+                                    "a.transform"]
+    extract = dag.get_task("a.extract")
+    assert type(extract).__name__ == "MappedOperator"
+    assert dag.get_task("a.plan_extract").downstream_task_ids == {"a.extract"}
+    assert extract.downstream_task_ids == {"a.commit_extract"}
+    assert dag.get_task("a.commit_extract").downstream_task_ids == {"a.transform"}
+
+
+def test_unchunked_dataset_keeps_a_single_extract() -> None:
+    dag = build_dag(pipeline([DS]))
+    assert type(dag.get_task("a.extract")).__name__ == "ExtractOperator"
+    assert dag.get_task("a.extract").pool == "default_pool"

@@ -23,19 +23,28 @@ from bulksync.factory.assets import attach_assets
 from bulksync.factory.callbacks import deadline_alert, on_task_failure, on_task_retry
 from bulksync.operators.stages import (
     BulksyncStageOperator,
+    CommitExtractOperator,
     ExtractOperator,
     LoadOperator,
+    PlanExtractOperator,
     ReconcileOperator,
     TransformOperator,
     ValidateOperator,
 )
 from bulksync.spec.loader import load_specs
 from bulksync.spec.models import DatasetSpec, PipelineSpec
+from bulksync.spec.sources import is_chunked, pool_of
 
 
 def stage_chain(ds: DatasetSpec) -> list[type[BulksyncStageOperator]]:
-    """The tasks of a dataset: extract [→ validate] → transform → load → reconcile."""
-    chain: list[type[BulksyncStageOperator]] = [ExtractOperator]
+    """The tasks of a dataset: extract [→ validate] → transform → load → reconcile.
+
+    A chunked dataset extracts in three steps: plan_extract → extract (mapped over the chunks) →
+    commit_extract.
+    """
+    chain: list[type[BulksyncStageOperator]] = (
+        [PlanExtractOperator, ExtractOperator, CommitExtractOperator] if is_chunked(ds.source) else [ExtractOperator]
+    )
     if ds.quality is not None:
         chain.append(ValidateOperator)
     return [*chain, TransformOperator, LoadOperator, ReconcileOperator]
@@ -114,14 +123,27 @@ def build_dag(spec: PipelineSpec) -> DAG:
     with dag:
         for ds in spec.datasets:
             with TaskGroup(group_id=ds.name, tooltip=f"{ds.source.kind} → {ds.target.kind}:{ds.target.table}"):
-                previous = None
-                for op in stage_chain(ds):
-                    task = op(task_id=op.stage, spec=spec_json, dataset=ds.name)
-                    if previous is not None:
-                        previous >> task
-                    previous = task
+                _dataset_tasks(spec_json, ds)
     attach_assets(dag, spec)
     return dag
+
+
+def _dataset_tasks(spec_json: dict[str, Any], ds: DatasetSpec) -> None:
+    """Chain the tasks of one dataset inside its TaskGroup (the extract maps over chunks when chunked)."""
+    pool = pool_of(ds.source)
+    source_pool: dict[str, Any] = {"pool": pool} if pool else {}
+    previous: Any = None
+    for op in stage_chain(ds):
+        kwargs: dict[str, Any] = {"task_id": op.stage, "spec": spec_json, "dataset": ds.name}
+        if op in (PlanExtractOperator, ExtractOperator):
+            kwargs.update(source_pool)
+        if op is ExtractOperator and isinstance(previous, PlanExtractOperator):
+            task: Any = ExtractOperator.partial(**kwargs).expand(chunk=previous.output)
+        else:
+            task = op(**kwargs)
+        if previous is not None:
+            previous >> task
+        previous = task
 
 
 def check_suites(specs: list[PipelineSpec]) -> None:

@@ -51,30 +51,63 @@ class BulksyncStageOperator(BaseOperator):
         self.spec = spec
         self.dataset = dataset
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Any) -> Any:
         spec = PipelineSpec.model_validate(self.spec)
         started = time.monotonic()
         try:
-            result = type(self)._run(spec, spec.dataset(self.dataset), run_context(context))
+            result = self.run_stage(spec, context)
         except BulksyncError as exc:
             if exc.terminal:
                 raise AirflowFailException(f"{type(exc).__name__}: {exc}") from None
             raise
-        out = (
-            result if isinstance(result, dict) else result.summary() if hasattr(result, "summary") else result.to_json()
-        )
-        metrics.record_stage(spec, spec.dataset(self.dataset), self.stage, out, time.monotonic() - started, result)
-        from bulksync.factory.assets import add_counts_to_events
+        if isinstance(result, dict | list):
+            out = result
+        else:
+            out = result.summary() if hasattr(result, "summary") else result.to_json()
+        if isinstance(out, dict):
+            metrics.record_stage(spec, spec.dataset(self.dataset), self.stage, out, time.monotonic() - started, result)
+            from bulksync.factory.assets import add_counts_to_events
 
-        add_counts_to_events(self, context, out)
+            add_counts_to_events(self, context, out)
         return out
+
+    def run_stage(self, spec: PipelineSpec, context: Any) -> Any:
+        """Call the stage function for this task's dataset and run."""
+        return type(self)._run(spec, spec.dataset(self.dataset), run_context(context))
 
 
 class ExtractOperator(BulksyncStageOperator):
-    """Extract a dataset's window from its source into a committed staging partition."""
+    """Extract a dataset's window from its source into a committed staging partition.
+
+    For chunked datasets the factory maps it over the chunk plan (``.expand(chunk=...)``): each
+    mapped task extracts the chunk of its map index.
+    """
 
     stage = "extract"
     _run = staticmethod(stages.extract)
+
+    def __init__(self, *, chunk: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.chunk = chunk
+
+    def run_stage(self, spec: PipelineSpec, context: Any) -> Any:
+        index = getattr(context.get("ti"), "map_index", -1) if self.chunk is not None else -1
+        chunk_index = index if index is not None and index >= 0 else None
+        return stages.extract(spec, spec.dataset(self.dataset), run_context(context), chunk_index=chunk_index)
+
+
+class PlanExtractOperator(BulksyncStageOperator):
+    """Split a chunked dataset's extract into chunks; the chunk list (small) goes to XCom for mapping."""
+
+    stage = "plan_extract"
+    _run = staticmethod(stages.plan_extract)
+
+
+class CommitExtractOperator(BulksyncStageOperator):
+    """Assemble the committed chunks of a chunked extract into the partition's extract."""
+
+    stage = "commit_extract"
+    _run = staticmethod(stages.commit_extract)
 
 
 class TransformOperator(BulksyncStageOperator):

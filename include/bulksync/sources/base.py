@@ -18,18 +18,25 @@ class Source(abc.ABC):
     count the system itself claims (:meth:`source_count`) so reconciliation has an independent
     number to compare with.
 
+    A source that can split a large extract into independent chunks (key ranges, Id ranges)
+    declares a ``chunking`` field in its options and overrides :meth:`plan_chunks`; each chunk is
+    then extracted by its own (mapped) task, and :meth:`read` / :meth:`source_count` honour
+    :attr:`chunk`.
+
     Args:
         spec: the parsed ``source`` section of the dataset spec.
         window: the data interval to read (``Window()`` for a full extract).
+        chunk: the chunk this instance reads (one of :meth:`plan_chunks`), or ``None`` for all.
     """
 
     kind: ClassVar[str]
     reports_deletes: ClassVar[bool] = False
 
-    def __init__(self, spec: Any, window: Window) -> None:
+    def __init__(self, spec: Any, window: Window, chunk: dict[str, Any] | None = None) -> None:
         self.spec = spec
         self.options = spec.options
         self.window = window
+        self.chunk = chunk
         self.stats: dict[str, Any] = {}
 
     @property
@@ -49,6 +56,15 @@ class Source(abc.ABC):
     @abc.abstractmethod
     def read(self) -> Iterator[pa.RecordBatch]:
         """Yield the window's rows as record batches of :meth:`schema`."""
+
+    def plan_chunks(self) -> list[dict[str, Any]]:
+        """Split the window's extract into chunks whose union is the whole extract, exactly.
+
+        Runs once per run at run time (it may query the source). Each chunk is a small JSON-able
+        dict (for instance a key range) handed back as :attr:`chunk` to the task extracting it.
+        The default is one chunk holding everything.
+        """
+        return [{}]
 
     def source_count(self) -> int | None:
         """The row count the source claims for the window (``None`` when it cannot say)."""

@@ -28,6 +28,6 @@ def source_class(kind: str) -> type[Source]:
     raise ConfigurationError(f"module {SOURCES[kind]} defines no Source of kind {kind!r}")  # pragma: no cover
 
 
-def make_source(spec: Any, window: Window) -> Source:
-    """Instantiate the Source for a dataset's ``source`` spec and a window."""
-    return source_class(spec.kind)(spec, window)
+def make_source(spec: Any, window: Window, chunk: dict[str, Any] | None = None) -> Source:
+    """Instantiate the Source for a dataset's ``source`` spec, a window and (optionally) a chunk."""
+    return source_class(spec.kind)(spec, window, chunk)

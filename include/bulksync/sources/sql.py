@@ -9,6 +9,7 @@ become Arrow batches typed from the database's own column types.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 from collections.abc import Iterator
 from functools import cached_property
@@ -92,7 +93,46 @@ class SqlSource(Source):
                 stmt = stmt.where(col >= _bound(window.start, naive))
             if window.end is not None:
                 stmt = stmt.where(col < _bound(window.end, naive))
+        if self.chunk:
+            stmt = stmt.where(_chunk_predicate(self._chunk_column(src), self.chunk))
         return stmt
+
+    def _chunk_column(self, src: sa.FromClause) -> sa.ColumnElement[Any]:
+        chunking = self.options.chunking
+        assert chunking is not None
+        if chunking.column not in src.columns:
+            raise ConfigurationError(
+                f"chunking column {chunking.column!r} is not a column of {self._name}; "
+                f"it has {sorted(src.columns.keys())}"
+            )
+        col = src.columns[chunking.column]
+        typ = col.type
+        integral = isinstance(typ, sa.Integer) or (isinstance(typ, sa.Numeric) and getattr(typ, "scale", None) == 0)
+        if not integral:
+            raise ConfigurationError(
+                f"chunking column {chunking.column!r} of {self._name} is {typ}, not an integer: key ranges need an "
+                "integer column (ideally the indexed primary key); pick another column or remove 'chunking'"
+            )
+        return col
+
+    def plan_chunks(self) -> list[dict[str, Any]]:
+        """``chunks`` equal-width ranges ``[lo, hi)`` of the chunking column between its minimum and
+        maximum in the window; NULL keys go to the first range, so the union is the whole extract."""
+        chunking = self.options.chunking
+        if chunking is None:
+            return [{}]
+        col = self._chunk_column(self._selectable)
+        sub = self._statement.subquery()
+        lo, hi = self._conn.execute(sa.select(sa.func.min(sub.c[col.name]), sa.func.max(sub.c[col.name]))).one()
+        if lo is None:
+            log.info("%s: no rows in window %s, one chunk", self._name, self.window.key)
+            return [{}]
+        lo, hi = int(lo), int(hi) + 1
+        width = max(1, -(-(hi - lo) // chunking.chunks))
+        bounds = [*range(lo, hi, width), hi]
+        chunks = [{"lo": a, "hi": b, "nulls": i == 0} for i, (a, b) in enumerate(itertools.pairwise(bounds))]
+        log.info("%s: %d chunks of %s in [%d, %d), %d keys wide", self._name, len(chunks), col.name, lo, hi, width)
+        return chunks
 
     @property
     def _name(self) -> str:
@@ -169,6 +209,11 @@ def _pg_type(oid: Any, precision: int | None, scale: int | None) -> Any:
     if oid == 1700:
         return sa.Numeric(precision, scale) if precision else sa.Numeric()
     return _PG_OIDS.get(oid, sa.Text())
+
+
+def _chunk_predicate(col: sa.ColumnElement[Any], chunk: dict[str, Any]) -> sa.ColumnElement[bool]:
+    in_range = sa.and_(col >= chunk["lo"], col < chunk["hi"])
+    return sa.or_(col.is_(None), in_range) if chunk.get("nulls") else in_range
 
 
 def _bound(value: dt.datetime, naive: bool) -> dt.datetime:

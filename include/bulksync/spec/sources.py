@@ -14,6 +14,13 @@ from bulksync.spec.columns import ColumnSpec
 from bulksync.spec.common import Identifier, StrictModel
 
 
+class SqlChunking(StrictModel):
+    """Chunked parallel extraction by ranges of an integer key column."""
+
+    column: Identifier = Field(description="Integer column the ranges are cut on (ideally the indexed primary key).")
+    chunks: int = Field(4, ge=2, le=256, description="Number of key ranges, each extracted by its own mapped task.")
+
+
 class SqlOptions(StrictModel):
     """Options of the ``sql`` source: a table or a query, full or incremental."""
 
@@ -25,6 +32,9 @@ class SqlOptions(StrictModel):
     overlap_minutes: int = Field(0, ge=0, description="Re-read this many minutes before the interval start.")
     primary_key: list[Identifier] = Field(default_factory=list)
     batch_size: int = Field(50_000, ge=100, le=2_000_000)
+    chunking: SqlChunking | None = Field(
+        None, description="Extract in parallel key ranges (mapped tasks) instead of one read."
+    )
 
     @model_validator(mode="after")
     def _table_or_query(self) -> SqlOptions:
@@ -95,3 +105,14 @@ SourceSpec = Annotated[
         custom_error_message=f"unknown or missing source kind; registered kinds: {', '.join(SOURCE_SPECS)}",
     ),
 ]
+
+
+def is_chunked(spec: Any) -> bool:
+    """True when a ``source`` spec asks for chunked extraction (its options set ``chunking``)."""
+    return getattr(spec.options, "chunking", None) is not None
+
+
+def pool_of(spec: Any) -> str | None:
+    """The Airflow pool the source's extract tasks run in, when its spec model names one."""
+    pool_name = getattr(spec, "pool_name", None)
+    return pool_name() if callable(pool_name) else None

@@ -15,6 +15,8 @@ from pathlib import Path
 MANIFEST = "_manifest.json"
 TRANSFORMED = "transformed"
 STAGE_FOLDERS = {"validate": "validated", "quarantine": "quarantine", "transform": TRANSFORMED}
+CHUNK_STAGE_PREFIX = "chunk-"
+CHUNKS_FOLDER = ".chunks"
 
 
 @dataclass(frozen=True)
@@ -85,10 +87,27 @@ class Partition:
         """The partition folder (extract stage)."""
         return Path(self.root) / self.tenant / self.pipeline / self.dataset / self.window.key
 
+    @property
+    def chunks_path(self) -> Path:
+        """Where the chunks of a chunked extract are committed, one folder each, beside (not in)
+        the partition, so that committing the extract (which replaces the partition folder) keeps
+        them: ``{dataset}/.chunks/{interval}/``."""
+        return Path(self.root) / self.tenant / self.pipeline / self.dataset / CHUNKS_FOLDER / self.window.key
+
     def stage_path(self, stage: str) -> Path:
-        """Folder of a stage's output: the partition itself for ``extract``, a sub-folder otherwise."""
-        return self.path if stage == "extract" else self.path / STAGE_FOLDERS[stage]
+        """Folder of a stage's output: the partition itself for ``extract``, a sub-folder otherwise;
+        ``chunk-00003`` is the fourth chunk of a chunked extract."""
+        if stage == "extract":
+            return self.path
+        if stage.startswith(CHUNK_STAGE_PREFIX):
+            return self.chunks_path / stage.removeprefix(CHUNK_STAGE_PREFIX)
+        return self.path / STAGE_FOLDERS[stage]
 
     def manifest_path(self, stage: str) -> Path:
         """Path of the manifest that commits a stage's output."""
         return self.stage_path(stage) / MANIFEST
+
+
+def chunk_stage(index: int) -> str:
+    """The stage name of chunk ``index`` of a chunked extract."""
+    return f"{CHUNK_STAGE_PREFIX}{index:05d}"

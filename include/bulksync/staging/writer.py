@@ -152,6 +152,24 @@ class PartitionWriter:
             self.linked_files.append(e.model_copy(update={"path": rel}))
             self.rows += e.rows
 
+    def adopt(self, entries: list[FileEntry], source_folder: Path) -> None:
+        """Take committed files of another folder into this output as its own parts: hard links
+        (no copy, and the source folder stays intact), or a copy where links are not possible.
+        The files keep their checksums; they are renamed ``part-NNNNN.parquet`` in order."""
+        self._flush()
+        self._close_file()
+        for e in entries:
+            name = f"part-{len(self._files):05d}.parquet"
+            src, dst = source_folder / e.path, self.tmp / name
+            try:
+                os.link(src, dst)
+            except OSError:
+                shutil.copyfile(src, dst)
+            if dst.stat().st_size != e.bytes:
+                raise DataError(f"{src} has {dst.stat().st_size} bytes but its manifest says {e.bytes}")
+            self._files.append(e.model_copy(update={"path": name}))
+            self.rows += e.rows
+
     def commit(
         self, *, window: dict[str, str | None], source_count: int | None = None, extra: dict[str, Any] | None = None
     ) -> Manifest:

@@ -1,0 +1,86 @@
+"""The plan of a chunked extract: which chunks make up a partition's extract.
+
+``plan_extract`` writes ``{dataset}/.chunks/{interval}/_plan.json`` (a fresh plan id and the chunk
+descriptors) after removing the chunks of any earlier plan; each mapped extract task commits chunk
+``NNNNN`` beside it, tagged with the plan id; ``commit_extract`` accepts only a complete set of
+chunks of the current plan and hard-links their parts into the partition's extract.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from typing import Any
+
+from bulksync.errors import StagingError
+from bulksync.staging.manifest import Manifest
+from bulksync.staging.partition import Partition, chunk_stage
+from bulksync.staging.reader import read_manifest
+
+PLAN_FILE = "_plan.json"
+
+
+def write_plan(partition: Partition, chunks: list[dict[str, Any]], run_id: str) -> str:
+    """Replace the partition's chunk plan (and drop the chunks of the old one); return the plan id."""
+    folder = partition.chunks_path
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    plan_id = uuid.uuid4().hex
+    tmp = folder / (PLAN_FILE + ".tmp")
+    tmp.write_text(json.dumps({"plan_id": plan_id, "run_id": run_id, "chunks": chunks}, default=str), encoding="utf-8")
+    os.replace(tmp, folder / PLAN_FILE)
+    return plan_id
+
+
+def read_plan(partition: Partition) -> dict[str, Any]:
+    """The current chunk plan of a partition.
+
+    Raises:
+        StagingError: no plan exists (the plan_extract task did not run for this interval).
+    """
+    path = partition.chunks_path / PLAN_FILE
+    try:
+        return dict(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise StagingError(
+            f"no chunk plan at {path}: the plan_extract task did not finish for this interval; rerun it"
+        ) from None
+
+
+def planned_chunk(partition: Partition, index: int) -> tuple[str, dict[str, Any]]:
+    """The plan id and the descriptor of chunk ``index`` of the current plan."""
+    plan = read_plan(partition)
+    chunks = plan["chunks"]
+    if not 0 <= index < len(chunks):
+        raise StagingError(f"chunk {index} is not in the current plan of {partition.path} ({len(chunks)} chunks)")
+    return str(plan["plan_id"]), dict(chunks[index])
+
+
+def committed_chunks(partition: Partition) -> tuple[dict[str, Any], list[Manifest]]:
+    """The plan and the committed manifests of all its chunks, in order.
+
+    Raises:
+        StagingError: a chunk is missing or belongs to another plan (names which ones to rerun).
+    """
+    plan = read_plan(partition)
+    manifests: list[Manifest] = []
+    missing: list[int] = []
+    for i in range(len(plan["chunks"])):
+        try:
+            m = read_manifest(partition, chunk_stage(i))
+        except StagingError:
+            missing.append(i)
+            continue
+        if m.extra.get("plan_id") != plan["plan_id"]:
+            missing.append(i)
+            continue
+        manifests.append(m)
+    if missing:
+        raise StagingError(
+            f"chunks {missing} of {len(plan['chunks'])} of {partition.path} are not committed for the current plan; "
+            "rerun those mapped extract tasks (or the plan_extract task and all its chunks)"
+        )
+    return plan, manifests
