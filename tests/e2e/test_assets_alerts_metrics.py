@@ -206,13 +206,17 @@ def test_statsd_receives_every_dataset_metric_with_the_staged_counts(home: Path)
                 json.loads(quarantine.read_text())["rows"] if quarantine.exists() else 0
             )
             stages.append("validate")
+        chunks = extract["extra"].get("chunks")
+        if chunks:  # chunked extract: one mapped extract task per chunk, then commit_extract
+            stages.append("commit_extract")
         for stage in stages:
-            assert len(timers.get(f"{base}.{stage}.duration", [])) == 1, (
-                f"no duration of {ds} {stage}: {sorted(timers)}"
-            )
+            times = len(timers.get(f"{base}.{stage}.duration", []))
+            want = chunks if chunks and stage == "extract" else 1
+            assert times == want, f"{times} durations of {ds} {stage}, expected {want}: {sorted(timers)}"
     assert counters == expected
     assert expected["airflow.bulksync.acme.nightly.orders.rows_quarantined"] > 0
     assert expected["airflow.bulksync.acme.nightly.accounts.rows_extracted"] == 2000
+    assert manifest(home, "accounts", "extract")["extra"]["chunks"] > 1, "the demo's accounts are chunked"
 
 
 def test_each_dataset_emits_its_asset_with_the_reconciled_counts(home: Path) -> None:
