@@ -7,6 +7,7 @@ independently from the sources (see ``test_demo_pipeline``) and compared whole.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -20,9 +21,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT
-from tests.e2e.test_demo_pipeline import ACCOUNT_COLS, ORDER_COLS, expected_accounts, expected_orders
+from tests.e2e.test_demo_pipeline import ACCOUNT_COLS, ORDER_COLS, SALT, expected_accounts, expected_orders
 
-SALT = "migration-e2e-salt-0123456789"
 BIN = Path(sys.executable).parent
 
 
@@ -112,7 +112,8 @@ def test_full_history_replace_in_yearly_slices_loads_every_row(env: dict[str, st
     assert got == [(a, s, f"{Decimal(str(r)):.2f}", u) for a, s, r, u in want]
     # mapped tasks, one per slice: before the pipeline's start date, 2026 so far, and an open end
     slices = sorted(p.name for p in migrations_staging(env).glob("*/acme/nightly/account_changes/*"))
-    assert len(slices) == 3 and slices[0].startswith("open_20260101T000000Z"), slices
+    today = dt.datetime.now(dt.UTC).strftime("%Y%m%dT000000Z")
+    assert slices == sorted(["open_20260101T000000Z", f"20260101T000000Z_{today}", f"{today}_open"]), slices
     assert len(re.findall(r"migrated account_changes slice \d/3", out)) == 3
     assert "account_changes" not in tables(env), "the pipeline's own table is untouched"
 

@@ -15,8 +15,9 @@ from typing import Any, ClassVar
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
-from bulksync import metrics, stages
+from bulksync import stages
 from bulksync.errors import BulksyncError
+from bulksync.operators.observe import after_stage
 from bulksync.spec.models import PipelineSpec
 from bulksync.staging.partition import Window
 
@@ -64,11 +65,7 @@ class BulksyncStageOperator(BaseOperator):
             out = result
         else:
             out = result.summary() if hasattr(result, "summary") else result.to_json()
-        if isinstance(out, dict):
-            metrics.record_stage(spec, spec.dataset(self.dataset), self.stage, out, time.monotonic() - started, result)
-            from bulksync.factory.assets import add_counts_to_events
-
-            add_counts_to_events(self, context, out)
+        after_stage(self, spec, spec.dataset(self.dataset), context, result, out, time.monotonic() - started)
         return out
 
     def run_stage(self, spec: PipelineSpec, context: Any) -> Any:
