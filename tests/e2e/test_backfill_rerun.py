@@ -7,7 +7,9 @@ database, the source the demo CRM (SQLite). The test creates a backfill of five 
 (``POST …/dagRuns/{run_id}/clear``), waits again, and checks that the target equals one clean load
 of the five intervals computed from the source (full-table checksum), that staging holds exactly
 the five committed partitions and that the audit table records every run. A second backfill over
-days before the source's first record loads nothing and says so.
+days before the source's first record loads nothing and says so. The pipeline's "not finished
+within 3 seconds" deadline makes the scheduler's deadline alerts post ``late`` alerts to a local
+HTTP server standing in for Slack (a real socket; only the chat service is not real).
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +45,8 @@ SPEC = {
     "schedule": "@daily",
     "start_date": "2023-01-01",
     "max_active_runs": 2,
+    # every run here takes longer than 3 s: each one posts a `late` alert (Airflow DeadlineAlert)
+    "alerts": {"webhooks": ["ops_hook"], "finish_within_minutes": 0.05},
     "tasks": {"retries": 1, "retry_delay_minutes": 0.05, "retry_exponential_backoff": False},
     "datasets": [
         {
@@ -67,8 +73,23 @@ SPEC = {
 }
 
 
+ALERTS: list[dict[str, Any]] = []
+
+
+class _Hook(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        ALERTS.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    hook = ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
     home = tmp_path_factory.mktemp("backfill")
     dags = home / "dags"
     (dags / "pipelines").mkdir(parents=True)
@@ -98,6 +119,13 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             "BULKSYNC_REPORTS_ROOT": str(home / "reports"),
             "AIRFLOW_CONN_OPS_CRM": f"sqlite:///{home}/demo/crm.db",
             "AIRFLOW_CONN_OPS_PG": target_url.replace("postgresql+psycopg://", "postgresql://"),
+            "AIRFLOW_CONN_OPS_HOOK": json.dumps(
+                {
+                    "conn_type": "http",
+                    "host": f"http://127.0.0.1:{hook.server_address[1]}/",
+                    "extra": {"flavor": "generic"},
+                }
+            ),
             "TARGET_URL": target_url,
         }
     )
@@ -109,6 +137,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         yield c
     finally:
         c.stop()
+        hook.shutdown()
         drop_meta()
         drop_target()
 
@@ -254,3 +283,23 @@ def test_backfill_before_the_first_source_record_loads_nothing_and_says_so(clust
         text = "".join(p.read_text() for p in logs)
         assert f"no source rows in interval {rec['interval']}" in text and "this interval loads nothing" in text
     assert target_rows(c) == before
+
+
+def test_runs_past_their_deadline_post_late_alerts(cluster: Cluster) -> None:
+    c = cluster
+    backfilled = [r for r in c.runs(DAG_ID) if r["run_type"] == "backfill" and r["logical_date"][:10] >= FIRST]
+    assert len(backfilled) == 5
+
+    def alerted() -> bool:
+        late = {a["run_id"] for a in ALERTS if a["event"] == "late"}
+        return all(r["dag_run_id"] in late for r in backfilled)
+
+    c.wait("a late alert for each backfilled run", alerted, 120, every=2)
+    for run in backfilled:
+        alert = next(a for a in ALERTS if a["event"] == "late" and a["run_id"] == run["dag_run_id"])
+        start = dt.datetime.fromisoformat(run["data_interval_start"])
+        assert (alert["tenant"], alert["pipeline"]) == ("ops", "backfill")
+        assert alert["interval"] == f"{start:%Y%m%d}T000000Z_{start + dt.timedelta(days=1):%Y%m%d}T000000Z"
+        assert alert["summary"].startswith("run not finished 0.05 minutes after it was queued")
+        assert alert["log_url"] == f"{c.base}/dags/{DAG_ID}/runs/{run['dag_run_id']}"
+    assert not [a for a in ALERTS if a["event"] == "failed"], "no task failed"

@@ -83,7 +83,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     engine = sa.create_engine(data_url)
     with engine.begin() as conn:
         conn.exec_driver_sql(
-            "CREATE TABLE src_ledger AS SELECT g AS id, md5(g::text) AS memo, (g % 977) * 1.25 AS amount "
+            "CREATE TABLE src_ledger AS SELECT g AS id, md5(g::text) AS memo, mod(g, 977) * 1.25 AS amount "
             f"FROM generate_series(1, {BIG_ROWS}) g"
         )
         conn.exec_driver_sql("ALTER TABLE src_ledger ADD PRIMARY KEY (id)")
@@ -194,7 +194,7 @@ def pg(c: Cluster, sql: str) -> list[tuple[Any, ...]]:
     engine = sa.create_engine(c.env["DATA_URL"])
     try:
         with engine.connect() as conn:
-            return list(conn.exec_driver_sql(sql).fetchall())
+            return list(conn.execute(sa.text(sql)).fetchall())
     finally:
         engine.dispose()
 

@@ -183,10 +183,6 @@ def test_dry_run_counts_each_slice_and_loads_nothing(env: dict[str, str]) -> Non
             "Param from_date=2026-02-01 is after to_date=2026-01-01",
         ),
         (
-            {"pipeline": "acme__nope", "datasets": ["orders", "invoices"]},
-            "Param pipeline='acme__nope' is not a pipeline; choose one of: acme__nightly",
-        ),
-        (
             {"datasets": ["orders", "invoices"]},
             "Param datasets names 'invoices', not in pipeline acme__nightly",
         ),

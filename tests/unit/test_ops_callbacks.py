@@ -170,3 +170,17 @@ def test_stage_metrics_take_the_counters_each_stage_reports() -> None:
     assert stage_metrics("transform", {"rows": 9}) == {}
     spec = pipeline([DS])
     assert metric_name(spec, spec.datasets[0], "load.duration") == "bulksync.acme.test.orders.load.duration"
+
+
+def test_an_empty_interval_says_it_loads_nothing() -> None:
+    from bulksync.operators.observe import empty_interval_notice
+
+    ds = pipeline([DS]).datasets[0]
+    extract = {"stage": "extract", "interval": "20230701T000000Z_20230702T000000Z", "rows": 0}
+    assert empty_interval_notice(ds, "extract", extract) == (
+        "orders: no source rows in interval 20230701T000000Z_20230702T000000Z (before the source's first record, "
+        "or nothing changed): this interval loads nothing"
+    )
+    assert empty_interval_notice(ds, "extract", {**extract, "stage": "chunk-00001"}) is None  # one empty chunk
+    assert empty_interval_notice(ds, "extract", {**extract, "rows": 3}) is None
+    assert "nothing was loaded" in str(empty_interval_notice(ds, "reconcile", {"staged": 0, "loaded": 0}))
