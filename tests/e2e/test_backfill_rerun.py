@@ -36,6 +36,8 @@ import yaml
 from tests.conftest import ROOT
 from tests.e2e.cluster import Cluster, create_pg_database
 
+pytestmark = pytest.mark.scheduler
+
 DAG_ID = "ops__backfill"
 FIRST, LAST = "2025-12-28", "2026-01-01"  # logical dates: five daily intervals up to 2026-01-02
 EARLY = ("2023-07-01", "2023-07-02")  # the demo CRM's first change is on 2023-07-20

@@ -32,6 +32,8 @@ from tests.conftest import ROOT, service_missing
 from tests.e2e.cluster import Cluster, create_pg_database
 from tests.e2e.test_demo_pipeline import ACCOUNT_COLS, ORDER_COLS, SALT, expected_accounts, expected_orders
 
+pytestmark = pytest.mark.scheduler
+
 REDIS_DB = 13
 BIG_ROWS = 300_000
 BIG = {
@@ -69,6 +71,13 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     dags = home / "dags"
     (dags / "pipelines").mkdir(parents=True)
     (home / "plugins").mkdir()
+    # In compose each worker is its own container with its own hostname; as processes on one host,
+    # each worker reports its Celery hostname as the task instances' hostname instead.
+    (home / "pylib").mkdir()
+    (home / "pylib/e2e_hostname.py").write_text(
+        "import os\n\ndef hostname() -> str:\n    return os.environ.get('E2E_WORKER_NAME') or os.uname().nodename\n",
+        encoding="utf-8",
+    )
     shutil.copy(ROOT / "dags" / "bulk_sync.py", dags / "bulk_sync.py")
     shutil.copy(ROOT / "dags/pipelines/acme__nightly.yaml", dags / "pipelines/acme__nightly.yaml")
     (dags / "pipelines/ops__bigload.yaml").write_text(yaml.safe_dump(BIG), encoding="utf-8")
@@ -103,6 +112,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(home / "plugins"),
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
             "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "e2e_hostname.hostname",
+            "PYTHONPATH": str(home / "pylib"),
             "BULKSYNC_HOME": str(home),
             "BULKSYNC_EXPECTATIONS_DIR": str(ROOT / "expectations"),
             "BULKSYNC_STAGING_ROOT": str(local / "staging"),
@@ -134,6 +145,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                 "--skip-serve-logs",
                 "--without-mingle",
                 "--without-gossip",
+                env={"E2E_WORKER_NAME": f"w{n}@bulksync-e2e"},
             )
         for dag_id in ("acme__nightly", "ops__bigload"):
             c.wait(f"{dag_id} to be parsed", lambda d=dag_id: c.get(f"/api/v2/dags/{d}"), 120)  # type: ignore[misc]

@@ -82,7 +82,12 @@ def build_migration_dag(folder: str | Path) -> DAG:
         tags=["bulksync", "migration"],
         description="Ad-hoc migration of a pipeline's datasets over a date range (trigger with the form).",
         doc_md=__doc__,
-        default_args={"owner": "bulksync", "retries": 2, "retry_delay": dt.timedelta(minutes=1)},
+        default_args={
+            "owner": "bulksync",
+            "retries": 2,
+            "retry_delay": dt.timedelta(minutes=1),
+            "execution_timeout": dt.timedelta(hours=6),
+        },
         max_active_tasks=4,
         render_template_as_native_obj=True,
     ) as dag:
