@@ -213,7 +213,9 @@ def pg(c: Cluster, sql: str) -> list[tuple[Any, ...]]:
 
 def table_checksum(c: Cluster, table: str) -> tuple[int, str]:
     [(count, digest)] = pg(
-        c, f"SELECT count(*), md5(string_agg(id || ':' || memo || ':' || amount, ',' ORDER BY id)) FROM {table}"
+        c,
+        "SELECT count(*), md5(string_agg(id || ':' || memo || ':' || trim_scale(amount::numeric), ',' ORDER BY id)) "
+        f"FROM {table}",
     )
     return int(count), str(digest)
 
