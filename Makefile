@@ -22,6 +22,7 @@ export BULKSYNC_REPORTS_ROOT := $(LOCAL)/reports
 # Demo connections and salt (local sample data only; real ones live in Airflow connections / a secrets backend)
 export AIRFLOW_CONN_ACME_CRM := sqlite:///$(LOCAL)/demo/crm.db
 export AIRFLOW_CONN_ACME_WAREHOUSE := sqlite:///$(LOCAL)/demo/warehouse.db
+export AIRFLOW_CONN_ACME_AS400 := sqlite:///$(LOCAL)/demo/as400.db
 export AIRFLOW_VAR_BULKSYNC_PII_SALT := demo-salt-for-local-sample-data-only
 
 .PHONY: help venv demo airflow test test-unit lint typecheck bench validate clean
@@ -53,9 +54,17 @@ demo: $(AIRFLOW_HOME)/airflow.db  ## build the demo sources and run the demo nig
 	  | sed -E 's/, run_id=.*(state=[a-z]+).*/, \1/' | tail -1
 	$(BIN)/bulksync summary acme__nightly
 	@echo "data-quality report: $(BULKSYNC_REPORTS_ROOT)/acme/nightly/index.html (in the Airflow UI of make airflow: Data quality)"
+	$(BIN)/bulksync sandbox ibmi --url sqlite:///$(LOCAL)/demo/as400.db --order-lines 20000
+	@echo "running: airflow dags test acme__ibmi $(DEMO_DATE)  (log: $(LOCAL)/demo-ibmi-dags-test.log)"
+	@$(BIN)/airflow dags test acme__ibmi $(DEMO_DATE) > $(LOCAL)/demo-ibmi-dags-test.log 2>&1 \
+	  || (grep -E "ERROR|Error|error:|FAILED|failed" $(LOCAL)/demo-ibmi-dags-test.log | tail -30; exit 1)
+	@grep -o "DagRun Finished: dag_id=[^,]*, logical_date=[^,]*.*state=[a-z]*" $(LOCAL)/demo-ibmi-dags-test.log \
+	  | sed -E 's/, run_id=.*(state=[a-z]+).*/, \1/' | tail -1
+	$(BIN)/bulksync summary acme__ibmi
 
 airflow: $(AIRFLOW_HOME)/airflow.db  ## the full Airflow UI locally (airflow standalone) on http://localhost:8080
 	$(BIN)/bulksync demo prepare --root $(LOCAL)/demo
+	$(BIN)/bulksync sandbox ibmi --url sqlite:///$(LOCAL)/demo/as400.db --order-lines 20000
 	@echo "Airflow UI: http://localhost:$${AIRFLOW__API__PORT:-8080}  (user admin; password printed below, kept in $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated)"
 	$(BIN)/airflow standalone
 
@@ -78,6 +87,7 @@ validate: $(VENV)/.synced  ## check every pipeline spec
 bench: $(VENV)/.synced  ## benchmarks (not part of make test): see bench/README.md
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/quality_bench.py
+	$(BIN)/python bench/ibmi_bench.py
 
 clean:  ## remove .local (Airflow home, staging, demo data)
 	rm -rf $(LOCAL)/airflow $(LOCAL)/staging $(LOCAL)/demo

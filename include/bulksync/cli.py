@@ -24,6 +24,8 @@ app = typer.Typer(
 )
 demo_app = typer.Typer(help="The demo's sample sources.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
+sandbox_app = typer.Typer(help="Local stand-ins of enterprise systems (demo, tests, benchmarks).", no_args_is_help=True)
+app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(quality_app, name="quality")
 console = Console()
 err = Console(stderr=True)
@@ -219,6 +221,28 @@ def demo_prepare(root: Path = typer.Option(Path(".local/demo"), help="Where the 
     counts = prepare(root.resolve())
     for name, n in counts.items():
         console.print(f"[green]✓[/green] {name}: {n:,} rows")
+
+
+@sandbox_app.command("ibmi")
+def sandbox_ibmi(
+    url: str = typer.Option(
+        "sqlite:///.local/demo/as400.db",
+        help="SQLAlchemy URL to load the sample library into (sqlite:///…, postgresql+psycopg://…, mysql+pymysql://…).",
+    ),
+    order_lines: int = typer.Option(10_000, min=1, help="Order lines to generate (about 4 per order)."),
+) -> None:
+    """Create the sample IBM i library ACMELIB (QCUSTCDT, ORDHDR + member ARCHIVE, ORDLIN)."""
+    from sqlalchemy.engine import make_url
+
+    from bulksync.sandbox.ibmi import build
+
+    target = make_url(url)
+    if target.get_backend_name() == "sqlite" and target.database:
+        Path(target.database).parent.mkdir(parents=True, exist_ok=True)
+    counts = build(url, order_lines)
+    where = target.render_as_string(hide_password=True)
+    for name, n in counts.items():
+        console.print(f"[green]✓[/green] {name}: {n:,} rows in {where}", soft_wrap=True)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -128,6 +128,7 @@ def test_full_spec_parses_with_every_value_and_default(tmp_path: Path) -> None:
         "overlap_minutes": 0,
         "primary_key": [],
         "batch_size": 50_000,
+        "chunking": None,
     }
     assert (orders.target.mode, orders.transforms, orders.quality) == ("append", [], None)
 

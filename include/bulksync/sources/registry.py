@@ -13,6 +13,7 @@ from bulksync.staging.partition import Window
 SOURCES: dict[str, str] = {
     "sql": "bulksync.sources.sql",
     "csv_files": "bulksync.sources.csv_files",
+    "ibmi": "bulksync.sources.ibmi",
 }
 
 

@@ -12,6 +12,8 @@ from pydantic import Discriminator, Field, Tag, model_validator
 
 from bulksync.spec.columns import ColumnSpec
 from bulksync.spec.common import Identifier, StrictModel
+from bulksync.spec.ibmi import IbmiOptions as IbmiOptions  # re-exported beside the other kinds
+from bulksync.spec.ibmi import IbmiSourceSpec
 
 
 class SqlChunking(StrictModel):
@@ -89,7 +91,11 @@ class CsvFilesSourceSpec(StrictModel):
     options: CsvOptions
 
 
-SOURCE_SPECS: dict[str, type[StrictModel]] = {"sql": SqlSourceSpec, "csv_files": CsvFilesSourceSpec}
+SOURCE_SPECS: dict[str, type[StrictModel]] = {
+    "sql": SqlSourceSpec,
+    "csv_files": CsvFilesSourceSpec,
+    "ibmi": IbmiSourceSpec,
+}
 
 
 def _source_tag(value: Any) -> str | None:
@@ -98,7 +104,9 @@ def _source_tag(value: Any) -> str | None:
 
 
 SourceSpec = Annotated[
-    Annotated[SqlSourceSpec, Tag("kind=sql")] | Annotated[CsvFilesSourceSpec, Tag("kind=csv_files")],
+    Annotated[SqlSourceSpec, Tag("kind=sql")]
+    | Annotated[CsvFilesSourceSpec, Tag("kind=csv_files")]
+    | Annotated[IbmiSourceSpec, Tag("kind=ibmi")],
     Discriminator(
         _source_tag,
         custom_error_type="unknown_source_kind",

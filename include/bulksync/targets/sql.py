@@ -163,6 +163,7 @@ class SqlTarget(Target):
                 f.name,
                 sa_type(f.type, self.dialect),
                 nullable=f.name not in self.spec.keys or self.spec.mode != "merge",
+                comment=column_comment(f),
             )
             for f in schema
         ]
@@ -277,6 +278,13 @@ class SqlTarget(Target):
     def close(self) -> None:
         if "hook" in self.__dict__ and "engine" in self.hook.__dict__:
             self.hook.engine.dispose()
+
+
+def column_comment(f: pa.Field) -> str | None:
+    """The column comment a source attached to a field (``b"comment"`` metadata, e.g. IBM i column
+    text); created with the table where the database keeps comments (PostgreSQL, MariaDB)."""
+    text = (f.metadata or {}).get(b"comment")
+    return text.decode("utf-8") if text else None
 
 
 def with_audit(batch: pa.RecordBatch, audit: tuple[str, dt.datetime] | None) -> pa.RecordBatch:
