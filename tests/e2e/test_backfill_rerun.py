@@ -166,7 +166,14 @@ def backfill(c: Cluster, first: str, last: str) -> list[dict[str, Any]]:
         assert not failed, f"backfill runs failed: {failed}\n{c.failure()}"
         return runs if len(runs) == days and all(r["state"] == "success" for r in runs) else None
 
-    return list(c.wait(f"backfill {backfill_id} ({days} runs) to succeed", done, 240, every=2))
+    runs = list(c.wait(f"backfill {backfill_id} ({days} runs) to succeed", done, 240, every=2))
+    # one backfill per DAG at a time: the scheduler marks it completed shortly after its last run
+    c.wait(
+        f"backfill {backfill_id} to be marked completed",
+        lambda: (c.get(f"/api/v2/backfills/{backfill_id}") or {}).get("completed_at"),
+        60,
+    )
+    return runs
 
 
 def target_rows(c: Cluster) -> list[tuple[Any, ...]]:

@@ -124,11 +124,16 @@ def test_targets_take_the_override_and_the_mode() -> None:
 
 
 def test_the_dag_offers_the_specs_in_its_form() -> None:
+    from bulksync.spec.loader import load_specs
+
     dag = build_migration_dag(ROOT / "dags" / "pipelines")
     assert dag.dag_id == DAG_ID and dag.schedule is None
     p = dag.params
-    assert p.get_param("pipeline").schema["examples"] == ["acme__nightly"]
-    assert p.get_param("datasets").schema["examples"] == ["account_changes", "accounts", "orders"]
+    specs = load_specs(ROOT / "dags" / "pipelines")
+    assert p.get_param("pipeline").schema["examples"] == sorted(s.dag_id for s in specs)
+    assert "acme__nightly" in p.get_param("pipeline").schema["examples"]
+    assert p.get_param("datasets").schema["examples"] == sorted({d.name for s in specs for d in s.datasets})
+    assert {"account_changes", "accounts", "orders"} <= set(p.get_param("datasets").schema["examples"])
     assert p.get_param("load_mode").schema["enum"] == ["merge", "replace"]
     assert p["dry_run"] is False and p["full_history"] is False
     assert [t.task_id for t in dag.tasks] == ["check_params", "prepare_targets", "migrate", "summary"]
