@@ -25,7 +25,7 @@ export AIRFLOW_CONN_ACME_WAREHOUSE := sqlite:///$(LOCAL)/demo/warehouse.db
 export AIRFLOW_CONN_ACME_AS400 := sqlite:///$(LOCAL)/demo/as400.db
 export AIRFLOW_VAR_BULKSYNC_PII_SALT := demo-salt-for-local-sample-data-only
 
-.PHONY: help venv demo airflow test test-unit lint typecheck bench validate clean
+.PHONY: help venv demo demo-salesforce airflow test test-unit lint typecheck bench validate clean azurite
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -61,14 +61,41 @@ demo: $(AIRFLOW_HOME)/airflow.db  ## build the demo sources and run the demo nig
 	@grep -o "DagRun Finished: dag_id=[^,]*, logical_date=[^,]*.*state=[a-z]*" $(LOCAL)/demo-ibmi-dags-test.log \
 	  | sed -E 's/, run_id=.*(state=[a-z]+).*/, \1/' | tail -1
 	$(BIN)/bulksync summary acme__ibmi
+	@$(MAKE) --no-print-directory demo-salesforce
+
+SF_DEMO := $(LOCAL)/sandbox/salesforce
+demo-salesforce: $(AIRFLOW_HOME)/airflow.db  ## Salesforce demo: sandbox in the background, acme__salesforce DAG, sandbox stopped
+	@mkdir -p $(SF_DEMO) $(LOCAL)/demo && rm -f $(SF_DEMO)/conn.env
+	@set -e; \
+	$(BIN)/bulksync sandbox salesforce --port 0 --records-per-object 2000 --conn-id acme_salesforce \
+	  --workdir $(SF_DEMO) --env-file $(SF_DEMO)/conn.env > $(SF_DEMO)/sandbox.log 2>&1 & pid=$$!; \
+	trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null || true' EXIT; \
+	for i in $$(seq 120); do [ -f $(SF_DEMO)/conn.env ] || ! kill -0 $$pid 2>/dev/null && break; sleep 0.5; done; \
+	[ -f $(SF_DEMO)/conn.env ] || { echo "the Salesforce sandbox did not start:"; tail -20 $(SF_DEMO)/sandbox.log; exit 1; }; \
+	. $(SF_DEMO)/conn.env; echo "Salesforce sandbox running at $$SF_SANDBOX_INSTANCE_URL (log: $(SF_DEMO)/sandbox.log)"; \
+	$(BIN)/airflow pools set salesforce__acme_salesforce 4 "ACME Salesforce org: concurrent Bulk query jobs" > /dev/null; \
+	echo "running: airflow dags test acme__salesforce $(DEMO_DATE)  (log: $(LOCAL)/demo-salesforce.log)"; \
+	$(BIN)/airflow dags test acme__salesforce $(DEMO_DATE) > $(LOCAL)/demo-salesforce.log 2>&1 \
+	  || { grep -E "ERROR|Error|error:|FAILED|failed" $(LOCAL)/demo-salesforce.log | tail -30; exit 1; }; \
+	grep -o "DagRun Finished: dag_id=[^,]*, logical_date=[^,]*.*state=[a-z]*" $(LOCAL)/demo-salesforce.log \
+	  | sed -E 's/, run_id=.*(state=[a-z]+).*/, \1/' | tail -1
+	$(BIN)/bulksync summary acme__salesforce
 
 airflow: $(AIRFLOW_HOME)/airflow.db  ## the full Airflow UI locally (airflow standalone) on http://localhost:8080
 	$(BIN)/bulksync demo prepare --root $(LOCAL)/demo
 	$(BIN)/bulksync sandbox ibmi --url sqlite:///$(LOCAL)/demo/as400.db --order-lines 20000
+	@$(BIN)/airflow pools set salesforce__acme_salesforce 4 "ACME Salesforce org: concurrent Bulk query jobs" > /dev/null
 	@echo "Airflow UI: http://localhost:$${AIRFLOW__API__PORT:-8080}  (user admin; password printed below, kept in $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated)"
 	$(BIN)/airflow standalone
 
-test: $(VENV)/.synced  ## the whole test suite (unit, integration, dags, e2e)
+AZURITE := $(LOCAL)/tools/node_modules/.bin/azurite-blob
+$(AZURITE):
+	@if command -v npm >/dev/null 2>&1; then npm install --silent --no-audit --no-fund --prefix $(LOCAL)/tools azurite@3; \
+	else echo "npm not found: Azure tests will skip (install Node.js and npm, then make azurite)"; fi
+
+azurite: $(AZURITE)  ## install Azurite (Azure Storage emulator, npm) into .local/tools for the Azure tests
+
+test: $(VENV)/.synced azurite  ## the whole test suite (unit, integration, dags, e2e)
 	$(BIN)/python -m pytest tests
 
 test-unit: $(VENV)/.synced  ## fast tests, no services
@@ -87,7 +114,11 @@ validate: $(VENV)/.synced  ## check every pipeline spec
 bench: $(VENV)/.synced  ## benchmarks (not part of make test): see bench/README.md
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/quality_bench.py
+	$(BIN)/python bench/azure_bench.py
+	$(BIN)/python bench/filedrop_bench.py
+	$(BIN)/python bench/ebcdic_bench.py
 	$(BIN)/python bench/ibmi_bench.py
+	$(BIN)/python bench/salesforce_bench.py
 
 clean:  ## remove .local (Airflow home, staging, demo data)
 	rm -rf $(LOCAL)/airflow $(LOCAL)/staging $(LOCAL)/demo

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import signal
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,6 +16,7 @@ from rich.table import Table
 
 from bulksync.errors import BulksyncError, SpecError
 from bulksync.quality.cli import quality_app
+from bulksync.sources.file_drop.cli import convert, files_app
 
 # no locals in tracebacks: they could hold connection URLs or salts
 app = typer.Typer(
@@ -27,6 +29,8 @@ app.add_typer(demo_app, name="demo")
 sandbox_app = typer.Typer(help="Local stand-ins of enterprise systems (demo, tests, benchmarks).", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(quality_app, name="quality")
+app.add_typer(files_app, name="files")
+app.command("convert")(convert)
 console = Console()
 err = Console(stderr=True)
 
@@ -243,6 +247,72 @@ def sandbox_ibmi(
     where = target.render_as_string(hide_password=True)
     for name, n in counts.items():
         console.print(f"[green]✓[/green] {name}: {n:,} rows in {where}", soft_wrap=True)
+
+
+@sandbox_app.command("salesforce")
+def sandbox_salesforce(
+    port: int = typer.Option(8443, help="HTTPS port on 127.0.0.1 (0 picks a free one)."),
+    records_per_object: int = typer.Option(1000, help="Seeded records of each object."),
+    count: Annotated[
+        list[str] | None, typer.Option("--count", help="Records of one object, e.g. --count Account=2000000.")
+    ] = None,
+    seed: int = typer.Option(20260101, help="Generator seed (same seed, same records)."),
+    token_lifetime: float = typer.Option(7200.0, help="Seconds an access token stays valid."),
+    job_seconds: float = typer.Option(0.3, help="Simulated minimum processing time of a Bulk query job."),
+    modstamp_end: str = typer.Option(
+        "2026-01-02T00:00:00Z", help="Seeded SystemModstamp values lie in the 8 weeks before this (ISO, or 'now')."
+    ),
+    conn_id: str = typer.Option("salesforce_sandbox", help="Airflow connection id in the printed lines."),
+    workdir: Path = typer.Option(Path(".local/sandbox/salesforce"), help="Certificates and keys go here."),
+    env_file: Path | None = typer.Option(None, help="Also write the export lines to this file once serving."),
+) -> None:
+    """Run a local Salesforce org (REST, Bulk API 2.0, OAuth over HTTPS) until Ctrl-C."""
+    from bulksync.sandbox.salesforce import SalesforceSandbox, SandboxConfig
+    from bulksync.sandbox.salesforce.banner import banner, write_env_file
+
+    counts: dict[str, int] = {}
+    for item in count or []:
+        name, _, value = item.partition("=")
+        if not value.isdigit():
+            err.print(f"[red]--count {item!r}: expected OBJECT=N, e.g. Account=2000000[/red]")
+            raise typer.Exit(2)
+        counts[name] = int(value)
+    try:
+        end = dt.datetime.now(dt.UTC) if modstamp_end == "now" else dt.datetime.fromisoformat(modstamp_end)
+    except ValueError:
+        err.print(f"[red]--modstamp-end {modstamp_end!r}: expected an ISO date-time such as 2026-01-02T00:00:00Z[/red]")
+        raise typer.Exit(2) from None
+    config = SandboxConfig(
+        port=port,
+        job_seconds=job_seconds,
+        modstamp_end=end if end.tzinfo else end.replace(tzinfo=dt.UTC),
+        records_per_object=records_per_object,
+        counts=counts,
+        seed=seed,
+        token_lifetime=token_lifetime,
+        workdir=workdir.resolve(),
+    )
+    try:
+        sandbox = SalesforceSandbox(config)
+    except OSError as exc:
+        err.print(f"[red]cannot listen on 127.0.0.1:{port}: {exc.strerror}; choose another --port[/red]")
+        raise typer.Exit(1) from None
+    console.print(banner(sandbox, conn_id), soft_wrap=True, highlight=False, markup=False)
+    if env_file:
+        write_env_file(sandbox, conn_id, env_file)
+
+    def _stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        sandbox.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sandbox.stop()
+        if env_file:
+            env_file.unlink(missing_ok=True)
 
 
 def main() -> None:  # pragma: no cover - console entry point

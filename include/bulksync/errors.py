@@ -58,3 +58,21 @@ class TargetSchemaError(TerminalError):
 
 class StagingError(TerminalError):
     """A staging partition is missing, uncommitted or corrupt."""
+
+
+class StorageAccessError(ConfigurationError):
+    """An object store refused the credentials of a connection, or a container does not exist
+    (names the account, the container and the connection id; never the secret)."""
+
+
+class FileRejectedError(DataError):
+    """One input file cannot be loaded; file sources quarantine it and go on with the others.
+
+    Attributes:
+        reason: a short machine-readable code (``checksum_mismatch``, ``bad_value`` …), written to
+            the file's ``.reason.json`` and the file ledger.
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -25,6 +25,11 @@ def staging_root(spec_root: str | None = None) -> str:
     return str(resolve_path(root))
 
 
+def staging_conn_id(spec_conn_id: str | None = None) -> str | None:
+    """The Airflow connection of an object-store staging root: the spec's, else ``$BULKSYNC_STAGING_CONN_ID``."""
+    return spec_conn_id or os.environ.get("BULKSYNC_STAGING_CONN_ID") or None
+
+
 def specs_dir() -> Path:
     """Folder of pipeline specs: ``$BULKSYNC_SPECS_DIR`` or ``dags/pipelines`` under :func:`home`."""
     return resolve_path(os.environ.get("BULKSYNC_SPECS_DIR") or "dags/pipelines")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,12 +16,13 @@ from typing import Any
 
 import pyarrow as pa
 
-from bulksync.settings import staging_root
+from bulksync.settings import staging_conn_id, staging_root
 from bulksync.spec.models import DatasetSpec, PipelineSpec
 from bulksync.staging.manifest import Manifest
 from bulksync.staging.partition import Partition, Window
 from bulksync.staging.reader import iter_batches, read_manifest
 from bulksync.staging.writer import PartitionWriter
+from bulksync.storage.location import Location
 from bulksync.targets.base import LoadResult
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,14 @@ class RunContext:
 
 def partition_for(spec: PipelineSpec, ds: DatasetSpec, window: Window) -> Partition:
     """The staging partition of a dataset for a window."""
-    return Partition(staging_root(spec.staging.root), spec.tenant, spec.pipeline, ds.name, window)
+    return Partition(
+        staging_root(spec.staging.root),
+        spec.tenant,
+        spec.pipeline,
+        ds.name,
+        window,
+        staging_conn_id(spec.staging.conn_id),
+    )
 
 
 class _Progress:
@@ -91,6 +98,7 @@ def extract(
         plan_id, chunk = planned_chunk(part, chunk_index)
         stage, extra = chunk_stage(chunk_index), {"plan_id": plan_id, "chunk": chunk}
     source = make_source(ds.source, ctx.window, chunk)
+    source.bind(spec, ds, ctx.run_id)
     log.info(
         "extract %s.%s from %s source for window %s%s into %s",
         spec.dag_id,
@@ -98,7 +106,7 @@ def extract(
         ds.source.kind,
         ctx.window.key,
         "" if chunk is None else f", chunk {chunk_index} {chunk}",
-        part.stage_path(stage),
+        part.stage_location(stage).url,
     )
     try:
         count = source.source_count()
@@ -113,6 +121,7 @@ def extract(
                 source_count=count,
                 extra={"source_kind": ds.source.kind, "source_stats": source.stats, **extra},
             )
+        source.committed(manifest)
     finally:
         source.close()
     log.info(
@@ -181,7 +190,7 @@ def commit_extract(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progres
     calls = sum(int(m.extra.get("source_stats", {}).get("api_calls", 0) or 0) for m in chunks)
     with PartitionWriter(part, "extract", schema, run_id=ctx.run_id, try_number=ctx.try_number) as writer:
         for m in chunks:
-            writer.adopt(m.files, part.stage_path(m.stage))
+            writer.adopt(m.files, part.stage_location(m.stage))
         manifest = writer.commit(
             window=ctx.window.to_json(),
             source_count=count,
@@ -215,7 +224,7 @@ def transform(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: An
         with PartitionWriter(
             part, "transform", extracted.read_schema(), run_id=ctx.run_id, try_number=ctx.try_number
         ) as passthrough:
-            passthrough.link(extracted.files, part.stage_path(upstream))
+            passthrough.link(extracted.files, part.stage_location(upstream))
             manifest = passthrough.commit(
                 window=extracted.window,
                 source_count=extracted.source_count,
@@ -313,7 +322,7 @@ def validate(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: Any
     quality, quarantined, failing = run_gate(spec, ds, part, extracted, ctx.run_id)
     for outcome in quality.failed:
         log.warning("[%s] %s", outcome.severity, outcome.describe())
-    _write_json(part.path / QUALITY_FILE, quality.model_dump(mode="json"))
+    _write_json(part.location().child(QUALITY_FILE), quality.model_dump(mode="json"))
     if quality.status == "failed":
         durations = {"extract": extracted.duration_seconds, "validate": quality.duration_seconds}
         record = run_record(
@@ -358,7 +367,7 @@ def reconcile(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: An
     quality = None
     quarantine = None
     if ds.quality is not None:
-        quality = QualityResult.model_validate_json((part.path / QUALITY_FILE).read_text(encoding="utf-8"))
+        quality = QualityResult.model_validate_json(part.location().child(QUALITY_FILE).read_text())
         if quality.rows_quarantined:
             quarantine = read_manifest(part, "quarantine")
     transformed = read_manifest(part, "transform")
@@ -366,7 +375,7 @@ def reconcile(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: An
     if report is None:
         from bulksync.errors import StagingError
 
-        raise StagingError(f"no load report in {part.path}: the load task did not finish for this interval")
+        raise StagingError(f"no load report in {part.url}: the load task did not finish for this interval")
     rec = compare(extracted, quarantine, transformed, report)
     status = (
         "failed"
@@ -409,6 +418,9 @@ def reconcile(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: An
             "Check the load report and the partition before rerunning"
         )
     log.info("reconciled %s: %s", ds.name, numbers)
+    from bulksync.sources.registry import source_class
+
+    source_class(ds.source.kind).reconciled(spec, ds, ctx.window, ctx.run_id)  # e.g. file ledger: loaded
     return {"dataset": ds.name, "status": status, **rec.model_dump(exclude={"problems"})}
 
 
@@ -431,23 +443,19 @@ def run_record(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, status: str
     )
 
 
-def _write_json(path: Any, data: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
-    os.replace(tmp, path)
+def _write_json(path: Location, data: dict[str, Any]) -> None:
+    """Write a small JSON file in one piece (temp file + rename locally, one upload on object stores)."""
+    path.write_text(json.dumps(data, indent=2, default=str))
 
 
 def _write_report(part: Partition, data: dict[str, Any]) -> None:
     """Record what the last load did beside the partition (read by ``bulksync`` summaries)."""
-    path = part.path / LOAD_REPORT
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
-    os.replace(tmp, path)
+    _write_json(part.location().child(LOAD_REPORT), data)
 
 
 def load_report(part: Partition) -> dict[str, Any] | None:
     """The last load's report of a partition, if any."""
     try:
-        return dict(json.loads((part.path / LOAD_REPORT).read_text(encoding="utf-8")))
+        return dict(json.loads(part.location().child(LOAD_REPORT).read_text()))
     except FileNotFoundError:
         return None

@@ -117,6 +117,7 @@ def test_full_spec_parses_with_every_value_and_default(tmp_path: Path) -> None:
         "keys": ["id"],
         "interval_column": None,
         "schema_changes": "evolve",
+        "delete_flag": None,
     }
     orders = spec.dataset("orders")
     assert orders.source.options.model_dump() == {

@@ -21,6 +21,7 @@ from airflow.sdk import DAG, TaskGroup
 from bulksync.errors import SpecError
 from bulksync.factory.assets import attach_assets
 from bulksync.factory.callbacks import deadline_alert, on_task_failure, on_task_retry
+from bulksync.operators.file_drop import wait_task
 from bulksync.operators.stages import (
     BulksyncStageOperator,
     CommitExtractOperator,
@@ -132,7 +133,7 @@ def _dataset_tasks(spec_json: dict[str, Any], ds: DatasetSpec) -> None:
     """Chain the tasks of one dataset inside its TaskGroup (the extract maps over chunks when chunked)."""
     pool = pool_of(ds.source)
     source_pool: dict[str, Any] = {"pool": pool} if pool else {}
-    previous: Any = None
+    previous: Any = wait_task(ds, spec_json)  # file drops: wait for complete files first
     for op in stage_chain(ds):
         kwargs: dict[str, Any] = {"task_id": op.stage, "spec": spec_json, "dataset": ds.name}
         if op in (PlanExtractOperator, ExtractOperator):

@@ -108,7 +108,7 @@ def init(
     """Profile the latest committed extract of DATASET and write a starting suite to expectations/."""
     from bulksync.quality.profile import profile_partition
     from bulksync.quality.suites import suite_path, suite_problems
-    from bulksync.settings import staging_root
+    from bulksync.settings import staging_conn_id, staging_root
     from bulksync.staging.partition import Partition
     from bulksync.staging.reader import read_manifest
 
@@ -141,7 +141,8 @@ def init(
         )
         raise typer.Exit(1)
     try:
-        partition = Partition(root, spec.tenant, spec.pipeline, ds.name, _window_from_key(key))
+        window = _window_from_key(key)
+        partition = Partition(root, spec.tenant, spec.pipeline, ds.name, window, staging_conn_id(spec.staging.conn_id))
     except ValueError:
         err.print(f"[red]{key!r} is not a partition folder name (e.g. full, 20260101T000000Z_20260102T000000Z)[/red]")
         raise typer.Exit(2) from None

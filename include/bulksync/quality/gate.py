@@ -13,14 +13,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from bulksync.errors import DataError, TerminalError
 from bulksync.quality.model import ExpectationOutcome, QualityResult, run_key
@@ -29,7 +27,7 @@ from bulksync.spec.models import DatasetSpec, PipelineSpec
 from bulksync.spec.transforms import HashStep
 from bulksync.staging.manifest import Manifest
 from bulksync.staging.partition import Partition
-from bulksync.staging.reader import iter_batches
+from bulksync.staging.reader import iter_batches, open_part
 from bulksync.staging.writer import PartitionWriter
 
 log = logging.getLogger(__name__)
@@ -65,10 +63,12 @@ def _max_bytes() -> int:
 
 
 def _estimate_bytes(partition: Partition, manifest: Manifest, columns: list[str]) -> int:
-    folder = partition.stage_path(manifest.stage)
+    folder = partition.stage_location(manifest.stage)
     total = 0
     for entry in manifest.files:
-        meta = pq.ParquetFile(folder / entry.path).metadata
+        pf = open_part(folder, entry, manifest.stage)
+        meta = pf.metadata
+        pf.close(force=True)
         names = meta.schema.to_arrow_schema().names
         idx = [names.index(c) for c in columns if c in names]
         for rg in range(meta.num_row_groups):
@@ -395,10 +395,10 @@ def split_partition(
 ) -> tuple[Manifest, Manifest | None]:
     """Commit ``validated/`` (rows that pass) and ``quarantine/`` (rows set aside, with reasons)."""
     schema = extracted.read_schema()
-    shutil.rmtree(partition.stage_path("quarantine"), ignore_errors=True)  # a rerun's verdict replaces the old one
+    partition.stage_location("quarantine").remove()  # a rerun's verdict replaces the old one
     if not quarantined:
         with PartitionWriter(partition, "validate", schema, run_id=run_id, try_number=try_number) as w:
-            w.link(extracted.files, partition.stage_path("extract"))
+            w.link(extracted.files, partition.stage_location("extract"))
             return w.commit(window=extracted.window, source_count=extracted.source_count), None
     qschema = schema.append(pa.field(FAILED_COLUMN, pa.list_(pa.string())))
     keep_mask_all = np.ones(extracted.rows, dtype=bool)
@@ -427,7 +427,7 @@ def split_partition(
         quarantine.rows,
         extracted.rows,
         partition.dataset,
-        partition.stage_path("quarantine"),
+        partition.stage_location("quarantine").url,
     )
     return good, quarantine
 

@@ -22,7 +22,8 @@ def reconcile(
     quarantined = quarantine.rows if quarantine else 0
     rows_in = int(transformed.extra.get("rows_in", transformed.rows))
     rejected = rows_in - transformed.rows
-    loaded = int(load_report["inserted"]) + int(load_report["updated"])
+    # deletions staged with a delete flag were applied, not inserted: they count as loaded
+    loaded = int(load_report["inserted"]) + int(load_report["updated"]) + int(load_report.get("applied_deletes", 0))
     problems = []
     if extracted.source_count is not None and extracted.source_count != staged:
         problems.append(f"the source reported {extracted.source_count} rows but {staged} were staged")

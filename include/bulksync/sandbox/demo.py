@@ -1,4 +1,4 @@
-"""The demo's sample sources: a client CRM in SQLite and a folder of nightly order CSV drops.
+"""The demo's sample sources: a client CRM in SQLite, nightly order CSV drops and a fixed-width stock drop.
 
 Everything is generated deterministically (fixed seed), so two ``make demo`` runs see the same
 data and must produce the same warehouse.
@@ -111,8 +111,41 @@ def build_order_drops(folder: Path, files: int = ORDER_FILES, per_file: int = OR
     return total
 
 
+STOCK_ITEMS = 400
+STOCK_WORDS = ["Schraube", "Mutter", "Dübel", "Säge", "Bohrer", "Hammer", "Zange", "Lötkolben", "Kabel", "Kühler"]
+
+
+def build_stock_drop(folder: Path, items: int = STOCK_ITEMS) -> int:
+    """Drop the client's nightly fixed-width stock file (latin-1, header and trailer) with its trigger file.
+
+    The drop arrives once: when the landing folder already archived it (an earlier ``make demo``),
+    nothing is written, so a rerun of the same night replays the archived file.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"STOCK_{DEMO_DAY:%Y%m%d}.TXT"
+    archived = folder / "archive"
+    if archived.exists() and any(archived.rglob(name)):
+        return items
+    rng = random.Random(42)
+    lines = [f"{'SKU':12}{'DESCRIPTION':30}{'QTY':>8}{'PRICE':>10}COUNTED"]
+    for i in range(1, items + 1):
+        words = " ".join(rng.sample(STOCK_WORDS, 2)) + f" {rng.randint(1, 99)}mm"
+        counted = DEMO_DAY - dt.timedelta(days=rng.randint(0, 6))
+        lines.append(
+            f"SKU{i:06d}   {words:30.30}{rng.randint(0, 5000):>8}{rng.randint(10, 99999) / 100:>10.2f}{counted:%Y%m%d}"
+        )
+    lines.append(f"TRL{items:06d}")
+    (folder / name).write_bytes(("\r\n".join(lines) + "\r\n").encode("latin-1"))
+    (folder / f"{name}.done").write_bytes(b"")
+    return items
+
+
 def prepare(root: Path) -> dict[str, int]:
     """Create every demo source under ``root`` (``.local/demo``); return row counts."""
-    counts = {"crm.accounts": build_crm(root / "crm.db"), "drops/orders": build_order_drops(root / "drops" / "orders")}
+    counts = {
+        "crm.accounts": build_crm(root / "crm.db"),
+        "drops/orders": build_order_drops(root / "drops" / "orders"),
+        "landing/stock": build_stock_drop(root / "landing" / "stock"),
+    }
     log.info("demo sources ready under %s: %s", root, counts)
     return counts

@@ -70,5 +70,19 @@ class Source(abc.ABC):
         """The row count the source claims for the window (``None`` when it cannot say)."""
         return None
 
+    def bind(self, pipeline: Any, dataset: Any, run_id: str) -> None:  # noqa: B027 - optional hook
+        """Called by the extract stage before reading: the pipeline and dataset specs and the run id.
+
+        Sources keeping state of their own (the file drop's ledger) use it to know whose state it is.
+        """
+
+    def committed(self, manifest: Any) -> None:  # noqa: B027 - optional hook
+        """Called by the extract stage once the partition's extract is committed (archive, ledger …)."""
+
+    @classmethod
+    def reconciled(cls, pipeline: Any, dataset: Any, window: Window, run_id: str) -> None:
+        """Called by the reconcile stage once the window's load reconciled (a file drop marks its files loaded)."""
+        return
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections and files."""

@@ -13,12 +13,13 @@ import codecs
 import csv
 import datetime as dt
 import decimal
+import io
 import logging
 import re
 import string
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pyarrow as pa
@@ -26,7 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from bulksync.arrow_types import arrow_type
-from bulksync.errors import ConfigurationError, DataError
+from bulksync.errors import ConfigurationError, DataError, FileRejectedError
 from bulksync.settings import resolve_path
 from bulksync.sources.base import Source
 from bulksync.spec.sources import CsvOptions
@@ -67,10 +68,17 @@ class CsvFilesSource(Source):
             self.stats["files"].append({"path": str(path), "rows": rows})
             log.info("read %s: %d rows", path.name, rows)
 
-    def read_file(self, path: Path) -> Iterator[pa.RecordBatch]:
-        """Stream one file as batches of the declared schema."""
+    def read_file(self, path: Path, opener: Callable[[], IO[bytes]] | None = None) -> Iterator[pa.RecordBatch]:
+        """Stream one file as batches of the declared schema.
+
+        Args:
+            path: the file (named in error messages).
+            opener: opens the file's bytes (default: the file itself); file drops pass one that
+                decompresses, hashes or holds back a trailer record.
+        """
         opts = self.options
-        if opts.header:
+        self._opener = opener or (lambda: open(path, "rb"))  # noqa: SIM115 - the caller closes it
+        if opts.header and opts.check_header:
             self._check_header(path)
         raw_types = {c.name: _raw_type(c.type, c.format) for c in opts.columns}
         read = pacsv.ReadOptions(
@@ -94,7 +102,8 @@ class CsvFilesSource(Source):
         schema = self.schema()
         seen = 0
         try:
-            reader = pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert)
+            stream = self._opener() if opener else path
+            reader = pacsv.open_csv(stream, read_options=read, parse_options=parse, convert_options=convert)
             for batch in reader:
                 batch = self._finish(batch, schema, path, seen)
                 seen += batch.num_rows
@@ -118,9 +127,10 @@ class CsvFilesSource(Source):
                 arr = arr.cast(field.type)
             if not col.nullable and arr.null_count:
                 record = seen + pc.index(pc.is_null(arr), True).as_py()
-                raise DataError(
+                raise FileRejectedError(
+                    "missing_value",
                     f"{path}, line {self._line_of_record(path, record)}, column {col.name!r}: empty value but the "
-                    "column is declared nullable: false. Ask the client to fill it, or declare the column nullable"
+                    "column is declared nullable: false. Ask the client to fill it, or declare the column nullable",
                 )
             arrays.append(arr)
         return pa.RecordBatch.from_arrays(arrays, schema=schema)
@@ -128,8 +138,7 @@ class CsvFilesSource(Source):
     def _line_of_record(self, path: Path, record: int) -> int:
         """File line on which data record ``record`` (0-based, as pyarrow counts) starts."""
         opts = self.options
-        enc = "utf-8-sig" if codecs.lookup(opts.encoding).name == "utf-8" else opts.encoding
-        with open(path, encoding=enc, newline="") as f:
+        with self._text(path) as f:
             reader = csv.reader(f, **self._dialect())
             if opts.header:
                 next(reader, None)
@@ -145,13 +154,12 @@ class CsvFilesSource(Source):
 
     def _check_header(self, path: Path) -> None:
         opts = self.options
-        enc = "utf-8-sig" if codecs.lookup(opts.encoding).name == "utf-8" else opts.encoding
         try:
-            with open(path, encoding=enc, newline="") as f:
+            with self._text(path) as f:
                 header = next(csv.reader(f, **self._dialect()), [])
         except UnicodeDecodeError as exc:
-            raise DataError(
-                f"{path}: not {opts.encoding} ({exc.reason} at byte {exc.start}); set options.encoding"
+            raise FileRejectedError(
+                "encoding", f"{path}: not {opts.encoding} ({exc.reason} at byte {exc.start}); set options.encoding"
             ) from None
         declared = [c.name for c in opts.columns]
         if header != declared:
@@ -164,9 +172,10 @@ class CsvFilesSource(Source):
                 detail.append(f"unexpected {extra}")
             if not detail:
                 detail.append(f"in a different order: {header}")
-            raise DataError(
+            raise FileRejectedError(
+                "header_mismatch",
                 f"{path}: header does not match the declared columns ({'; '.join(detail)}). "
-                "Fix the spec's columns or ask the client for the agreed layout"
+                "Fix the spec's columns or ask the client for the agreed layout",
             )
 
     def _dialect(self) -> dict[str, Any]:
@@ -184,9 +193,8 @@ class CsvFilesSource(Source):
         opts = self.options
         checks = [(c.name, c.type, _checker(c.type, c.format)) for c in opts.columns]
         nulls = set(opts.null_values)
-        enc = "utf-8-sig" if codecs.lookup(opts.encoding).name == "utf-8" else opts.encoding
         try:
-            with open(path, encoding=enc, newline="") as f:
+            with self._text(path) as f:
                 reader = csv.reader(f, **self._dialect())
                 if opts.header:
                     next(reader, None)
@@ -196,22 +204,31 @@ class CsvFilesSource(Source):
                         line = reader.line_num + 1
                         continue
                     if len(record) != len(checks):
-                        return DataError(
+                        return FileRejectedError(
+                            "column_count",
                             f"{path}, line {line}: {len(record)} fields but {len(checks)} columns are declared "
-                            f"(delimiter {opts.delimiter!r}). Check the delimiter and quoting of that line"
+                            f"(delimiter {opts.delimiter!r}). Check the delimiter and quoting of that line",
                         )
                     for value, (name, typ, check) in zip(record, checks, strict=True):
                         if value in nulls:
                             continue
                         if not check(value):
-                            return DataError(
+                            return FileRejectedError(
+                                "bad_value",
                                 f"{path}, line {line}, column {name!r}: value {value!r} is not a valid {typ}. "
-                                "Fix the file or the declared type, then rerun the extract"
+                                "Fix the file or the declared type, then rerun the extract",
                             )
                     line = reader.line_num + 1
         except (UnicodeDecodeError, csv.Error) as err:
-            return DataError(f"{path}: cannot be read as {opts.encoding} CSV: {err}")
-        return DataError(f"{path}: {exc}")
+            reason = "encoding" if isinstance(err, UnicodeDecodeError) else "parse_error"
+            return FileRejectedError(reason, f"{path}: cannot be read as {opts.encoding} CSV: {err}")
+        return FileRejectedError("parse_error", f"{path}: {exc}")
+
+    def _text(self, path: Path) -> IO[str]:
+        """The file as text in the declared encoding (a UTF-8 BOM skipped), for the csv module."""
+        enc = "utf-8-sig" if codecs.lookup(self.options.encoding).name == "utf-8" else self.options.encoding
+        opener = getattr(self, "_opener", None) or (lambda: open(path, "rb"))  # noqa: SIM115
+        return io.TextIOWrapper(opener(), encoding=enc, newline="")
 
 
 def _raw_type(typ: str, fmt: str | None) -> pa.DataType:

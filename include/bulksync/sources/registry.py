@@ -13,7 +13,9 @@ from bulksync.staging.partition import Window
 SOURCES: dict[str, str] = {
     "sql": "bulksync.sources.sql",
     "csv_files": "bulksync.sources.csv_files",
+    "file_drop": "bulksync.sources.file_drop.source",
     "ibmi": "bulksync.sources.ibmi",
+    "salesforce": "bulksync.sources.salesforce",
 }
 
 

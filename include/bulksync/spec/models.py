@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from bulksync.spec.common import Slug, StrictModel
 from bulksync.spec.sources import SourceSpec
@@ -27,9 +27,14 @@ class TaskDefaults(StrictModel):
 
 
 class StagingSpec(StrictModel):
-    """Where staging partitions go. ``root`` defaults to ``$BULKSYNC_STAGING_ROOT``."""
+    """Where staging partitions go. ``root`` defaults to ``$BULKSYNC_STAGING_ROOT``; it may be an Azure
+    container URL (``abfs://container/prefix``), reached through ``conn_id``."""
 
     root: str | None = None
+    conn_id: str | None = Field(
+        None,
+        description="Airflow connection (type wasb) of an abfs:// or wasb:// root (default $BULKSYNC_STAGING_CONN_ID).",
+    )
 
 
 class QualitySpec(StrictModel):
@@ -77,6 +82,18 @@ class DatasetSpec(StrictModel):
     transforms: list[TransformStep] = Field(default_factory=list)
     quality: QualitySpec | None = None
     target: TargetSpec
+
+    @model_validator(mode="after")
+    def _deletes_need_a_flag(self) -> DatasetSpec:
+        opts = getattr(self.source, "options", None)
+        if getattr(opts, "deletes", None) == "delete" and (
+            self.target.mode != "merge" or self.target.delete_flag is None
+        ):
+            raise ValueError(
+                "source option 'deletes: delete' needs a target with 'mode: merge' and 'delete_flag: IsDeleted' "
+                "(or use 'deletes: soft' to load IsDeleted as data)"
+            )
+        return self
 
 
 class PipelineSpec(StrictModel):

@@ -12,8 +12,10 @@ from pydantic import Discriminator, Field, Tag, model_validator
 
 from bulksync.spec.columns import ColumnSpec
 from bulksync.spec.common import Identifier, StrictModel
+from bulksync.spec.file_drop import FileDropSourceSpec
 from bulksync.spec.ibmi import IbmiOptions as IbmiOptions  # re-exported beside the other kinds
 from bulksync.spec.ibmi import IbmiSourceSpec
+from bulksync.spec.salesforce import SalesforceSourceSpec
 
 
 class SqlChunking(StrictModel):
@@ -57,6 +59,7 @@ class CsvOptions(StrictModel):
     quote_char: str | None = Field('"', max_length=1)
     escape_char: str | None = Field(None, max_length=1)
     header: bool = True
+    check_header: bool = Field(True, description="Compare the header line with the declared column names.")
     encoding: str = "utf-8"
     null_values: list[str] = Field(default_factory=lambda: [""])
     primary_key: list[Identifier] = Field(default_factory=list)
@@ -94,7 +97,9 @@ class CsvFilesSourceSpec(StrictModel):
 SOURCE_SPECS: dict[str, type[StrictModel]] = {
     "sql": SqlSourceSpec,
     "csv_files": CsvFilesSourceSpec,
+    "file_drop": FileDropSourceSpec,
     "ibmi": IbmiSourceSpec,
+    "salesforce": SalesforceSourceSpec,
 }
 
 
@@ -106,7 +111,9 @@ def _source_tag(value: Any) -> str | None:
 SourceSpec = Annotated[
     Annotated[SqlSourceSpec, Tag("kind=sql")]
     | Annotated[CsvFilesSourceSpec, Tag("kind=csv_files")]
-    | Annotated[IbmiSourceSpec, Tag("kind=ibmi")],
+    | Annotated[FileDropSourceSpec, Tag("kind=file_drop")]
+    | Annotated[IbmiSourceSpec, Tag("kind=ibmi")]
+    | Annotated[SalesforceSourceSpec, Tag("kind=salesforce")],
     Discriminator(
         _source_tag,
         custom_error_type="unknown_source_kind",

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Discriminator, Field, Tag, model_validator
 
 from bulksync.spec.common import Identifier, StrictModel
+from bulksync.spec.lake import AzureLakeTargetSpec
 
 LoadMode = Literal["append", "merge", "replace", "interval"]
-TARGET_KINDS = ("postgres", "sqlite")
+TARGET_KINDS = ("postgres", "sqlite", "azure_lake")
 
 
-class TargetSpec(StrictModel):
+class SqlTargetSpec(StrictModel):
     """Where a dataset lands and how.
 
     ``mode``: ``append`` inserts; ``merge`` upserts on ``keys``; ``replace`` is a full refresh in
@@ -28,13 +29,32 @@ class TargetSpec(StrictModel):
     keys: list[Identifier] = Field(default_factory=list)
     interval_column: Identifier | None = None
     schema_changes: Literal["evolve", "freeze"] = "evolve"
+    delete_flag: Identifier | None = Field(
+        None,
+        description="merge only: a boolean staged column (e.g. IsDeleted); rows where it is true delete the "
+        "target row with their keys instead of upserting it.",
+    )
 
     @model_validator(mode="after")
-    def _mode_needs(self) -> TargetSpec:
+    def _mode_needs(self) -> SqlTargetSpec:
         if self.mode == "merge" and not self.keys:
             raise ValueError("mode 'merge' needs 'keys' (the columns that identify a row)")
         if self.mode == "interval" and not self.interval_column:
             raise ValueError("mode 'interval' needs 'interval_column' (the column holding the window's time)")
+        if self.delete_flag and self.mode != "merge":
+            raise ValueError("'delete_flag' applies deletes in mode 'merge' only")
         if len(set(self.keys)) != len(self.keys):
             raise ValueError("'keys' names a column twice")
         return self
+
+
+def _target_tag(value: Any) -> str:
+    kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
+    # unknown kinds go to the SQL model, whose ``kind`` error lists the SQL kinds
+    return "kind=azure_lake" if kind == "azure_lake" else "kind=sql"
+
+
+TargetSpec = Annotated[
+    Annotated[SqlTargetSpec, Tag("kind=sql")] | Annotated[AzureLakeTargetSpec, Tag("kind=azure_lake")],
+    Discriminator(_target_tag),
+]

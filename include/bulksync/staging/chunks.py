@@ -9,8 +9,6 @@ chunks of the current plan and hard-links their parts into the partition's extra
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import uuid
 from typing import Any
 
@@ -24,14 +22,12 @@ PLAN_FILE = "_plan.json"
 
 def write_plan(partition: Partition, chunks: list[dict[str, Any]], run_id: str) -> str:
     """Replace the partition's chunk plan (and drop the chunks of the old one); return the plan id."""
-    folder = partition.chunks_path
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
+    folder = partition.chunks_location()
+    folder.remove()
     plan_id = uuid.uuid4().hex
-    tmp = folder / (PLAN_FILE + ".tmp")
-    tmp.write_text(json.dumps({"plan_id": plan_id, "run_id": run_id, "chunks": chunks}, default=str), encoding="utf-8")
-    os.replace(tmp, folder / PLAN_FILE)
+    folder.child(PLAN_FILE).write_text(
+        json.dumps({"plan_id": plan_id, "run_id": run_id, "chunks": chunks}, default=str)
+    )
     return plan_id
 
 
@@ -41,12 +37,12 @@ def read_plan(partition: Partition) -> dict[str, Any]:
     Raises:
         StagingError: no plan exists (the plan_extract task did not run for this interval).
     """
-    path = partition.chunks_path / PLAN_FILE
+    path = partition.chunks_location().child(PLAN_FILE)
     try:
-        return dict(json.loads(path.read_text(encoding="utf-8")))
+        return dict(json.loads(path.read_text()))
     except FileNotFoundError:
         raise StagingError(
-            f"no chunk plan at {path}: the plan_extract task did not finish for this interval; rerun it"
+            f"no chunk plan at {path.url}: the plan_extract task did not finish for this interval; rerun it"
         ) from None
 
 
@@ -55,7 +51,7 @@ def planned_chunk(partition: Partition, index: int) -> tuple[str, dict[str, Any]
     plan = read_plan(partition)
     chunks = plan["chunks"]
     if not 0 <= index < len(chunks):
-        raise StagingError(f"chunk {index} is not in the current plan of {partition.path} ({len(chunks)} chunks)")
+        raise StagingError(f"chunk {index} is not in the current plan of {partition.url} ({len(chunks)} chunks)")
     return str(plan["plan_id"]), dict(chunks[index])
 
 
@@ -80,7 +76,7 @@ def committed_chunks(partition: Partition) -> tuple[dict[str, Any], list[Manifes
         manifests.append(m)
     if missing:
         raise StagingError(
-            f"chunks {missing} of {len(plan['chunks'])} of {partition.path} are not committed for the current plan; "
+            f"chunks {missing} of {len(plan['chunks'])} of {partition.url} are not committed for the current plan; "
             "rerun those mapped extract tasks (or the plan_extract task and all its chunks)"
         )
     return plan, manifests

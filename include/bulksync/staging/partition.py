@@ -11,6 +11,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bulksync.storage.location import Location
 
 MANIFEST = "_manifest.json"
 TRANSFORMED = "transformed"
@@ -74,13 +78,54 @@ class Window:
 
 @dataclass(frozen=True)
 class Partition:
-    """The staging location of one (tenant, pipeline, dataset, window)."""
+    """The staging location of one (tenant, pipeline, dataset, window).
+
+    ``root`` is a local folder or an Azure URL (``abfs://container/prefix``), which needs
+    ``conn_id`` (an Airflow ``wasb`` connection). :attr:`path` and the other ``Path`` properties
+    are for local roots; :meth:`location` and :meth:`stage_location` work on both.
+    """
 
     root: str
     tenant: str
     pipeline: str
     dataset: str
     window: Window
+    conn_id: str | None = None
+
+    @property
+    def is_remote(self) -> bool:
+        """True when the staging root is an object store (commits by writing the manifest last)."""
+        return "://" in self.root and not self.root.startswith("file://")
+
+    def _rel(self) -> tuple[str, str, str]:
+        return self.tenant, self.pipeline, self.dataset
+
+    def location(self) -> Location:
+        """The partition folder (extract stage) on its filesystem."""
+        return self.root_location().child(*self._rel(), self.window.key)
+
+    def root_location(self) -> Location:
+        """The staging root on its filesystem."""
+        from bulksync.storage.location import open_location
+
+        return open_location(self.root, self.conn_id)
+
+    def chunks_location(self) -> Location:
+        """Where the chunks of a chunked extract are committed (see :attr:`chunks_path`)."""
+        return self.root_location().child(*self._rel(), CHUNKS_FOLDER, self.window.key)
+
+    def stage_location(self, stage: str) -> Location:
+        """Folder of a stage's output on its filesystem (see :meth:`stage_path`)."""
+        if stage == "extract":
+            return self.location()
+        if stage.startswith(CHUNK_STAGE_PREFIX):
+            return self.chunks_location().child(stage.removeprefix(CHUNK_STAGE_PREFIX))
+        return self.location().child(STAGE_FOLDERS[stage])
+
+    @property
+    def url(self) -> str:
+        """The partition folder as messages show it."""
+        return str(self.path) if not self.is_remote else self.location().url
 
     @property
     def path(self) -> Path:

@@ -1,8 +1,14 @@
 """Writing a stream of record batches into a staging stage, committed atomically.
 
-Parts are written into a temporary sibling folder; the manifest is written last; the folder is
-then renamed into place, replacing an earlier output of the same interval. A crash at any point
-leaves either the old committed output or the new one, never a mix.
+Locally, parts are written into a temporary sibling folder; the manifest is written last; the
+folder is then renamed into place, replacing an earlier output of the same interval. A crash at
+any point leaves either the old committed output or the new one, never a mix.
+
+On an object store (an Azure staging root), where folders cannot be renamed, parts are uploaded
+under a prefix of their own attempt (``_parts/{attempt}/``) and the manifest, which lists them, is
+the last object written: it replaces the earlier manifest in one request. Readers trust only the
+manifest, so parts of an interrupted attempt are ignored; each commit then removes what its
+manifest does not list (earlier attempts, and for an extract the later stages of the old data).
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ import pyarrow.parquet as pq
 from bulksync.errors import DataError
 from bulksync.staging.manifest import FileEntry, Manifest
 from bulksync.staging.partition import MANIFEST, Partition
+from bulksync.staging.remote import RemoteStage
+from bulksync.storage.location import Location
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +80,11 @@ class PartitionWriter:
         self.try_number = try_number
         self.rows_per_file = rows_per_file
         self.row_group_rows = row_group_rows
-        self.final = partition.stage_path(stage)
-        self.tmp = self.final.parent / f".{self.final.name}.tmp-{uuid.uuid4().hex[:12]}"
-        self.tmp.mkdir(parents=True)
+        self.remote = RemoteStage(partition.stage_location(stage)) if partition.is_remote else None
+        if self.remote is None:
+            self.final = partition.stage_path(stage)
+            self.tmp = self.final.parent / f".{self.final.name}.tmp-{uuid.uuid4().hex[:12]}"
+            self.tmp.mkdir(parents=True)
         self._started = time.monotonic()
         self._files: list[FileEntry] = []
         self._writer: pq.ParquetWriter | None = None
@@ -130,7 +140,11 @@ class PartitionWriter:
 
     def _open(self) -> None:
         name = f"part-{len(self._files):05d}.parquet"
-        self._writer = pq.ParquetWriter(self.tmp / name, self.schema, compression="zstd")
+        if self.remote is not None:
+            name = self.remote.part_name(name)
+            self._writer = pq.ParquetWriter(self.remote.open(name), self.schema, compression="zstd")
+        else:
+            self._writer = pq.ParquetWriter(self.tmp / name, self.schema, compression="zstd")
         self._current = name
 
     def _close_file(self) -> None:
@@ -138,26 +152,44 @@ class PartitionWriter:
             return
         self._writer.close()
         self._writer = None
-        path = self.tmp / self._current
-        self._files.append(
-            FileEntry(path=self._current, rows=self._file_rows, bytes=path.stat().st_size, sha256=sha256_file(path))
-        )
+        if self.remote is not None:
+            size, digest = self.remote.close_part()
+            self._files.append(FileEntry(path=self._current, rows=self._file_rows, bytes=size, sha256=digest))
+        else:
+            path = self.tmp / self._current
+            self._files.append(
+                FileEntry(path=self._current, rows=self._file_rows, bytes=path.stat().st_size, sha256=sha256_file(path))
+            )
         self._file_rows = 0
 
-    def link(self, entries: list[FileEntry], source_folder: Path) -> None:
+    def link(self, entries: list[FileEntry], source_folder: Path | Location) -> None:
         """Reference files committed in ``source_folder`` instead of copying them (a stage that
         changes nothing). Paths are stored relative to this stage's folder."""
         for e in entries:
-            rel = os.path.relpath(source_folder / e.path, self.final)
+            if self.remote is not None:
+                assert isinstance(source_folder, Location)
+                rel = self.remote.relative(source_folder.child(e.path))
+            else:
+                rel = os.path.relpath(Path(_local(source_folder)) / e.path, self.final)
             self.linked_files.append(e.model_copy(update={"path": rel}))
             self.rows += e.rows
 
-    def adopt(self, entries: list[FileEntry], source_folder: Path) -> None:
+    def adopt(self, entries: list[FileEntry], source_folder: Path | Location) -> None:
         """Take committed files of another folder into this output as its own parts: hard links
-        (no copy, and the source folder stays intact), or a copy where links are not possible.
-        The files keep their checksums; they are renamed ``part-NNNNN.parquet`` in order."""
+        (no copy, and the source folder stays intact), or a copy where links are not possible
+        (a server-side copy on object stores). The files keep their checksums; they are renamed
+        ``part-NNNNN.parquet`` in order."""
         self._flush()
         self._close_file()
+        if self.remote is not None:
+            assert isinstance(source_folder, Location)
+            for e in entries:
+                name = self.remote.part_name(f"part-{len(self._files):05d}.parquet")
+                self.remote.copy_in(source_folder.child(e.path), name, e.bytes)
+                self._files.append(e.model_copy(update={"path": name}))
+                self.rows += e.rows
+            return
+        source_folder = Path(_local(source_folder))
         for e in entries:
             name = f"part-{len(self._files):05d}.parquet"
             src, dst = source_folder / e.path, self.tmp / name
@@ -201,10 +233,14 @@ class PartitionWriter:
             duration_seconds=time.monotonic() - self._started,
             extra=extra or {},
         )
-        tmp_manifest = self.tmp / (MANIFEST + ".tmp")
-        tmp_manifest.write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
-        os.replace(tmp_manifest, self.tmp / MANIFEST)
-        self._swap_in()
+        if self.remote is not None:
+            own = [f.path for f in self._files]
+            self.remote.commit(manifest.model_dump_json(indent=2), own, replaces_all=self.stage == "extract")
+        else:
+            tmp_manifest = self.tmp / (MANIFEST + ".tmp")
+            tmp_manifest.write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
+            os.replace(tmp_manifest, self.tmp / MANIFEST)
+            self._swap_in()
         log.info(
             "committed %s stage of %s/%s/%s %s: %d rows in %d files",
             self.stage,
@@ -233,4 +269,14 @@ class PartitionWriter:
             with contextlib.suppress(Exception):  # best effort while failing anyway
                 self._writer.close()
             self._writer = None
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        if self.remote is not None:
+            self.remote.abort()
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _local(folder: Path | Location) -> str:
+    """The local path of a folder given as a ``Path`` or a local :class:`Location`."""
+    if isinstance(folder, Location):
+        return folder.path
+    return str(folder)

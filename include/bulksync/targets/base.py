@@ -32,6 +32,8 @@ class LoadResult:
     duration_seconds: float
     created_table: bool = False
     added_columns: tuple[str, ...] = ()
+    applied_deletes: int = 0
+    """Staged rows that were deletions (``delete_flag`` true): applied, not inserted."""
 
     def to_json(self) -> dict[str, Any]:
         """JSON-safe dict, for XCom and reports."""

@@ -11,6 +11,7 @@ from bulksync.targets.base import Target
 TARGETS: dict[str, str] = {
     "postgres": "bulksync.targets.postgres:PostgresTarget",
     "sqlite": "bulksync.targets.sql:SqlTarget",
+    "azure_lake": "bulksync.targets.azure_lake:AzureLakeTarget",
 }
 
 

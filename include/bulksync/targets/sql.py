@@ -77,16 +77,16 @@ class SqlTarget(Target):
                 tmp = f"bulksync_stage_{uuid.uuid4().hex[:10]}"
                 self.create_temp_table(conn, tmp, schema)
                 rows = self.copy_into(conn, self.q(tmp), schema, batches)
+                deleted, applied = self.apply_deletes(conn, tmp) if self.spec.delete_flag else (0, 0)
                 inserted, updated = self.merge(conn, tmp, schema, audit)
                 self.drop_temp_table(conn, tmp)
-                deleted = 0
             else:
                 # append / replace / interval write straight into the table: one pass, same transaction
                 deleted = {"replace": self.delete_all, "interval": lambda c: self._delete_window(c, window)}.get(
                     self.spec.mode, lambda c: 0
                 )(conn)
                 rows = self.copy_into(conn, self.table_sql, schema, batches, audit=audit)
-                inserted, updated = rows, 0
+                inserted, updated, applied = rows, 0, 0
         result = LoadResult(
             table=self.qualified_name,
             mode=self.spec.mode,
@@ -97,6 +97,7 @@ class SqlTarget(Target):
             duration_seconds=time.monotonic() - started,
             created_table=created,
             added_columns=tuple(added),
+            applied_deletes=applied,
         )
         log.info(
             "loaded %s (%s): %d staged rows, %d inserted, %d updated, %d deleted in %.1fs",
@@ -119,6 +120,12 @@ class SqlTarget(Target):
                 raise TargetSchemaError(
                     f"key column {key!r} of {self.qualified_name} is not in the staged data (columns: {schema.names})"
                 )
+        flag = self.spec.delete_flag
+        if flag and (flag not in schema.names or not pa.types.is_boolean(schema.field(flag).type)):
+            raise TargetSchemaError(
+                f"delete_flag {flag!r} of {self.qualified_name} must be a boolean column of the staged data "
+                f"(columns: {schema.names})"
+            )
         if self.spec.interval_column and self.spec.interval_column not in schema.names:
             raise TargetSchemaError(f"interval_column {self.spec.interval_column!r} is not in the staged data")
 
@@ -250,6 +257,25 @@ class SqlTarget(Target):
                 f"the staged data repeats merge keys {self.spec.keys} (e.g. {sample}); nothing was loaded. "
                 "Add a dedupe step (dedupe: {keys: [...], latest_by: <change column>})"
             )
+
+    def apply_deletes(self, conn: sa.Connection, tmp: str) -> tuple[int, int]:
+        """Merge with ``delete_flag``: staged rows flagged true delete the target rows with their keys.
+
+        The flagged rows are then removed from the temp table, so the merge upserts only the others.
+        Returns (target rows deleted, flagged rows staged).
+        """
+        src, flag = self.q(tmp), self.q(str(self.spec.delete_flag))
+        self._check_keys(conn, src)
+        applied = int(conn.exec_driver_sql(f"SELECT count(*) FROM {src} WHERE {flag} IS TRUE").scalar_one())
+        if not applied:
+            return 0, 0
+        cond = " AND ".join(f"s.{self.q(k)} = {self.table_sql}.{self.q(k)}" for k in self.spec.keys)
+        deleted = conn.exec_driver_sql(
+            f"DELETE FROM {self.table_sql} WHERE EXISTS (SELECT 1 FROM {src} s WHERE {cond} AND s.{flag} IS TRUE)"
+        ).rowcount
+        conn.exec_driver_sql(f"DELETE FROM {src} WHERE {flag} IS TRUE")
+        log.info("%s: %d staged deletions applied, %d rows deleted", self.qualified_name, applied, deleted)
+        return deleted, applied
 
     def delete_matching(self, conn: sa.Connection, src: str) -> int:
         cond = " AND ".join(f"s.{self.q(k)} = {self.table_sql}.{self.q(k)}" for k in self.spec.keys)

@@ -1,0 +1,131 @@
+"""Each PICTURE / USAGE decoded from known byte patterns (written by hand, not by bulksync's encoder)."""
+
+from __future__ import annotations
+
+import struct
+from decimal import Decimal
+
+import pyarrow as pa
+import pytest
+
+from tests.unit.legacy.conftest import Decode, copybook
+
+
+def values(decode: Decode, field: str, data: bytes, **options: object) -> list[object]:
+    rows, _ = decode(copybook(field), data, **options)
+    return [r["a"] for r in rows]
+
+
+def errors(decode: Decode, field: str, data: bytes, **options: object) -> list[tuple[int, str, str]]:
+    _, blocks = decode(copybook(field), data, **options)
+    return [(e.record, e.raw, e.reason) for b in blocks for e in b.errors]
+
+
+def test_packed_decimal_known_bytes(decode: Decode) -> None:
+    data = bytes.fromhex("12345C12345D12345F00000C99999B404040000000")
+    assert values(decode, "A PIC S9(5) COMP-3", data) == [12345, -12345, 12345, 0, -99999, None, None]
+    assert values(decode, "A PIC S9(3)V99 COMP-3", data[:3]) == [Decimal("123.45")]
+
+
+def test_packed_decimal_bad_nibble_and_sign(decode: Decode) -> None:
+    data = bytes.fromhex("12345C1A345C12345712345D")
+    assert values(decode, "A PIC S9(5) COMP-3", data) == [12345, None, None, -12345]
+    assert errors(decode, "A PIC S9(5) COMP-3", data) == [
+        (2, "1A345C", "bad packed nibble"),
+        (3, "123457", "bad packed sign nibble"),
+    ]
+    assert errors(decode, "A PIC 9(5) COMP-3", bytes.fromhex("12345D")) == [
+        (1, "12345D", "negative sign in an unsigned field")
+    ]
+    # an even digit count leaves the top nibble unused: it must be 0
+    assert errors(decode, "A PIC S9(4) COMP-3", bytes.fromhex("12345C")) == [(1, "12345C", "value exceeds its PIC")]
+
+
+def test_packed_38_digits_exact(decode: Decode) -> None:
+    data = bytes.fromhex("0" + "12345678901234567890123456789012345678" + "D")
+    rows, _ = decode(copybook("A PIC S9(28)V9(10) COMP-3"), data)
+    assert rows == [{"a": Decimal("-1234567890123456789012345678.9012345678")}]
+
+
+def test_zoned_overpunch_cp037(decode: Decode) -> None:
+    data = "1234{1234J0012}1234A12345".encode("cp037") + bytes.fromhex("F1F2F3F4D5")
+    assert values(decode, "A PIC S9(5)", data) == [12340, -12341, -120, 12341, 12345, -12345]
+    # unsigned: C zone accepted as positive, D is refused
+    assert values(decode, "A PIC 9(5)", "1234A1234J".encode("cp037")) == [12341, None]
+
+
+def test_zoned_bad_sign_and_digit(decode: Decode) -> None:
+    data = bytes.fromhex("F1F2F3F445F1F2C3F4F54040404040")
+    assert values(decode, "A PIC S9(5)", data) == [None, None, None]
+    assert errors(decode, "A PIC S9(5)", data) == [
+        (1, "F1F2F3F445", "bad zoned sign"),
+        (2, "F1F2C3F4F5", "bad zoned digit"),
+    ]
+
+
+def test_zoned_sign_leading_and_separate(decode: Decode) -> None:
+    assert values(decode, "A PIC S9(3) SIGN LEADING", "J23{23".encode("cp037")) == [-123, 23]
+    assert values(decode, "A PIC S9(3) SIGN LEADING SEPARATE", "-123+045".encode("cp037")) == [-123, 45]
+    assert values(decode, "A PIC S9(3) SIGN TRAILING SEPARATE", "123-045+".encode("cp037")) == [-123, 45]
+    assert errors(decode, "A PIC S9(3) SIGN LEADING SEPARATE", "*123".encode("cp037")) == [
+        (1, "5CF1F2F3", "bad separate sign character")
+    ]
+
+
+def test_zoned_ascii_overpunch(decode: Decode) -> None:
+    data = b"1234{1234}1234J123451234p"
+    assert values(decode, "A PIC S9(5)", data, code_page="ascii") == [12340, -12340, -12341, 12345, -12340]
+
+
+def test_binary_big_endian_signed_unsigned_and_comp5(decode: Decode) -> None:
+    assert values(decode, "A PIC S9(4) COMP", struct.pack(">hh", -2, 1234)) == [-2, 1234]
+    assert values(decode, "A PIC 9(4) BINARY", struct.pack(">H", 9999)) == [9999]
+    assert values(decode, "A PIC S9(9) COMP-4", struct.pack(">i", -123456789)) == [-123456789]
+    assert values(decode, "A PIC S9(7)V99 COMP", struct.pack(">i", -12345)) == [Decimal("-123.45")]
+    assert values(decode, "A PIC S9(18) COMP", struct.pack(">q", -(10**18 - 1))) == [-(10**18 - 1)]
+    # COMP is capped by its PIC; COMP-5 holds the whole binary range
+    assert errors(decode, "A PIC S9(4) COMP", struct.pack(">h", 12345)) == [(1, "3039", "value exceeds its PIC")]
+    assert values(decode, "A PIC S9(4) COMP-5", struct.pack(">h", 32767)) == [32767]
+    assert values(decode, "A PIC S9(4) COMP-5", struct.pack("<h", -300), comp5_byte_order="little") == [-300]
+
+
+def test_ibm_hex_float(decode: Decode) -> None:
+    # 0x41100000 = 1.0, 0xC276A000 = -118.625, 0x40800000 = 0.5 (IBM System/360 examples)
+    assert values(decode, "A COMP-1", bytes.fromhex("41100000C276A00040800000")) == [1.0, -118.625, 0.5]
+    assert values(decode, "A COMP-2", bytes.fromhex("4110000000000000C276A00000000000")) == [1.0, -118.625]
+    assert values(decode, "A COMP-2", struct.pack(">d", 2.5), float_format="ieee") == [2.5]
+
+
+@pytest.mark.parametrize(
+    ("code_page", "text"),
+    [("cp037", "Hello World"), ("cp500", "[Zürich]!"), ("cp273", "Straße {Ä}"), ("cp1140", "Preis 5 €")],
+)
+def test_text_code_pages(decode: Decode, code_page: str, text: str) -> None:
+    data = text.ljust(12).encode(code_page)
+    assert values(decode, "A PIC X(12)", data, code_page=code_page) == [text]
+
+
+def test_text_trim_policies_and_low_values(decode: Decode) -> None:
+    data = "  ab c  ".encode("cp037") + bytes(8)
+    assert values(decode, "A PIC X(8)", data) == ["  ab c", ""]
+    assert values(decode, "A PIC X(8)", data, trim="both") == ["ab c", ""]
+    assert values(decode, "A PIC X(8)", data, trim="none") == ["  ab c  ", " " * 8]
+
+
+def test_p_scaling_and_editing_pictures(decode: Decode) -> None:
+    assert values(decode, "A PIC 999PP", "123".encode("cp037")) == [12300]
+    assert values(decode, "A PIC SVPP99", "1J".encode("cp037")) == [Decimal("-0.0011")]
+    assert values(decode, "A PIC -Z,ZZ9.99", "-1,234.50".encode("cp037")) == ["-1,234.50"]
+
+
+def test_arrow_types(decode: Decode) -> None:
+    text = copybook("A PIC S9(18)", "B PIC S9(19)", "C PIC S9(5)V99 COMP-3", "D PIC X(2)", "E COMP-2",
+                    "F PIC S9(18) COMP-5")  # fmt: skip
+    data = "1" * 18 + "2" * 19
+    raw = data.encode("cp037") + bytes.fromhex("0012345C") + "ab".encode("cp037") + bytes(8) + bytes(8)
+    rows, blocks = decode(text, raw)
+    assert blocks[0].batch.schema == pa.schema(
+        [("a", pa.int64()), ("b", pa.decimal128(19, 0)), ("c", pa.decimal128(7, 2)), ("d", pa.string()),
+         ("e", pa.float64()), ("f", pa.int64())]
+    )  # fmt: skip
+    assert rows == [{"a": int("1" * 18), "b": Decimal("2" * 19), "c": Decimal("123.45"), "d": "ab", "e": 0.0, "f": 0}]
