@@ -28,7 +28,7 @@ from typing import Any, Literal
 from bulksync.errors import TerminalError
 from bulksync.spec.loader import load_specs
 from bulksync.spec.models import DatasetSpec, PipelineSpec, StagingSpec
-from bulksync.spec.targets import TargetSpec
+from bulksync.spec.targets import SqlTargetSpec
 from bulksync.staging.partition import Window
 
 log = logging.getLogger(__name__)
@@ -157,9 +157,14 @@ def select(specs: list[PipelineSpec], req: MigrationRequest) -> tuple[PipelineSp
     return spec, chosen
 
 
-def target_for(ds: DatasetSpec, req: MigrationRequest, sliced: bool) -> TargetSpec:
-    """The dataset's target with the request's table override / suffix and load mode."""
+def target_for(ds: DatasetSpec, req: MigrationRequest, sliced: bool) -> SqlTargetSpec:
+    """The dataset's target with the request's table override / suffix and load mode (SQL targets only)."""
     t = ds.target
+    if not isinstance(t, SqlTargetSpec):
+        raise MigrationParamsError(
+            f"dataset {ds.name} loads into a {t.kind} target; migrations load SQL targets only "
+            "(postgres, sqlite): choose other datasets"
+        )
     table = req.target_table or f"{t.table}{req.target_suffix or ''}"
     data = t.model_dump()
     data["table"] = table
@@ -176,7 +181,7 @@ def target_for(ds: DatasetSpec, req: MigrationRequest, sliced: bool) -> TargetSp
         data.update(mode="interval", interval_column=column)
     else:
         data["mode"] = "replace"
-    return TargetSpec.model_validate(data)
+    return SqlTargetSpec.model_validate(data)
 
 
 def plan(specs: list[PipelineSpec], req: MigrationRequest, now: dt.datetime | None = None) -> list[dict[str, Any]]:
