@@ -14,10 +14,9 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.sandbox_salesforce"]
+pytest_plugins = ["tests.sandbox_salesforce", "tests.azurite"]
 
 ROOT = Path(__file__).resolve().parents[1]
-pytest_plugins = ["tests.azurite"]
 PG_DSN = os.environ.get("BULKSYNC_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 MARIADB_DSN = os.environ.get("BULKSYNC_TEST_MARIADB", "mysql://root@127.0.0.1:3306")
 
