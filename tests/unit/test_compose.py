@@ -30,6 +30,7 @@ DOCKERIGNORE = ROOT / ".dockerignore"
 LOCK = ROOT / "uv.lock"
 
 INFRA = {"postgres", "redis"}
+SANDBOX = {"salesforce-sandbox", "azurite"}
 WORKERS = {"airflow-worker-1", "airflow-worker-2"}
 AIRFLOW = {
     "airflow-init",
@@ -127,13 +128,30 @@ def healthcheck(service: str) -> str:
 
 
 def test_compose_has_exactly_the_documented_services() -> None:
-    assert set(services()) == INFRA | AIRFLOW
+    assert set(services()) == INFRA | AIRFLOW | SANDBOX
     assert "version" not in compose(), "the Compose spec has no `version:` key"
 
 
-def test_flower_is_the_only_optional_service() -> None:
+def test_flower_and_the_sandbox_services_are_the_only_optional_ones() -> None:
     profiles = {name: svc.get("profiles") for name, svc in services().items() if svc.get("profiles")}
-    assert profiles == {"flower": ["flower"]}
+    assert profiles == {"flower": ["flower"], "salesforce-sandbox": ["sandbox"], "azurite": ["sandbox"]}
+
+
+def test_sandbox_services() -> None:
+    sf = services()["salesforce-sandbox"]
+    assert sf["image"] == common()["image"] and sf["build"] == common()["build"]
+    assert argv(sf["entrypoint"])[-1] == "bulksync"
+    assert argv(sf["command"]) == ["sandbox", "salesforce", "--port", "8443"]
+    assert any(interpolate(p).endswith(":8443") for p in sf["ports"])
+    az = services()["azurite"]
+    assert az["image"] == "mcr.microsoft.com/azure-storage/azurite"
+    cmd = argv(az["command"])
+    assert cmd[0] == "azurite-blob" and "--disableTelemetry" in cmd, "Azurite must not phone home"
+    assert cmd[cmd.index("--blobHost") + 1] == "0.0.0.0" and cmd[cmd.index("--blobPort") + 1] == "10000"
+    assert any(interpolate(p).endswith(":10000") for p in az["ports"])
+    assert mounts("azurite").get("/data") == "azurite-data"
+    for name in SANDBOX:
+        assert "healthcheck" in services()[name], name
 
 
 def test_two_celery_workers() -> None:
@@ -288,7 +306,7 @@ def test_commands_exist_in_the_installed_airflow_cli(tmp_path: Path) -> None:
 
 
 def test_compose_file_validates_with_docker_compose() -> None:
-    """`docker-compose config -q` (Debian's docker-compose 1.29 needs no engine), flower profile included."""
+    """`docker-compose config -q` (Debian's docker-compose 1.29 needs no engine), all profiles included."""
     if shutil.which("docker-compose"):
         cmd = ["docker-compose"]
     elif (
@@ -300,7 +318,7 @@ def test_compose_file_validates_with_docker_compose() -> None:
         service_missing("docker-compose is not installed (apt-get install --no-install-recommends docker-compose)")
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE_", "DOCKER_"))}
     proc = subprocess.run(
-        [*cmd, "-f", str(COMPOSE), "--profile", "flower", "config", "-q"],
+        [*cmd, "-f", str(COMPOSE), "--profile", "flower", "--profile", "sandbox", "config", "-q"],
         cwd=ROOT,
         capture_output=True,
         text=True,

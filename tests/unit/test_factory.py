@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from bulksync.factory.callbacks import on_task_failure, on_task_retry
 from bulksync.factory.dags import build_dag, default_args
 from tests.helpers import pipeline
 
@@ -16,7 +17,8 @@ def test_default_args_follow_the_spec() -> None:
                                                 "execution_timeout_minutes": 30, "retry_exponential_backoff": False})
     assert default_args(spec) == {
         "owner": "ops", "retries": 5, "retry_delay": dt.timedelta(minutes=1), "retry_exponential_backoff": 0,
-        "max_retry_delay": dt.timedelta(minutes=9), "execution_timeout": dt.timedelta(minutes=30)}
+        "max_retry_delay": dt.timedelta(minutes=9), "execution_timeout": dt.timedelta(minutes=30),
+        "on_failure_callback": on_task_failure, "on_retry_callback": on_task_retry}
 
 
 def test_dag_shape_and_settings() -> None:

@@ -19,6 +19,8 @@ from typing import Any
 from airflow.sdk import DAG, TaskGroup
 
 from bulksync.errors import SpecError
+from bulksync.factory.assets import attach_assets
+from bulksync.factory.callbacks import deadline_alert, on_task_failure, on_task_retry
 from bulksync.operators.file_drop import wait_task
 from bulksync.operators.stages import (
     BulksyncStageOperator,
@@ -83,6 +85,8 @@ def default_args(spec: PipelineSpec) -> dict[str, Any]:
         "retry_exponential_backoff": 2.0 if t.retry_exponential_backoff else 0,
         "max_retry_delay": dt.timedelta(minutes=t.max_retry_delay_minutes),
         "execution_timeout": dt.timedelta(minutes=t.execution_timeout_minutes),
+        "on_failure_callback": on_task_failure,
+        "on_retry_callback": on_task_retry,
     }
 
 
@@ -115,11 +119,13 @@ def build_dag(spec: PipelineSpec) -> DAG:
         tags=sorted({"bulksync", f"tenant:{spec.tenant}", *spec.tags}),
         description=(spec.description or f"bulksync pipeline {spec.pipeline} of {spec.tenant}")[:200],
         doc_md=_doc(spec),
+        deadline=deadline_alert(spec),
     )
     with dag:
         for ds in spec.datasets:
             with TaskGroup(group_id=ds.name, tooltip=f"{ds.source.kind} → {ds.target.kind}:{ds.target.table}"):
                 _dataset_tasks(spec_json, ds)
+    attach_assets(dag, spec)
     return dag
 
 

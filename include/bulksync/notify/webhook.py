@@ -28,14 +28,25 @@ TITLES: dict[str, str] = {
     "quarantined": "Rows quarantined",
     "warn": "Quality warning",
     "mismatch": "Reconciliation mismatch",
+    "retry": "Failed, retrying",
+    "late": "Not finished in time",
 }
 SLACK_EMOJI: dict[str, str] = {
     "failed": ":red_circle:",
     "quarantined": ":large_orange_circle:",
     "warn": ":large_yellow_circle:",
     "mismatch": ":warning:",
+    "retry": ":large_yellow_circle:",
+    "late": ":hourglass:",
 }
-TEAMS_COLORS: dict[str, str] = {"failed": "D13438", "quarantined": "F7630C", "warn": "FFB900", "mismatch": "F7630C"}
+TEAMS_COLORS: dict[str, str] = {
+    "failed": "D13438",
+    "quarantined": "F7630C",
+    "warn": "FFB900",
+    "mismatch": "F7630C",
+    "retry": "FFB900",
+    "late": "F7630C",
+}
 MAX_DETAILS = 10  # lines shown in Slack / Teams; the report has all of them
 MAX_DETAIL_CHARS = 300
 

@@ -8,6 +8,7 @@ Terminal bulksync errors fail the task at once (no retries); everything else is 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -16,6 +17,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from bulksync import stages
 from bulksync.errors import BulksyncError
+from bulksync.operators.observe import after_stage
 from bulksync.spec.models import PipelineSpec
 from bulksync.staging.partition import Window
 
@@ -52,6 +54,7 @@ class BulksyncStageOperator(BaseOperator):
 
     def execute(self, context: Any) -> Any:
         spec = PipelineSpec.model_validate(self.spec)
+        started = time.monotonic()
         try:
             result = self.run_stage(spec, context)
         except BulksyncError as exc:
@@ -59,8 +62,11 @@ class BulksyncStageOperator(BaseOperator):
                 raise AirflowFailException(f"{type(exc).__name__}: {exc}") from None
             raise
         if isinstance(result, dict | list):
-            return result
-        return result.summary() if hasattr(result, "summary") else result.to_json()
+            out = result
+        else:
+            out = result.summary() if hasattr(result, "summary") else result.to_json()
+        after_stage(self, spec, spec.dataset(self.dataset), context, result, out, time.monotonic() - started)
+        return out
 
     def run_stage(self, spec: PipelineSpec, context: Any) -> Any:
         """Call the stage function for this task's dataset and run."""

@@ -51,7 +51,7 @@ class QualitySpec(StrictModel):
     pii_columns: list[str] = Field(default_factory=list, description="Columns whose samples are masked.")
 
 
-AlertEvent = Literal["failed", "quarantined", "warn", "mismatch"]
+AlertEvent = Literal["failed", "quarantined", "warn", "mismatch", "retry", "late"]
 
 
 def _default_events() -> list[AlertEvent]:
@@ -63,6 +63,14 @@ class AlertsSpec(StrictModel):
 
     webhooks: list[str] = Field(default_factory=list, description="Airflow connection ids (type http).")
     on: list[AlertEvent] = Field(default_factory=lambda: _default_events())
+    finish_within_minutes: float | None = Field(
+        None,
+        gt=0,
+        description=(
+            "Deadline of a run, in minutes after it was queued: a run still unfinished then posts a `late` "
+            "alert (Airflow DeadlineAlert). None: no deadline."
+        ),
+    )
 
 
 class DatasetSpec(StrictModel):

@@ -1,0 +1,277 @@
+"""End to end: Assets, failure / retry alerts and StatsD metrics of real Airflow runs.
+
+Real Airflow (SQLite metadata in a temporary AIRFLOW_HOME): ``airflow dags test`` runs the demo
+pipeline with StatsD switched on (``AIRFLOW__METRICS__STATSD_ON``) towards a UDP socket opened by
+this test, and a pipeline whose source database refuses connections (one retry). A local HTTP
+server stands in for Slack/Teams (the generic JSON flavor); it is a real socket, only the chat
+service is not real. Then a real ``airflow scheduler`` turns the asset events into a run of a
+downstream DAG scheduled on ``bulksync://acme/nightly/orders``.
+
+Expected numbers are read from the committed staging manifests and the warehouse, never hard-coded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+
+LOGICAL = "2026-01-02T02:00:00+00:00"
+INTERVAL = "20260101T020000Z_20260102T020000Z"
+BIN = Path(sys.executable).parent
+DOWNSTREAM = """
+from airflow.sdk import DAG, Asset, task
+
+with DAG("acme_reporting", schedule=[Asset("bulksync://acme/nightly/orders")], catchup=False):
+    @task
+    def report() -> None:
+        pass
+
+    report()
+"""
+
+
+class Hook(BaseHTTPRequestHandler):
+    received: list[dict[str, Any]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).received.append(json.loads(body))
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def webhook() -> Iterator[list[dict[str, Any]]]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    Hook.received = []
+    Hook.port = server.server_address[1]  # type: ignore[attr-defined]
+    yield Hook.received
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def statsd() -> Iterator[socket.socket]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.2)
+    yield sock
+    sock.close()
+
+
+def drain(sock: socket.socket) -> list[str]:
+    lines = []
+    while True:
+        try:
+            data = sock.recv(65535)
+        except TimeoutError:
+            return lines
+        lines.extend(data.decode().splitlines())
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory, webhook: list[dict[str, Any]], statsd: socket.socket) -> Path:
+    home = tmp_path_factory.mktemp("ops-e2e")
+    dags = home / "dags"
+    (dags / "pipelines").mkdir(parents=True)
+    shutil.copy(ROOT / "dags" / "bulk_sync.py", dags / "bulk_sync.py")
+    (dags / "downstream.py").write_text(DOWNSTREAM, encoding="utf-8")
+    nightly = yaml.safe_load((ROOT / "dags/pipelines/acme__nightly.yaml").read_text())
+    nightly["alerts"] = {"webhooks": ["ops_hook"], "on": ["failed", "retry"]}
+    (dags / "pipelines/acme__nightly.yaml").write_text(yaml.safe_dump(nightly), encoding="utf-8")
+    broken = {
+        "tenant": "acme",
+        "pipeline": "broken",
+        "schedule": "0 2 * * *",
+        "start_date": "2026-01-01",
+        "tasks": {"retries": 1, "retry_delay_minutes": 0.01, "retry_exponential_backoff": False},
+        "alerts": {"webhooks": ["ops_hook"], "on": ["failed", "retry"]},
+        "datasets": [
+            {
+                "name": "ledger",
+                "source": {"kind": "sql", "conn_id": "acme_gone", "options": {"table": "ledger"}},
+                "target": {"kind": "sqlite", "conn_id": "acme_warehouse", "table": "ledger"},
+            }
+        ],
+    }
+    (dags / "pipelines/acme__broken.yaml").write_text(yaml.safe_dump(broken), encoding="utf-8")
+
+    local = home / ".local"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "BULKSYNC"))}
+    env.update(
+        {
+            "AIRFLOW_HOME": str(local / "airflow"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{local}/airflow/airflow.db",
+            "AIRFLOW__METRICS__STATSD_ON": "True",
+            "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
+            "AIRFLOW__METRICS__STATSD_PORT": str(statsd.getsockname()[1]),
+            "BULKSYNC_HOME": str(home),
+            "BULKSYNC_EXPECTATIONS_DIR": str(ROOT / "expectations"),
+            "BULKSYNC_REPORTS_ROOT": str(local / "reports"),
+            "BULKSYNC_STAGING_ROOT": str(local / "staging"),
+            "AIRFLOW_CONN_ACME_CRM": f"sqlite:///{local}/demo/crm.db",
+            "AIRFLOW_CONN_ACME_WAREHOUSE": f"sqlite:///{local}/demo/warehouse.db",
+            "AIRFLOW_CONN_ACME_GONE": "postgresql://postgres@127.0.0.1:1/gone",
+            "AIRFLOW_CONN_OPS_HOOK": json.dumps(
+                {"conn_type": "http", "host": f"http://127.0.0.1:{Hook.port}/hook", "extra": {"flavor": "generic"}}  # type: ignore[attr-defined]
+            ),
+            "AIRFLOW_VAR_BULKSYNC_PII_SALT": "ops-e2e-salt-0123456789",
+        }
+    )
+    (local / "airflow").mkdir(parents=True)
+    run([str(BIN / "bulksync"), "demo", "prepare", "--root", str(local / "demo")], env, home)
+    run([str(BIN / "airflow"), "db", "migrate"], env, home)
+    run([str(BIN / "airflow"), "dags", "reserialize"], env, home)
+    drain(statsd)
+    out = run([str(BIN / "airflow"), "dags", "test", "acme__nightly", LOGICAL], env, home, check=False)
+    (home / "nightly.log").write_text(out, encoding="utf-8")
+    assert "state=success" in out, "\n".join(line for line in out.splitlines() if "rror" in line)[-4000:]
+    (home / "metrics.txt").write_text("\n".join(drain(statsd)), encoding="utf-8")
+    broken_out = run([str(BIN / "airflow"), "dags", "test", "acme__broken", LOGICAL], env, home, check=False)
+    assert "state=failed" in broken_out, broken_out[-3000:]
+    (home / "env.json").write_text(json.dumps(env), encoding="utf-8")
+    return home
+
+
+def run(cmd: list[str], env: dict[str, str], cwd: Path, check: bool = True, timeout: int = 400) -> str:
+    proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    if check:
+        assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    return proc.stdout + proc.stderr
+
+
+def manifest(home: Path, dataset: str, stage: str) -> dict[str, Any]:
+    folder = home / ".local/staging/acme/nightly" / dataset / INTERVAL
+    path = (folder if stage == "extract" else folder / stage) / "_manifest.json"
+    return dict(json.loads(path.read_text()))
+
+
+def metadata(home: Path, sql: str) -> list[tuple[Any, ...]]:
+    con = sqlite3.connect(home / ".local/airflow/airflow.db")
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_statsd_receives_every_dataset_metric_with_the_staged_counts(home: Path) -> None:
+    lines = (home / "metrics.txt").read_text().splitlines()
+    counters: dict[str, int] = {}
+    timers: dict[str, list[float]] = {}
+    for line in lines:
+        name, _, rest = line.partition(":")
+        value, _, kind = rest.partition("|")
+        if not name.startswith("airflow.bulksync."):
+            continue
+        if kind == "c":
+            counters[name] = counters.get(name, 0) + int(value)
+        elif kind == "ms":
+            timers.setdefault(name, []).append(float(value))
+    expected: dict[str, int] = {}
+    for ds in ("accounts", "account_changes", "orders"):
+        extract = manifest(home, ds, "extract")
+        base = f"airflow.bulksync.acme.nightly.{ds}"
+        expected[f"{base}.rows_extracted"] = extract["rows"]
+        expected[f"{base}.bytes_staged"] = sum(f["bytes"] for f in extract["files"])
+        report = json.loads((home / ".local/staging/acme/nightly" / ds / INTERVAL / "_load.json").read_text())
+        expected[f"{base}.rows_loaded"] = report["rows"]
+        stages = ["extract", "transform", "load", "reconcile"]
+        if ds != "account_changes":
+            quarantine = home / ".local/staging/acme/nightly" / ds / INTERVAL / "quarantine/_manifest.json"
+            expected[f"{base}.rows_quarantined"] = (
+                json.loads(quarantine.read_text())["rows"] if quarantine.exists() else 0
+            )
+            stages.append("validate")
+        chunks = extract["extra"].get("chunks")
+        if chunks:  # chunked extract: one mapped extract task per chunk, then commit_extract
+            stages.append("commit_extract")
+        for stage in stages:
+            times = len(timers.get(f"{base}.{stage}.duration", []))
+            want = chunks if chunks and stage == "extract" else 1
+            assert times == want, f"{times} durations of {ds} {stage}, expected {want}: {sorted(timers)}"
+    assert counters == expected
+    assert expected["airflow.bulksync.acme.nightly.orders.rows_quarantined"] > 0
+    assert expected["airflow.bulksync.acme.nightly.accounts.rows_extracted"] == 2000
+    assert manifest(home, "accounts", "extract")["extra"]["chunks"] > 1, "the demo's accounts are chunked"
+
+
+def test_each_dataset_emits_its_asset_with_the_reconciled_counts(home: Path) -> None:
+    rows = metadata(
+        home,
+        "SELECT a.uri, e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id ORDER BY a.uri",
+    )
+    events = {uri: json.loads(extra) for uri, extra in rows}
+    assert sorted(events) == [f"bulksync://acme/nightly/{ds}" for ds in ("account_changes", "accounts", "orders")]
+    for uri, extra in events.items():
+        ds = uri.rsplit("/", 1)[-1]
+        runs = sorted((home / ".local/reports/acme/nightly/runs" / ds).glob("*.json"))
+        record = json.loads(runs[-1].read_text())
+        rec = record["reconciliation"]
+        assert {k: extra[k] for k in ("source_count", "staged", "loaded", "quarantined", "rejected")} == {
+            k: rec[k] for k in ("source_count", "staged", "loaded", "quarantined", "rejected")
+        }
+        assert extra["dataset"] == ds and extra["status"] == record["status"]
+        assert extra["data_interval_start"].startswith("2026-01-01T02:00:00")
+        assert extra["data_interval_end"].startswith("2026-01-02T02:00:00")
+        assert extra["run_id"] == record["run_id"]
+
+
+def test_a_downstream_dag_scheduled_on_the_asset_is_triggered(home: Path) -> None:
+    env = json.loads((home / "env.json").read_text())
+    queued = metadata(home, "SELECT target_dag_id FROM asset_dag_run_queue")
+    assert queued == [("acme_reporting",)]
+    run([str(BIN / "airflow"), "scheduler", "--num-runs", "3"], env, home, timeout=240)
+    runs = _json_tail(run([str(BIN / "airflow"), "dags", "list-runs", "acme_reporting", "--output", "json"], env, home))
+    assert len(runs) == 1, runs
+    assert runs[0]["run_id"].startswith("asset_triggered__"), runs
+    assert metadata(home, "SELECT count(*) FROM asset_dag_run_queue") == [(0,)]
+
+
+def _json_tail(out: str) -> list[dict[str, Any]]:
+    line = next(line for line in out.splitlines() if line.startswith(("[{", "[]")))
+    return list(json.loads(line))
+
+
+def test_failures_and_retries_post_alerts_with_interval_error_log_and_retries_left(
+    home: Path, webhook: list[dict[str, Any]]
+) -> None:
+    broken = [a for a in webhook if a["pipeline"] == "broken"]
+    assert [(a["event"], a["dataset"], a["retries_left"]) for a in broken] == [
+        ("retry", "ledger", 1),
+        ("failed", "ledger", 0),
+    ]
+    for alert in broken:
+        assert alert["tenant"] == "acme" and alert["interval"] == INTERVAL
+        assert alert["summary"].startswith(
+            "extract failed: SourceConnectionError: cannot connect to connection 'acme_gone'"
+            if alert["event"] == "failed"
+            else "extract failed, 1 retry left: SourceConnectionError: cannot connect to connection 'acme_gone'"
+        ), alert["summary"]
+        assert alert["log_url"] and "acme__broken" in alert["log_url"] and "ledger.extract" in alert["log_url"]
+        assert alert["report_url"].endswith("/bulksync/reports/acme/broken")
+    nightly = [a for a in webhook if a["pipeline"] == "nightly"]
+    assert nightly == [], "a successful run posts no failed/retry alert"
