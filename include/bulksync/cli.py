@@ -272,7 +272,11 @@ def sandbox_ibmi(
 
 @sandbox_app.command("salesforce")
 def sandbox_salesforce(
-    port: int = typer.Option(8443, help="HTTPS port on 127.0.0.1 (0 picks a free one)."),
+    port: int = typer.Option(8443, help="HTTPS port (0 picks a free one)."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0 inside a container)."),
+    public_host: str | None = typer.Option(
+        None, help="Host name clients use when not on this machine (e.g. the compose service name)."
+    ),
     records_per_object: int = typer.Option(1000, help="Seeded records of each object."),
     count: Annotated[
         list[str] | None, typer.Option("--count", help="Records of one object, e.g. --count Account=2000000.")
@@ -305,6 +309,8 @@ def sandbox_salesforce(
         raise typer.Exit(2) from None
     config = SandboxConfig(
         port=port,
+        host=host,
+        public_host=public_host,
         job_seconds=job_seconds,
         modstamp_end=end if end.tzinfo else end.replace(tzinfo=dt.UTC),
         records_per_object=records_per_object,
@@ -316,7 +322,7 @@ def sandbox_salesforce(
     try:
         sandbox = SalesforceSandbox(config)
     except OSError as exc:
-        err.print(f"[red]cannot listen on 127.0.0.1:{port}: {exc.strerror}; choose another --port[/red]")
+        err.print(f"[red]cannot listen on {host}:{port}: {exc.strerror}; choose another --port[/red]")
         raise typer.Exit(1) from None
     console.print(banner(sandbox, conn_id), soft_wrap=True, highlight=False, markup=False)
     if env_file:

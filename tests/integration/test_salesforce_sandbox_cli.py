@@ -92,3 +92,23 @@ def test_cli_refuses_a_bad_modstamp_end(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 2
     assert "expected an ISO date-time" in result.stderr
+
+
+def test_public_host_names_the_urls_and_the_certificate(tmp_path: Path) -> None:
+    """In compose the sandbox binds all addresses and is reached by its service name."""
+    from cryptography import x509
+
+    from bulksync.sandbox.salesforce import SalesforceSandbox, SandboxConfig
+
+    sandbox = SalesforceSandbox(
+        SandboxConfig(host="0.0.0.0", public_host="salesforce-sandbox", workdir=tmp_path, records_per_object=1)
+    )
+    try:
+        assert sandbox.httpd.server_address[0] == "0.0.0.0"
+        assert sandbox.login_url == f"https://salesforce-sandbox:{sandbox.port}"
+        assert sandbox.instance_url == f"https://salesforce-sandbox:{sandbox.port}"
+        cert = x509.load_pem_x509_certificate(sandbox.tls.cert.read_bytes())
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert set(names.get_values_for_type(x509.DNSName)) == {"localhost", "salesforce-sandbox"}
+    finally:
+        sandbox.stop()

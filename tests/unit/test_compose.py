@@ -141,7 +141,19 @@ def test_sandbox_services() -> None:
     sf = services()["salesforce-sandbox"]
     assert sf["image"] == common()["image"] and sf["build"] == common()["build"]
     assert argv(sf["entrypoint"])[-1] == "bulksync"
-    assert argv(sf["command"]) == ["sandbox", "salesforce", "--port", "8443"]
+    assert argv(sf["command"]) == [
+        "sandbox",
+        "salesforce",
+        "--host",
+        "0.0.0.0",
+        "--public-host",
+        "salesforce-sandbox",
+        "--port",
+        "8443",
+        "--workdir",
+        "/opt/bulksync/sandbox",
+    ]
+    assert "sandbox-salesforce:/opt/bulksync/sandbox" in sf["volumes"]
     assert any(interpolate(p).endswith(":8443") for p in sf["ports"])
     az = services()["azurite"]
     assert az["image"] == "mcr.microsoft.com/azure-storage/azurite"

@@ -42,7 +42,10 @@ class SandboxConfig:
     """How to run a sandbox.
 
     Attributes:
-        port: TCP port on 127.0.0.1 (0 picks a free one).
+        port: TCP port (0 picks a free one).
+        host: address to listen on (``0.0.0.0`` inside a container).
+        public_host: host name clients use when it is not this machine (a compose service name):
+            the login and instance URLs and the certificate name it.
         records_per_object: seeded records of every object not named in ``counts``.
         counts: seeded records per object, e.g. ``{"Account": 2_000_000}``.
         seed: generator seed; the same seed gives the same records.
@@ -54,6 +57,8 @@ class SandboxConfig:
     """
 
     port: int = 0
+    host: str = "127.0.0.1"
+    public_host: str | None = None
     records_per_object: int = 1000
     counts: dict[str, int] = field(default_factory=dict)
     seed: int = 20260101
@@ -194,7 +199,7 @@ class SalesforceSandbox:
         self._tmp = None if self.config.workdir else tempfile.mkdtemp(prefix="sf-sandbox-")
         self.workdir = Path(self.config.workdir or self._tmp or ".")
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.tls = make_tls(self.workdir / "tls")
+        self.tls = make_tls(self.workdir / "tls", (self.config.public_host,) if self.config.public_host else ())
         self.credentials: Credentials = make_credentials(self.workdir)
         self.admin_key = secrets.token_hex(12)
         self.store = Store(
@@ -203,7 +208,7 @@ class SalesforceSandbox:
         self.faults = Faults(self.config.faults)
         self.jobs = JobManager(self.store, self.workdir, self.faults, self.config.job_seconds)
         self.api = Api(self.store, self.jobs, self.faults)
-        self.httpd = _Server(("127.0.0.1", self.config.port), _Handler)
+        self.httpd = _Server((self.config.host, self.config.port), _Handler)
         self.httpd.sandbox = self
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(self.tls.cert, self.tls.key)
@@ -215,12 +220,12 @@ class SalesforceSandbox:
     @property
     def login_url(self) -> str:
         """Where OAuth token requests go (``/services/oauth2/token``)."""
-        return f"https://localhost:{self.port}"
+        return f"https://{self.config.public_host or 'localhost'}:{self.port}"
 
     @property
     def instance_url(self) -> str:
         """The org's instance URL (returned by the token endpoint)."""
-        return f"https://127.0.0.1:{self.port}"
+        return f"https://{self.config.public_host or '127.0.0.1'}:{self.port}"
 
     @property
     def ca_bundle(self) -> Path:
@@ -261,7 +266,8 @@ class SalesforceSandbox:
 
     def stop(self) -> None:
         """Stop serving and remove the temp folder."""
-        self.httpd.shutdown()
+        if self._thread:  # shutdown() waits for a serve_forever loop, so only when one was started
+            self.httpd.shutdown()
         self.httpd.server_close()
         if self._thread:
             self._thread.join(timeout=5)

@@ -31,8 +31,11 @@ def _name(common: str) -> x509.Name:
     )
 
 
-def make_tls(folder: Path) -> TlsFiles:
-    """Generate a CA and a server certificate (EC P-256, valid 30 days) into ``folder``."""
+def make_tls(folder: Path, hostnames: tuple[str, ...] = ()) -> TlsFiles:
+    """Generate a CA and a server certificate (EC P-256, valid 30 days) into ``folder``.
+
+    The certificate names localhost and 127.0.0.1, plus ``hostnames`` (for instance the service
+    name under which containers reach the sandbox)."""
     folder.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -72,7 +75,13 @@ def make_tls(folder: Path) -> TlsFiles:
         .not_valid_before(now)
         .not_valid_after(now + dt.timedelta(days=30))
         .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            x509.SubjectAlternativeName(
+                [
+                    x509.DNSName("localhost"),
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                    *(x509.DNSName(h) for h in hostnames if h not in ("localhost", "127.0.0.1")),
+                ]
+            ),
             critical=False,
         )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
