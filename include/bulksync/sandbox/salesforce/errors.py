@@ -33,13 +33,18 @@ def malformed(message: str) -> ApiError:
     return ApiError(400, "MALFORMED_QUERY", message)
 
 
+def _caret(soql: str, column: int) -> str:
+    """The query, a caret under ``column`` and Salesforce's position line, as error messages start."""
+    caret = " " * max(column - 1, 0) + "^"
+    return f"\n{soql}\n{caret}\nERROR at Row:1:Column:{column}\n"
+
+
 def invalid_field(soql: str, name: str, obj: str, column: int) -> ApiError:
     """A field the object does not have, with Salesforce's caret message."""
-    caret = " " * max(column - 1, 0) + "^"
     return ApiError(
         400,
         "INVALID_FIELD",
-        f"\n{soql}\n{caret}\nERROR at Row:1:Column:{column}\nNo such column '{name}' on entity '{obj}'. If you are "
+        f"{_caret(soql, column)}No such column '{name}' on entity '{obj}'. If you are "
         "attempting to use a custom field, be sure to append the '__c' after the custom field name. Please reference "
         "your WSDL or the describe call for the appropriate names.",
     )
@@ -47,11 +52,10 @@ def invalid_field(soql: str, name: str, obj: str, column: int) -> ApiError:
 
 def invalid_type(soql: str, name: str, column: int) -> ApiError:
     """An object the org does not have."""
-    caret = " " * max(column - 1, 0) + "^"
     return ApiError(
         400,
         "INVALID_TYPE",
-        f"\n{soql}\n{caret}\nERROR at Row:1:Column:{column}\nsObject type '{name}' is not supported. If you are "
+        f"{_caret(soql, column)}sObject type '{name}' is not supported. If you are "
         "attempting to use a custom object, be sure to append the '__c' after the entity name. Please reference your "
         "WSDL or the describe call for the appropriate names.",
     )
