@@ -17,7 +17,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -158,16 +158,19 @@ def _column_problems(kwargs: Mapping[str, Any], where: str, file: str) -> list[P
     return problems
 
 
+def _unknown_key(key: str, what: str, allowed: Iterable[str]) -> str:
+    """The message for a field ``what`` does not have: the GX 1.x name of a 0.x spelling, else the allowed ones."""
+    if key in _GX0_KEYS:
+        return f"is the Great Expectations 0.x spelling; GX 1.x calls it {_GX0_KEYS[key]!r}"
+    return f"unknown field of {what} (allowed: {', '.join(sorted(allowed))})"
+
+
 def _expectation_problems(exp: Any, where: str, file: str) -> list[Problem]:
     if not isinstance(exp, dict):
         return [(file, where, f"an expectation must be a JSON object, got {type(exp).__name__}")]
     problems: list[Problem] = []
     for key in sorted(set(exp) - EXPECTATION_KEYS):
-        if key in _GX0_KEYS:
-            msg = f"is the Great Expectations 0.x spelling; GX 1.x calls it {_GX0_KEYS[key]!r}"
-        else:
-            msg = f"unknown field of an expectation (allowed: {', '.join(sorted(EXPECTATION_KEYS))})"
-        problems.append((file, f"{where}.{key}", msg))
+        problems.append((file, f"{where}.{key}", _unknown_key(key, "an expectation", EXPECTATION_KEYS)))
     exp_type = exp.get("type")
     if "type" not in exp:
         if "expectation_type" not in exp:
@@ -239,11 +242,7 @@ def suite_problems(data: Any, file: str, *, name: str | None = None) -> list[Pro
         return [(file, "", f"a suite must be a JSON object with 'name' and 'expectations', got {type(data).__name__}")]
     problems: list[Problem] = []
     for key in sorted(set(data) - SUITE_KEYS):
-        if key in _GX0_KEYS:
-            msg = f"is the Great Expectations 0.x spelling; GX 1.x calls it {_GX0_KEYS[key]!r}"
-        else:
-            msg = f"unknown field of a suite (allowed: {', '.join(sorted(SUITE_KEYS))})"
-        problems.append((file, key, msg))
+        problems.append((file, key, _unknown_key(key, "a suite", SUITE_KEYS)))
     suite_name = data.get("name")
     if "name" not in data:
         problems.append((file, "name", "missing: a suite needs a name (the file name without .json)"))
