@@ -216,9 +216,9 @@ def _address(prefix: str, label: str, compound: str) -> list[FieldDef]:
     ]
 
 
-def _audit() -> list[FieldDef]:
+def _stamps() -> list[FieldDef]:
+    """The created/modified system fields every object has, in Salesforce's describe order."""
     return [
-        FieldDef("OwnerId", "reference", "Owner ID", length=18, nillable=False, reference_to=("User",)),
         FieldDef("CreatedDate", "datetime", nillable=False, system=True),
         FieldDef(
             "CreatedById", "reference", "Created By ID", length=18, nillable=False, reference_to=("User",), system=True
@@ -234,6 +234,13 @@ def _audit() -> list[FieldDef]:
             system=True,
         ),
         FieldDef("SystemModstamp", "datetime", "System Modstamp", nillable=False, system=True),
+    ]
+
+
+def _audit() -> list[FieldDef]:
+    return [
+        FieldDef("OwnerId", "reference", "Owner ID", length=18, nillable=False, reference_to=("User",)),
+        *_stamps(),
     ]
 
 
@@ -389,21 +396,7 @@ INVOICE = ObjectDef(
         FieldDef("OwnerId", "reference", "Owner ID", length=18, nillable=False, reference_to=("User",)),
         FieldDef("IsDeleted", "boolean", "Deleted", nillable=False, system=True),
         FieldDef("Name", "string", "Invoice Number", length=80, nillable=False),
-        FieldDef("CreatedDate", "datetime", nillable=False, system=True),
-        FieldDef(
-            "CreatedById", "reference", "Created By ID", length=18, nillable=False, reference_to=("User",), system=True
-        ),
-        FieldDef("LastModifiedDate", "datetime", nillable=False, system=True),
-        FieldDef(
-            "LastModifiedById",
-            "reference",
-            "Last Modified By ID",
-            length=18,
-            nillable=False,
-            reference_to=("User",),
-            system=True,
-        ),
-        FieldDef("SystemModstamp", "datetime", "System Modstamp", nillable=False, system=True),
+        *_stamps(),
         FieldDef("Account__c", "reference", "Account", length=18, reference_to=("Account",)),
         FieldDef("Opportunity__c", "reference", "Opportunity", length=18, reference_to=("Opportunity",)),
         FieldDef("Status__c", "picklist", "Status", length=255, picklist=INVOICE_STATUS),
