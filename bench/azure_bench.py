@@ -18,7 +18,6 @@ import importlib
 import json
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -27,6 +26,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from common import cpu_model, peak_rss_mib
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -129,7 +130,7 @@ def child(case: str, rows: int, conn: str, container: str) -> None:
 
     next(batches(1))
     result = CASES[case](rows, conn, container)
-    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_rss_mib"] = peak_rss_mib()
     print(json.dumps(result))
 
 
@@ -176,8 +177,7 @@ def main() -> None:
         conn = service.airflow_conn()
         results = {case: run_case(case, args.rows, args.repeat, conn, service) for case in ("local_upload", "bulksync")}
     ratio = results["bulksync"]["seconds"] / results["local_upload"]["seconds"]
-    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
-    cpu = next((ln.split(":", 1)[1].strip() for ln in cpuinfo if ln.startswith("model name")), "?")
+    cpu = cpu_model()
     load = os.getloadavg()[0]
     lines = [
         "# Azure staging benchmark",

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import datagen
+from common import cpu_model, peak_rss_mib
 
 BENCH = Path(__file__).resolve().parent
 DATA = BENCH / ".data" / "filedrop"
@@ -129,7 +130,7 @@ def child(case: str, rows: int) -> None:
         result = _raw(csv, write=True)
     else:
         result = _bulksync(csv)
-    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_rss_mib"] = peak_rss_mib()
     result["file_mib"] = csv.stat().st_size / 2**20
     print(json.dumps(result))
 
@@ -179,8 +180,7 @@ def main() -> None:
     datagen.ensure_csv(args.rows)
     datagen.ensure_repeated(args.rows, 4)
     results = run_all(args.rows, args.repeat)
-    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
-    cpu = next((ln.split(":", 1)[1].strip() for ln in cpuinfo if ln.startswith("model name")), "?")
+    cpu = cpu_model()
     raw, ours = results["raw_parquet"], results["bulksync"]
     lines = [
         "# File-drop benchmark",

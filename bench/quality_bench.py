@@ -14,12 +14,13 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from common import cpu_model, peak_rss_mib
 
 BENCH = Path(__file__).resolve().parent
 DATA = BENCH / ".data"
@@ -159,7 +160,7 @@ def case_pandas(rows: int) -> dict[str, Any]:
 
 def child(case: str, rows: int) -> None:
     result = {"bulksync": case_bulksync, "pandas": case_pandas}[case](rows)
-    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_rss_mib"] = peak_rss_mib()
     print(json.dumps(result, default=str))
 
 
@@ -193,8 +194,7 @@ def main() -> None:
     results = {case: run_case(case, args.rows, args.repeat) for case in ("pandas", "bulksync")}
     same = [tuple(x) for x in results["bulksync"]["failed"]] == [tuple(x) for x in results["pandas"]["failed"]]
     ratio = results["bulksync"]["seconds"] / results["pandas"]["seconds"]
-    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
-    cpu = next((ln.split(":", 1)[1].strip() for ln in cpuinfo if ln.startswith("model name")), "?")
+    cpu = cpu_model()
     lines = [
         "# Quality-gate benchmark",
         "",

@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import shlex
 import shutil
 import subprocess
@@ -34,6 +33,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from common import cpu_model, peak_rss_mib
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -189,7 +190,7 @@ LABELS = {
 
 def child(case: str, max_records: int) -> None:
     result = CASES[case](max_records)
-    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_rss_mib"] = peak_rss_mib()
     print(json.dumps(result, default=str))
 
 
@@ -297,8 +298,7 @@ def main() -> None:
         proc.terminate()
         proc.wait(timeout=60)
     b, s, r = results["bulksync"], results["simple_salesforce"], results["raw"]
-    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
-    cpu = next((ln.split(":", 1)[1].strip() for ln in cpuinfo if ln.startswith("model name")), "?")
+    cpu = cpu_model()
     lines = [
         "# Salesforce extraction benchmark",
         "",
