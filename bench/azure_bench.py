@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from common import cpu_model, peak_rss_mib
+from common import cpu_model, fastest, peak_rss_mib
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -135,7 +135,7 @@ def child(case: str, rows: int, conn: str, container: str) -> None:
 
 
 def run_case(case: str, rows: int, repeat: int, conn: str, service: Any) -> dict[str, Any]:
-    best: dict[str, Any] | None = None
+    runs: list[dict[str, Any]] = []
     for i in range(repeat):
         container = f"bench-{case.replace('_', '-')}-{i}"
         service.service_client().create_container(container)
@@ -148,11 +148,8 @@ def run_case(case: str, rows: int, repeat: int, conn: str, service: Any) -> dict
         service.service_client().delete_container(container)
         if out.returncode != 0:
             sys.exit(f"case {case} failed:\n{out.stderr[-3000:]}")
-        res = json.loads(out.stdout.strip().splitlines()[-1])
-        if best is None or res["seconds"] < best["seconds"]:
-            best = {**res, "peak_rss_mib": max(res["peak_rss_mib"], (best or res)["peak_rss_mib"])}
-    assert best is not None
-    return best
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return fastest(runs)
 
 
 def main() -> None:

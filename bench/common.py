@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import resource
 from pathlib import Path
+from typing import Any
 
 
 def peak_rss_mib() -> float:
@@ -22,3 +23,9 @@ def cpu_model() -> str:
     """The CPU's model name from ``/proc/cpuinfo`` (``?`` when not found)."""
     cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
     return next((ln.split(":", 1)[1].strip() for ln in cpuinfo if ln.startswith("model name")), "?")
+
+
+def fastest(runs: list[dict[str, Any]], key: str = "seconds") -> dict[str, Any]:
+    """The run with the lowest ``key`` (the first of equals), with the highest ``peak_rss_mib`` of all runs."""
+    best = min(runs, key=lambda r: r[key])
+    return {**best, "peak_rss_mib": max(r["peak_rss_mib"] for r in runs)}

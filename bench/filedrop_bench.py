@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import datagen
-from common import cpu_model, peak_rss_mib
+from common import cpu_model, fastest, peak_rss_mib
 
 BENCH = Path(__file__).resolve().parent
 DATA = BENCH / ".data" / "filedrop"
@@ -148,16 +148,11 @@ def run_once(case: str, rows: int) -> dict[str, Any]:
 
 def run_all(rows: int, repeat: int) -> dict[str, dict[str, Any]]:
     """Every case ``repeat`` times, interleaved (a busy spell hurts all cases alike); best time per case."""
-    best: dict[str, dict[str, Any]] = {}
+    runs: dict[str, list[dict[str, Any]]] = {case: [] for case in CASES}
     for _ in range(repeat):
         for case in CASES:
-            res = run_once(case, rows)
-            old = best.get(case)
-            if old is None or res["seconds"] < old["seconds"]:
-                best[case] = {**res, "peak_rss_mib": max(res["peak_rss_mib"], (old or res)["peak_rss_mib"])}
-            else:
-                old["peak_rss_mib"] = max(old["peak_rss_mib"], res["peak_rss_mib"])
-    return best
+            runs[case].append(run_once(case, rows))
+    return {case: fastest(results) for case, results in runs.items()}
 
 
 CASES = {

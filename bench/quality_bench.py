@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import cpu_model, peak_rss_mib
+from common import cpu_model, fastest, peak_rss_mib
 
 BENCH = Path(__file__).resolve().parent
 DATA = BENCH / ".data"
@@ -165,7 +165,7 @@ def child(case: str, rows: int) -> None:
 
 
 def run_case(case: str, rows: int, repeat: int) -> dict[str, Any]:
-    best: dict[str, Any] | None = None
+    runs: list[dict[str, Any]] = []
     for _ in range(repeat):
         out = subprocess.run(
             [sys.executable, __file__, "--child", case, "--rows", str(rows)],
@@ -174,11 +174,8 @@ def run_case(case: str, rows: int, repeat: int) -> dict[str, Any]:
             check=True,
             env={**os.environ, "PYTHONWARNINGS": "ignore"},
         )
-        res = json.loads(out.stdout.strip().splitlines()[-1])
-        if best is None or res["seconds"] < best["seconds"]:
-            best = {**res, "peak_rss_mib": max(res["peak_rss_mib"], (best or res)["peak_rss_mib"])}
-    assert best is not None
-    return best
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return fastest(runs)
 
 
 def main() -> None:

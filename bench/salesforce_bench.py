@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import cpu_model, peak_rss_mib
+from common import cpu_model, fastest, peak_rss_mib
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -263,11 +263,7 @@ def run_rounds(args: argparse.Namespace, env: dict[str, str]) -> dict[str, dict[
     for _ in range(args.repeat):
         for case in ("raw", "simple_salesforce", "bulksync"):
             runs[case].append(run_once(case, args, env))
-    best = {}
-    for case, results in runs.items():
-        top = min(results, key=lambda r: r["client_seconds"])
-        best[case] = {**top, "peak_rss_mib": max(r["peak_rss_mib"] for r in results), "runs": results}
-    return best
+    return {case: {**fastest(results, "client_seconds"), "runs": results} for case, results in runs.items()}
 
 
 def every_run(runs: list[dict[str, Any]]) -> str:
