@@ -17,7 +17,6 @@ import datetime as dt
 import importlib
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from common import cpu_model, fastest, peak_rss_mib
+from common import fastest, peak_rss_mib, run_on
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -174,13 +173,11 @@ def main() -> None:
         conn = service.airflow_conn()
         results = {case: run_case(case, args.rows, args.repeat, conn, service) for case in ("local_upload", "bulksync")}
     ratio = results["bulksync"]["seconds"] / results["local_upload"]["seconds"]
-    cpu = cpu_model()
     load = os.getloadavg()[0]
     lines = [
         "# Azure staging benchmark",
         "",
-        f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {cpu}, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}; {args.rows:,} generated order rows (6 columns) staged into Azurite "
+        f"{run_on()}; {args.rows:,} generated order rows (6 columns) staged into Azurite "
         f"(npm `azurite`, on the same machine) (`bench/azure_bench.py`). Best of {args.repeat}; each case in a fresh "
         f"process, imports before the clock. Load average at the end: {load:.1f} (the machine was shared with "
         "other work while this ran; the ratio is what to compare).",

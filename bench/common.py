@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import platform
 import resource
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,3 +32,11 @@ def fastest(runs: list[dict[str, Any]], key: str = "seconds") -> dict[str, Any]:
     """The run with the lowest ``key`` (the first of equals), with the highest ``peak_rss_mib`` of all runs."""
     best = min(runs, key=lambda r: r[key])
     return {**best, "peak_rss_mib": max(r["peak_rss_mib"] for r in runs)}
+
+
+def run_on() -> str:
+    """``Run <UTC time> on <CPU>, <n> CPUs, Python <version>``: the opening of a RESULTS file."""
+    return (
+        f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {cpu_model()}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}"
+    )

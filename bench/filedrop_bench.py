@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import shutil
 import subprocess
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import datagen
-from common import cpu_model, fastest, peak_rss_mib
+from common import fastest, peak_rss_mib, run_on
 
 BENCH = Path(__file__).resolve().parent
 DATA = BENCH / ".data" / "filedrop"
@@ -175,13 +174,11 @@ def main() -> None:
     datagen.ensure_csv(args.rows)
     datagen.ensure_repeated(args.rows, 4)
     results = run_all(args.rows, args.repeat)
-    cpu = cpu_model()
     raw, ours = results["raw_parquet"], results["bulksync"]
     lines = [
         "# File-drop benchmark",
         "",
-        f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {cpu}, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}; Account CSV of {args.rows:,} rows ({raw['file_mib']:.0f} MiB), "
+        f"{run_on()}; Account CSV of {args.rows:,} rows ({raw['file_mib']:.0f} MiB), "
         f"18 columns (`bench/filedrop_bench.py`). Best of {args.repeat}, cases interleaved; each in a fresh "
         "interpreter, imports before the clock. The machine was shared with other work while this ran.",
         "",

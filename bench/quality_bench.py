@@ -13,14 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from common import cpu_model, fastest, peak_rss_mib
+from common import fastest, peak_rss_mib, run_on
 
 BENCH = Path(__file__).resolve().parent
 DATA = BENCH / ".data"
@@ -191,12 +190,10 @@ def main() -> None:
     results = {case: run_case(case, args.rows, args.repeat) for case in ("pandas", "bulksync")}
     same = [tuple(x) for x in results["bulksync"]["failed"]] == [tuple(x) for x in results["pandas"]["failed"]]
     ratio = results["bulksync"]["seconds"] / results["pandas"]["seconds"]
-    cpu = cpu_model()
     lines = [
         "# Quality-gate benchmark",
         "",
-        f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {cpu}, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}; {args.rows:,} staged Account rows, {len(EXPECTATIONS)} expectations "
+        f"{run_on()}; {args.rows:,} staged Account rows, {len(EXPECTATIONS)} expectations "
         f"over {len(COLUMNS)} columns (`bench/quality_bench.py`). Best of {args.repeat}; imports before the clock.",
         "",
         "| case | seconds | rows/s | peak RSS MiB |",

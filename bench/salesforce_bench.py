@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shlex
 import shutil
 import subprocess
@@ -34,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import cpu_model, fastest, peak_rss_mib
+from common import fastest, peak_rss_mib, run_on
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -294,12 +293,10 @@ def main() -> None:
         proc.terminate()
         proc.wait(timeout=60)
     b, s, r = results["bulksync"], results["simple_salesforce"], results["raw"]
-    cpu = cpu_model()
     lines = [
         "# Salesforce extraction benchmark",
         "",
-        f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {cpu}, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}: {args.rows:,} Account rows (every field of describe but formula and "
+        f"{run_on()}: {args.rows:,} Account rows (every field of describe but formula and "
         f"compound ones) from the local sandbox over HTTPS, {args.max_records:,} records per results page "
         f"(`bench/salesforce_bench.py`). Best time of {args.repeat} rounds (every case once per round, in turn), "
         "each run in a fresh process, after one "
