@@ -17,8 +17,6 @@ import datetime as dt
 import importlib
 import json
 import os
-import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -27,6 +25,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from common import fastest, peak_rss_mib, run_on
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -129,12 +129,12 @@ def child(case: str, rows: int, conn: str, container: str) -> None:
 
     next(batches(1))
     result = CASES[case](rows, conn, container)
-    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_rss_mib"] = peak_rss_mib()
     print(json.dumps(result))
 
 
 def run_case(case: str, rows: int, repeat: int, conn: str, service: Any) -> dict[str, Any]:
-    best: dict[str, Any] | None = None
+    runs: list[dict[str, Any]] = []
     for i in range(repeat):
         container = f"bench-{case.replace('_', '-')}-{i}"
         service.service_client().create_container(container)
@@ -147,11 +147,8 @@ def run_case(case: str, rows: int, repeat: int, conn: str, service: Any) -> dict
         service.service_client().delete_container(container)
         if out.returncode != 0:
             sys.exit(f"case {case} failed:\n{out.stderr[-3000:]}")
-        res = json.loads(out.stdout.strip().splitlines()[-1])
-        if best is None or res["seconds"] < best["seconds"]:
-            best = {**res, "peak_rss_mib": max(res["peak_rss_mib"], (best or res)["peak_rss_mib"])}
-    assert best is not None
-    return best
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return fastest(runs)
 
 
 def main() -> None:
@@ -176,14 +173,11 @@ def main() -> None:
         conn = service.airflow_conn()
         results = {case: run_case(case, args.rows, args.repeat, conn, service) for case in ("local_upload", "bulksync")}
     ratio = results["bulksync"]["seconds"] / results["local_upload"]["seconds"]
-    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
-    cpu = next((ln.split(":", 1)[1].strip() for ln in cpuinfo if ln.startswith("model name")), "?")
     load = os.getloadavg()[0]
     lines = [
         "# Azure staging benchmark",
         "",
-        f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {cpu}, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}; {args.rows:,} generated order rows (6 columns) staged into Azurite "
+        f"{run_on()}; {args.rows:,} generated order rows (6 columns) staged into Azurite "
         f"(npm `azurite`, on the same machine) (`bench/azure_bench.py`). Best of {args.repeat}; each case in a fresh "
         f"process, imports before the clock. Load average at the end: {load:.1f} (the machine was shared with "
         "other work while this ran; the ratio is what to compare).",

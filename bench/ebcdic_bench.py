@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import struct
 import subprocess
 import sys
@@ -30,6 +29,8 @@ import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from common import cpu_model, peak_rss_mib
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -169,18 +170,6 @@ def case_raw(src: Path) -> dict[str, Any]:
     return {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0, "chars": len(text)}
 
 
-def peak_rss_mib() -> float:
-    """Peak RSS of this process image: ``VmHWM``.
-
-    Not ``ru_maxrss``: Linux carries the parent's high-water mark across fork + exec into the child's
-    ``ru_maxrss``, so a child started by a big parent would report the parent's size.
-    """
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def child(args: argparse.Namespace) -> None:
     src = Path(args.file)
     if args.case == "bulksync":
@@ -227,9 +216,8 @@ def machine() -> str:
     import numpy
     import pyarrow
 
-    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
     meminfo = Path("/proc/meminfo").read_text().splitlines()
-    cpu = next((ln.split(":", 1)[1].strip() for ln in cpuinfo if ln.startswith("model name")), "?")
+    cpu = cpu_model()
     mem = next((ln.split()[1] for ln in meminfo if ln.startswith("MemTotal")), "0")
     return (f"{cpu}, {os.cpu_count()} cores, {int(mem) // 1024 // 1024} GiB RAM; Python {platform.python_version()}, "
             f"pyarrow {pyarrow.__version__}, numpy {numpy.__version__}")  # fmt: skip

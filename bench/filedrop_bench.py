@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import shutil
 import subprocess
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import datagen
+from common import fastest, peak_rss_mib, run_on
 
 BENCH = Path(__file__).resolve().parent
 DATA = BENCH / ".data" / "filedrop"
@@ -129,7 +129,7 @@ def child(case: str, rows: int) -> None:
         result = _raw(csv, write=True)
     else:
         result = _bulksync(csv)
-    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_rss_mib"] = peak_rss_mib()
     result["file_mib"] = csv.stat().st_size / 2**20
     print(json.dumps(result))
 
@@ -147,16 +147,11 @@ def run_once(case: str, rows: int) -> dict[str, Any]:
 
 def run_all(rows: int, repeat: int) -> dict[str, dict[str, Any]]:
     """Every case ``repeat`` times, interleaved (a busy spell hurts all cases alike); best time per case."""
-    best: dict[str, dict[str, Any]] = {}
+    runs: dict[str, list[dict[str, Any]]] = {case: [] for case in CASES}
     for _ in range(repeat):
         for case in CASES:
-            res = run_once(case, rows)
-            old = best.get(case)
-            if old is None or res["seconds"] < old["seconds"]:
-                best[case] = {**res, "peak_rss_mib": max(res["peak_rss_mib"], (old or res)["peak_rss_mib"])}
-            else:
-                old["peak_rss_mib"] = max(old["peak_rss_mib"], res["peak_rss_mib"])
-    return best
+            runs[case].append(run_once(case, rows))
+    return {case: fastest(results) for case, results in runs.items()}
 
 
 CASES = {
@@ -179,14 +174,11 @@ def main() -> None:
     datagen.ensure_csv(args.rows)
     datagen.ensure_repeated(args.rows, 4)
     results = run_all(args.rows, args.repeat)
-    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
-    cpu = next((ln.split(":", 1)[1].strip() for ln in cpuinfo if ln.startswith("model name")), "?")
     raw, ours = results["raw_parquet"], results["bulksync"]
     lines = [
         "# File-drop benchmark",
         "",
-        f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {cpu}, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}; Account CSV of {args.rows:,} rows ({raw['file_mib']:.0f} MiB), "
+        f"{run_on()}; Account CSV of {args.rows:,} rows ({raw['file_mib']:.0f} MiB), "
         f"18 columns (`bench/filedrop_bench.py`). Best of {args.repeat}, cases interleaved; each in a fresh "
         "interpreter, imports before the clock. The machine was shared with other work while this ran.",
         "",

@@ -18,13 +18,14 @@ import datetime as dt
 import json
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from common import peak_rss_mib
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -82,14 +83,6 @@ def _warm_up(name: str) -> None:
     shutil.rmtree(out, ignore_errors=True)
 
 
-def _peak_rss_mib() -> float:
-    """Peak RSS of this process (VmHWM: unlike ru_maxrss, not inherited from the parent across exec)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def child(name: str, rows: int) -> None:
     out = DATA / f"{name}-{rows}"
     shutil.rmtree(out, ignore_errors=True)
@@ -97,7 +90,7 @@ def child(name: str, rows: int) -> None:
     started = time.perf_counter()
     result = CASES[name](rows, out)
     result["seconds"] = time.perf_counter() - started
-    result["peak_rss_mib"] = _peak_rss_mib()
+    result["peak_rss_mib"] = peak_rss_mib()
     shutil.rmtree(out, ignore_errors=True)
     print(json.dumps(result))
 

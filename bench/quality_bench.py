@@ -13,13 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from common import fastest, peak_rss_mib, run_on
 
 BENCH = Path(__file__).resolve().parent
 DATA = BENCH / ".data"
@@ -159,12 +159,12 @@ def case_pandas(rows: int) -> dict[str, Any]:
 
 def child(case: str, rows: int) -> None:
     result = {"bulksync": case_bulksync, "pandas": case_pandas}[case](rows)
-    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_rss_mib"] = peak_rss_mib()
     print(json.dumps(result, default=str))
 
 
 def run_case(case: str, rows: int, repeat: int) -> dict[str, Any]:
-    best: dict[str, Any] | None = None
+    runs: list[dict[str, Any]] = []
     for _ in range(repeat):
         out = subprocess.run(
             [sys.executable, __file__, "--child", case, "--rows", str(rows)],
@@ -173,11 +173,8 @@ def run_case(case: str, rows: int, repeat: int) -> dict[str, Any]:
             check=True,
             env={**os.environ, "PYTHONWARNINGS": "ignore"},
         )
-        res = json.loads(out.stdout.strip().splitlines()[-1])
-        if best is None or res["seconds"] < best["seconds"]:
-            best = {**res, "peak_rss_mib": max(res["peak_rss_mib"], (best or res)["peak_rss_mib"])}
-    assert best is not None
-    return best
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return fastest(runs)
 
 
 def main() -> None:
@@ -193,13 +190,10 @@ def main() -> None:
     results = {case: run_case(case, args.rows, args.repeat) for case in ("pandas", "bulksync")}
     same = [tuple(x) for x in results["bulksync"]["failed"]] == [tuple(x) for x in results["pandas"]["failed"]]
     ratio = results["bulksync"]["seconds"] / results["pandas"]["seconds"]
-    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
-    cpu = next((ln.split(":", 1)[1].strip() for ln in cpuinfo if ln.startswith("model name")), "?")
     lines = [
         "# Quality-gate benchmark",
         "",
-        f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {cpu}, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}; {args.rows:,} staged Account rows, {len(EXPECTATIONS)} expectations "
+        f"{run_on()}; {args.rows:,} staged Account rows, {len(EXPECTATIONS)} expectations "
         f"over {len(COLUMNS)} columns (`bench/quality_bench.py`). Best of {args.repeat}; imports before the clock.",
         "",
         "| case | seconds | rows/s | peak RSS MiB |",

@@ -9,7 +9,8 @@ import subprocess
 from importlib import metadata
 from typing import Any
 
-from benchcfg import PG_HOST, PG_PORT, PG_USER, REPO_DIR
+from benchcfg import REPO_DIR
+from cases_pg import psql
 
 Result = dict[str, Any]
 
@@ -40,24 +41,8 @@ def _version(dist: str) -> str:
 
 def postgres_version() -> str:
     """``server_version`` of the bench PostgreSQL server."""
-    cmd = [
-        "psql",
-        "-h",
-        PG_HOST,
-        "-p",
-        str(PG_PORT),
-        "-U",
-        PG_USER,
-        "-d",
-        "postgres",
-        "-X",
-        "-t",
-        "-A",
-        "-c",
-        "SHOW server_version",
-    ]
     try:
-        return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip()
+        return psql("SHOW server_version", database="postgres")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 

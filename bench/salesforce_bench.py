@@ -25,8 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import resource
 import shlex
 import shutil
 import subprocess
@@ -34,6 +32,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from common import fastest, peak_rss_mib, run_on
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -189,7 +189,7 @@ LABELS = {
 
 def child(case: str, max_records: int) -> None:
     result = CASES[case](max_records)
-    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_rss_mib"] = peak_rss_mib()
     print(json.dumps(result, default=str))
 
 
@@ -262,11 +262,7 @@ def run_rounds(args: argparse.Namespace, env: dict[str, str]) -> dict[str, dict[
     for _ in range(args.repeat):
         for case in ("raw", "simple_salesforce", "bulksync"):
             runs[case].append(run_once(case, args, env))
-    best = {}
-    for case, results in runs.items():
-        top = min(results, key=lambda r: r["client_seconds"])
-        best[case] = {**top, "peak_rss_mib": max(r["peak_rss_mib"] for r in results), "runs": results}
-    return best
+    return {case: {**fastest(results, "client_seconds"), "runs": results} for case, results in runs.items()}
 
 
 def every_run(runs: list[dict[str, Any]]) -> str:
@@ -297,13 +293,10 @@ def main() -> None:
         proc.terminate()
         proc.wait(timeout=60)
     b, s, r = results["bulksync"], results["simple_salesforce"], results["raw"]
-    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
-    cpu = next((ln.split(":", 1)[1].strip() for ln in cpuinfo if ln.startswith("model name")), "?")
     lines = [
         "# Salesforce extraction benchmark",
         "",
-        f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {cpu}, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}: {args.rows:,} Account rows (every field of describe but formula and "
+        f"{run_on()}: {args.rows:,} Account rows (every field of describe but formula and "
         f"compound ones) from the local sandbox over HTTPS, {args.max_records:,} records per results page "
         f"(`bench/salesforce_bench.py`). Best time of {args.repeat} rounds (every case once per round, in turn), "
         "each run in a fresh process, after one "
