@@ -21,6 +21,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
 from bulksync import stages
 from bulksync.staging.partition import Window
 from tests.helpers import DAY, pipeline
@@ -324,3 +326,13 @@ def ledger(db: Path) -> list[tuple[Any, ...]]:
         ).fetchall()
     finally:
         con.close()
+
+
+def query(pg_url: str, sql: str) -> list[tuple[Any, ...]]:
+    """The rows of one SQL query, as tuples."""
+    engine = sa.create_engine(pg_url)
+    try:
+        with engine.connect() as c:
+            return [tuple(r) for r in c.execute(sa.text(sql))]
+    finally:
+        engine.dispose()
