@@ -319,11 +319,16 @@ def loaded(db: Path) -> list[dict[str, Any]]:
 
 def ledger(db: Path) -> list[tuple[Any, ...]]:
     """(file name, status, reason, rows, location) of every ledger row, in insertion order."""
+    return sqlite_rows(
+        db, "SELECT file_name, status, reason, rows, location, size, sha256 FROM bulksync_files ORDER BY id"
+    )
+
+
+def sqlite_rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    """The rows of one SQL query on the SQLite warehouse."""
     con = sqlite3.connect(db)
     try:
-        return con.execute(
-            "SELECT file_name, status, reason, rows, location, size, sha256 FROM bulksync_files ORDER BY id"
-        ).fetchall()
+        return con.execute(sql).fetchall()
     finally:
         con.close()
 
