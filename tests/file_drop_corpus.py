@@ -21,6 +21,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
 from bulksync import stages
 from bulksync.staging.partition import Window
 from tests.helpers import DAY, pipeline
@@ -317,10 +319,25 @@ def loaded(db: Path) -> list[dict[str, Any]]:
 
 def ledger(db: Path) -> list[tuple[Any, ...]]:
     """(file name, status, reason, rows, location) of every ledger row, in insertion order."""
+    return sqlite_rows(
+        db, "SELECT file_name, status, reason, rows, location, size, sha256 FROM bulksync_files ORDER BY id"
+    )
+
+
+def sqlite_rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    """The rows of one SQL query on the SQLite warehouse."""
     con = sqlite3.connect(db)
     try:
-        return con.execute(
-            "SELECT file_name, status, reason, rows, location, size, sha256 FROM bulksync_files ORDER BY id"
-        ).fetchall()
+        return con.execute(sql).fetchall()
     finally:
         con.close()
+
+
+def query(pg_url: str, sql: str) -> list[tuple[Any, ...]]:
+    """The rows of one SQL query, as tuples."""
+    engine = sa.create_engine(pg_url)
+    try:
+        with engine.connect() as c:
+            return [tuple(r) for r in c.execute(sa.text(sql))]
+    finally:
+        engine.dispose()

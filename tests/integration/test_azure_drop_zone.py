@@ -12,7 +12,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from bulksync import stages
 from bulksync.errors import LandingFileChangedError, SpecError, StorageAccessError
@@ -22,7 +21,7 @@ from bulksync.sources.file_drop.store import open_store
 from bulksync.staging.partition import Window
 from tests.azure_drops import PG_TARGET, blob_drop_spec, blobs, landing_url, put, reason
 from tests.azurite import CONN_ID, Azurite
-from tests.file_drop_corpus import csv_text
+from tests.file_drop_corpus import csv_text, query
 from tests.helpers import DAY, pipeline
 
 NEXT_DAY = Window(DAY.end, DAY.end + dt.timedelta(days=1))  # type: ignore[operator]
@@ -41,22 +40,13 @@ def run_all(spec: Any, window: Window, run_id: str, try_number: int = 1) -> None
 
 
 def table(pg_url: str) -> list[tuple[Any, ...]]:
-    engine = sa.create_engine(pg_url)
-    try:
-        with engine.connect() as c:
-            return [tuple(r) for r in c.execute(sa.text("SELECT id, name, amount FROM drops ORDER BY id"))]
-    finally:
-        engine.dispose()
+    return query(pg_url, "SELECT id, name, amount FROM drops ORDER BY id")
 
 
 def files(pg_url: str) -> list[tuple[Any, ...]]:
-    engine = sa.create_engine(pg_url)
-    try:
-        with engine.connect() as c:
-            sql = "SELECT file_name, status, interval, rows, reason, location FROM bulksync_audit.files ORDER BY id"
-            return [tuple(r) for r in c.execute(sa.text(sql))]
-    finally:
-        engine.dispose()
+    return query(
+        pg_url, "SELECT file_name, status, interval, rows, reason, location FROM bulksync_audit.files ORDER BY id"
+    )
 
 
 def expected(*rows: tuple[Any, ...]) -> list[tuple[Any, ...]]:

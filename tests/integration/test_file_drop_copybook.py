@@ -5,14 +5,13 @@ with the engine's reason while the other files load; a broken copybook is a spec
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bulksync.errors import SpecError
-from tests.file_drop_corpus import drop_spec, ledger, run, write
+from tests.file_drop_corpus import drop_spec, ledger, run, sqlite_rows, write
 
 COPYBOOK = """\
 000100* ACCOUNTS - 20-BYTE FIXED RECORDS
@@ -49,11 +48,7 @@ def spec(landing: Path, copybook: str = "accts.cpy") -> Any:
 
 
 def rows(db: Path) -> list[tuple[Any, ...]]:
-    con = sqlite3.connect(db)
-    try:
-        return con.execute("SELECT acct_id, acct_name, acct_bal FROM drops ORDER BY acct_id").fetchall()
-    finally:
-        con.close()
+    return sqlite_rows(db, "SELECT acct_id, acct_name, acct_bal FROM drops ORDER BY acct_id")
 
 
 GOOD = record(1, "ANNA", 1050) + record(2, "BOB", -300)

@@ -11,7 +11,6 @@ import datetime as dt
 import gzip
 import hashlib
 import io
-import sqlite3
 import zipfile
 from decimal import Decimal
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.file_drop_corpus import OLD, drop_spec, ledger, loaded, run, write
+from tests.file_drop_corpus import OLD, drop_spec, ledger, loaded, run, sqlite_rows, write
 
 ROWS = [
     (1, "Anna", "10.50"),
@@ -137,11 +136,7 @@ def fixed_spec(landing: Path, **layout: Any) -> Any:
 
 
 def fixed_rows(db: Path) -> list[tuple[Any, ...]]:
-    con = sqlite3.connect(db)
-    try:
-        return con.execute("SELECT id, name, amount, booked, flag FROM drops ORDER BY id").fetchall()
-    finally:
-        con.close()
+    return sqlite_rows(db, "SELECT id, name, amount, booked, flag FROM drops ORDER BY id")
 
 
 def test_fixed_width_layout(landing: Path, sqlite_conn: Path) -> None:

@@ -11,14 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from bulksync import stages
 from bulksync.cli import app
 from bulksync.staging.partition import Window
 from bulksync.staging.writer import PartitionWriter
-from tests.file_drop_corpus import COLUMNS, csv_text, write
+from tests.file_drop_corpus import COLUMNS, csv_text, query, write
 from tests.helpers import DAY, pipeline
 
 NEXT_DAY = Window(DAY.end, DAY.end + dt.timedelta(days=1))  # type: ignore[operator]
@@ -76,26 +75,11 @@ def run_all(spec: Any, window: Window, run_id: str) -> dict[str, Any]:
 
 
 def table(pg_url: str) -> list[tuple[Any, ...]]:
-    engine = sa.create_engine(pg_url)
-    try:
-        with engine.connect() as c:
-            return [tuple(r) for r in c.execute(sa.text("SELECT id, name, amount, amount_x2 FROM orders ORDER BY id"))]
-    finally:
-        engine.dispose()
+    return query(pg_url, "SELECT id, name, amount, amount_x2 FROM orders ORDER BY id")
 
 
 def files(pg_url: str) -> list[tuple[Any, ...]]:
-    engine = sa.create_engine(pg_url)
-    try:
-        with engine.connect() as c:
-            return [
-                tuple(r)
-                for r in c.execute(
-                    sa.text("SELECT file_name, status, interval, rows, reason FROM bulksync_audit.files ORDER BY id")
-                )
-            ]
-    finally:
-        engine.dispose()
+    return query(pg_url, "SELECT file_name, status, interval, rows, reason FROM bulksync_audit.files ORDER BY id")
 
 
 def expected(*rows: tuple[Any, ...]) -> list[tuple[Any, ...]]:

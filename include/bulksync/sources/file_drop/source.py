@@ -217,17 +217,8 @@ class FileDropSource(Source):
 
     def _reject_entry(self, cand: Candidate) -> None:
         reason, message = cand.problem or ("unknown", "unusable entry")
-        ledger = self._ledger()
         if reason == "unsafe_name":
-            ledger.record(
-                file_name=cand.name,
-                status="rejected",
-                interval=self.interval,
-                run_id=self.run_id,
-                reason=reason,
-                detail=message,
-            )
-            self._note(cand.name, "rejected", reason=reason)
+            self._record(cand.name, "rejected", reason, message)
             log.warning("%s", message)
             return
         where = moves.quarantine(
@@ -240,16 +231,7 @@ class FileDropSource(Source):
             interval=self.interval,
             run_id=self.run_id,
         )
-        ledger.record(
-            file_name=cand.name,
-            status="quarantined",
-            interval=self.interval,
-            run_id=self.run_id,
-            reason=reason,
-            detail=message,
-            location=where,
-        )
-        self._note(cand.name, "quarantined", reason=reason)
+        self._record(cand.name, "quarantined", reason, message, location=where)
 
     # -- reading ------------------------------------------------------------------------------------
 
@@ -368,19 +350,9 @@ class FileDropSource(Source):
                 run_id=self.run_id,
                 earlier_interval=row.interval,
             )
-            ledger.record(
-                file_name=f.name,
-                status="duplicate",
-                interval=self.interval,
-                run_id=self.run_id,
-                size=size,
-                sha256=sha256,
-                reason="duplicate",
-                detail=message,
-                location=where,
-                arrived_at=arrived,
+            self._record(
+                f.name, "duplicate", "duplicate", message, size=size, sha256=sha256, location=where, arrived_at=arrived
             )
-            self._note(f.name, "duplicate", reason="duplicate")
             return
         self._accepted.append(_Accepted(row.id, f, sha256))
         self._note(f.name, "accepted", rows=spool.rows, sha256=sha256)
@@ -491,21 +463,26 @@ class FileDropSource(Source):
             interval=self.interval,
             run_id=self.run_id,
         )
-        ledger = self._ledger()
-        fields = {"reason": reason, "detail": message, "location": where, "size": size, "sha256": sha256}
+        fields = {"location": where, "size": size, "sha256": sha256}
         if f.ledger_id is not None:
-            ledger.update(f.ledger_id, status="quarantined", **fields)
+            self._ledger().update(f.ledger_id, status="quarantined", reason=reason, detail=message, **fields)
+            self._note(f.name, "quarantined", reason=reason)
         else:
             arrived = dt.datetime.fromtimestamp(f.mtime, dt.UTC) if f.mtime else None
-            ledger.record(
-                file_name=f.name,
-                status="quarantined",
-                interval=self.interval,
-                run_id=self.run_id,
-                arrived_at=arrived,
-                **fields,
-            )
-        self._note(f.name, "quarantined", reason=reason)
+            self._record(f.name, "quarantined", reason, message, arrived_at=arrived, **fields)
+
+    def _record(self, name: str, status: str, reason: str, message: str, **fields: Any) -> None:
+        """Add the ledger row of a file that is not accepted, and note it in the stats."""
+        self._ledger().record(
+            file_name=name,
+            status=status,
+            interval=self.interval,
+            run_id=self.run_id,
+            reason=reason,
+            detail=message,
+            **fields,
+        )
+        self._note(name, status, reason=reason)
 
     def _note(self, name: str, status: str, **extra: Any) -> None:
         self.stats["files"].append({"name": name, "status": status, "rows": extra.pop("rows", 0), **extra})
