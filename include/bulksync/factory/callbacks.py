@@ -22,7 +22,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from bulksync.spec.models import PipelineSpec
-from bulksync.staging.partition import Window
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +38,8 @@ def _interval(context: Mapping[str, Any]) -> str:
     start, end = context.get("data_interval_start"), context.get("data_interval_end")
     if start is None and end is None:
         return "full"
+    from bulksync.staging.partition import Window
+
     return Window(start, end).key
 
 
@@ -170,6 +171,8 @@ def late_alert(tenant: str, pipeline: str, minutes: float, context: Mapping[str,
 
     run = dict(context.get("dag_run") or {})
     start, end = run.get("data_interval_start"), run.get("data_interval_end")
+    from bulksync.staging.partition import Window
+
     window = Window(_parse(start), _parse(end)) if start or end else None
     deadline = (context.get("deadline") or {}).get("deadline_time")
     run_id = str(run.get("dag_run_id") or run.get("run_id") or "")

@@ -20,7 +20,7 @@ from airflow.providers.common.sql.hooks.sql import DbApiHook
 
 from bulksync.errors import ConfigurationError, SourceConnectionError
 from bulksync.hooks.base import get_connection
-from bulksync.hooks.sql import DRIVERS
+from bulksync.hooks.sql import DRIVERS, connection_url
 
 log = logging.getLogger(__name__)
 
@@ -142,18 +142,7 @@ class IbmiHook(DbApiHook):
                 f"connection {self.ibmi_conn_id!r}: extra.driver {driver!r} is unknown; "
                 "use sqlalchemy-ibmi or ibm_db_sa"
             )
-        drivername = DRIVERS[(conn.conn_type or "").lower()]
-        if drivername == "sqlite":
-            path = conn.schema or conn.host or ""
-            return make_url(f"sqlite:///{path}" if path else "sqlite://")
-        return URL.create(
-            drivername,
-            username=conn.login or None,
-            password=conn.password or None,
-            host=conn.host or None,
-            port=conn.port or None,
-            database=conn.schema or None,
-        )
+        return connection_url(DRIVERS[(conn.conn_type or "").lower()], conn)
 
     def describe(self) -> str:
         """``connection 'x' (db2i as400.example.com)`` without credentials, for messages."""

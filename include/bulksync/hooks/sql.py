@@ -57,7 +57,7 @@ class SqlAlchemyHook(BaseHook):
     @cached_property
     def url(self) -> Any:
         """The SQLAlchemy URL (password included: never log it; use :meth:`describe`)."""
-        from sqlalchemy.engine import URL, make_url
+        from sqlalchemy.engine import make_url
 
         conn = self.connection
         extra = conn.extra_dejson or {}
@@ -69,17 +69,7 @@ class SqlAlchemyHook(BaseHook):
                 f"connection {self.conn_id!r} has type {conn.conn_type!r}, which bulksync's SQL hook does not know; "
                 f"use one of {', '.join(sorted(DRIVERS))} or set extra.sqlalchemy_url"
             )
-        if driver == "sqlite":
-            path = conn.schema or conn.host or ""
-            return make_url(f"sqlite:///{path}" if path else "sqlite://")
-        return URL.create(
-            driver,
-            username=conn.login or None,
-            password=conn.password or None,
-            host=conn.host or None,
-            port=conn.port or None,
-            database=conn.schema or None,
-        )
+        return connection_url(driver, conn)
 
     def describe(self) -> str:
         """``conn_id (dialect://host:port/db)`` without credentials, for messages."""
@@ -119,6 +109,23 @@ class SqlAlchemyHook(BaseHook):
             ) from None
         except sa.exc.ArgumentError as exc:
             raise ConfigurationError(f"{self.describe()} is misconfigured: {exc}") from None
+
+
+def connection_url(driver: str, conn: Any) -> Any:
+    """The SQLAlchemy URL of an Airflow connection for ``driver`` (a file path for SQLite)."""
+    from sqlalchemy.engine import URL, make_url
+
+    if driver == "sqlite":
+        path = conn.schema or conn.host or ""
+        return make_url(f"sqlite:///{path}" if path else "sqlite://")
+    return URL.create(
+        driver,
+        username=conn.login or None,
+        password=conn.password or None,
+        host=conn.host or None,
+        port=conn.port or None,
+        database=conn.schema or None,
+    )
 
 
 def _transactional_sqlite(engine: Any) -> None:

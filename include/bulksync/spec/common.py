@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
@@ -29,6 +30,15 @@ def _slug(value: str) -> str:
 def _identifier(value: str) -> str:
     if not _IDENT.match(value):
         raise ValueError(f"{value!r} is not a valid SQL identifier (letters, digits, '_'; no quotes or dots)")
+    return value
+
+
+def check_timezone(value: str) -> str:
+    """``value`` when it names an IANA time zone; ``ValueError`` with an example otherwise."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r}; use an IANA name such as 'Europe/Berlin'") from None
     return value
 
 

@@ -19,13 +19,12 @@ Example::
 from __future__ import annotations
 
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
 from bulksync.ibmi.ccsid import codec_for
 from bulksync.ibmi.names import FileName, parse_file_name
-from bulksync.spec.common import Identifier, StrictModel
+from bulksync.spec.common import Identifier, StrictModel, check_timezone
 
 DateFormat = Literal["CYYMMDD", "YYYYMMDD", "YYMMDD", "CYYDDD"]
 Conversion = Literal["auto", "text", "date", "timestamp", "time", "code", "ebcdic", "binary", "decimal", "integer"]
@@ -164,11 +163,7 @@ class IbmiOptions(StrictModel):
     @field_validator("timezone")
     @classmethod
     def _timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as 'Europe/Berlin'") from None
-        return value
+        return check_timezone(value)
 
     @model_validator(mode="after")
     def _source(self) -> IbmiOptions:

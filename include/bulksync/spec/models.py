@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator, model_validator
 
-from bulksync.spec.common import Slug, StrictModel
+from bulksync.spec.common import Slug, StrictModel, check_timezone
 from bulksync.spec.sources import SourceSpec
 from bulksync.spec.targets import TargetSpec
 from bulksync.spec.transforms import TransformStep
@@ -149,11 +149,7 @@ class PipelineSpec(StrictModel):
     @field_validator("timezone")
     @classmethod
     def _timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as 'Europe/Berlin'") from None
-        return value
+        return check_timezone(value)
 
     @field_validator("datasets")
     @classmethod

@@ -95,7 +95,9 @@ class Partition:
     @property
     def is_remote(self) -> bool:
         """True when the staging root is an object store (commits by writing the manifest last)."""
-        return "://" in self.root and not self.root.startswith("file://")
+        from bulksync.storage.location import is_remote
+
+        return is_remote(self.root)
 
     def _rel(self) -> tuple[str, str, str]:
         return self.tenant, self.pipeline, self.dataset
