@@ -33,8 +33,8 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from tests.conftest import ROOT
-from tests.e2e.cluster import Cluster, create_pg_database
+from tests.conftest import ROOT, create_pg_database
+from tests.e2e.cluster import Cluster
 
 pytestmark = pytest.mark.scheduler
 
