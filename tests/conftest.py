@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -45,9 +45,8 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
     return monkeypatch
 
 
-@pytest.fixture
-def pg_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A fresh PostgreSQL database (dropped afterwards), also as connection ``test_pg``."""
+def create_pg_database(prefix: str) -> tuple[str, Callable[[], None]]:
+    """A fresh PostgreSQL database: its SQLAlchemy URL (psycopg) and a function dropping it."""
     import sqlalchemy as sa
 
     admin = sa.create_engine(
@@ -55,18 +54,28 @@ def pg_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         isolation_level="AUTOCOMMIT",
         connect_args={"connect_timeout": 5},
     )
-    name = f"bulksync_test_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     try:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     except sa.exc.OperationalError as exc:
         service_missing(f"PostgreSQL at {PG_DSN} is not reachable: {exc.orig}")
-    url = f"{PG_DSN}/{name}"
-    monkeypatch.setenv("AIRFLOW_CONN_TEST_PG", url)
-    yield url.replace("postgresql://", "postgresql+psycopg://")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+    return f"{PG_DSN.replace('postgresql://', 'postgresql+psycopg://')}/{name}", drop
+
+
+@pytest.fixture
+def pg_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh PostgreSQL database (dropped afterwards), also as connection ``test_pg``."""
+    url, drop = create_pg_database("bulksync_test")
+    monkeypatch.setenv("AIRFLOW_CONN_TEST_PG", url.replace("postgresql+psycopg://", "postgresql://"))
+    yield url
+    drop()
 
 
 @pytest.fixture

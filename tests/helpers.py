@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -44,3 +50,19 @@ def batches(*tables: pa.Table) -> Callable[[], Iterator[pa.RecordBatch]]:
             yield from t.to_batches(max_chunksize=3)
 
     return gen
+
+
+def kill_child_at_flag(script: str, flag: Path, root: Path, timeout: float) -> None:
+    """Run ``script`` in a fresh interpreter and SIGKILL it once it creates ``flag``.
+
+    Fails if the child exits or has not created ``flag`` within ``timeout`` seconds.
+    """
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    proc = subprocess.Popen([sys.executable, "-c", script], env=env, cwd=root, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + timeout
+    while not flag.exists():
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        assert time.monotonic() < deadline, "the child never reached the kill point"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()

@@ -18,12 +18,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-from tests.conftest import PG_DSN, service_missing
 
 BIN = Path(sys.executable).parent
 
@@ -53,30 +50,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def create_pg_database(prefix: str) -> tuple[str, Callable[[], None]]:
-    """A fresh PostgreSQL database: its SQLAlchemy URL (psycopg) and a function dropping it."""
-    import sqlalchemy as sa
-
-    admin = sa.create_engine(
-        PG_DSN.replace("postgresql://", "postgresql+psycopg://") + "/postgres",
-        isolation_level="AUTOCOMMIT",
-        connect_args={"connect_timeout": 5},
-    )
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except sa.exc.OperationalError as exc:
-        service_missing(f"PostgreSQL at {PG_DSN} is not reachable: {exc.orig}")
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-
-    return f"{PG_DSN.replace('postgresql://', 'postgresql+psycopg://')}/{name}", drop
 
 
 class Cluster:

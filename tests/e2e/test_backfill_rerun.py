@@ -19,12 +19,10 @@ import hashlib
 import json
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -33,8 +31,9 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from tests.conftest import ROOT
-from tests.e2e.cluster import Cluster, create_pg_database
+from tests.conftest import ROOT, create_pg_database
+from tests.e2e.cluster import Cluster
+from tests.integration.test_migration_slices import source
 
 pytestmark = pytest.mark.scheduler
 
@@ -190,16 +189,7 @@ def target_rows(c: Cluster) -> list[tuple[Any, ...]]:
 
 def expected_rows(c: Cluster, start: str, end: str) -> list[tuple[Any, ...]]:
     """One clean load of [start, end): the source's rows changed in the range, computed with sqlite3."""
-    con = sqlite3.connect(c.home / "demo/crm.db")
-    try:
-        rows = con.execute(
-            "SELECT account_id, status, annual_revenue, updated_at FROM accounts "
-            "WHERE updated_at >= ? AND updated_at < ? ORDER BY account_id",
-            (start, end),
-        ).fetchall()
-    finally:
-        con.close()
-    return [(a, s, f"{Decimal(str(r)):.2f}", u[:19]) for a, s, r, u in rows]
+    return source(c.home / "demo/crm.db", start, end)
 
 
 def checksum(rows: list[tuple[Any, ...]]) -> str:

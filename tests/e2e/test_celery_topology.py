@@ -28,8 +28,8 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from tests.conftest import ROOT, service_missing
-from tests.e2e.cluster import Cluster, create_pg_database
+from tests.conftest import ROOT, create_pg_database, service_missing
+from tests.e2e.cluster import Cluster
 from tests.e2e.test_demo_pipeline import ACCOUNT_COLS, ORDER_COLS, SALT, expected_accounts, expected_orders
 
 pytestmark = pytest.mark.scheduler

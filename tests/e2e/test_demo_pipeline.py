@@ -12,7 +12,6 @@ import csv
 import datetime as dt
 import decimal
 import hashlib
-import os
 import sqlite3
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.e2e.airflow_env import airflow_env
 
 SALT = "e2e-salt-0123456789abcdef"
 LOGICAL = "2026-01-02T02:00:00+00:00"
@@ -32,26 +31,15 @@ D = decimal.Decimal
 @pytest.fixture(scope="module")
 def demo_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     home = tmp_path_factory.mktemp("e2e")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "BULKSYNC"))}
     local = home / ".local"
-    env.update(
+    env = airflow_env(
+        home,
         {
-            "AIRFLOW_HOME": str(local / "airflow"),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{local}/airflow/airflow.db",
-            "BULKSYNC_HOME": str(home),
-            "BULKSYNC_SPECS_DIR": str(ROOT / "dags" / "pipelines"),
-            "BULKSYNC_EXPECTATIONS_DIR": str(ROOT / "expectations"),
-            "BULKSYNC_REPORTS_ROOT": str(local / "reports"),
-            "BULKSYNC_STAGING_ROOT": str(local / "staging"),
             "AIRFLOW_CONN_ACME_CRM": f"sqlite:///{local}/demo/crm.db",
             "AIRFLOW_CONN_ACME_WAREHOUSE": f"sqlite:///{local}/demo/warehouse.db",
             "AIRFLOW_VAR_BULKSYNC_PII_SALT": SALT,
-        }
+        },
     )
-    (local / "airflow").mkdir(parents=True)
     bindir = Path(sys.executable).parent
     _run([str(bindir / "bulksync"), "demo", "prepare", "--root", str(local / "demo")], env, home)
     _run([str(bindir / "airflow"), "db", "migrate"], env, home)

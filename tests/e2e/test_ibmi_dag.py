@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.e2e.airflow_env import airflow_env
 
 LOGICAL = "2026-01-02T02:00:00+00:00"
 START, END = dt.datetime(2026, 1, 1, 2), dt.datetime(2026, 1, 2, 2)
@@ -39,25 +38,14 @@ def _run(cmd: list[str], env: dict[str, str], cwd: Path) -> str:
 def ran(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("e2e_ibmi")
     local = home / ".local"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "BULKSYNC"))}
-    env.update(
+    env = airflow_env(
+        home,
         {
-            "AIRFLOW_HOME": str(local / "airflow"),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{local}/airflow/airflow.db",
-            "BULKSYNC_HOME": str(home),
-            "BULKSYNC_SPECS_DIR": str(ROOT / "dags" / "pipelines"),
-            "BULKSYNC_EXPECTATIONS_DIR": str(ROOT / "expectations"),
-            "BULKSYNC_REPORTS_ROOT": str(local / "reports"),
-            "BULKSYNC_STAGING_ROOT": str(local / "staging"),
             "AIRFLOW_CONN_ACME_AS400": f"sqlite:///{local}/demo/as400.db",
             "AIRFLOW_CONN_ACME_WAREHOUSE": f"sqlite:///{local}/demo/warehouse.db",
             "AIRFLOW_CONN_ACME_CRM": f"sqlite:///{local}/demo/crm.db",
-        }
+        },
     )
-    (local / "airflow").mkdir(parents=True)
     (local / "demo").mkdir(parents=True)
     bindir = Path(sys.executable).parent
     url = f"sqlite:///{local}/demo/as400.db"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
 import sqlite3
 import subprocess
@@ -20,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.e2e.airflow_env import airflow_env
 from tests.e2e.test_demo_pipeline import ACCOUNT_COLS, ORDER_COLS, SALT, expected_accounts, expected_orders
 
 BIN = Path(sys.executable).parent
@@ -30,26 +29,15 @@ BIN = Path(sys.executable).parent
 def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     home = tmp_path_factory.mktemp("migration")
     local = home / ".local"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "BULKSYNC"))}
-    env.update(
+    env = airflow_env(
+        home,
         {
-            "AIRFLOW_HOME": str(local / "airflow"),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{local}/airflow/airflow.db",
-            "BULKSYNC_HOME": str(home),
-            "BULKSYNC_SPECS_DIR": str(ROOT / "dags" / "pipelines"),
-            "BULKSYNC_EXPECTATIONS_DIR": str(ROOT / "expectations"),
-            "BULKSYNC_REPORTS_ROOT": str(local / "reports"),
-            "BULKSYNC_STAGING_ROOT": str(local / "staging"),
             "AIRFLOW_CONN_ACME_CRM": f"sqlite:///{local}/demo/crm.db",
             "AIRFLOW_CONN_ACME_WAREHOUSE": f"sqlite:///{local}/demo/warehouse.db",
             "AIRFLOW_VAR_BULKSYNC_PII_SALT": SALT,
             "HOME_DIR": str(home),
-        }
+        },
     )
-    (local / "airflow").mkdir(parents=True)
     _run([str(BIN / "bulksync"), "demo", "prepare", "--root", str(local / "demo")], env)
     _run([str(BIN / "airflow"), "db", "migrate"], env)
     return env

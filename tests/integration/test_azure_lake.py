@@ -5,12 +5,7 @@ Hive partition folders and ``_SUCCESS`` markers, ``replace_partition``, rerun id
 from __future__ import annotations
 
 import datetime as dt
-import os
-import signal
-import subprocess
-import sys
 import textwrap
-import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,7 +18,7 @@ from bulksync.staging.partition import Window
 from bulksync.storage.hive import SUCCESS, committed_partitions, read_committed
 from bulksync.storage.location import open_location
 from bulksync.targets.registry import make_target
-from tests.helpers import DAY, batches, target
+from tests.helpers import DAY, batches, kill_child_at_flag, target
 
 ROOT = Path(__file__).resolve().parents[2]
 DAY2 = Window(dt.datetime(2026, 1, 2, tzinfo=dt.UTC), dt.datetime(2026, 1, 3, tzinfo=dt.UTC))
@@ -203,15 +198,7 @@ def test_kill_during_lake_write_commits_no_half_partition(
     make_target(tgt).load(batches(before), SCHEMA, window=DAY, run_id="first")
     flag = tmp_path / "flag"
     script = CHILD.format(root=str(ROOT), flag=str(flag), phase=phase, container=container)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-c", script], env=env, cwd=ROOT, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while not flag.exists():
-        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-        assert time.monotonic() < deadline, "the child never reached the kill point"
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_child_at_flag(script, flag, ROOT, timeout=60)
 
     loc = open_location(f"abfs://{container}/lake", "azurite").child("orders")
     committed = committed_partitions(loc)

@@ -4,12 +4,7 @@ without a manifest the attempt does not count, and the rerun replaces it and cle
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import textwrap
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +15,7 @@ import sqlalchemy as sa
 from bulksync import stages
 from bulksync.errors import StagingError
 from bulksync.staging.reader import iter_batches, read_manifest
-from tests.helpers import DAY, pipeline
+from tests.helpers import DAY, kill_child_at_flag, pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = 20_011
@@ -177,15 +172,7 @@ def test_interrupted_upload_is_ignored_and_rewritten(
         before = pa.Table.from_batches(list(iter_batches(part, first)))
     flag = tmp_path / "flag"
     script = CHILD.format(root=str(ROOT), flag=str(flag), container=container)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-c", script], env=env, cwd=ROOT, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 90
-    while not flag.exists():
-        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-        assert time.monotonic() < deadline, "the child never reached the kill point"
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_child_at_flag(script, flag, ROOT, timeout=90)
 
     prefix = f"staging/acme/test/orders/{DAY.key}/"
     stale = [n for n in blob_names(azurite, container) if n.startswith(prefix + "_parts/")]

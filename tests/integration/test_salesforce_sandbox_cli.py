@@ -76,20 +76,21 @@ def test_cli_prints_credentials_and_serves_until_terminated(tmp_path: Path) -> N
     assert "export 'AIRFLOW_CONN_ACME_SF=salesforce://" in out
 
 
-def test_cli_refuses_a_bad_count(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [str(BIN), "sandbox", "salesforce", "--count", "Account=lots", "--workdir", str(tmp_path)],
+def _sandbox_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN), "sandbox", "salesforce", *args, "--workdir", str(tmp_path)],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
+
+
+def test_cli_refuses_a_bad_count(tmp_path: Path) -> None:
+    result = _sandbox_cli(tmp_path, "--count", "Account=lots")
     assert result.returncode == 2
     assert "expected OBJECT=N" in result.stderr
 
 
 def test_cli_refuses_a_bad_modstamp_end(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [str(BIN), "sandbox", "salesforce", "--modstamp-end", "yesterday", "--workdir", str(tmp_path)],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    result = _sandbox_cli(tmp_path, "--modstamp-end", "yesterday")
     assert result.returncode == 2
     assert "expected an ISO date-time" in result.stderr
 
