@@ -215,7 +215,7 @@ def test_value_too_long_for_existing_varchar_rolls_back_everything(pg_url: str) 
         conn.exec_driver_sql("INSERT INTO accounts (id, name) VALUES (100, 'old')")
     wider = SCHEMA.append(pa.field("extra", pa.string()))
     rows = [(1, "abc", D("1.00"), ts(1), True, None, "e"), (2, "abcdef", D("1.00"), ts(1), True, None, "e")]
-    with pytest.raises(TargetSchemaError, match=r"loading accounts failed, nothing was loaded.*too long"):
+    with pytest.raises(DataError, match=r"loading accounts failed, nothing was loaded.*too long"):
         load("postgres", rows_table(rows, wider))
     with sa.create_engine(pg_url).connect() as conn:
         cols = [
