@@ -307,8 +307,7 @@ def load(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: Any = N
         raise
     if result.already_loaded:
         log.info(
-            "load %s: nothing to do (%s): the ledger of %s says load %s wrote this partition (%d inserted, "
-            "%d updated)",
+            "load %s: nothing to do (%s): the ledger of %s says load %s wrote this partition (%d inserted, %d updated)",
             ds.name,
             result.noop_reason,
             result.table,

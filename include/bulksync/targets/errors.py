@@ -63,9 +63,7 @@ def db_error(orig: Any, table: str) -> BulksyncError:
         hint = ""
         if getattr(orig, "sqlstate", None) == "55P03":
             hint = " (another load of this table or window held its lock past lock_timeout)"
-        return TargetUnavailableError(
-            f"loading {table} failed, nothing was loaded; it will be retried{hint}: {detail}"
-        )
+        return TargetUnavailableError(f"loading {table} failed, nothing was loaded; it will be retried{hint}: {detail}")
     state = getattr(orig, "sqlstate", None) or ""
     cls = DataError if state[:2] in ("22", "23") else TargetSchemaError
     return cls(f"loading {table} failed, nothing was loaded (the transaction was rolled back): {detail}")

@@ -153,8 +153,7 @@ class SqlTarget(Target):
         if previous.manifest_sha256 == ref.manifest_sha256:
             reason = "already_loaded"
             log.info(
-                "%s: partition %s/%s of %s (manifest %s) was loaded already by run %s at %s (load %s): "
-                "nothing to do",
+                "%s: partition %s/%s of %s (manifest %s) was loaded already by run %s at %s (load %s): nothing to do",
                 self.qualified_name,
                 ref.dataset,
                 ref.interval,
@@ -240,7 +239,12 @@ class SqlTarget(Target):
         return result, audit
 
     def _record(
-        self, conn: sa.Connection, ledger: sa.Table, ref: PartitionRef, result: LoadResult, audit: tuple[str, dt.datetime]
+        self,
+        conn: sa.Connection,
+        ledger: sa.Table,
+        ref: PartitionRef,
+        result: LoadResult,
+        audit: tuple[str, dt.datetime],
     ) -> None:
         entry = LedgerEntry(
             load_id=str(result.load_id),
@@ -301,7 +305,9 @@ class SqlTarget(Target):
         """Whether the target table exists (read in the load's transaction)."""
         return bool(sa.inspect(conn).has_table(self.spec.table, schema=self.spec.db_schema))
 
-    def ensure_table(self, conn: sa.Connection, schema: pa.Schema, exists: bool | None = None) -> tuple[bool, list[str]]:
+    def ensure_table(
+        self, conn: sa.Connection, schema: pa.Schema, exists: bool | None = None
+    ) -> tuple[bool, list[str]]:
         """Create the table or reconcile its columns with the staged schema."""
         if exists is None:
             exists = self.has_table(conn)
@@ -385,7 +391,9 @@ class SqlTarget(Target):
         log.info("created table %s with %d columns", self.qualified_name, len(schema))
 
     def create_temp_table(self, conn: sa.Connection, tmp: str, schema: pa.Schema) -> None:
-        cols = ", ".join(f"{self.q(f.name)} {sa_type(f.type, self.dialect).compile(dialect=conn.dialect)}" for f in schema)
+        cols = ", ".join(
+            f"{self.q(f.name)} {sa_type(f.type, self.dialect).compile(dialect=conn.dialect)}" for f in schema
+        )
         conn.exec_driver_sql(f"CREATE TEMP TABLE {self.q(tmp)} ({cols})")
 
     def drop_temp_table(self, conn: sa.Connection, tmp: str) -> None:
@@ -435,7 +443,7 @@ class SqlTarget(Target):
                         f"column {field.name!r} of {self.qualified_name} holds NaN ({count} in rows {offset + 1:,}–"
                         f"{offset + len(col):,}, first at staged row {first + 1:,}) and {self.capabilities.name} "
                         "would store it as NULL; nothing was loaded. Map NaN to null on purpose in a transform "
-                        f"(derive: {{{field.name}: \"if(is_nan({field.name}), null, {field.name})\"}}) or load into "
+                        f'(derive: {{{field.name}: "if(is_nan({field.name}), null, {field.name})"}}) or load into '
                         "PostgreSQL"
                     )
 
@@ -452,9 +460,7 @@ class SqlTarget(Target):
             )
         if self.dialect == "sqlite":
             try:
-                conn.exec_driver_sql(
-                    f"CREATE UNIQUE INDEX {self.q(src + '_keys')} ON {tmp} ({', '.join(keys)})"
-                )
+                conn.exec_driver_sql(f"CREATE UNIQUE INDEX {self.q(src + '_keys')} ON {tmp} ({', '.join(keys)})")
             except sa.exc.IntegrityError:
                 self.raise_duplicate_keys(conn, src)
 
@@ -531,7 +537,9 @@ class SqlTarget(Target):
 
     def _load_condition(self, previous: LedgerEntry) -> tuple[str, dict[str, Any]]:
         """The rows an earlier load wrote: its run id and load time in the audit columns."""
-        cond = f"({self.q(AUDIT_RUN_ID)} = {self.bind('prev_run')} AND {self.q(AUDIT_LOADED_AT)} = {self.bind('prev_at')})"
+        cond = (
+            f"({self.q(AUDIT_RUN_ID)} = {self.bind('prev_run')} AND {self.q(AUDIT_LOADED_AT)} = {self.bind('prev_at')})"
+        )
         return cond, {"prev_run": previous.run_id, "prev_at": self.stored_time(previous.rows_loaded_at)}
 
     def delete_load(self, conn: sa.Connection, previous: LedgerEntry) -> int:
@@ -614,4 +622,3 @@ def _sqlite_value(arr: pa.Array) -> pa.Array:
 def _db_error(exc: sa.exc.DBAPIError, table: str) -> Exception:
     """Kept for callers of the former name: see :func:`bulksync.targets.errors.db_error`."""
     return db_error(exc.orig if exc.orig is not None else exc, table)
-
