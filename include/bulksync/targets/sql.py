@@ -217,7 +217,7 @@ class SqlTarget(Target):
             if mode == "replace":
                 deleted = self.delete_all(conn)
             elif mode == "interval":
-                deleted = self._delete_window(conn, window, previous)
+                deleted = self._delete_window(conn, window, previous, schema.field(self.spec.interval_column).type)
             else:
                 deleted = self.delete_load(conn, previous) if previous is not None else 0
             rows = self.copy_into(conn, None, schema, batches, audit=audit)
@@ -555,15 +555,17 @@ class SqlTarget(Target):
         )
         return deleted
 
-    def _delete_window(self, conn: sa.Connection, window: Window, previous: LedgerEntry | None) -> int:
+    def _delete_window(
+        self, conn: sa.Connection, window: Window, previous: LedgerEntry | None, typ: pa.DataType | None = None
+    ) -> int:
         col = self.q(self.spec.interval_column)
         clauses, params = [], {}
         if window.start is not None:
             clauses.append(f"{col} >= {self.bind('start')}")
-            params["start"] = self.time_param(window.start)
+            params["start"] = self.window_param(window.start, typ)
         if window.end is not None:
             clauses.append(f"{col} < {self.bind('end')}")
-            params["end"] = self.time_param(window.end)
+            params["end"] = self.window_param(window.end, typ)
         where = " AND ".join(clauses) or "1=1"
         if previous is not None:
             # rows the earlier extract of this window loaded outside it (e.g. a widened window) go too
@@ -573,6 +575,16 @@ class SqlTarget(Target):
 
     def time_param(self, value: dt.datetime) -> Any:
         return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%fZ") if self.dialect == "sqlite" else value
+
+    def window_param(self, value: dt.datetime, typ: pa.DataType | None) -> Any:
+        """A window bound compared with the interval column: on SQLite, text shaped as the column holds
+        its values (a date, a naive or a UTC time), so that comparing the texts orders them right."""
+        if self.dialect != "sqlite" or typ is None:
+            return self.time_param(value)
+        utc = value.astimezone(dt.UTC)
+        if pa.types.is_date(typ):
+            return utc.date().isoformat()
+        return utc.strftime("%Y-%m-%d %H:%M:%S.%f" + ("Z" if getattr(typ, "tz", None) else ""))
 
     def stored_time_text(self, value: dt.datetime) -> str:
         """A load time as the ledger keeps it: exactly what the audit column holds (text on SQLite)."""
