@@ -140,7 +140,8 @@ class Child:
     ):
         flags.mkdir(parents=True, exist_ok=True)
         self.flags = flags
-        env = {**os.environ, "PYTHONPATH": str(ROOT), **env_vars}
+        path = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(ROOT)) if p)
+        env = {**os.environ, "PYTHONPATH": path, **env_vars}
         args = [str(spec), steps, window[0].isoformat(), window[1].isoformat(), run_id, str(flags)]
         self.proc = subprocess.Popen(
             [sys.executable, "-c", CHILD, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
@@ -208,7 +209,9 @@ def waiting_for_advisory_lock(url: str) -> int:
     try:
         with engine.connect() as conn:
             return int(
-                conn.exec_driver_sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted").scalar()
+                conn.exec_driver_sql(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                ).scalar()
                 or 0
             )
     finally:

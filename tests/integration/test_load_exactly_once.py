@@ -61,15 +61,19 @@ def ctx(window: tuple[dt.datetime, dt.datetime], run_id: str) -> stages.RunConte
     return stages.RunContext(run_id=run_id, window=Window(*window), try_number=1)
 
 
-def run_inline(spec_path: Path, window: tuple[dt.datetime, dt.datetime], run_id: str) -> dict[str, Any]:
-    """Every stage of the dataset in this process; returns the reconcile result."""
+def run_inline(
+    spec_path: Path, window: tuple[dt.datetime, dt.datetime], run_id: str, *, load_result: bool = False
+) -> dict[str, Any]:
+    """Every stage of the dataset in this process; returns the reconcile result (or the load's)."""
     spec = load_spec(spec_path)
     ds = spec.datasets[0]
     c = ctx(window, run_id)
     stages.extract(spec, ds, c)
     stages.transform(spec, ds, c)
-    stages.load(spec, ds, c)
-    return stages.reconcile(spec, ds, c)
+    loaded = stages.load(spec, ds, c)
+    rec = stages.reconcile(spec, ds, c)
+    assert rec["status"] == "success"
+    return loaded.to_json() if load_result else rec
 
 
 def ledger_rows(world: dict[str, Any]) -> list[tuple[Any, ...]]:
@@ -148,9 +152,14 @@ def test_cleared_run_replaces_what_the_previous_extract_loaded(world: dict[str, 
     second = [(i, n.replace("v1", "v2") if i % 3 == 0 else n, t) for i, n, t in first if i % 10 != 0]
     second += source_rows(25, 1, version="new", start_id=3000)
     write_source(world["source"], second + day2)
-    cleared = Child(spec_path, "extract,transform,load,reconcile", DAY1, "scheduled__2026-01-01", world["tmp"] / "c")
-    assert cleared.finish() == 0, cleared.output()
-    result = cleared.result()
+    if world["kind"] == "postgres":  # the cleared tasks run in a new process, as on another worker
+        cleared = Child(
+            spec_path, "extract,transform,load,reconcile", DAY1, "scheduled__2026-01-01", world["tmp"] / "c"
+        )
+        assert cleared.finish() == 0, cleared.output()
+        result = cleared.result()
+    else:
+        result = run_inline(spec_path, DAY1, "scheduled__2026-01-01", load_result=True)
     assert result["already_loaded"] is False
 
     loads = [in_window(first, DAY1), in_window(second, DAY1)]
@@ -160,8 +169,7 @@ def test_cleared_run_replaces_what_the_previous_extract_loaded(world: dict[str, 
         assert result["deleted"] == len(loads[0]) and result["replaced_load_id"]
 
     # cleared once more with nothing changed at the source: the table stays as it is
-    again = Child(spec_path, "extract,transform,load,reconcile", DAY1, "scheduled__2026-01-01", world["tmp"] / "c2")
-    assert again.finish() == 0, again.output()
+    assert run_inline(spec_path, DAY1, "scheduled__2026-01-01")["status"] == "success"
     assert target_rows(world["url"]) == want
 
 
@@ -170,7 +178,7 @@ def test_cleared_run_replaces_what_the_previous_extract_loaded(world: dict[str, 
 
 @pytest.mark.parametrize(
     ("world", "mode"),
-    [("postgres", "interval"), ("postgres", "merge"), ("postgres", "append"), ("sqlite", "interval")],
+    [("postgres", "interval"), ("postgres", "merge"), ("sqlite", "interval")],
     indirect=["world"],
 )
 def test_two_runs_of_one_window_at_once_load_it_once(world: dict[str, Any], mode: str) -> None:
@@ -182,7 +190,12 @@ def test_two_runs_of_one_window_at_once_load_it_once(world: dict[str, Any], mode
     tmp = world["tmp"]
     # two workers with their own staging (two extracts of the window), the first held inside its COPY
     first = Child(
-        spec_path, "extract,transform,load,pause_in_copy", DAY1, "manual__1", tmp / "a", BULKSYNC_STAGING_ROOT=str(tmp / "sa")
+        spec_path,
+        "extract,transform,load,pause_in_copy",
+        DAY1,
+        "manual__1",
+        tmp / "a",
+        BULKSYNC_STAGING_ROOT=str(tmp / "sa"),
     )
     first.wait_flag("in_copy")
     second = Child(
