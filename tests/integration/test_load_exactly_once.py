@@ -257,3 +257,36 @@ def test_zombie_beside_its_retry_loads_once(world: dict[str, Any], mode: str, zo
     assert retry.result()["already_loaded"] is (zombie == "finishes")
     rec = stages.reconcile(spec, spec.datasets[0], c)
     assert (rec["status"], rec["loaded"]) == ("success", N)
+
+
+# -- a failed load is recorded too -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("world", ["postgres", "sqlite"], indirect=True)
+def test_failed_load_gets_an_audit_row_replaced_by_its_successful_retry(world: dict[str, Any]) -> None:
+    write_source(world["source"], source_rows(50, 1))
+    spec_path = make_spec(world, "append")
+    spec = load_spec(spec_path)
+    ds = spec.datasets[0]
+    c = ctx(DAY1, "scheduled__2026-01-01")
+    stages.extract(spec, ds, c)
+    stages.transform(spec, ds, c)
+    engine = sa.create_engine(world["url"])
+    with engine.begin() as conn:  # a table whose 'name' cannot hold text
+        conn.exec_driver_sql("CREATE TABLE accounts (id bigint, name date, updated_at timestamp)")
+    with pytest.raises(Exception, match="cannot hold the new data"):
+        stages.load(spec, ds, c)
+    runs = "bulksync_audit.runs" if world["kind"] == "postgres" else "bulksync_runs"
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(f"SELECT run_id, dataset, status, error FROM {runs}").fetchall()
+    assert [r[:3] for r in rows] == [("scheduled__2026-01-01", "accounts", "failed")]
+    assert "load failed (terminal): TargetSchemaError" in rows[0][3] and "'name' is DATE" in rows[0][3]
+
+    with engine.begin() as conn:  # the engineer fixes the table; the retry loads and reconciles
+        conn.exec_driver_sql("DROP TABLE accounts")
+    stages.load(spec, ds, c)
+    stages.reconcile(spec, ds, c)
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(f"SELECT run_id, status, loaded FROM {runs}").fetchall()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [("scheduled__2026-01-01", "success", 50)]
