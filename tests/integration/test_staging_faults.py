@@ -56,7 +56,11 @@ def spec_for(root: Path) -> Any:
         [
             {
                 "name": "accounts",
-                "source": {"kind": "sql", "conn_id": "test_source", "options": {"table": "accounts", "batch_size": 5000}},
+                "source": {
+                    "kind": "sql",
+                    "conn_id": "test_source",
+                    "options": {"table": "accounts", "batch_size": 5000},
+                },
                 "target": {"kind": "sqlite", "conn_id": "w", "table": "accounts"},
             }
         ],
