@@ -8,13 +8,10 @@ from typing import Any
 import pyarrow as pa
 import sqlalchemy as sa
 
+from bulksync.arrow_types import SQL_TYPE
 from bulksync.errors import TargetSchemaError
 
 _INT_DIGITS = {8: 3, 16: 5, 32: 10, 64: 19}
-
-SQL_TYPE = b"sql_type"
-"""Field metadata a source sets to say what the column was there (``char(10)``, ``varchar(40)``), so a
-table bulksync creates keeps it instead of ``text``."""
 _TEXT_TYPE = re.compile(
     r"^\s*(?P<kind>char|character|nchar|varchar|character varying|nvarchar|varchar2)\s*\(\s*(?P<n>\d{1,5})\s*\)\s*$",
     re.IGNORECASE,
