@@ -7,6 +7,7 @@ Usage::
 
 Case 1 (``csv``): CSV -> staged Parquet with bulksync, raw pyarrow and pandas.
 Case 2 (``pg``): staged Parquet -> PostgreSQL with bulksync, psql ``\\copy``, dlt and ``to_sql``.
+Case 3 (``sqlite``): a SQLite merge (half updates) with bulksync and by hand in the ``sqlite3`` shell.
 """
 
 from __future__ import annotations
@@ -34,14 +35,17 @@ from report import machine_info, observations, render
 log = logging.getLogger("bench")
 
 Result = dict[str, Any]
-CASE_NAMES = ("csv", "pg")
+CASE_NAMES = ("csv", "pg", "sqlite")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rows", type=int, default=2_000_000, help="rows of the generated CSV (default 2,000,000)")
     p.add_argument("--skip-8x", action="store_true", help="skip the 8x-size memory test of case 1")
-    p.add_argument("--cases", default="csv,pg", help="comma-separated cases to run: csv, pg (default both)")
+    p.add_argument(
+        "--cases", default="csv,pg,sqlite", help="comma-separated cases to run: csv, pg, sqlite (default all)"
+    )
+    p.add_argument("--sqlite-rows", type=int, default=1_000_000, help="rows of the SQLite merge (half updates)")
     p.add_argument(
         "--repeat", type=int, default=3, help="runs of the short cases (1x CSV, append, \\copy); the fastest counts"
     )
@@ -261,6 +265,18 @@ def run_pg_cases(args: argparse.Namespace, csv1: Path, have_extract: bool) -> di
             psql(f"DROP DATABASE IF EXISTS {PG_DB}", database="postgres")
 
 
+def run_sqlite_cases(args: argparse.Namespace) -> dict[str, Result]:
+    """Case 3: the SQLite merge by bulksync and by hand, each from a copy of the same template."""
+    run_case("sqlite_setup", {"rows": args.sqlite_rows}, tag="sqlite_setup")
+    params = {"rows": args.sqlite_rows}
+    jobs = [Job("sqlite_bulksync_merge", "sqlite_bulksync", params), Job("sqlite_raw_merge", "sqlite_raw", params)]
+    out = run_interleaved(jobs, 1)
+    prints = {k: r.get("fingerprint") for k, r in out.items()}
+    if len(set(prints.values())) != 1:
+        raise BenchError(f"the SQLite merges disagree: {prints}")
+    return out
+
+
 FIGURES_JSON = RESULTS_DIR / "figures.json"
 
 
@@ -284,6 +300,8 @@ def measure(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
             figures["meta"]["csv_bytes_x8"] = datagen.csv_path(args.rows, 8).stat().st_size
     if "pg" in args.case_set:
         figures["pg"] = run_pg_cases(args, csv1, have_extract="bulksync_x1" in figures.get("csv", {}))
+    if "sqlite" in args.case_set:
+        figures["sqlite"] = run_sqlite_cases(args)
     FIGURES_JSON.write_text(json.dumps(figures, indent=2, default=str), encoding="utf-8")
     return figures
 

@@ -232,3 +232,18 @@ def test_sqlite_decimals_stay_exact(sqlite_conn: Any) -> None:
     big = [(1, "x", D("9999999999999999.99"), ts(1), True, None)]
     load("sqlite", rows_table(big))
     assert fetch("sqlite")[0][2] == "9999999999999999.99"
+
+
+@pytest.mark.parametrize("bad", ["repeated", "empty"])
+def test_merge_into_an_empty_table_refuses_bad_keys_and_loads_nothing(kind: str, bad: str) -> None:
+    rows = [
+        (1, "x", D("1.00"), ts(1), True, None),
+        (1 if bad == "repeated" else None, "y", D("2.00"), ts(2), True, None),
+    ]
+    match = r"repeats merge keys \['id'\].*dedupe" if bad == "repeated" else r"empty merge key \['id'\]"
+    with pytest.raises(DataError, match=match):
+        load(kind, rows_table(rows), mode="merge", keys=["id"])
+    tgt = make_target(target(kind, conn_id(kind), "accounts"))
+    with tgt.hook.connect() as conn:  # type: ignore[attr-defined]
+        assert not sa.inspect(conn).has_table("accounts")  # the table created by the load went with it
+    tgt.close()

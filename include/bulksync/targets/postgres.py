@@ -64,7 +64,7 @@ class PostgresTarget(SqlTarget):
 
     def check_keys(self, conn: sa.Connection, src: str) -> None:
         super().check_keys(conn, src)
-        if not getattr(self, "upsert_keys", False):
+        if not self.upsert_keys:
             # the delete + insert fallback would load a repeated key twice: look for them first
             keys = ", ".join(self.q(k) for k in self.spec.keys)
             repeated = conn.exec_driver_sql(
@@ -82,7 +82,7 @@ class PostgresTarget(SqlTarget):
         A key the staged data repeats makes PostgreSQL refuse the statement (it cannot update a row
         twice); the savepoint lets the load name a few of those keys before failing.
         """
-        if not getattr(self, "upsert_keys", False):
+        if not self.upsert_keys:
             return super().merge(conn, tmp, schema, audit)
         cols = [self.q(n) for n in schema.names]
         keys = ", ".join(self.q(k) for k in self.spec.keys)

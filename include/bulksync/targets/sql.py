@@ -204,7 +204,11 @@ class SqlTarget(Target):
         created, added = self.ensure_table(conn, schema, exists)
         audit = (run_id, dt.datetime.now(dt.UTC))
         mode = self.spec.mode
-        if mode == "merge":
+        if mode == "merge" and self.upsert_keys and not self.spec.delete_flag and self.is_empty(conn):
+            # nothing to merge with (a first load, a new table): straight in, the primary key checks the keys
+            rows = self.copy_keyed(conn, schema, batches, audit)
+            inserted, updated, deleted, applied = rows, 0, 0, 0
+        elif mode == "merge":
             tmp = f"bulksync_stage_{uuid.uuid4().hex[:10]}"
             self.create_temp_table(conn, tmp, schema)
             rows = self.copy_into(conn, tmp, schema, batches, temp=True)
@@ -429,6 +433,37 @@ class SqlTarget(Target):
             rows += batch.num_rows
         return rows
 
+    upsert_keys = False
+    """Whether the table has a unique key on exactly the merge keys (set by :meth:`ensure_table`)."""
+
+    def is_empty(self, conn: sa.Connection) -> bool:
+        """Whether the target table holds no row (read in the load's transaction, under its lock)."""
+        return conn.exec_driver_sql(f"SELECT 1 FROM {self.table_sql} LIMIT 1").first() is None
+
+    def copy_keyed(
+        self, conn: sa.Connection, schema: pa.Schema, batches: BatchSource, audit: tuple[str, dt.datetime]
+    ) -> int:
+        """Merge into an empty table with a key on the merge keys: copy the rows straight in; a repeated or
+        empty key is refused by the key itself, and named here."""
+        try:
+            return self.copy_into(conn, None, schema, batches, audit=audit)
+        except Exception as exc:
+            orig = getattr(exc, "orig", None) or exc
+            state = getattr(orig, "sqlstate", None) or ""
+            text = str(orig).lower()
+            detail = " ".join(str(orig).split())[:300]
+            if state == "23505" or "unique constraint failed" in text:
+                raise DataError(
+                    f"the staged data repeats merge keys {self.spec.keys} ({detail}); nothing was loaded. "
+                    "Add a dedupe step (dedupe: {keys: [...], latest_by: <change column>})"
+                ) from None
+            if state == "23502" or "not null constraint failed" in text:
+                raise DataError(
+                    f"staged rows have an empty merge key {self.spec.keys} ({detail}); nothing was loaded. Fill or "
+                    "filter them in a transform"
+                ) from None
+            raise
+
     def check_batch(self, batch: pa.RecordBatch, offset: int) -> None:
         """Refuse values the database would silently change (``NaN`` → NULL on SQLite and MariaDB)."""
         if self.capabilities.stores_nan:
@@ -486,7 +521,7 @@ class SqlTarget(Target):
         params = {"run_id": audit[0], "loaded_at": self.time_param(audit[1])}
         select = f"SELECT {', '.join(cols)}, {self.bind('run_id')}, {self.bind('loaded_at')} FROM {src}"
         into = f"INSERT INTO {self.table_sql} ({', '.join(cols)}, {self.q(AUDIT_RUN_ID)}, {self.q(AUDIT_LOADED_AT)})"
-        if getattr(self, "upsert_keys", False):
+        if self.upsert_keys:
             cond = " AND ".join(f"t.{self.q(k)} = s.{self.q(k)}" for k in self.spec.keys)
             updated = int(
                 conn.exec_driver_sql(
