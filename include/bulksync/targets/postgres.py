@@ -57,7 +57,8 @@ class PostgresTarget(SqlTarget):
         raw: Any = conn.connection.driver_connection
         rows = 0
         with raw.cursor() as cur, cur.copy(f"COPY {into} ({cols}) FROM STDIN (FORMAT csv)") as copy:
-            for n, chunk in _csv_chunks(batches, audit):
+            stamped = (audit[0], audit[1].astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f+00")) if audit else None
+            for n, chunk in _csv_chunks(batches, stamped):
                 copy.write(chunk)
                 rows += n
         return rows
@@ -122,7 +123,7 @@ _QUEUE_DEPTH = 4
 _DONE = object()
 
 
-def _csv_chunks(batches: BatchSource, audit: tuple[str, dt.datetime] | None) -> Iterator[tuple[int, memoryview]]:
+def _csv_chunks(batches: BatchSource, audit: tuple[str, str] | None) -> Iterator[tuple[int, memoryview]]:
     """Encode the batches as CSV in a background thread while the caller streams them to COPY.
 
     Reading Parquet and writing CSV run in pyarrow's C++ without the GIL, so the client encodes the
