@@ -43,7 +43,7 @@ from bulksync.targets.capabilities import TargetCapabilities, for_dialect, ident
 from bulksync.targets.ddl import column_type, describe_type, fits, sa_type
 from bulksync.targets.errors import db_error, translated_errors
 from bulksync.targets.ledger import LedgerEntry, PartitionRef
-from bulksync.targets.locks import ensure_lock_table, lock_load
+from bulksync.targets.locks import lock_load
 
 log = logging.getLogger(__name__)
 
@@ -133,9 +133,8 @@ class SqlTarget(Target):
         return result
 
     def _ensure_ledger(self) -> sa.Table:
-        """Create the ledger (and, on MariaDB, the lock table) in a short transaction of its own."""
+        """Create the ledger in a short transaction of its own (two first loads would race on it)."""
         with self.hook.connect() as conn, conn.begin():
-            ensure_lock_table(conn)
             return ledger_mod.ensure_ledger(conn)
 
     def _previous(self, conn: sa.Connection, ledger: sa.Table, ref: PartitionRef, exists: bool) -> LedgerEntry | None:
