@@ -265,6 +265,8 @@ class SqlTarget(Target):
         )
         key = ledger_mod.ledger_key(self.qualified_name, ref)
         ledger_mod.write_entry(conn, ledger, key, self.qualified_name, ref, entry)
+        if result.mode == "replace":
+            ledger_mod.forget_other_windows(conn, ledger, self.qualified_name, key)
 
     def _check_schema_names(self, schema: pa.Schema) -> None:
         clash = [n for n in schema.names if n in AUDIT_COLUMNS]
