@@ -98,7 +98,7 @@ def sqlite_setup(params: dict[str, Any]) -> dict[str, Any]:
     half loaded by bulksync) and the CSV the hand-written upsert imports."""
     from bulksync import stages
     from bulksync.staging.partition import Window
-    from bulksync.targets.sql import _sqlite_value
+    from bulksync.targets.values import sqlite_value
 
     n = int(params["rows"])
     SQLITE_DIR.mkdir(parents=True, exist_ok=True)
@@ -111,7 +111,7 @@ def sqlite_setup(params: dict[str, Any]) -> dict[str, Any]:
     spec = _spec(template)
     stages.load(spec, spec.datasets[0], stages.RunContext(run_id="seed", window=Window(*BASE_WINDOW)))
     # the CSV holds the values as bulksync stores them in SQLite (decimals and times as text, booleans 0/1)
-    cols = [_sqlite_value(c) if not pa.types.is_boolean(c.type) else c.cast(pa.int8()) for c in merge.columns]
+    cols = [sqlite_value(c) if not pa.types.is_boolean(c.type) else c.cast(pa.int8()) for c in merge.columns]
     pacsv.write_csv(pa.table(cols, names=merge.column_names), SQLITE_DIR / "merge.csv")
     return {"rows": n, "seconds": 0.0}
 
