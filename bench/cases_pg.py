@@ -155,6 +155,32 @@ def pg_psql_copy(params: dict[str, Any]) -> dict[str, Any]:
     return {"rows": rows, **clock.figures(), "rss_before_mib": 0.0}
 
 
+def pg_psql_merge(params: dict[str, Any]) -> dict[str, Any]:
+    """The raw merge limit, as a user would write it in psql: ``\\copy`` into a temporary (unlogged)
+    table, then one ``INSERT … SELECT … ON CONFLICT ("Id") DO UPDATE`` of every other column, in one
+    session. ``fresh`` creates the keyed target empty first (inserts); otherwise every row is an update."""
+    from worker import Clock
+
+    table = params["table"]
+    if params.get("fresh"):
+        psql(create_table_sql(table, primary_key=True))
+    names = [name for name, _ in datagen.COLUMNS]
+    cols = ", ".join(f'"{n}" {PG_TYPES[t]}' for n, t in datagen.COLUMNS)
+    sets = ", ".join(f'"{n}" = EXCLUDED."{n}"' for n in names if n != "Id")
+    script = Path(params["csv"]).parent / f"raw_merge_{table}.sql"
+    script.write_text(
+        f"CREATE TEMP TABLE raw_stage ({cols});\n"
+        f"\\copy raw_stage FROM '{params['csv']}' CSV HEADER\n"
+        f'INSERT INTO "{table}" SELECT * FROM raw_stage ON CONFLICT ("Id") DO UPDATE SET {sets};\n',
+        encoding="utf-8",
+    )
+    cmd = ["psql", "-h", PG_HOST, "-p", str(PG_PORT), "-U", PG_USER, "-d", PG_DB, "-X", "-q", "-v", "ON_ERROR_STOP=1"]
+    with Clock() as clock:
+        subprocess.run([*cmd, "-f", str(script)], check=True, capture_output=True, text=True)
+    rows = int(psql(f'SELECT count(*) FROM "{table}"'))
+    return {"rows": rows, **clock.figures(), "rss_before_mib": 0.0}
+
+
 def _parquet_batches(files: list[str]) -> Iterator[pa.RecordBatch]:
     for path in files:
         yield from pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS)
@@ -214,6 +240,7 @@ CASES = {
     "pg_transform": pg_transform,
     "pg_bulksync": pg_bulksync,
     "pg_psql_copy": pg_psql_copy,
+    "pg_psql_merge": pg_psql_merge,
     "pg_dlt": pg_dlt,
     "pg_to_sql": pg_to_sql,
 }

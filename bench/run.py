@@ -7,6 +7,7 @@ Usage::
 
 Case 1 (``csv``): CSV -> staged Parquet with bulksync, raw pyarrow and pandas.
 Case 2 (``pg``): staged Parquet -> PostgreSQL with bulksync, psql ``\\copy``, dlt and ``to_sql``.
+Case 3 (``sqlite``): a SQLite merge (half updates) with bulksync and by hand in the ``sqlite3`` shell.
 """
 
 from __future__ import annotations
@@ -34,14 +35,17 @@ from report import machine_info, observations, render
 log = logging.getLogger("bench")
 
 Result = dict[str, Any]
-CASE_NAMES = ("csv", "pg")
+CASE_NAMES = ("csv", "pg", "sqlite")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rows", type=int, default=2_000_000, help="rows of the generated CSV (default 2,000,000)")
     p.add_argument("--skip-8x", action="store_true", help="skip the 8x-size memory test of case 1")
-    p.add_argument("--cases", default="csv,pg", help="comma-separated cases to run: csv, pg (default both)")
+    p.add_argument(
+        "--cases", default="csv,pg,sqlite", help="comma-separated cases to run: csv, pg, sqlite (default all)"
+    )
+    p.add_argument("--sqlite-rows", type=int, default=1_000_000, help="rows of the SQLite merge (half updates)")
     p.add_argument(
         "--repeat", type=int, default=3, help="runs of the short cases (1x CSV, append, \\copy); the fastest counts"
     )
@@ -156,9 +160,19 @@ def _long_pg_jobs(args: argparse.Namespace, base: dict[str, Any], files: list[st
     dlt_replace = {"files": files, "table": "accounts_dlt", "disposition": "replace", "pipeline_name": "bench_replace"}
     dlt_merge = {"files": files, "table": "accounts_dlt_merge", "disposition": "merge", "pipeline_name": "bench_merge"}
     to_sql = {"files": files, "table": "accounts_tosql", "rows": args.to_sql_rows, "chunksize": args.to_sql_chunksize}
+    raw = {"csv": base["csv"], "table": "accounts_raw_merge"}
+
+    def new_extract() -> None:
+        # a second load of the same committed partition is a no-op (the load ledger): the update run
+        # loads a new commit of the same rows, as a rerun of the interval would
+        run_case("pg_transform", base, tag="pg_setup_transform_again")
+        psql("CHECKPOINT")
+
     return [
         Job("bulksync_merge_insert", "pg_bulksync", merge, _checkpoint('DROP TABLE IF EXISTS "accounts_merge"')),
-        Job("bulksync_merge_update", "pg_bulksync", merge, _checkpoint()),
+        Job("bulksync_merge_update", "pg_bulksync", merge, new_extract),
+        Job("psql_merge_insert", "pg_psql_merge", {**raw, "fresh": True}, _checkpoint()),
+        Job("psql_merge_update", "pg_psql_merge", raw, _checkpoint()),
         Job("dlt_replace", "pg_dlt", dlt_replace, _checkpoint()),
         # dlt keeps its own state of the tables it created: its merges are not re-run
         Job("dlt_merge_insert", "pg_dlt", dlt_merge, _checkpoint(), retry=False),
@@ -173,6 +187,8 @@ TABLES = {
     "bulksync_merge_update": '"accounts_merge"',
     "psql_pk": '"accounts_raw"',
     "psql_nopk": '"accounts_raw_nopk"',
+    "psql_merge_insert": '"accounts_raw_merge"',
+    "psql_merge_update": '"accounts_raw_merge"',
     "dlt_replace": "dlt_bench.accounts_dlt",
     "dlt_merge_insert": "dlt_bench.accounts_dlt_merge",
     "dlt_merge_update": "dlt_bench.accounts_dlt_merge",
@@ -197,6 +213,7 @@ FULL_TABLES = {
     "accounts_merge": "bulksync merge",
     "accounts_raw": "psql \\copy (PK)",
     "accounts_raw_nopk": "psql \\copy (no keys)",
+    "accounts_raw_merge": "psql \\copy + INSERT ON CONFLICT",
     "dlt_bench.accounts_dlt": "dlt replace",
     "dlt_bench.accounts_dlt_merge": "dlt merge",
 }
@@ -248,6 +265,18 @@ def run_pg_cases(args: argparse.Namespace, csv1: Path, have_extract: bool) -> di
             psql(f"DROP DATABASE IF EXISTS {PG_DB}", database="postgres")
 
 
+def run_sqlite_cases(args: argparse.Namespace) -> dict[str, Result]:
+    """Case 3: the SQLite merge by bulksync and by hand, each from a copy of the same template."""
+    run_case("sqlite_setup", {"rows": args.sqlite_rows}, tag="sqlite_setup")
+    params = {"rows": args.sqlite_rows}
+    jobs = [Job("sqlite_bulksync_merge", "sqlite_bulksync", params), Job("sqlite_raw_merge", "sqlite_raw", params)]
+    out = run_interleaved(jobs, 1)
+    prints = {k: r.get("fingerprint") for k, r in out.items()}
+    if len(set(prints.values())) != 1:
+        raise BenchError(f"the SQLite merges disagree: {prints}")
+    return out
+
+
 FIGURES_JSON = RESULTS_DIR / "figures.json"
 
 
@@ -271,6 +300,8 @@ def measure(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
             figures["meta"]["csv_bytes_x8"] = datagen.csv_path(args.rows, 8).stat().st_size
     if "pg" in args.case_set:
         figures["pg"] = run_pg_cases(args, csv1, have_extract="bulksync_x1" in figures.get("csv", {}))
+    if "sqlite" in args.case_set:
+        figures["sqlite"] = run_sqlite_cases(args)
     FIGURES_JSON.write_text(json.dumps(figures, indent=2, default=str), encoding="utf-8")
     return figures
 

@@ -24,8 +24,9 @@ Case = Callable[[dict[str, Any]], dict[str, Any]]
 def _cases() -> dict[str, Case]:
     import cases_csv
     import cases_pg
+    import cases_sqlite
 
-    return {**cases_csv.CASES, **cases_pg.CASES}
+    return {**cases_csv.CASES, **cases_pg.CASES, **cases_sqlite.CASES}
 
 
 def peak_rss_mib() -> float:

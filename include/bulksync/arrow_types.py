@@ -57,3 +57,19 @@ def arrow_from_sqlalchemy(sa_type: Any) -> pa.DataType:
     if isinstance(t, sa.LargeBinary | sa.types._Binary):
         return pa.binary()
     return pa.string()
+
+
+SQL_TYPE = b"sql_type"
+"""Field metadata naming the source column's length-bounded text type (``char(10)``, ``varchar(40)``):
+a table bulksync creates keeps it (see :func:`bulksync.targets.ddl.column_type`)."""
+
+
+def sql_type_metadata(sa_type: Any) -> dict[bytes, bytes] | None:
+    """``{b"sql_type": b"char(n)" | b"varchar(n)"}`` for a reflected text column with a length, else None."""
+    import sqlalchemy as sa
+
+    length = getattr(sa_type, "length", None)
+    if not isinstance(sa_type, sa.String) or isinstance(sa_type, sa.Text | sa.Enum) or not length:
+        return None
+    fixed = isinstance(sa_type, sa.CHAR | sa.NCHAR) or type(sa_type).__name__.upper() in ("CHAR", "NCHAR", "BPCHAR")
+    return {SQL_TYPE: f"{'char' if fixed else 'varchar'}({int(length)})".encode()}

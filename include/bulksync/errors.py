@@ -60,6 +60,10 @@ class StagingError(TerminalError):
     """A staging partition is missing, uncommitted or corrupt."""
 
 
+class StagingSpaceError(TransientError):
+    """The staging volume is full (names the dataset and the path); retried once space is freed."""
+
+
 class StorageAccessError(ConfigurationError):
     """An object store refused the credentials of a connection, or a container does not exist
     (names the account, the container and the connection id; never the secret)."""

@@ -275,23 +275,46 @@ def transform(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: An
 
 
 def load(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: Any = None) -> LoadResult:
-    """Load the committed transform output into the target in one transaction."""
+    """Load the committed transform output into the target in one transaction, exactly once.
+
+    The target records the partition it loaded (its manifest checksum) in its load ledger, in the
+    load's own transaction: loading the same committed partition again (a task retried after its
+    commit, a zombie beside its retry) is a no-op reported as ``already_loaded``; a new extract of
+    the window replaces what the previous one wrote (see ``docs/loads.md``). A failed load is
+    recorded in the audit tables and the run file before the error goes on to Airflow.
+    """
     from bulksync.targets.registry import make_target
 
     part = partition_for(spec, ds, ctx.window)
-    manifest = read_manifest(part, "transform")
-    target = make_target(ds.target)
-    bar = _Progress(f"load {ds.name}", progress)
-
-    def batches() -> Iterator[pa.RecordBatch]:
-        for batch in iter_batches(part, manifest):
-            bar.add(batch.num_rows)
-            yield batch
-
     try:
-        result = target.load(batches, manifest.read_schema(), window=ctx.window, run_id=ctx.run_id)
-    finally:
-        target.close()
+        manifest = read_manifest(part, "transform")
+        target = make_target(ds.target)
+        bar = _Progress(f"load {ds.name}", progress)
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            for batch in iter_batches(part, manifest):
+                bar.add(batch.num_rows)
+                yield batch
+
+        try:
+            result = target.load_partition(
+                batches, manifest.read_schema(), window=ctx.window, run_id=ctx.run_id, ref=partition_ref(manifest, ctx)
+            )
+        finally:
+            target.close()
+    except BaseException as exc:
+        _record_failed_load(spec, ds, ctx, exc)
+        raise
+    if result.already_loaded:
+        log.info(
+            "load %s: nothing to do (%s): the ledger of %s says load %s wrote this partition (%d inserted, %d updated)",
+            ds.name,
+            result.noop_reason,
+            result.table,
+            result.load_id,
+            result.inserted,
+            result.updated,
+        )
     _write_report(
         part,
         {
@@ -303,6 +326,39 @@ def load(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: Any = N
         },
     )
     return result
+
+
+def partition_ref(manifest: Manifest, ctx: RunContext) -> Any:
+    """What the load ledger records of the committed output a load reads (its manifest checksum)."""
+    import hashlib
+
+    from bulksync.targets.ledger import PartitionRef
+
+    return PartitionRef(
+        tenant=manifest.tenant,
+        pipeline=manifest.pipeline,
+        dataset=manifest.dataset,
+        interval=manifest.interval,
+        manifest_sha256=hashlib.sha256(manifest.model_dump_json().encode("utf-8")).hexdigest(),
+        committed_at=manifest.created_at,
+        run_id=ctx.run_id,
+        try_number=ctx.try_number,
+    )
+
+
+def _record_failed_load(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, exc: BaseException) -> None:
+    """Record a failed load in the audit tables, run file and report (never raises: the load's own
+    error is what the task must fail with). A later successful try replaces the record."""
+    if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
+        return
+    from bulksync.quality.publish import publish
+
+    kind = "transient, will be retried" if getattr(exc, "terminal", True) is False else "terminal"
+    error = f"load failed ({kind}): {type(exc).__name__}: {exc}"
+    try:
+        publish(spec, ds, run_record(spec, ds, ctx, "failed", error=error), event=None, context=ctx.airflow)
+    except Exception as audit_exc:  # noqa: BLE001 - e.g. the target database is down: the log still says it
+        log.warning("could not record the failed load of %s in the audit tables: %s", ds.name, audit_exc)
 
 
 def validate(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: Any = None) -> dict[str, Any]:

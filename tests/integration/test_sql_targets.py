@@ -215,7 +215,7 @@ def test_value_too_long_for_existing_varchar_rolls_back_everything(pg_url: str) 
         conn.exec_driver_sql("INSERT INTO accounts (id, name) VALUES (100, 'old')")
     wider = SCHEMA.append(pa.field("extra", pa.string()))
     rows = [(1, "abc", D("1.00"), ts(1), True, None, "e"), (2, "abcdef", D("1.00"), ts(1), True, None, "e")]
-    with pytest.raises(TargetSchemaError, match=r"loading accounts failed, nothing was loaded.*too long"):
+    with pytest.raises(DataError, match=r"loading accounts failed, nothing was loaded.*too long"):
         load("postgres", rows_table(rows, wider))
     with sa.create_engine(pg_url).connect() as conn:
         cols = [
@@ -232,3 +232,18 @@ def test_sqlite_decimals_stay_exact(sqlite_conn: Any) -> None:
     big = [(1, "x", D("9999999999999999.99"), ts(1), True, None)]
     load("sqlite", rows_table(big))
     assert fetch("sqlite")[0][2] == "9999999999999999.99"
+
+
+@pytest.mark.parametrize("bad", ["repeated", "empty"])
+def test_merge_into_an_empty_table_refuses_bad_keys_and_loads_nothing(kind: str, bad: str) -> None:
+    rows = [
+        (1, "x", D("1.00"), ts(1), True, None),
+        (1 if bad == "repeated" else None, "y", D("2.00"), ts(2), True, None),
+    ]
+    match = r"repeats merge keys \['id'\].*dedupe" if bad == "repeated" else r"empty merge key \['id'\]"
+    with pytest.raises(DataError, match=match):
+        load(kind, rows_table(rows), mode="merge", keys=["id"])
+    tgt = make_target(target(kind, conn_id(kind), "accounts"))
+    with tgt.hook.connect() as conn:  # type: ignore[attr-defined]
+        assert not sa.inspect(conn).has_table("accounts")  # the table created by the load went with it
+    tgt.close()

@@ -18,7 +18,7 @@ from typing import Any
 import pyarrow as pa
 import sqlalchemy as sa
 
-from bulksync.arrow_types import arrow_from_sqlalchemy
+from bulksync.arrow_types import arrow_from_sqlalchemy, sql_type_metadata
 from bulksync.errors import ConfigurationError, DataError
 from bulksync.hooks.sql import SqlAlchemyHook
 from bulksync.sources.base import Source
@@ -142,7 +142,9 @@ class SqlSource(Source):
         cols = self._statement.selected_columns
         if any(isinstance(c.type, sa.types.NullType) for c in cols):
             return self._inferred_schema
-        return pa.schema([pa.field(c.name, arrow_from_sqlalchemy(c.type)) for c in cols])
+        return pa.schema(
+            [pa.field(c.name, arrow_from_sqlalchemy(c.type), metadata=sql_type_metadata(c.type)) for c in cols]
+        )
 
     @cached_property
     def _inferred_schema(self) -> pa.Schema:

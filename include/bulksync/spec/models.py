@@ -93,6 +93,11 @@ class DatasetSpec(StrictModel):
                 "source option 'deletes: delete' needs a target with 'mode: merge' and 'delete_flag: IsDeleted' "
                 "(or use 'deletes: soft' to load IsDeleted as data)"
             )
+        from bulksync.spec.targets import dataset_name_problems
+
+        problems = dataset_name_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
 

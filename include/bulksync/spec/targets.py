@@ -45,7 +45,46 @@ class SqlTargetSpec(StrictModel):
             raise ValueError("'delete_flag' applies deletes in mode 'merge' only")
         if len(set(self.keys)) != len(self.keys):
             raise ValueError("'keys' names a column twice")
+        problems = _name_problems(
+            self.kind,
+            {
+                "table": [self.table],
+                "db_schema": [self.db_schema or ""],
+                "key": list(self.keys),
+                "interval_column": [self.interval_column or ""],
+                "delete_flag": [self.delete_flag or ""],
+            },
+        )
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
+
+
+def _name_problems(kind: str, names: dict[str, list[str]]) -> list[str]:
+    from bulksync.targets.capabilities import BY_KIND, identifier_problems
+
+    caps = BY_KIND.get(kind)
+    return identifier_problems(caps, names) if caps else []
+
+
+def dataset_name_problems(ds: Any) -> list[str]:
+    """Names a dataset's source declares or its transforms create that its SQL target would truncate
+    (the target's own names are checked by :class:`SqlTargetSpec`); columns only the source knows
+    at run time are checked again before the load."""
+    target = ds.target
+    if not isinstance(target, SqlTargetSpec):
+        return []
+    columns: list[str] = []
+    declared = getattr(getattr(ds.source, "options", None), "columns", None) or []
+    columns += [c if isinstance(c, str) else str(getattr(c, "name", "")) for c in declared]
+    for step in ds.transforms:
+        for attr, pick in (("rename", "values"), ("derive", "keys"), ("select", None)):
+            value = getattr(step, attr, None)
+            if isinstance(value, dict):
+                columns += list(value.values() if pick == "values" else value.keys())
+            elif isinstance(value, list):
+                columns += [str(v) for v in value]
+    return _name_problems(target.kind, {"column": sorted(set(columns))})
 
 
 def _target_tag(value: Any) -> str:

@@ -2,7 +2,14 @@
 
 Locally, parts are written into a temporary sibling folder; the manifest is written last; the
 folder is then renamed into place, replacing an earlier output of the same interval. A crash at
-any point leaves either the old committed output or the new one, never a mix.
+any point leaves either the old committed output or the new one, never a mix. A writer holds an
+``flock`` on a file in its temporary folder while it lives, so the next writer of the same stage
+can tell the folders of killed attempts (lock free) from a live one's and remove them; two commits
+of one stage at once take turns on a lock of the parent folder.
+
+A full disk is a transient :class:`StagingSpaceError` (the task retries once space is freed); a
+read-only or unwritable staging root is a terminal :class:`StagingError`; both name the dataset and
+the path.
 
 On an object store (an Azure staging root), where folders cannot be renamed, parts are uploaded
 under a prefix of their own attempt (``_parts/{attempt}/``) and the manifest, which lists them, is
@@ -15,9 +22,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
+import fcntl
 import hashlib
 import logging
 import os
+import re
 import shutil
 import time
 import uuid
@@ -28,7 +38,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from bulksync.errors import DataError
+from bulksync.errors import DataError, StagingError, StagingSpaceError, TransientError
 from bulksync.staging.manifest import FileEntry, Manifest
 from bulksync.staging.partition import MANIFEST, Partition
 from bulksync.staging.remote import RemoteStage
@@ -38,6 +48,75 @@ log = logging.getLogger(__name__)
 
 ROW_GROUP_ROWS = 256 * 1024
 ROWS_PER_FILE = 4 * 1024 * 1024
+WRITER_LOCK = ".writer.lock"
+UNLOCKED_GRACE_SECONDS = 3600
+"""A temporary folder without a lock file (from before locks, or killed between mkdir and lock) is
+removed only when this old."""
+
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+_NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
+_ERRNO_IN_TEXT = re.compile(r"errno (\d+)", re.IGNORECASE)
+
+
+def staging_os_error(exc: OSError, partition: Partition, stage: str, path: Path | str) -> Exception:
+    """The bulksync error of an ``OSError`` raised while writing a stage (pyarrow's too, whose errno
+    is often only in the message)."""
+    code = exc.errno
+    if code is None:
+        m = _ERRNO_IN_TEXT.search(str(exc))
+        code = int(m.group(1)) if m else None
+    what = f"staging the {stage} of {partition.tenant}/{partition.pipeline}/{partition.dataset} {partition.window.key}"
+    reason = os.strerror(code) if code else str(exc)
+    if code in _NO_SPACE:
+        return StagingSpaceError(
+            f"{what} failed: no space left on the staging volume at {path} ({reason}). Nothing was committed; "
+            "free space (bulksync staging prune, or a larger volume) and the task will retry"
+        )
+    if code in _NOT_WRITABLE:
+        return StagingError(
+            f"{what} failed: the staging root is not writable at {path} ({reason}). Nothing was committed; make "
+            "it writable for the worker's user (or point BULKSYNC_STAGING_ROOT / staging.root elsewhere) and rerun"
+        )
+    return TransientError(f"{what} failed writing {path}: {reason}; nothing was committed, the task will retry")
+
+
+def clean_stale_attempts(final: Path) -> int:
+    """Remove the temporary and replaced folders killed writers of ``final`` left beside it; returns how
+    many. A folder whose writer still lives (its lock held) is left alone."""
+    removed = 0
+    parent = final.parent
+    if not parent.is_dir():
+        return 0
+    for old in parent.glob(f".{final.name}.old-*"):
+        shutil.rmtree(old, ignore_errors=True)
+        removed += 1
+    for tmp in parent.glob(f".{final.name}.tmp-*"):
+        if _owner_alive(tmp):
+            continue
+        shutil.rmtree(tmp, ignore_errors=True)
+        removed += 1
+    if removed:
+        log.info("removed %d folders of killed attempts beside %s", removed, final)
+    return removed
+
+
+def _owner_alive(tmp: Path) -> bool:
+    try:
+        fd = os.open(tmp / WRITER_LOCK, os.O_RDWR)
+    except FileNotFoundError:
+        try:
+            return time.time() - tmp.stat().st_mtime < UNLOCKED_GRACE_SECONDS
+        except FileNotFoundError:
+            return True  # gone meanwhile
+    except OSError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing releases the lock we may have taken
+    return False
 
 
 def sha256_file(path: Path) -> str:
@@ -81,10 +160,15 @@ class PartitionWriter:
         self.rows_per_file = rows_per_file
         self.row_group_rows = row_group_rows
         self.remote = RemoteStage(partition.stage_location(stage)) if partition.is_remote else None
+        self._lock_fd: int | None = None
         if self.remote is None:
             self.final = partition.stage_path(stage)
             self.tmp = self.final.parent / f".{self.final.name}.tmp-{uuid.uuid4().hex[:12]}"
-            self.tmp.mkdir(parents=True)
+            with self._os_errors(self.tmp):
+                self.tmp.mkdir(parents=True)
+                self._lock_fd = os.open(self.tmp / WRITER_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+                clean_stale_attempts(self.final)
         self._started = time.monotonic()
         self._files: list[FileEntry] = []
         self._writer: pq.ParquetWriter | None = None
@@ -96,6 +180,14 @@ class PartitionWriter:
 
     def __enter__(self) -> PartitionWriter:
         return self
+
+    @contextlib.contextmanager
+    def _os_errors(self, path: Path | str) -> Any:
+        """Turn an ``OSError`` of the block into a bulksync error naming the dataset and ``path``."""
+        try:
+            yield
+        except OSError as exc:
+            raise staging_os_error(exc, self.partition, self.stage, path) from None
 
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
         if et is not None:
@@ -111,7 +203,8 @@ class PartitionWriter:
         self._buffered += batch.num_rows
         self.rows += batch.num_rows
         if self._buffered >= self.row_group_rows:
-            self._flush()
+            with self._os_errors(self.tmp if self.remote is None else self.partition.url):
+                self._flush()
 
     def _conform(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         if batch.schema.names != self.schema.names:
@@ -179,6 +272,10 @@ class PartitionWriter:
         (no copy, and the source folder stays intact), or a copy where links are not possible
         (a server-side copy on object stores). The files keep their checksums; they are renamed
         ``part-NNNNN.parquet`` in order."""
+        with self._os_errors(self.tmp if self.remote is None else self.partition.url):
+            self._adopt(entries, source_folder)
+
+    def _adopt(self, entries: list[FileEntry], source_folder: Path | Location) -> None:
         self._flush()
         self._close_file()
         if self.remote is not None:
@@ -206,6 +303,12 @@ class PartitionWriter:
         self, *, window: dict[str, str | None], source_count: int | None = None, extra: dict[str, Any] | None = None
     ) -> Manifest:
         """Close the parts, write the manifest last and move the output into place."""
+        with self._os_errors(self.tmp if self.remote is None else self.partition.url):
+            return self._commit(window=window, source_count=source_count, extra=extra)
+
+    def _commit(
+        self, *, window: dict[str, str | None], source_count: int | None = None, extra: dict[str, Any] | None = None
+    ) -> Manifest:
         self._flush()
         self._close_file()
         if not self._files and not self.linked_files:
@@ -254,14 +357,28 @@ class PartitionWriter:
         return manifest
 
     def _swap_in(self) -> None:
-        old = None
-        if self.final.exists():
-            # a new extract replaces the whole folder, so the old transformed output goes with it
-            old = self.final.parent / f".{self.final.name}.old-{uuid.uuid4().hex[:12]}"
-            os.rename(self.final, old)
-        os.rename(self.tmp, self.final)
+        # two commits of this stage at once (two runs of one interval) take turns on the parent folder
+        parent_fd = os.open(self.final.parent, os.O_RDONLY)
+        try:
+            fcntl.flock(parent_fd, fcntl.LOCK_EX)
+            old = None
+            if self.final.exists():
+                # a new extract replaces the whole folder, so the old transformed output goes with it
+                old = self.final.parent / f".{self.final.name}.old-{uuid.uuid4().hex[:12]}"
+                os.rename(self.final, old)
+            os.rename(self.tmp, self.final)
+        finally:
+            os.close(parent_fd)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.final / WRITER_LOCK)
+        self._release()
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+
+    def _release(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     def abort(self) -> None:
         """Remove everything written so far; the committed output (if any) stays as it was."""
@@ -273,6 +390,7 @@ class PartitionWriter:
             self.remote.abort()
         else:
             shutil.rmtree(self.tmp, ignore_errors=True)
+            self._release()
 
 
 def _local(folder: Path | Location) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 import pyarrow as pa
 
 from bulksync.staging.partition import Window
+from bulksync.targets.ledger import PartitionRef
 
 BatchSource = Callable[[], Iterator[pa.RecordBatch]]
 
@@ -34,6 +35,15 @@ class LoadResult:
     added_columns: tuple[str, ...] = ()
     applied_deletes: int = 0
     """Staged rows that were deletions (``delete_flag`` true): applied, not inserted."""
+    already_loaded: bool = False
+    """Nothing was written: the load ledger says this committed partition is in the table already
+    (or a newer extract of its window is); the counts are those of the load that wrote it."""
+    noop_reason: str | None = None
+    """Why nothing was written: ``already_loaded`` or ``superseded`` (None when the load wrote)."""
+    load_id: str | None = None
+    """The ledger's id of the load that wrote these rows (None for targets without a ledger)."""
+    replaced_load_id: str | None = None
+    """The earlier load of the same window whose rows this one replaced (a new extract of it)."""
 
     def to_json(self) -> dict[str, Any]:
         """JSON-safe dict, for XCom and reports."""
@@ -58,6 +68,17 @@ class Target(abc.ABC):
     @abc.abstractmethod
     def load(self, batches: BatchSource, schema: pa.Schema, *, window: Window, run_id: str) -> LoadResult:
         """Load every batch in one transaction according to the spec's mode; all or nothing."""
+
+    def load_partition(
+        self, batches: BatchSource, schema: pa.Schema, *, window: Window, run_id: str, ref: PartitionRef
+    ) -> LoadResult:
+        """Load a committed staging partition, exactly once.
+
+        Targets with a load ledger record ``ref`` in the load's own transaction, make a second load
+        of the same partition a no-op and let a new extract of the window replace what the previous
+        one wrote. The default (targets without a ledger) is :meth:`load`.
+        """
+        return self.load(batches, schema, window=window, run_id=run_id)
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pyarrow as pa
 import sqlalchemy as sa
 
+from bulksync.arrow_types import SQL_TYPE
 from bulksync.errors import TargetSchemaError
 
 _INT_DIGITS = {8: 3, 16: 5, 32: 10, 64: 19}
+_TEXT_TYPE = re.compile(
+    r"^\s*(?P<kind>char|character|nchar|varchar|character varying|nvarchar|varchar2)\s*\(\s*(?P<n>\d{1,5})\s*\)\s*$",
+    re.IGNORECASE,
+)
+
+
+def column_type(field: pa.Field, dialect: str) -> Any:
+    """The column type of a staged field in a table bulksync creates: :func:`sa_type`, or the
+    source's ``char(n)`` / ``varchar(n)`` when the field's ``sql_type`` metadata says so."""
+    declared = (field.metadata or {}).get(SQL_TYPE)
+    if declared and (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)):
+        m = _TEXT_TYPE.match(declared.decode("utf-8", "replace"))
+        if m and int(m["n"]) > 0:
+            fixed = m["kind"].lower() in ("char", "character", "nchar")
+            return sa.CHAR(int(m["n"])) if fixed else sa.String(int(m["n"]))
+    return sa_type(field.type, dialect)
 
 
 def sa_type(typ: pa.DataType, dialect: str) -> Any:
