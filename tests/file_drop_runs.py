@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -68,14 +69,37 @@ def spawn(
         "pause": pause,
     }
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen(
+    log = tempfile.NamedTemporaryFile("w+", prefix=f"bulksync-{run_id}-", suffix=".log", delete=False)  # noqa: SIM115
+    proc = subprocess.Popen(
         [sys.executable, "-m", "tests.file_drop_child", json.dumps(args)],
         env=env,
         cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         text=True,
     )
+    log.close()
+    proc.log_path = log.name  # type: ignore[attr-defined]
+    return proc
+
+
+def output(proc: subprocess.Popen[str]) -> str:
+    """What the child logged so far (the Task SDK's logging writes to stdout)."""
+    return Path(proc.log_path).read_text(errors="replace")  # type: ignore[attr-defined]
+
+
+def wait_log(proc: subprocess.Popen[str], *texts: str, timeout: float = 120) -> str:
+    """Wait until the child logs one of ``texts`` (or ends); the text seen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = output(proc)
+        for t in texts:
+            if t in got:
+                return t
+        if proc.poll() is not None:
+            return ""
+        assert time.monotonic() < deadline, f"the child never logged any of {texts}"
+        time.sleep(0.05)
 
 
 def wait_flag(proc: subprocess.Popen[str], flag: Path, timeout: float = 120) -> None:
@@ -83,7 +107,7 @@ def wait_flag(proc: subprocess.Popen[str], flag: Path, timeout: float = 120) -> 
     deadline = time.monotonic() + timeout
     while not flag.exists():
         if proc.poll() is not None:
-            raise AssertionError(f"the child ended before its pause point: {proc.communicate()}")
+            raise AssertionError(f"the child ended before its pause point: {output(proc)[-4000:]}")
         assert time.monotonic() < deadline, "the child never reached its pause point"
         time.sleep(0.02)
 
@@ -92,15 +116,18 @@ def kill(proc: subprocess.Popen[str]) -> None:
     """SIGKILL a child and reap it."""
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    Path(proc.log_path).unlink(missing_ok=True)  # type: ignore[attr-defined]
 
 
 def result(proc: subprocess.Popen[str], timeout: float = 180) -> dict[str, Any]:
     """The child's JSON result (fails on a crash that is not a bulksync error)."""
-    out, err = proc.communicate(timeout=timeout)
+    proc.wait(timeout=timeout)
+    out = output(proc)
+    Path(proc.log_path).unlink(missing_ok=True)  # type: ignore[attr-defined]
     lines = [line for line in out.splitlines() if line.startswith("{")]
-    assert lines, f"exit {proc.returncode}, no result; stderr:\n{err[-4000:]}"
+    assert lines, f"exit {proc.returncode}, no result; output:\n{out[-4000:]}"
     data: dict[str, Any] = json.loads(lines[-1])
-    data["stderr"] = out + err  # the Task SDK's logging writes to stdout
+    data["stderr"] = out
     return data
 
 

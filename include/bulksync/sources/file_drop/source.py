@@ -146,6 +146,9 @@ class FileDropSource(Source):
         except BaseException:
             self.ledger.close()
             raise
+        if hasattr(self.store, "owner"):  # a blob landing records the claiming run on each claimed copy
+            token = self.ledger.lease.token[:12] if self.ledger.lease else "?"
+            setattr(self.store, "owner", f"{run_id} (lease {token})")  # noqa: B010 - not in the protocol
 
     def _fence(self) -> None:
         """Stop before touching the landing zone if this run lost its lease."""
