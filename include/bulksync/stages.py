@@ -433,6 +433,11 @@ def reconcile(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: An
 
         raise StagingError(f"no load report in {part.url}: the load task did not finish for this interval")
     rec = compare(extracted, quarantine, transformed, report)
+    from bulksync.sources.registry import source_class
+
+    checks = source_class(ds.source.kind).reconcile_problems(spec, ds, ctx.window, extracted)  # e.g. file ledger
+    if checks:
+        rec = rec.model_copy(update={"ok": False, "problems": [*rec.problems, *checks]})
     status = (
         "failed"
         if not rec.ok
@@ -474,8 +479,6 @@ def reconcile(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: An
             "Check the load report and the partition before rerunning"
         )
     log.info("reconciled %s: %s", ds.name, numbers)
-    from bulksync.sources.registry import source_class
-
     source_class(ds.source.kind).reconciled(spec, ds, ctx.window, ctx.run_id)  # e.g. file ledger: loaded
     return {"dataset": ds.name, "status": status, **rec.model_dump(exclude={"problems"})}
 
