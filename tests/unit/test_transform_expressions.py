@@ -147,3 +147,28 @@ def test_evaluate_unknown_column_lists_the_columns(df: pd.DataFrame) -> None:
 def test_in_needs_a_column_on_its_left(df: pd.DataFrame) -> None:
     with pytest.raises(ExpressionError, match="'in' needs a column on its left"):
         evaluate("'a' in ['a']", df)
+
+
+@pytest.mark.parametrize(
+    ("expr", "message"),
+    [
+        ("+".join(["amount"] * 100_000), "characters starting 'amount+amount+"),
+        (" not" * 5000 + " flag", "characters starting ' not not"),
+        ("+".join(["a"] * 1000), "nests more than 100 levels deep; split it into several derive/filter steps"),
+        (" not" * 150 + " flag", "nests more than 100 levels deep"),
+        ("-" * 3000 + "a", "nested too deeply to parse"),
+        ("concat(" + ", ".join(["a"] * 2500) + ")", "has more than 2,000 terms"),
+    ],
+)
+def test_huge_or_deep_expressions_are_refused_with_a_clear_error(expr: str, message: str) -> None:
+    with pytest.raises(ExpressionError) as info:
+        parse_expression(expr)
+    assert message in str(info.value)
+    assert len(str(info.value)) < 300  # the expression is not repeated whole
+
+
+def test_expressions_at_the_bounds_still_evaluate(df: pd.DataFrame) -> None:
+    assert evaluate("+".join(["n"] * 100), df).tolist() == [100, -200, pd.NA]  # 99 nested additions
+    assert evaluate(" not" * 98 + " n > 0", df).tolist() == [True, False, False]
+    assert evaluate("(" * 200 + "n" + ")" * 200, df).tolist() == [1, -2, pd.NA]  # parentheses add no nesting
+    assert referenced_columns("n in [" + ", ".join(map(str, range(1500))) + "]") == {"n"}

@@ -53,7 +53,7 @@ class ReportNotFoundError(TerminalError):
 
 def is_safe_name(value: str) -> bool:
     """Whether ``value`` can be a tenant, pipeline or dataset folder name (no separators, no ``..``)."""
-    return bool(_NAME.match(value)) and ".." not in value
+    return bool(_NAME.fullmatch(value)) and ".." not in value
 
 
 def _check_name(value: str, what: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator, model_validator
@@ -71,6 +71,14 @@ class AlertsSpec(StrictModel):
             "alert (Airflow DeadlineAlert). None: no deadline."
         ),
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml11_on(cls, data: Any) -> Any:
+        """Take a ``True`` key as ``on``: a YAML 1.1 reader (not bulksync's loader) turns ``on:`` into ``True:``."""
+        if isinstance(data, dict) and True in data and "on" not in data:
+            data = {("on" if k is True else k): v for k, v in data.items()}
+        return data
 
 
 class DatasetSpec(StrictModel):
