@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bulksync.errors import BulksyncError, SpecError
+from bulksync.factory.cli import dags_app
 from bulksync.quality.cli import quality_app
 from bulksync.sources.file_drop.cli import convert, files_app
 
@@ -30,6 +31,7 @@ sandbox_app = typer.Typer(help="Local stand-ins of enterprise systems (demo, tes
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(quality_app, name="quality")
 app.add_typer(files_app, name="files")
+app.add_typer(dags_app, name="dags")
 app.command("convert")(convert)
 console = Console()
 err = Console(stderr=True)
