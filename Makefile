@@ -1,7 +1,10 @@
 # bulksync — every command a developer or CI needs. `make help` lists them.
 SHELL := /bin/bash
 ROOT := $(CURDIR)
+# LOCAL, DAGS and BULKSYNC_HOME can be set on the command line (make airflow LOCAL=/tmp/x/.local …), as the
+# end-to-end test of `make airflow` does
 LOCAL := $(ROOT)/.local
+DAGS := $(ROOT)/dags
 PYTHON ?= python3
 UV ?= $(shell command -v uv 2>/dev/null || echo $(LOCAL)/tools/bin/uv)
 VENV := $(ROOT)/.venv
@@ -12,7 +15,7 @@ DEMO_DATE ?= 2026-01-02T02:00:00+00:00
 
 # Embedded Airflow: SQLite metadata and AIRFLOW_HOME under the git-ignored .local/
 export AIRFLOW_HOME := $(LOCAL)/airflow
-export AIRFLOW__CORE__DAGS_FOLDER := $(ROOT)/dags
+export AIRFLOW__CORE__DAGS_FOLDER := $(DAGS)
 export AIRFLOW__CORE__PLUGINS_FOLDER := $(ROOT)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN := sqlite:///$(LOCAL)/airflow/airflow.db
@@ -101,11 +104,17 @@ demo-azure: $(VENV)/.synced  ## Azure demo: Azurite in the background, drop zone
 	  || { grep -E "ERROR|Error|error" $(LOCAL)/demo-azure.log | tail -30; exit 1; }; \
 	sed -n '/drop zone abfs/,$$p' $(LOCAL)/demo-azure.log
 
+# Another port (AIRFLOW__API__PORT=8090 make airflow): the workers reach the execution API of the api-server on that
+# port too (Airflow's default is http://localhost:8080/execution/, where tasks fail with "connection refused")
+AIRFLOW_PORT = $(or $(AIRFLOW__API__PORT),8080)
+airflow: export AIRFLOW__API__PORT ?= 8080
+airflow: export AIRFLOW__API__BASE_URL ?= http://localhost:$(AIRFLOW_PORT)
+airflow: export AIRFLOW__CORE__EXECUTION_API_SERVER_URL ?= http://localhost:$(AIRFLOW_PORT)/execution/
 airflow: $(AIRFLOW_HOME)/airflow.db  ## the full Airflow UI locally (airflow standalone) on http://localhost:8080
 	$(BIN)/bulksync demo prepare --root $(LOCAL)/demo
 	$(BIN)/bulksync sandbox ibmi --url sqlite:///$(LOCAL)/demo/as400.db --order-lines 20000
 	@$(BIN)/airflow pools set salesforce__acme_salesforce 4 "ACME Salesforce org: concurrent Bulk query jobs" > /dev/null
-	@echo "Airflow UI: http://localhost:$${AIRFLOW__API__PORT:-8080}  (user admin; password printed below, kept in $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated)"
+	@echo "Airflow UI: $$AIRFLOW__API__BASE_URL  (execution API $$AIRFLOW__CORE__EXECUTION_API_SERVER_URL; user admin; password printed below, kept in $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated)"
 	$(BIN)/airflow standalone
 
 AZURITE := $(LOCAL)/tools/node_modules/.bin/azurite-blob

@@ -141,6 +141,64 @@ def _parse_when(value: str | None) -> dt.datetime | None:
     return d if d.tzinfo else d.replace(tzinfo=dt.UTC)
 
 
+class _Bar:
+    """A rich progress task fed by a stage: ``start(total)`` when the stage knows its total, then ``(rows)``."""
+
+    def __init__(self, progress: Any, description: str) -> None:
+        self.progress, self.task = progress, progress.add_task(description, total=None, start=False)
+
+    def start(self, total: int | None) -> None:
+        self.progress.update(self.task, total=total)
+        self.progress.start_task(self.task)
+
+    def __call__(self, rows: int) -> None:
+        self.progress.advance(self.task, rows)
+
+    def done(self, rows: int | None = None, note: str | None = None) -> None:
+        """Finish the bar: ``rows`` done out of ``rows`` (validate: rows checked), with an optional note."""
+        task = self.progress.tasks[self.task]
+        if not task.started:
+            self.progress.start_task(self.task)
+        total = rows if rows is not None else task.completed
+        self.progress.update(self.task, total=total, completed=total)
+        if note:
+            self.progress.update(self.task, description=f"{task.description} ({note})")
+
+
+def _progress() -> Any:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    class RowsPerSecond(TransferSpeedColumn):
+        def render(self, task: Any) -> Any:
+            from rich.text import Text
+
+            speed = task.finished_speed or task.speed
+            if speed is None and task.elapsed and task.completed:
+                speed = task.completed / task.elapsed
+            return Text("" if speed is None else f"{speed:,.0f} rows/s", style="progress.data.speed")
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        MofNCompleteColumn(),
+        RowsPerSecond(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+
 @app.command()
 def run(
     pipeline: Annotated[str, typer.Argument(help="Pipeline name or DAG id.")],
@@ -148,12 +206,12 @@ def run(
     start: Annotated[str | None, typer.Option(help="Window start (ISO date/time, UTC if no offset).")] = None,
     end: Annotated[str | None, typer.Option(help="Window end, exclusive.")] = None,
     specs: SpecsOpt = None,
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each stage's INFO lines.")] = False,
 ) -> None:
     """Run a pipeline outside the scheduler (development): extract, transform and load each dataset."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     from bulksync import stages
+    from bulksync.preflight import preflight
+    from bulksync.quality.model import COUNT_LABELS, Counts, Reconciliation
     from bulksync.staging.partition import Window
 
     logging.basicConfig(
@@ -162,36 +220,57 @@ def run(
     spec = _pipeline(specs, pipeline)
     window = Window(_parse_when(start), _parse_when(end))
     ctx = stages.RunContext(run_id=f"cli__{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}", window=window, try_number=1)
-    chosen = [spec.dataset(d) for d in dataset] if dataset else spec.datasets
-    results = Table("dataset", "extracted", "staged", "loaded", "seconds", "target")
+    try:
+        chosen = [spec.dataset(d) for d in dataset] if dataset else spec.datasets
+    except (KeyError, ValueError) as exc:
+        err.print(f"[red]{exc}; see `bulksync list`[/red]")
+        raise typer.Exit(2) from None
+    problems = preflight(spec, chosen)
+    if problems:
+        err.print(f"[red]{spec.dag_id}: {len(problems)} thing(s) the run needs are missing; nothing was run:[/red]")
+        for p in problems:
+            err.print(f"  [red]✗[/red] {p}", soft_wrap=True, highlight=False)
+        raise typer.Exit(2)
+    labels = [COUNT_LABELS[k] for k in ("staged", "quarantined", "rejected", "loaded", "deletions")]
+    results = Table("dataset", *labels, "load", "seconds", "target")
     failed = False
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed:,} rows"),
-        TimeElapsedColumn(),
-        console=console,
-    ) as progress:
+    with _progress() as progress:
         for ds in chosen:
             started = time.monotonic()
             try:
-                names = ["extract", *(["validate"] if ds.quality else []), "transform", "load", "reconcile"]
-                bars = {s: progress.add_task(f"{ds.name}: {s}", total=None) for s in names}
-                ex = stages.extract_all(spec, ds, ctx, lambda n, b=bars["extract"]: progress.advance(b, n))
+                bar = _Bar(progress, f"{ds.name}: extract")
+                stages.extract_all(spec, ds, ctx, bar)
+                bar.done()
                 if ds.quality:
-                    stages.validate(spec, ds, ctx)
-                tr = stages.transform(spec, ds, ctx, lambda n, b=bars["transform"]: progress.advance(b, n))
-                ld = stages.load(spec, ds, ctx, lambda n, b=bars["load"]: progress.advance(b, n))
-                stages.reconcile(spec, ds, ctx)
+                    bar = _Bar(progress, f"{ds.name}: validate")
+                    verdict = stages.validate(spec, ds, ctx)
+                    bar.done(
+                        verdict["rows_checked"], f"{verdict['status']}, {verdict['rows_quarantined']:,} quarantined"
+                    )
+                bar = _Bar(progress, f"{ds.name}: transform")
+                stages.transform(spec, ds, ctx, bar)
+                bar.done()
+                bar = _Bar(progress, f"{ds.name}: load")
+                ld = stages.load(spec, ds, ctx, bar)
+                bar.done()
+                bar = _Bar(progress, f"{ds.name}: reconcile")
+                rec = stages.reconcile(spec, ds, ctx)
+                bar.done(rec["staged"], "counts add up")
             except BulksyncError as exc:
                 failed = True
                 err.print(f"[red]{ds.name}: {type(exc).__name__}: {exc}[/red]")
                 continue
+            counts = Counts.of(
+                Reconciliation.model_validate({**rec, "ok": True}),
+                inserted=ld.inserted,
+                updated=ld.updated,
+                deleted=ld.deleted,
+                mode=ld.mode,
+            )
             results.add_row(
                 ds.name,
-                f"{ex.rows:,}",
-                f"{tr.rows:,}",
-                f"{ld.inserted + ld.updated:,}",
+                *(f"{getattr(counts, k):,}" for k in ("staged", "quarantined", "rejected", "loaded", "deletions")),
+                counts.load_detail(),
                 f"{time.monotonic() - started:.1f}",
                 f"{ds.target.conn_id}/{ld.table}",
             )
@@ -211,10 +290,9 @@ def summary(
     spec = _pipeline(specs, pipeline)
     console.print(f"[bold]{spec.dag_id}[/bold]: latest committed partition per dataset")
     for row in latest_runs(spec):
-        console.print(f"\n  [bold]{row['dataset']}[/bold]  window {row['window']}  ({row['seconds']} s)")
-        console.print(
-            f"    extracted {row['extracted']}  ·  staged {row['staged']}  ·  loaded {row['loaded']}", soft_wrap=True
-        )
+        quality = f"  ·  quality {row['quality']}" if row["quality"] else ""
+        console.print(f"\n  [bold]{row['dataset']}[/bold]  window {row['window']}  ({row['seconds']} s){quality}")
+        console.print(f"    {row['line']}", soft_wrap=True, highlight=False)
         console.print(f"    staging   {row['partition']}", soft_wrap=True)
         console.print(f"    target    {row['target']}", soft_wrap=True)
 

@@ -131,7 +131,9 @@ def _run(step: str, folder: str, context: Any, arg: Any = None) -> Any:
 
     from bulksync import migration
     from bulksync.errors import BulksyncError, SpecError
+    from bulksync.operators.task_logs import quiet_third_party_loggers
 
+    quiet_third_party_loggers()
     specs, problems = load_valid_specs(folder)
     req = migration.MigrationRequest.from_params(dict(context["params"]))
     try:
