@@ -18,6 +18,7 @@ from bulksync.errors import BulksyncError, SpecError
 from bulksync.factory.cli import dags_app
 from bulksync.quality.cli import quality_app
 from bulksync.sources.file_drop.cli import convert, files_app
+from bulksync.staging.retention_cli import staging_app
 
 # no locals in tracebacks: they could hold connection URLs or salts
 app = typer.Typer(
@@ -32,6 +33,7 @@ app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(quality_app, name="quality")
 app.add_typer(files_app, name="files")
 app.add_typer(dags_app, name="dags")
+app.add_typer(staging_app, name="staging")
 app.command("convert")(convert)
 console = Console()
 err = Console(stderr=True)

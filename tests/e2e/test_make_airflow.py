@@ -142,9 +142,32 @@ def test_the_demo_runs_on_another_port_with_readable_logs_and_sane_durations(sta
     noise = [
         e
         for e in validate
-        if not str(e.get("logger", "")).startswith(("bulksync", "airflow", "task"))
+        if e.get("logger") and not str(e["logger"]).startswith(("bulksync", "airflow", "task"))
         and str(e.get("level", "info")).lower() in ("debug", "info")
     ]
     assert not noise, noise[:5]
     load = _text(_task_log(c, run["dag_run_id"], "accounts.load"))
     assert "loaded accounts" in load or "accounts" in load, load[-2000:]
+
+
+def test_a_run_missing_a_connection_fails_at_its_first_task_naming_it(standalone: Cluster) -> None:
+    """Preflight in the DAG (item 12): acme__salesforce's connection is not defined in this deployment."""
+    c = standalone
+    c.call("PATCH", "/api/v2/dags/acme__salesforce", {"is_paused": False})
+
+    def failed() -> dict[str, Any] | None:
+        done = [r for r in c.runs("acme__salesforce") if r["state"] in ("success", "failed")]
+        return done[0] if done else None
+
+    run = c.wait("the run of acme__salesforce to fail", failed, 300, every=3)
+    assert run["state"] == "failed"
+    tis = {t["task_id"]: t for t in c.task_instances("acme__salesforce", run["dag_run_id"])}
+    assert tis["sf_accounts.extract"]["state"] == "failed" and tis["sf_accounts.extract"]["try_number"] == 1
+    assert tis["sf_accounts.load"]["state"] in ("upstream_failed", None)
+    body = c.get(
+        f"/api/v2/dags/acme__salesforce/dagRuns/{run['dag_run_id']}/taskInstances/sf_accounts.extract/logs/1?map_index=-1"
+    )
+    text = "\n".join(str(e.get("event", e)) if isinstance(e, dict) else str(e) for e in body["content"])
+    assert "thing(s) the run needs are missing; nothing was extracted" in text, text[-3000:]
+    assert "sf_accounts: source (salesforce) connection 'acme_salesforce': not defined" in text
+    assert "AIRFLOW_CONN_ACME_SALESFORCE" in text

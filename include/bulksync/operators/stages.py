@@ -66,7 +66,11 @@ class BulksyncStageOperator(BaseOperator):
                 from bulksync.preflight import require
 
                 require(spec, [spec.dataset(self.dataset)])
-            result = self.run_stage(spec, context)
+            from bulksync.staging.retention import in_use
+
+            ctx = run_context(context)
+            with in_use(spec, self.dataset, ctx.window.key, ctx.run_id):  # `bulksync staging prune` keeps it
+                result = self.run_stage(spec, context)
         except BulksyncError as exc:
             if exc.terminal:
                 raise AirflowFailException(f"{type(exc).__name__}: {exc}") from None

@@ -38,14 +38,36 @@ THIRD_PARTY = (
 LEVEL_ENV = "BULKSYNC_THIRD_PARTY_LOG_LEVEL"
 
 
+class ThirdPartyFilter(logging.Filter):
+    """Drop records of the :data:`THIRD_PARTY` loggers below a level (some set their own level at
+    import, e.g. ``great_expectations.data_context.types.base`` sets INFO, so levels alone do not do)."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= self.level:
+            return True
+        return record.name.split(".", 1)[0] not in THIRD_PARTY
+
+
 def quiet_third_party_loggers() -> int:
-    """Set the third-party loggers to ``$BULKSYNC_THIRD_PARTY_LOG_LEVEL`` (default WARNING); return the level."""
+    """Keep third-party records below ``$BULKSYNC_THIRD_PARTY_LOG_LEVEL`` (default WARNING) out of the log.
+
+    Sets the level of the :data:`THIRD_PARTY` loggers and adds a :class:`ThirdPartyFilter` to the
+    root logger's handlers (once). Returns the level.
+    """
     name = (os.environ.get(LEVEL_ENV) or "WARNING").upper()
     level = logging.getLevelName(name)
     if not isinstance(level, int):
         level = logging.WARNING
     for logger in THIRD_PARTY:
         logging.getLogger(logger).setLevel(level)
+    for handler in logging.getLogger().handlers:
+        for f in [f for f in handler.filters if isinstance(f, ThirdPartyFilter)]:
+            handler.removeFilter(f)
+        handler.addFilter(ThirdPartyFilter(level))
     return level
 
 
