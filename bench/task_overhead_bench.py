@@ -74,7 +74,6 @@ def _demo_spec() -> dict[str, Any]:
 def prepare(rows: int) -> dict[str, str]:
     """A fresh work folder: order drops, the spec and its DAG file, and the environment."""
     import yaml
-
     from bulksync.factory.dag_files import sync_dag_files
     from bulksync.sandbox.demo import build_order_drops
 
@@ -244,12 +243,13 @@ def report(rows: int, test: list[dict[str, Any]], sched: list[dict[str, Any]], l
         f"{run_on()}. Load average before / after: {loads[0]} / {loads[1]} (a shared machine: wall times are noisy).",
         "",
         f"Dataset: {rows:,} demo orders (CSV → `orders` suite, quarantine → dedupe, filter, derive → SQLite merge).",
-        f"Real scheduler: `airflow api-server`, `scheduler`, `dag-processor`, LocalExecutor, default settings.",
+        "Real scheduler: `airflow api-server`, `scheduler`, `dag-processor`, LocalExecutor, default settings.",
         "",
         f"**Whole task group: {s_group:.1f} s under the scheduler, {t_group:.1f} s in `dags test`: "
         f"{s_group / t_group:.2f}×** (goal: under 2×).",
         "",
-        "| task | dags test: task s | before stage s | stage s | scheduler: task s | before stage s | stage s | gap before s |",
+        "| task | dags test: task s | before stage s | stage s "
+        "| scheduler: task s | before stage s | stage s | gap before s |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     by_stage = {r["stage"]: r for r in sched}

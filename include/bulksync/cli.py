@@ -38,6 +38,48 @@ app.command("convert")(convert)
 console = Console()
 err = Console(stderr=True)
 
+
+def _flags_take_no_value() -> None:
+    """Typer prints ``<bool>`` after every flag (``--verbose <bool>``) as if it took a value: show none."""
+    from typer.core import TyperOption
+
+    shown = TyperOption.display_type_rich
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag else shown(self, ctx)
+
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_take_no_value()
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        def v(name: str) -> str:
+            try:
+                return version(name)
+            except PackageNotFoundError:
+                return "not installed"
+
+        typer.echo(
+            f"bulksync {v('bulksync')} (apache-airflow {v('apache-airflow')}, great-expectations "
+            f"{v('great-expectations')}, pyarrow {v('pyarrow')})"
+        )
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the versions and exit.")
+    ] = False,
+) -> None:
+    """bulksync: nightly bulk syncs as Airflow DAGs built from YAML specs."""
+
+
 SpecsOpt = Annotated[
     Path | None, typer.Option("--specs", help="Spec folder (default $BULKSYNC_SPECS_DIR or dags/pipelines).")
 ]
@@ -69,9 +111,13 @@ def _pipeline(specs: Path | None, name: str) -> Any:
 
 @app.command()
 def validate(
-    specs: SpecsOpt = None, transforms: bool = typer.Option(True, help="Also check named transforms exist.")
+    specs: SpecsOpt = None,
+    transforms: Annotated[
+        bool, typer.Option("--transforms/--no-transforms", help="Also check that named transforms are registered.")
+    ] = True,
 ) -> None:
-    """Check every spec and print each problem with its file and field."""
+    """Check every spec and print each problem with its file, field and line."""
+    from bulksync.factory.dag_files import dag_file_of
     from bulksync.spec.loader import load_spec, spec_files
     from bulksync.spec.transforms import PythonStep
 
@@ -83,34 +129,38 @@ def validate(
         raise typer.Exit(2) from None
     problems = 0
     for path in files:
+        found: list[str] = []
         try:
             spec = load_spec(path)
         except SpecError as exc:
-            problems += len(exc.problems)
-            for file, field, msg in exc.problems:
-                err.print(
-                    f"[red]✗[/red] {file}: [bold]{field}[/bold] {msg}" if field else f"[red]✗[/red] {file}: {msg}"
-                )
-            continue
-        from bulksync.quality.suites import check_suite
+            found = [
+                f"{file}: [bold]{field}[/bold] {msg}" if field else f"{file}: {msg}"
+                for file, field, msg in exc.problems
+            ]
+            spec = None
+        if spec is not None:
+            from bulksync.quality.suites import check_suite
 
-        for suite in sorted({ds.quality.suite for ds in spec.datasets if ds.quality}):
-            for line in check_suite(suite):
-                problems += 1
-                err.print(f"[red]✗[/red] {line}")
-        if transforms:
-            from bulksync.transform.registry import load_transforms
+            for suite in sorted({ds.quality.suite for ds in spec.datasets if ds.quality}):
+                found.extend(check_suite(suite))
+            if transforms:
+                from bulksync.transform.registry import load_transforms
 
-            registry = load_transforms()
-            for ds in spec.datasets:
-                for i, step in enumerate(ds.transforms):
-                    if isinstance(step, PythonStep) and step.python.name not in registry:
-                        problems += 1
-                        err.print(
-                            f"[red]✗[/red] {path}: [bold]datasets.{ds.name}.transforms[{i}][/bold] "
-                            f"no registered transform {step.python.name!r}"
-                        )
-        console.print(f"[green]✓[/green] {path.name}: {spec.dag_id}, {len(spec.datasets)} datasets")
+                registry = load_transforms()
+                for ds in spec.datasets:
+                    for i, step in enumerate(ds.transforms):
+                        if isinstance(step, PythonStep) and step.python.name not in registry:
+                            found.append(
+                                f"{path}: [bold]datasets.{ds.name}.transforms[{i}][/bold] "
+                                f"no registered transform {step.python.name!r}"
+                            )
+        for line in found:
+            err.print(f"[red]✗[/red] {line}", soft_wrap=True, highlight=False)
+        problems += len(found)
+        if spec is not None and not found:
+            console.print(f"[green]✓[/green] {path.name}: {spec.dag_id}, {len(spec.datasets)} datasets")
+            if folder.name == "pipelines" and not dag_file_of(path).is_file():
+                err.print(f"[yellow]![/yellow] {path.name}: no DAG file beside it, so no DAG: run `bulksync dags sync`")
     if not files:
         err.print(f"no spec files in {folder}")
         raise typer.Exit(2)
@@ -121,18 +171,34 @@ def validate(
 
 @app.command("list")
 def list_pipelines(specs: SpecsOpt = None) -> None:
-    """List pipelines and their datasets."""
-    table = Table("DAG id", "schedule", "dataset", "source", "target", "mode")
-    for spec in _load(specs):
-        for i, ds in enumerate(spec.datasets):
-            table.add_row(
-                spec.dag_id if i == 0 else "",
-                str(spec.schedule) if i == 0 else "",
-                ds.name,
-                ds.source.kind,
-                f"{ds.target.kind}:{ds.target.conn_id}/{ds.target.table}",
-                ds.target.mode,
-            )
+    """List pipelines and their datasets (tab-separated, nothing cut, when the output is not a terminal)."""
+    header = ("DAG id", "schedule", "dataset", "source", "target", "mode")
+    rows = [
+        (
+            spec.dag_id,
+            str(spec.schedule),
+            ds.name,
+            ds.source.kind,
+            f"{ds.target.kind}:{ds.target.conn_id}/{ds.target.table}",
+            ds.target.mode,
+        )
+        for spec in _load(specs)
+        for ds in spec.datasets
+    ]
+    if not console.is_terminal:  # piped into grep, cut, a file: whole values, one row per dataset
+        typer.echo("\t".join(header))
+        for row in rows:
+            typer.echo("\t".join(row))
+        return
+    table = Table(*header)
+    for column in table.columns[:3]:
+        column.no_wrap = True
+        column.overflow = "fold"
+    previous = None
+    for row in rows:
+        first = row[0] != previous
+        table.add_row(row[0] if first else "", row[1] if first else "", *row[2:])
+        previous = row[0]
     console.print(table)
 
 

@@ -19,6 +19,7 @@ the REST API, as the UI shows it:
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
 import signal
@@ -167,7 +168,7 @@ def test_a_run_missing_a_connection_fails_at_its_first_task_naming_it(standalone
     body = c.get(
         f"/api/v2/dags/acme__salesforce/dagRuns/{run['dag_run_id']}/taskInstances/sf_accounts.extract/logs/1?map_index=-1"
     )
-    text = "\n".join(str(e.get("event", e)) if isinstance(e, dict) else str(e) for e in body["content"])
+    text = "\n".join(json.dumps(e) for e in body["content"])  # the exception is in the entry's error_detail
     assert "thing(s) the run needs are missing; nothing was extracted" in text, text[-3000:]
     assert "sf_accounts: source (salesforce) connection 'acme_salesforce': not defined" in text
     assert "AIRFLOW_CONN_ACME_SALESFORCE" in text

@@ -285,3 +285,85 @@ def test_run_progress_bars_show_total_percentage_rate_and_eta(project: Path) -> 
         assert "100% 1000/1000" in by_stage[stage], by_stage[stage]
     assert "rows/s" in by_stage["load"] and "eta" in by_stage["load"]
     assert "(pass, 0 quarantined)" in by_stage["validate"] and "(counts add up)" in by_stage["reconcile"]
+
+
+def test_version() -> None:
+    from importlib.metadata import version
+
+    res = CliRunner().invoke(app, ["--version"])
+    assert res.exit_code == 0
+    assert res.output.startswith(f"bulksync {version('bulksync')} (apache-airflow {version('apache-airflow')}")
+
+
+def _commands(group: object, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], object]]:
+    out = [(path, group)]
+    if hasattr(group, "commands"):  # a group (typer's own classes, not click's)
+        for name, cmd in group.commands.items():
+            out.extend(_commands(cmd, (*path, name)))
+    return out
+
+
+def test_every_option_has_help_and_flags_show_no_value_placeholder() -> None:
+    """Issue 14 item 14: `--verbose <bool>` reads as if the flag took a value; options without help."""
+    import typer.main
+
+    root = typer.main.get_command(app)
+    missing = [
+        f"bulksync {' '.join(path)} {param.opts[0] if hasattr(param, 'opts') else param.name}"
+        for path, cmd in _commands(root)
+        for param in cmd.params  # type: ignore[attr-defined]
+        if not getattr(param, "help", None) and param.name not in ("help",)
+    ]
+    assert missing == []
+    runner = CliRunner()
+    for path, _ in _commands(root):
+        res = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "200"})
+        assert res.exit_code == 0, (path, res.output)
+        assert "<bool>" not in res.output, (path, res.output)
+    help_run = runner.invoke(app, ["run", "--help"], env={"COLUMNS": "200"}).output
+    assert any(
+        line.split() == ["│", "--verbose", "-v", "Log", "each", "stage's", "INFO", "lines.", "│"]
+        for line in help_run.splitlines()
+    ), help_run
+
+
+def test_list_piped_prints_whole_ids_tab_separated(project: Path) -> None:
+    long = "a_rather_long_tenant_name_for_a_big_client__with_a_long_pipeline_name"
+    (project / "specs" / "p1.yaml").unlink()
+    (project / "specs" / f"{long}.yaml").write_text(
+        SPEC.format()
+        .replace("tenant: t1", "tenant: a_rather_long_tenant_name_for_a_big_client")
+        .replace("pipeline: p1", "pipeline: with_a_long_pipeline_name")
+        .replace("table: people", "table: " + "x" * 60)
+    )
+    res = CliRunner().invoke(app, ["list"], env={"COLUMNS": "60"})
+    assert res.exit_code == 0, res.output
+    assert res.output.splitlines() == [
+        "DAG id\tschedule\tdataset\tsource\ttarget\tmode",
+        f"{long}\t@daily\tpeople\tcsv_files\tsqlite:cli_wh/{'x' * 60}\tmerge",
+    ]
+
+
+def test_validate_gives_lines_did_you_mean_and_no_check_mark_after_a_failed_file(project: Path) -> None:
+    text = SPEC.format().replace("mode: merge", "mode: merge, kees: [x]").replace("kind: sqlite", "kind: sqlit")
+    text = text.replace("kind: csv_files", "kind: csv_file")
+    (project / "specs" / "p2.yaml").write_text(text.replace("p1", "p2"))
+    # p3 parses but names a missing suite: its problem is listed and no ✓ follows
+    (project / "specs" / "p3.yaml").write_text(
+        SPEC.format().replace("p1", "p3").replace("transforms: [{trim: all}]", "quality: {suite: nope}")
+    )
+    res = CliRunner().invoke(app, ["validate"], env={"COLUMNS": "300"})
+    assert res.exit_code == 1
+    lines = res.output.splitlines()
+    out = " ".join(res.output.split())
+    assert "p2.yaml: datasets[0].source (dataset 'people') unknown or missing source kind; registered kinds: " in out
+    assert "did you mean 'csv_files'? (line 7)" in out  # the `source:` key
+    assert (
+        "p2.yaml: datasets[0].target.kind (dataset 'people') Input should be 'postgres' or 'sqlite'; "
+        "did you mean 'sqlite'? (line 15)" in out
+    )
+    assert "p2.yaml: datasets[0].target.kees (dataset 'people') unknown field" in out
+    assert "did you mean 'keys'? (line 15)" in out
+    assert any(line.startswith("✓ p1.yaml") for line in lines)
+    assert not any(line.startswith("✓ p2.yaml") or line.startswith("✓ p3.yaml") for line in lines), lines
+    assert "no suite 'nope'" in out

@@ -10,6 +10,7 @@ import yaml
 from pydantic import ValidationError
 
 from bulksync.errors import SpecError
+from bulksync.spec.hints import did_you_mean, line_of
 from bulksync.spec.models import PipelineSpec
 
 SPEC_SUFFIXES = (".yaml", ".yml")
@@ -49,8 +50,8 @@ def _dataset_hint(data: Any, loc: tuple[int | str, ...]) -> str:
     return ""
 
 
-def parse_spec(data: Any, file: str) -> PipelineSpec:
-    """Validate already-loaded YAML data as a pipeline spec.
+def parse_spec(data: Any, file: str, text: str | None = None) -> PipelineSpec:
+    """Validate already-loaded YAML data as a pipeline spec (``text``: the YAML, for line numbers).
 
     Raises:
         SpecError: listing every problem with its field path.
@@ -66,6 +67,7 @@ def parse_spec(data: Any, file: str) -> PipelineSpec:
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = "unknown field (check the spelling; see docs/specs.md for the fields)"
+            msg += did_you_mean(PipelineSpec, err) + (f" (line {n})" if (n := line_of(text, loc)) else "")
             problems.append((file, format_loc(loc) + _dataset_hint(data, loc), msg))
         raise SpecError(problems) from None
 
@@ -87,7 +89,7 @@ def load_spec(path: str | Path) -> PipelineSpec:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         raise SpecError([(str(path), "", f"not valid YAML: {where}{getattr(exc, 'problem', exc)}")]) from None
-    spec = parse_spec(data, str(path))
+    spec = parse_spec(data, str(path), text)
     expected = path.stem
     if spec.pipeline != expected and f"{spec.tenant}__{spec.pipeline}" != expected:
         raise SpecError(
