@@ -86,9 +86,12 @@ demo-salesforce: $(AIRFLOW_HOME)/airflow.db  ## Salesforce demo: sandbox in the 
 	$(BIN)/bulksync summary acme__salesforce
 
 AZURITE_KEY := Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==
-demo-azure: $(VENV)/.synced  ## Azure demo: Azurite in the background, drop zone → staging → SQLite and a Parquet lake
-	@if ! command -v node >/dev/null 2>&1 || [ ! -x $(AZURITE) ]; then \
-	  echo "Azure demo skipped: it needs Node.js and Azurite. Install Node.js and npm, then run: make azurite demo-azure"; \
+demo-azure: $(VENV)/.synced azurite  ## Azure demo: Azurite in the background, drop zone → staging → SQLite and a Parquet lake
+	@if ! command -v node >/dev/null 2>&1; then \
+	  echo "Azure demo skipped: Node.js is not installed (no node on PATH). Install Node.js and npm, then run: make demo-azure"; \
+	  exit 0; fi; \
+	if [ ! -x $(AZURITE) ]; then \
+	  echo "Azure demo skipped: Azurite is not installed in $(LOCAL)/tools (npm install azurite failed, see above). Run: make azurite demo-azure"; \
 	  exit 0; fi; \
 	set -e; mkdir -p $(LOCAL)/demo; data=$$(mktemp -d); \
 	port=$$($(BIN)/python -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"); \
@@ -119,7 +122,9 @@ airflow: $(AIRFLOW_HOME)/airflow.db  ## the full Airflow UI locally (airflow sta
 
 AZURITE := $(LOCAL)/tools/node_modules/.bin/azurite-blob
 $(AZURITE):
-	@if command -v npm >/dev/null 2>&1; then npm install --silent --no-audit --no-fund --prefix $(LOCAL)/tools azurite@3; \
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm install --silent --no-audit --no-fund --prefix $(LOCAL)/tools azurite@3 \
+	  || echo "npm could not install azurite into $(LOCAL)/tools (network, registry or permissions): Azure tests and demo skip"; \
 	else echo "npm not found: Azure tests will skip (install Node.js and npm, then make azurite)"; fi
 
 azurite: $(AZURITE)  ## install Azurite (Azure Storage emulator, npm) into .local/tools for the Azure tests
