@@ -39,6 +39,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bulksync.operators.task_logs import THIRD_PARTY
+
 from common import run_on
 
 BENCH = Path(__file__).resolve().parent
@@ -226,13 +228,18 @@ def run_scheduler(env: dict[str, str], timeout: float = 1800) -> tuple[list[dict
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
     rows = task_rows(env)
-    logs = "\n".join(
-        json.loads(line).get("event", "")
-        for path in Path(env["AIRFLOW_HOME"], "logs").rglob("*.log")
-        for line in path.read_text().splitlines()
-        if line.startswith("{")
-    )
-    add_log_figures(rows, logs)
+    texts = {}
+    for path in Path(env["AIRFLOW_HOME"], "logs").rglob("*.log"):
+        task = next((p.split(".", 1)[1] for p in path.parts if p.startswith("task_id=")), None)
+        if task:
+            texts[task] = [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
+    add_log_figures(rows, "\n".join(str(e.get("event", "")) for lines in texts.values() for e in lines))
+    for r in rows:
+        entries = texts.get(r["stage"], [])
+        r["log_lines"] = len(entries)
+        r["third_party_lines"] = sum(
+            1 for e in entries if e.get("logger") and str(e["logger"]).split(".", 1)[0] in THIRD_PARTY
+        )
     return rows, wall
 
 
@@ -254,15 +261,16 @@ def report(rows: int, test: list[dict[str, Any]], sched: list[dict[str, Any]], l
         f"{s_group / t_group:.2f}×** (goal: under 2×).",
         "",
         "| task | dags test: task s | before stage s | stage s "
-        "| scheduler: task s | before stage s | stage s | gap before s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| scheduler: task s | before stage s | stage s | gap before s | log lines (third-party) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     by_stage = {r["stage"]: r for r in sched}
     for r in test:
         s = by_stage.get(r["stage"], {})
         lines.append(
             f"| {r['stage']} | {_f(r['task'])} | {_f(r['before_s'])} | {_f(r['stage_s'])} | {_f(s.get('task'))} | "
-            f"{_f(s.get('before_s'))} | {_f(s.get('stage_s'))} | {_f(s.get('gap'))} |"
+            f"{_f(s.get('before_s'))} | {_f(s.get('stage_s'))} | {_f(s.get('gap'))} | "
+            f"{s.get('log_lines', '–')} ({s.get('third_party_lines', '–')}) |"
         )
     lines += [
         "",
