@@ -150,3 +150,13 @@ def test_retention_is_validated_in_the_spec() -> None:
     with pytest.raises(SpecError, match=r"staging.retention.keep_last"):
         parse_spec(bad, "p1.yaml")
     assert parse_spec({k: v for k, v in SPEC.items() if k != "staging"}, "p1.yaml").staging.retention.keep_last == 7
+
+
+def test_the_in_use_mark_leaves_nothing_behind(staged: Path) -> None:
+    from bulksync.staging.retention import in_use
+
+    dataset_dir = staged / "t1/p1/orders"
+    before = sorted(p.name for p in dataset_dir.iterdir())
+    with in_use(spec(), "orders", key(dt.date(2026, 2, 10)), "r1"):  # type: ignore[arg-type]
+        assert len(list((dataset_dir / ".in_use").iterdir())) == 1
+    assert sorted(p.name for p in dataset_dir.iterdir()) == before

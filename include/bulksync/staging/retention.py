@@ -127,15 +127,20 @@ def in_use(spec: PipelineSpec, dataset: str, interval: str, run_id: str) -> Iter
         return
     folder = _marker_dir(Path(root) / spec.tenant / spec.pipeline / dataset)
     marker = folder / f"{interval}__{socket.gethostname()}__{os.getpid()}.json"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        marker.write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "run_id": run_id}))
-    except OSError as exc:  # a read-only or missing root: the stage reports that itself
-        log.debug("cannot mark %s in use: %s", interval, exc)
+    for attempt in range(2):  # another task may remove the empty folder between mkdir and write
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            marker.write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "run_id": run_id}))
+            break
+        except OSError as exc:  # a read-only or missing root: the stage reports that itself
+            if attempt:
+                log.debug("cannot mark %s in use: %s", interval, exc)
     try:
         yield
     finally:
         marker.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only when no other task marks a partition of the dataset
 
 
 def plan_prune(
