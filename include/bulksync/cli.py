@@ -212,8 +212,9 @@ def _parse_when(value: str | None) -> dt.datetime | None:
 class _Bar:
     """A rich progress task fed by a stage: ``start(total)`` when the stage knows its total, then ``(rows)``."""
 
-    def __init__(self, progress: Any, description: str) -> None:
-        self.progress, self.task = progress, progress.add_task(description, total=None, start=False)
+    def __init__(self, progress: Any, description: str, *, rate: bool = True) -> None:
+        self.progress = progress
+        self.task = progress.add_task(description, total=None, start=False, rate=rate)
 
     def start(self, total: int | None) -> None:
         self.progress.update(self.task, total=total)
@@ -252,7 +253,9 @@ def _progress() -> Any:
             speed = task.finished_speed or task.speed
             if speed is None and task.elapsed and task.completed:
                 speed = task.completed / task.elapsed
-            return Text("" if speed is None else f"{speed:,.0f} rows/s", style="progress.data.speed")
+            if speed is None or not task.fields.get("rate", True):
+                return Text("")
+            return Text(f"{speed:,.0f}/s", style="progress.data.speed")
 
     return Progress(
         TextColumn("{task.description}"),
@@ -321,7 +324,7 @@ def run(
                 bar = _Bar(progress, f"{ds.name}: load")
                 ld = stages.load(spec, ds, ctx, bar)
                 bar.done()
-                bar = _Bar(progress, f"{ds.name}: reconcile")
+                bar = _Bar(progress, f"{ds.name}: reconcile", rate=False)
                 rec = stages.reconcile(spec, ds, ctx)
                 bar.done(rec["staged"], "counts add up")
             except BulksyncError as exc:
