@@ -142,8 +142,9 @@ lint: $(VENV)/.synced  ## ruff
 typecheck: $(VENV)/.synced  ## mypy
 	$(BIN)/mypy include/bulksync
 
-validate: $(VENV)/.synced  ## check every pipeline spec
+validate: $(VENV)/.synced  ## check every pipeline spec and that each has its DAG file (bulksync dags sync)
 	$(BIN)/bulksync validate
+	$(BIN)/bulksync dags sync --check
 
 bench: $(VENV)/.synced  ## benchmarks (not part of make test): see bench/README.md
 	$(BIN)/python bench/run.py

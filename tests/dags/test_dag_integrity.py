@@ -178,3 +178,15 @@ def test_broken_suite_is_an_import_error_naming_the_suite_file(
     errors = "\n".join(_dagbag(folder).import_errors.values())
     assert str(suites / "orders.json") in errors
     assert expected in errors
+
+
+def test_a_dag_file_whose_spec_is_gone_is_an_import_error_saying_what_to_do(tmp_path: Path) -> None:
+    folder = tmp_path / "dags"
+    shutil.copytree(DAGS, folder)
+    (folder / "pipelines" / "acme__drops.yaml").unlink()
+    bag = _dagbag(folder)
+    assert list(bag.import_errors) == [str(folder / "pipelines" / "acme__drops.py")]
+    message = bag.import_errors[str(folder / "pipelines" / "acme__drops.py")]
+    assert "no pipeline spec beside the DAG file acme__drops.py" in message
+    assert "`bulksync dags sync` removes the DAG files it wrote for specs that are gone" in message
+    assert "acme__nightly" in bag.dag_ids
