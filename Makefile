@@ -154,6 +154,7 @@ bench: $(VENV)/.synced  ## benchmarks (not part of make test): see bench/README.
 	$(BIN)/python bench/ebcdic_bench.py
 	$(BIN)/python bench/ibmi_bench.py
 	$(BIN)/python bench/salesforce_bench.py
+	$(BIN)/python bench/task_overhead_bench.py
 
 clean:  ## remove .local (Airflow home, staging, demo data)
 	rm -rf $(LOCAL)/airflow $(LOCAL)/staging $(LOCAL)/demo

@@ -59,7 +59,7 @@ class _Progress:
     ``start(total)`` method is told the total when it is known (source count, staged rows)."""
 
     def __init__(self, what: str, callback: Any = None, total: int | None = None) -> None:
-        self.what, self.rows, self.callback = what, 0, callback
+        self.what, self.rows, self.callback, self.total = what, 0, callback, total
         self.started = self.last = time.monotonic()
         self.next_log = PROGRESS_EVERY_ROWS
         if callback is not None and hasattr(callback, "start"):
@@ -71,7 +71,20 @@ class _Progress:
             self.callback(n)
         if self.rows >= self.next_log:
             elapsed = time.monotonic() - self.started
-            log.info("%s: %d rows so far (%.0f rows/s)", self.what, self.rows, self.rows / max(elapsed, 1e-9))
+            rate = self.rows / max(elapsed, 1e-9)
+            if self.total:
+                left = max(self.total - self.rows, 0) / max(rate, 1e-9)
+                log.info(
+                    "%s: %d of %d rows (%.0f%%), %.0f rows/s, about %.0f s left",
+                    self.what,
+                    self.rows,
+                    self.total,
+                    100 * self.rows / self.total,
+                    rate,
+                    left,
+                )
+            else:
+                log.info("%s: %d rows so far (%.0f rows/s)", self.what, self.rows, rate)
             self.next_log += PROGRESS_EVERY_ROWS
 
 
