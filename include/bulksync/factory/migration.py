@@ -141,7 +141,13 @@ def _run(step: str, folder: str, context: Any, arg: Any = None) -> Any:
         if broken and not any(req.pipeline in (s.dag_id, s.pipeline) for s in specs):
             raise SpecError(broken)
         if step == "plan":
-            return migration.plan(specs, req)
+            slices = migration.plan(specs, req)
+            if not req.dry_run:  # everything the slices will need, before any of them starts
+                from bulksync.preflight import require
+
+                spec = next(s for s in specs if req.pipeline in (s.dag_id, s.pipeline))
+                require(spec, [spec.dataset(n) for n in sorted({str(p["dataset"]) for p in slices})])
+            return slices
         if step == "prepare":
             return migration.prepare_targets(specs, req, list(arg))
         ti = context.get("ti")
