@@ -33,6 +33,7 @@ _RUN_COLUMNS: list[tuple[str, Any]] = [
     ("quarantined", sa.BigInteger()),
     ("rejected", sa.BigInteger()),
     ("loaded", sa.BigInteger()),
+    ("deletions", sa.BigInteger()),
     ("inserted", sa.BigInteger()),
     ("updated", sa.BigInteger()),
     ("deleted", sa.BigInteger()),
@@ -70,6 +71,16 @@ def _tables(dialect: str) -> tuple[sa.Table, sa.Table]:
     return runs, quality
 
 
+def _add_missing_columns(conn: sa.Connection, table: sa.Table) -> None:
+    """Audit tables created by an older bulksync get the columns added since (e.g. ``deletions``)."""
+    have = {c["name"] for c in sa.inspect(conn).get_columns(table.name, schema=table.schema)}
+    for column in table.columns:
+        if column.name not in have:
+            name = f"{table.schema}.{table.name}" if table.schema else table.name
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.exec_driver_sql(f"ALTER TABLE {name} ADD COLUMN {column.name} {kind}")
+
+
 def record_run(conn_id: str, record: RunRecord) -> None:
     """Write a run's record into the audit tables of the target connection (one transaction)."""
     hook = SqlAlchemyHook(conn_id)
@@ -91,6 +102,7 @@ def record_run(conn_id: str, record: RunRecord) -> None:
         "quarantined": rec.quarantined if rec else (q.rows_quarantined if q else None),
         "rejected": rec.rejected if rec else None,
         "loaded": rec.loaded if rec else None,
+        "deletions": rec.deletions if rec else None,
         "inserted": record.inserted,
         "updated": record.updated,
         "deleted": record.deleted,
@@ -118,6 +130,7 @@ def record_run(conn_id: str, record: RunRecord) -> None:
             if runs.schema:
                 conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {runs.schema}")
             runs.metadata.create_all(conn, checkfirst=True)
+            _add_missing_columns(conn, runs)
             conn.execute(runs.delete().where(key))
             conn.execute(quality.delete().where(qkey))
             conn.execute(runs.insert(), [row])

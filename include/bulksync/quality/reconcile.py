@@ -1,9 +1,10 @@
 """Reconciliation: the counts of one dataset in one run must add up.
 
 ``source count = staged`` (when the source reports a count) and
-``staged = loaded + quarantined + rejected``, where ``loaded`` is inserted + updated (a merge that
-updates a row still loaded it) and ``rejected`` are rows transforms dropped on purpose (filter,
-dedupe), as recorded in the transform manifest.
+``staged = loaded + deletions + quarantined + rejected``, where ``loaded`` is inserted + updated (a
+merge that updates a row still loaded it), ``deletions`` are staged rows flagged as deleted that
+were applied rather than written, and ``rejected`` are rows transforms dropped on purpose (filter,
+dedupe), as recorded in the transform manifest. Labels: :data:`bulksync.quality.model.COUNT_LABELS`.
 """
 
 from __future__ import annotations
@@ -22,14 +23,16 @@ def reconcile(
     quarantined = quarantine.rows if quarantine else 0
     rows_in = int(transformed.extra.get("rows_in", transformed.rows))
     rejected = rows_in - transformed.rows
-    # deletions staged with a delete flag were applied, not inserted: they count as loaded
-    loaded = int(load_report["inserted"]) + int(load_report["updated"]) + int(load_report.get("applied_deletes", 0))
+    loaded = int(load_report["inserted"]) + int(load_report["updated"])
+    deletions = int(load_report.get("applied_deletes", 0))  # staged with a delete flag: applied, not written
     problems = []
     if extracted.source_count is not None and extracted.source_count != staged:
         problems.append(f"the source reported {extracted.source_count} rows but {staged} were staged")
-    if staged != loaded + quarantined + rejected:
+    if staged != loaded + deletions + quarantined + rejected:
+        applied = f" + deletions {deletions}" if deletions else ""
         problems.append(
-            f"staged {staged} != loaded {loaded} + quarantined {quarantined} + rejected by transforms {rejected}"
+            f"staged {staged} != loaded {loaded}{applied} + quarantined {quarantined} "
+            f"+ rejected by transforms {rejected}"
         )
     if rows_in != staged - quarantined:
         problems.append(f"the transform read {rows_in} rows but {staged - quarantined} passed the gate")
@@ -39,6 +42,7 @@ def reconcile(
         quarantined=quarantined,
         rejected=rejected,
         loaded=loaded,
+        deletions=deletions,
         ok=not problems,
         problems=problems,
     )

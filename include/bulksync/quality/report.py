@@ -26,7 +26,7 @@ import jinja2
 from pydantic import ValidationError
 
 from bulksync.errors import TerminalError
-from bulksync.quality.model import ExpectationOutcome, Reconciliation, RunRecord
+from bulksync.quality.model import COUNT_LABELS, ExpectationOutcome, Reconciliation, RunRecord
 from bulksync.settings import reports_root
 
 log = logging.getLogger(__name__)
@@ -288,12 +288,11 @@ def _expectation(e: ExpectationOutcome) -> ExpectationView:
 
 
 def _reconciliation(r: Reconciliation) -> list[tuple[str, str]]:
+    """The counts with the labels every surface uses (:data:`~bulksync.quality.model.COUNT_LABELS`)."""
     return [
-        ("Source count", _n(r.source_count)),
-        ("Staged", _n(r.staged)),
-        ("Quarantined", _n(r.quarantined)),
-        ("Rejected", _n(r.rejected)),
-        ("Loaded", _n(r.loaded)),
+        (label[0].upper() + label[1:], _n(getattr(r, key)))
+        for key, label in COUNT_LABELS.items()
+        if key != "deletions" or r.deletions
     ]
 
 

@@ -23,6 +23,7 @@ import yaml
 from pydantic import ValidationError
 
 from bulksync.errors import SpecError
+from bulksync.spec.hints import did_you_mean, line_of
 from bulksync.spec.models import PipelineSpec
 
 SPEC_SUFFIXES = (".yaml", ".yml")
@@ -165,8 +166,8 @@ def _dataset_hint(data: Any, loc: tuple[int | str, ...]) -> str:
     return ""
 
 
-def parse_spec(data: Any, file: str) -> PipelineSpec:
-    """Validate already-loaded YAML data as a pipeline spec.
+def parse_spec(data: Any, file: str, text: str | None = None) -> PipelineSpec:
+    """Validate already-loaded YAML data as a pipeline spec (``text``: the YAML, for line numbers).
 
     Raises:
         SpecError: listing every problem with its field path.
@@ -182,6 +183,7 @@ def parse_spec(data: Any, file: str) -> PipelineSpec:
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = "unknown field (check the spelling; see docs/specs.md for the fields)"
+            msg += did_you_mean(PipelineSpec, err) + (f" (line {n})" if (n := line_of(text, loc)) else "")
             problems.append((file, format_loc(loc) + _dataset_hint(data, loc), msg))
         raise SpecError(problems) from None
 
@@ -192,6 +194,15 @@ def read_spec_yaml(path: str | Path) -> Any:
     Raises:
         SpecError: the file cannot be read, is larger than :func:`max_spec_bytes`, nests too deep,
             expands its aliases past :data:`MAX_NODES` values, or is not YAML.
+    """
+    return parse_yaml(read_spec_text(path), str(path))
+
+
+def read_spec_text(path: str | Path) -> str:
+    """Read one spec file's text, refusing files larger than :func:`max_spec_bytes` or not UTF-8.
+
+    Raises:
+        SpecError: the file cannot be read, is too large or is not UTF-8.
     """
     path = Path(path)
     limit = max_spec_bytes()
@@ -215,7 +226,7 @@ def read_spec_yaml(path: str | Path) -> Any:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SpecError([(str(path), "", f"not UTF-8 text (byte {exc.start}); save the spec as UTF-8")]) from None
-    return parse_yaml(text, str(path))
+    return text
 
 
 def parse_yaml(text: str, file: str) -> Any:
@@ -242,8 +253,8 @@ def load_spec(path: str | Path) -> PipelineSpec:
         SpecError: the file cannot be read, is not YAML, or does not validate.
     """
     path = Path(path)
-    data = read_spec_yaml(path)
-    spec = parse_spec(data, str(path))
+    text = read_spec_text(path)
+    spec = parse_spec(parse_yaml(text, str(path)), str(path), text)
     expected = path.stem
     if spec.pipeline != expected and f"{spec.tenant}__{spec.pipeline}" != expected:
         raise SpecError(

@@ -26,6 +26,16 @@ class TaskDefaults(StrictModel):
     execution_timeout_minutes: float = Field(120, gt=0)
 
 
+class RetentionSpec(StrictModel):
+    """What ``bulksync staging prune`` may remove: partitions neither among the ``keep_last`` newest of
+    their dataset nor committed within ``keep_days`` (the latest one and any in use always stay)."""
+
+    keep_last: int = Field(7, ge=1, description="Newest committed partitions kept per dataset, whatever their age.")
+    keep_days: float | None = Field(
+        30, gt=0, description="Partitions committed within this many days are kept; null: age alone keeps nothing."
+    )
+
+
 class StagingSpec(StrictModel):
     """Where staging partitions go. ``root`` defaults to ``$BULKSYNC_STAGING_ROOT``; it may be an Azure
     container URL (``abfs://container/prefix``), reached through ``conn_id``."""
@@ -35,6 +45,7 @@ class StagingSpec(StrictModel):
         None,
         description="Airflow connection (type wasb) of an abfs:// or wasb:// root (default $BULKSYNC_STAGING_CONN_ID).",
     )
+    retention: RetentionSpec = Field(default_factory=RetentionSpec)
 
 
 class QualitySpec(StrictModel):
