@@ -33,7 +33,7 @@ class SqlSource(Source):
 
     @cached_property
     def hook(self) -> SqlAlchemyHook:
-        return SqlAlchemyHook(self.spec.conn_id)
+        return SqlAlchemyHook(self.spec.conn_id, read_only=True)
 
     @cached_property
     def _conn(self) -> sa.Connection:
