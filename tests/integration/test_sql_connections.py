@@ -18,7 +18,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -285,10 +284,8 @@ def test_two_reader_processes_and_a_writer_share_one_sqlite_file(
     procs.append(
         subprocess.Popen([sys.executable, "-c", WRITER, str(flags)], env=env, cwd=ROOT, stderr=subprocess.PIPE)
     )
-    started = time.monotonic()
     errors = [p.communicate(timeout=120)[1].decode()[-2000:] for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], errors
-    assert time.monotonic() - started < 60  # nobody waited out a 30 s busy timeout
     for i in (1, 2):  # each read one consistent snapshot: every row before the write, none after
         assert (flags / f"result-{i}").read_text() == f"3000 3000 {expected.hexdigest()}"
     with sa.create_engine(f"sqlite:///{db}").connect() as conn:
