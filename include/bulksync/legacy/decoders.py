@@ -300,6 +300,8 @@ def text(b: np.ndarray, cp: CodePage, trim: str) -> tuple[pa.Array, int]:
     Arrow. Returns the Arrow string array and the number of unprintable characters (U+FFFD) it holds.
     """
     n, w = b.shape
+    if cp.translate is None:
+        return _text_charmap(b, cp, trim)
     t = np.frombuffer(b.tobytes().translate(cp.translate), dtype=np.uint8)  # tobytes: one C-order copy
     bad = int(np.count_nonzero(t == 0x1A))
     if not bad and (w == 0 or int(t.max(initial=0)) < 0x80):
@@ -328,6 +330,30 @@ def text(b: np.ndarray, cp: CodePage, trim: str) -> tuple[pa.Array, int]:
     if arr.type != pa.string():  # pragma: no cover
         arr = arr.cast(pa.string())
     return arr, bad
+
+
+def _trim(arr: pa.Array, trim: str) -> pa.Array:
+    if trim == "right":
+        return pc.utf8_rtrim(arr, characters=" ")
+    if trim == "both":
+        return pc.utf8_trim(arr, characters=" ")
+    return arr
+
+
+def _text_charmap(b: np.ndarray, cp: CodePage, trim: str) -> tuple[pa.Array, int]:
+    """Text of a code page with many characters outside Latin-1 (cp875): ``codecs.charmap_decode``."""
+    import codecs
+
+    n, w = b.shape
+    raw = b.tobytes()
+    chars = codecs.charmap_decode(raw, "strict", cp.decoding)[0]
+    data = np.frombuffer(chars.encode("utf-8"), dtype=np.uint8)
+    lens = cp.utf8_len[b].astype(np.int64).sum(axis=1) if w else np.zeros(n, dtype=np.int64)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lens, out=offsets[1:])
+    bad = int(np.count_nonzero(cp.bad[b]))
+    arr = pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)])
+    return _trim(arr, trim), bad
 
 
 def _offsets_data(values: list[bytes]) -> tuple[np.ndarray, bytes]:
