@@ -278,11 +278,11 @@ def binary(
     return v, reason == OK, reason
 
 
-def ibm_float(b: np.ndarray, ieee: bool) -> np.ndarray:
-    """Decode COMP-1 (4 bytes) / COMP-2 (8 bytes), IBM hexadecimal or IEEE, to float64."""
+def ibm_float(b: np.ndarray, ieee: bool, little: bool = False) -> np.ndarray:
+    """Decode COMP-1 (4 bytes) / COMP-2 (8 bytes), IBM hexadecimal or IEEE (big- or little-endian), to float64."""
     n, k = b.shape
     if ieee:
-        return np.ascontiguousarray(b).view(f">f{k}").reshape(n).astype(np.float64)
+        return np.ascontiguousarray(b).view(f"{'<' if little else '>'}f{k}").reshape(n).astype(np.float64)
     u = np.ascontiguousarray(b).view(f">u{k}").reshape(n)
     bits = 8 * k - 8
     sign = (u >> np.uint64(8 * k - 1)).astype(bool) if k == 8 else (u >> 31).astype(bool)

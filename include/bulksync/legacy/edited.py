@@ -92,7 +92,9 @@ def edited_layout(text: str, decimal_comma: bool = False) -> EditedLayout:
             raise PictureError(f"PIC {text}: P in an edited picture is not supported")
         if ch in "9Z*" or (ch in floating and seen_float):
             digits.append(pos)
-            fill.append("" if ch == "9" else " " if ch == "Z" else "*" if ch == "*" else " " + ch)
+            fill.append(
+                "" if ch == "9" else " " if ch == "Z" else "*" if ch == "*" else " +-" if ch == "+" else " " + ch
+            )
             scale += after_point
         if ch in floating:
             seen_float = True

@@ -89,10 +89,11 @@ def field_bytes(plan: Plan, item: Item, value: Any) -> bytes:
     """The bytes of one elementary field holding ``value``."""
     cp = plan.options.code_page
     if item.usage in ("comp-1", "comp-2"):
-        if plan.options.float_format == "ieee":
+        if plan.options.float_format != "ibm_hex":
             import struct
 
-            return struct.pack(">f" if item.size == 4 else ">d", value)
+            order = "<" if plan.options.float_format == "ieee_little" else ">"
+            return struct.pack(order + ("f" if item.size == 4 else "d"), value)
         return ibm_hex_float(float(value), item.size)
     pic = item.picture
     assert pic is not None

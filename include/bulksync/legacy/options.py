@@ -91,7 +91,11 @@ class CopybookOptions(StrictModel):
     comp5_byte_order: Literal["big", "little"] = Field(
         "big", description="COMP-5 (native binary): big on z/OS and IBM i, little for files from x86 COBOL"
     )
-    float_format: Literal["ibm_hex", "ieee"] = Field("ibm_hex", description="COMP-1 / COMP-2 encoding")
+    float_format: Literal["ibm_hex", "ieee", "ieee_little"] = Field(
+        "ibm_hex",
+        description="COMP-1 / COMP-2 encoding: IBM hexadecimal (z/OS), IEEE big-endian, or IEEE little-endian "
+        "(files from x86 COBOL: GnuCOBOL, Micro Focus)",
+    )
     edited_numbers: Literal["decimal", "text"] = Field(
         "decimal", description="numeric-edited pictures (Z(8)-, 9(6).99-, +9(8), CR/DB): decoded as numbers, or text"
     )

@@ -289,7 +289,7 @@ def decode_field(plan: Plan, item: Item, typ: pa.DataType, b: np.ndarray) -> tup
     cp = plan.code_page
     low, spaces = o.null_low_values, o.null_spaces
     if item.usage in ("comp-1", "comp-2"):
-        values = dec.ibm_float(b, o.float_format == "ieee")
+        values = dec.ibm_float(b, o.float_format != "ibm_hex", o.float_format == "ieee_little")
         return dec.from_numpy(values, pa.float64(), dec.blank_valid(b, cp, low == "all", spaces == "all")), None, 0
     pic = item.picture
     assert pic is not None
