@@ -23,8 +23,9 @@ REASONS = (
     "negative sign in an unsigned field",
     "bad separate sign character",
     "binary value out of range",
+    "bad character in a numeric-edited field",
 )
-OK, BAD_NIBBLE, BAD_PSIGN, BAD_DIGIT, BAD_ZSIGN, TOO_BIG, NEG_UNSIGNED, BAD_SEP, BIN_RANGE = range(9)
+OK, BAD_NIBBLE, BAD_PSIGN, BAD_DIGIT, BAD_ZSIGN, TOO_BIG, NEG_UNSIGNED, BAD_SEP, BIN_RANGE, BAD_EDITED = range(10)
 
 _M32 = np.uint64(0xFFFFFFFF)
 _S32 = np.uint64(32)
@@ -123,21 +124,42 @@ def int_array(values: np.ndarray, valid: np.ndarray, typ: pa.DataType) -> pa.Arr
     return pa.Array.from_buffers(typ, len(values), [_validity(valid), pa.py_buffer(buf)])
 
 
-def _clear_blanks(b: np.ndarray, reason: np.ndarray, cp: CodePage) -> np.ndarray:
-    """Valid mask; fields of all spaces or all LOW-VALUES are null without an error (``reason`` updated)."""
+def blank_valid(b: np.ndarray, cp: CodePage, low: bool, spaces: bool) -> np.ndarray | None:
+    """Valid mask of fields that are not all LOW-VALUES (``low``) / all spaces (``spaces``); None: all valid."""
+    mask = np.zeros(len(b), dtype=bool)
+    if low:
+        mask |= (b == 0).all(axis=1)
+    if spaces:
+        mask |= (b == cp.space).all(axis=1)
+    return ~mask if mask.any() else None
+
+
+def with_nulls(arr: pa.Array, valid: np.ndarray) -> pa.Array:
+    """``arr`` with the rows where ``valid`` is False set to null."""
+    return pc.if_else(from_numpy(valid, pa.bool_()), arr, pa.nulls(len(arr), arr.type))
+
+
+def _clear_blanks(
+    b: np.ndarray, reason: np.ndarray, cp: CodePage, nulls: tuple[bool, bool] = (True, True)
+) -> np.ndarray:
+    """Valid mask; fields of all LOW-VALUES / all spaces are null without an error when ``nulls`` allows it."""
     bad = np.flatnonzero(reason)
-    if len(bad):
+    if len(bad) and (nulls[0] or nulls[1]):
         sub = b[bad]
-        blank = (sub == cp.space).all(axis=1) | (sub == 0).all(axis=1)
+        blank = np.zeros(len(bad), dtype=bool)
+        if nulls[1]:
+            blank |= (sub == cp.space).all(axis=1)
+        if nulls[0]:
+            blank |= (sub == 0).all(axis=1)
         reason[bad[blank]] = OK
         valid = reason == OK
         valid[bad[blank]] = False
         return valid
-    return np.ones(len(b), dtype=bool)
+    return reason == OK
 
 
 def packed(
-    b: np.ndarray, digits: int, signed: bool, cp: CodePage
+    b: np.ndarray, digits: int, signed: bool, cp: CodePage, nulls: tuple[bool, bool] = (True, True)
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Decode COMP-3: returns (digits ``uint8[n, digits]``, negative, valid, reason code)."""
     hi = b >> 4
@@ -157,11 +179,11 @@ def packed(
         reason[neg] = NEG_UNSIGNED
     reason[sign < 0x0A] = BAD_PSIGN
     reason[_rows_any(body > 9)] = BAD_NIBBLE
-    valid = _clear_blanks(b, reason, cp)
+    valid = _clear_blanks(b, reason, cp, nulls)
     return body[:, extra:], neg, valid, reason
 
 
-def _zoned_tables(cp: CodePage) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def zoned_tables(cp: CodePage) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """byte -> digit of a plain position, of a sign position (0xFF invalid), and negative flag."""
     plain = np.full(256, 0xFF, dtype=np.uint8)
     sign = np.full(256, 0xFF, dtype=np.uint8)
@@ -192,16 +214,20 @@ def _zoned_tables(cp: CodePage) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 _TABLES: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
 
+def cached_tables(cp: CodePage) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if cp.name not in _TABLES:
+        _TABLES[cp.name] = zoned_tables(cp)
+    return _TABLES[cp.name]
+
+
 def zoned(
-    b: np.ndarray, signed: bool, leading: bool, separate: bool, cp: CodePage
+    b: np.ndarray, signed: bool, leading: bool, separate: bool, cp: CodePage, nulls: tuple[bool, bool] = (True, True)
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Decode USAGE DISPLAY numbers (overpunch, SIGN LEADING / TRAILING [SEPARATE]).
 
     Returns (digits ``uint8[n, k]``, negative, valid, reason code).
     """
-    if cp.name not in _TABLES:
-        _TABLES[cp.name] = _zoned_tables(cp)
-    _plain, sign_tab, neg_tab = _TABLES[cp.name]
+    _plain, sign_tab, neg_tab = cached_tables(cp)
     n, w = b.shape
     reason = np.zeros(n, dtype=np.uint8)
     d: np.ndarray
@@ -231,7 +257,7 @@ def zoned(
         reason[sd == 0xFF] = BAD_ZSIGN
         if w > 1:
             reason[_rows_any(bad_digit)] = BAD_DIGIT
-    valid = _clear_blanks(b, reason, cp)
+    valid = _clear_blanks(b, reason, cp, nulls)
     return d, neg, valid, reason
 
 
@@ -252,11 +278,11 @@ def binary(
     return v, reason == OK, reason
 
 
-def ibm_float(b: np.ndarray, ieee: bool) -> np.ndarray:
-    """Decode COMP-1 (4 bytes) / COMP-2 (8 bytes), IBM hexadecimal or IEEE, to float64."""
+def ibm_float(b: np.ndarray, ieee: bool, little: bool = False) -> np.ndarray:
+    """Decode COMP-1 (4 bytes) / COMP-2 (8 bytes), IBM hexadecimal or IEEE (big- or little-endian), to float64."""
     n, k = b.shape
     if ieee:
-        return np.ascontiguousarray(b).view(f">f{k}").reshape(n).astype(np.float64)
+        return np.ascontiguousarray(b).view(f"{'<' if little else '>'}f{k}").reshape(n).astype(np.float64)
     u = np.ascontiguousarray(b).view(f">u{k}").reshape(n)
     bits = 8 * k - 8
     sign = (u >> np.uint64(8 * k - 1)).astype(bool) if k == 8 else (u >> 31).astype(bool)
@@ -274,6 +300,8 @@ def text(b: np.ndarray, cp: CodePage, trim: str) -> tuple[pa.Array, int]:
     Arrow. Returns the Arrow string array and the number of unprintable characters (U+FFFD) it holds.
     """
     n, w = b.shape
+    if cp.translate is None:
+        return _text_charmap(b, cp, trim)
     t = np.frombuffer(b.tobytes().translate(cp.translate), dtype=np.uint8)  # tobytes: one C-order copy
     bad = int(np.count_nonzero(t == 0x1A))
     if not bad and (w == 0 or int(t.max(initial=0)) < 0x80):
@@ -302,3 +330,52 @@ def text(b: np.ndarray, cp: CodePage, trim: str) -> tuple[pa.Array, int]:
     if arr.type != pa.string():  # pragma: no cover
         arr = arr.cast(pa.string())
     return arr, bad
+
+
+def _trim(arr: pa.Array, trim: str) -> pa.Array:
+    if trim == "right":
+        return pc.utf8_rtrim(arr, characters=" ")
+    if trim == "both":
+        return pc.utf8_trim(arr, characters=" ")
+    return arr
+
+
+def _text_charmap(b: np.ndarray, cp: CodePage, trim: str) -> tuple[pa.Array, int]:
+    """Text of a code page with many characters outside Latin-1 (cp875): ``codecs.charmap_decode``."""
+    import codecs
+
+    n, w = b.shape
+    raw = b.tobytes()
+    chars = codecs.charmap_decode(raw, "strict", cp.decoding)[0]
+    data = np.frombuffer(chars.encode("utf-8"), dtype=np.uint8)
+    lens = cp.utf8_len[b].astype(np.int64).sum(axis=1) if w else np.zeros(n, dtype=np.int64)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lens, out=offsets[1:])
+    bad = int(np.count_nonzero(cp.bad[b]))
+    arr = pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)])
+    return _trim(arr, trim), bad
+
+
+def _offsets_data(values: list[bytes]) -> tuple[np.ndarray, bytes]:
+    offsets = np.zeros(len(values) + 1, dtype=np.int64)
+    if values:
+        np.cumsum([len(v) for v in values], out=offsets[1:])
+    return offsets, b"".join(values)
+
+
+def strings(values: list[str]) -> pa.Array:
+    """A string array of Python strings, built from buffers (``pa.array`` would import pandas)."""
+    offsets, data = _offsets_data([v.encode("utf-8") for v in values])
+    return pa.Array.from_buffers(
+        pa.string(), len(values), [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)]
+    )
+
+
+def binaries(values: list[bytes]) -> pa.Array:
+    """A binary array of ``bytes`` values, built from buffers (no pandas import)."""
+    offsets, data = _offsets_data(values)
+    if offsets[-1] >= 2**31:  # pragma: no cover - more than 2 GiB of rejected records in one block
+        return pa.Array.from_buffers(pa.large_binary(), len(values), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+    return pa.Array.from_buffers(
+        pa.binary(), len(values), [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)]
+    )

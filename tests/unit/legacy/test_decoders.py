@@ -115,7 +115,8 @@ def test_text_trim_policies_and_low_values(decode: Decode) -> None:
 def test_p_scaling_and_editing_pictures(decode: Decode) -> None:
     assert values(decode, "A PIC 999PP", "123".encode("cp037")) == [12300]
     assert values(decode, "A PIC SVPP99", "1J".encode("cp037")) == [Decimal("-0.0011")]
-    assert values(decode, "A PIC -Z,ZZ9.99", "-1,234.50".encode("cp037")) == ["-1,234.50"]
+    assert values(decode, "A PIC -Z,ZZ9.99", "-1,234.50".encode("cp037")) == [Decimal("-1234.50")]
+    assert values(decode, "A PIC -Z,ZZ9.99", "-1,234.50".encode("cp037"), edited_numbers="text") == ["-1,234.50"]
 
 
 def test_arrow_types(decode: Decode) -> None:

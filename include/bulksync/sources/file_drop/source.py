@@ -35,7 +35,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -51,7 +51,6 @@ from bulksync.sources.file_drop.landing import (
     discover,
     parse_control_file,
 )
-from bulksync.sources.file_drop.ledger import Ledger
 from bulksync.sources.file_drop.store import LandingStore, open_store
 from bulksync.sources.file_drop.streams import (
     SNIFF_BYTES,
@@ -65,6 +64,10 @@ from bulksync.sources.file_drop.streams import (
     unclosed_quote_line,
 )
 from bulksync.spec.file_drop import FileDropOptions
+
+
+if TYPE_CHECKING:  # the ledger imports Airflow's SQL hooks: only a pipeline run needs it (`bulksync convert` not)
+    from bulksync.sources.file_drop.ledger import Ledger
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +134,8 @@ class FileDropSource(Source):
             raise ConfigurationError(
                 f"dataset {dataset.name}: the file ledger needs a SQL database; set source.options.ledger_conn_id"
             )
+        from bulksync.sources.file_drop.ledger import Ledger
+
         self.ledger = Ledger(conn_id, pipeline.tenant, pipeline.pipeline, dataset.name)
         self.run_id = run_id
         try_number = os.environ.get("AIRFLOW_CTX_TRY_NUMBER")
