@@ -79,6 +79,11 @@ def plan(store: Store, query: Query, include_deleted: bool) -> ScanPlan:
         live = pc.field("IsDeleted") == pa.scalar(False)
         condition = live if condition is None else condition & live
         filter_columns.add("IsDeleted")
+    purged = store.purged[obj.name]
+    if purged:  # hard-deleted records: gone from queryAll too
+        kept = ~pc.field("Id").isin(pa.array(sorted(purged), pa.string()))
+        condition = kept if condition is None else condition & kept
+        filter_columns.add("Id")
     cheap = [f.name for f in obj.columns if f.name in filter_columns]
     return ScanPlan(store, query, lo, hi, query.columns(), condition, cheap)
 
