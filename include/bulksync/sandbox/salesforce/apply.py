@@ -465,7 +465,9 @@ def _typed(b: _Batch, fdef: FieldDef, text: pa.Array, rows: np.ndarray) -> pa.Ar
         for row in rows.tolist():
             v = ids.to_18(vals[row])
             if len(v) != 18 or (prefixes and not v.startswith(prefixes)):
-                b.fail([row], error_text("MALFORMED_ID", f"{label}: id value of incorrect type: {vals[row]}", [fdef.name]))
+                b.fail(
+                    [row], error_text("MALFORMED_ID", f"{label}: id value of incorrect type: {vals[row]}", [fdef.name])
+                )
             else:
                 out[row] = v
         return pa.array(out, pa.string())
@@ -483,7 +485,10 @@ def _typed(b: _Batch, fdef: FieldDef, text: pa.Array, rows: np.ndarray) -> pa.Ar
     for row in bad_rows:
         code, message = "INVALID_TYPE_ON_FIELD_IN_RECORD", f"{label}: value not of required type: {vals[row]}"
         if t in ("double", "currency", "percent", "int") and _is_number(vals[row]):
-            code, message = "NUMBER_OUTSIDE_VALID_RANGE", f"{label}: value outside of valid range on numeric field: {vals[row]}"
+            code, message = (
+                "NUMBER_OUTSIDE_VALID_RANGE",
+                f"{label}: value outside of valid range on numeric field: {vals[row]}",
+            )
         b.fail([row], error_text(code, message, [fdef.name]))
     return pa.array(converted, fdef.arrow_type)
 

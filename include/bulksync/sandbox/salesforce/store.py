@@ -149,7 +149,9 @@ class Store:
         return dict(self.chunk(obj, index, index + 1).to_pylist()[0])
 
     def find_external(self, obj: ObjectDef, field_name: str, value: str) -> int | None:
-        """The index of the record whose external id (or unique field) ``field_name`` is ``value`` (case-insensitive)."""
+        """The index of the record whose external id (or unique field) ``field_name`` is ``value``.
+
+        Case-insensitive, as Salesforce matches text external ids."""
         return self.external[obj.name].get(field_name, {}).get(value.lower())
 
     def create(self, obj: ObjectDef, values: dict[str, Any]) -> str:
@@ -206,7 +208,8 @@ class Store:
                 raise ApiError(
                     400,
                     "DUPLICATE_VALUE",
-                    f"duplicate value found: {name} duplicates value on record with id: {ids.make_id(obj.prefix, owner)}",
+                    f"duplicate value found: {name} duplicates value on record with id: "
+                    f"{ids.make_id(obj.prefix, owner)}",
                 )
 
     def _write(self, obj: ObjectDef, index: int, row: dict[str, Any], now: dt.datetime) -> None:
