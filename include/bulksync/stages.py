@@ -288,6 +288,7 @@ def load(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: Any = N
             bar.add(batch.num_rows)
             yield batch
 
+    target.bind(part, manifest, ctx)
     try:
         result = target.load(batches, manifest.read_schema(), window=ctx.window, run_id=ctx.run_id)
     finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pyarrow as pa
@@ -34,6 +34,12 @@ class LoadResult:
     added_columns: tuple[str, ...] = ()
     applied_deletes: int = 0
     """Staged rows that were deletions (``delete_flag`` true): applied, not inserted."""
+    failed: int = 0
+    """Write-back targets: records the target system refused (quarantined with its error)."""
+    unprocessed: int = 0
+    """Write-back targets: records the target system never processed (quarantined; rerun to send them)."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Target-specific details for reports (e.g. Salesforce job ids and errors by status code)."""
 
     def to_json(self) -> dict[str, Any]:
         """JSON-safe dict, for XCom and reports."""
@@ -58,6 +64,10 @@ class Target(abc.ABC):
     @abc.abstractmethod
     def load(self, batches: BatchSource, schema: pa.Schema, *, window: Window, run_id: str) -> LoadResult:
         """Load every batch in one transaction according to the spec's mode; all or nothing."""
+
+    def bind(self, partition: Any, manifest: Any, run: Any = None) -> None:  # noqa: B027 - optional hook
+        """Called before :meth:`load` with the staging partition and manifest being loaded (write-back
+        targets quarantine refused records beside the partition)."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

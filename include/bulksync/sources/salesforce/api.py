@@ -114,6 +114,7 @@ class SalesforceApi:
         read: Callable[[requests.Response], Any] | None = None,
         data: bytes | None = None,
         content_type: str | None = None,
+        attempts: int | None = None,
     ) -> Any:
         """Send one request, retrying transient failures; return ``read(response)`` (default: JSON).
 
@@ -132,7 +133,7 @@ class SalesforceApi:
         rejected = 0
         while True:
             retrying = Retrying(
-                stop=stop_after_attempt(opts.max_attempts),
+                stop=stop_after_attempt(attempts or opts.max_attempts),
                 wait=self._wait,
                 retry=retry_if_exception_type(_Retry),
                 before_sleep=self._before_sleep,
@@ -154,7 +155,8 @@ class SalesforceApi:
                         )
             except _Retry as exc:
                 raise SalesforceTransientError(
-                    f"Salesforce {method} {_short(path)} still failing after {opts.max_attempts} attempts: {exc}; "
+                    f"Salesforce {method} {_short(path)} still failing after {attempts or opts.max_attempts} attempts: "
+                    f"{exc}; "
                     "the task will be retried"
                 ) from None
             except _SessionExpired as exc:
