@@ -378,12 +378,13 @@ def reconcile(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: An
 
         raise StagingError(f"no load report in {part.url}: the load task did not finish for this interval")
     rec = compare(extracted, quarantine, transformed, report)
+    refused = int(report.get("failed", 0) or 0) + int(report.get("unprocessed", 0) or 0)
     status = (
         "failed"
         if not rec.ok
         else (
             "quarantined"
-            if quality and quality.status == "quarantined"
+            if (quality and quality.status == "quarantined") or refused
             else "warn"
             if quality and quality.status == "warn"
             else "success"
@@ -399,6 +400,9 @@ def reconcile(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: An
         inserted=int(report["inserted"]),
         updated=int(report["updated"]),
         deleted=int(report["deleted"]),
+        failed=int(report.get("failed", 0) or 0),
+        unprocessed=int(report.get("unprocessed", 0) or 0),
+        writeback=(report.get("extra") or None) if ds.target.kind == "salesforce" else None,
         target=f"{ds.target.kind}:{ds.target.conn_id}/{report['table']}",
         durations={
             "extract": extracted.duration_seconds,
@@ -413,6 +417,8 @@ def reconcile(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: An
         f"source {rec.source_count if rec.source_count is not None else 'n/a'}, staged {rec.staged}, "
         f"loaded {rec.loaded}, quarantined {rec.quarantined}, rejected by transforms {rec.rejected}"
     )
+    if rec.failed or rec.unprocessed:
+        numbers += f", refused by the target {rec.failed}, unprocessed {rec.unprocessed}"
     if not rec.ok:
         raise TerminalError(
             f"reconciliation of {ds.name} failed: {'; '.join(rec.problems)} ({numbers}). "

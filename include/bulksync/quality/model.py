@@ -73,13 +73,15 @@ class QualityResult(BaseModel):
 
 
 class Reconciliation(BaseModel):
-    """Counts that must add up: source = staged; staged = loaded + quarantined + rejected."""
+    """Counts that must add up: source = staged; staged = loaded + failed + unprocessed + quarantined + rejected."""
 
     source_count: int | None
     staged: int
     quarantined: int
     rejected: int = Field(description="Rows dropped on purpose by transforms (filter, dedupe).")
     loaded: int = Field(description="Rows written to the target: inserted + updated (merge-aware).")
+    failed: int = Field(0, description="Write-back: records the target system refused (quarantined with its error).")
+    unprocessed: int = Field(0, description="Write-back: records the target system never processed (quarantined).")
     ok: bool
     problems: list[str] = Field(default_factory=list)
 
@@ -100,6 +102,11 @@ class RunRecord(BaseModel):
     inserted: int = 0
     updated: int = 0
     deleted: int = 0
+    failed: int = 0
+    unprocessed: int = 0
+    writeback: dict[str, Any] | None = Field(
+        None, description="Write-back targets: object, operation, jobs and the refused records' errors by status code."
+    )
     target: str = ""
     durations: dict[str, float] = Field(default_factory=dict, description="Seconds per stage.")
     error: str | None = None
