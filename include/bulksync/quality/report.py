@@ -294,6 +294,11 @@ def _reconciliation(r: Reconciliation) -> list[tuple[str, str]]:
         ("Quarantined", _n(r.quarantined)),
         ("Rejected", _n(r.rejected)),
         ("Loaded", _n(r.loaded)),
+        *(
+            [("Refused by the target", _n(r.failed)), ("Unprocessed", _n(r.unprocessed))]
+            if r.failed or r.unprocessed
+            else []
+        ),
     ]
 
 

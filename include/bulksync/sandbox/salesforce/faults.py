@@ -38,7 +38,7 @@ class FaultSettings:
     fail_ingest_jobs: int = 0
     """The next N ingest jobs end ``Failed`` after ``ingest_fail_after`` records: the rest are unprocessed."""
     ingest_fail_after: int = 0
-    """Records an ingest job failed by ``fail_ingest_jobs`` processes first (whole 10,000-record batches)."""
+    """Records an ingest job failed by ``fail_ingest_jobs`` processes before it fails."""
     daily_api_max: int = 100_000
     """``DailyApiRequests`` Max; requests beyond it get REQUEST_LIMIT_EXCEEDED."""
     seed: int | None = None

@@ -328,7 +328,10 @@ class IngestManager:
         while position < raw.num_rows:
             if job.abort_requested or (job.fail_after is not None and position >= job.fail_after):
                 break
-            batch = raw.slice(position, apply.BATCH_RECORDS)
+            size = apply.BATCH_RECORDS
+            if job.fail_after is not None:
+                size = min(size, job.fail_after - position)
+            batch = raw.slice(position, size)
             with self.store.lock:
                 outcome = apply.process(self.store, obj, job.operation, job.external_id, columns, batch, rules)
             writer.add(batch, outcome)
