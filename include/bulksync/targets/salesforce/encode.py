@@ -179,19 +179,26 @@ class Precheck:
         self.key_hashes.append(np.fromiter((hash(v) for v in lowered), dtype=np.int64, count=len(lowered)))
 
     def _sizes(self, batch: pa.RecordBatch, bad: np.ndarray) -> None:
-        total = np.zeros(batch.num_rows, dtype=np.int64)
-        for col in self.plan.columns:
+        lengths = np.zeros((len(self.plan.columns), batch.num_rows), dtype=np.int64)
+        for i, col in enumerate(self.plan.columns):
             text = text_column(batch.column(col.source))
-            total += np.asarray(pc.fill_null(pc.binary_length(text), 0).to_numpy(zero_copy_only=False), dtype=np.int64)
-        total += 3 * len(self.plan.columns)
+            lengths[i] = np.asarray(pc.fill_null(pc.binary_length(text), 0).to_numpy(zero_copy_only=False))
+        total = lengths.sum(axis=0) + 3 * len(self.plan.columns)
         over = total > self.max_record_bytes
-        if over.any():
-            col = self.plan.columns[0]
-            for pos in np.flatnonzero(over)[:MAX_PROBLEMS_SHOWN]:
-                self._problem(int(pos), col, "RECORD_TOO_LARGE", f"the record is {int(total[pos])} bytes as CSV, more "
-                              f"than one upload may hold ({self.max_record_bytes} bytes)")  # fmt: skip
-            bad |= over
-            self.count += int(over.sum()) - min(int(over.sum()), MAX_PROBLEMS_SHOWN)
+        if not over.any():
+            return
+        positions = np.flatnonzero(over)
+        for pos in positions[:MAX_PROBLEMS_SHOWN]:
+            col = self.plan.columns[int(lengths[:, pos].argmax())]  # name the column that makes it so large
+            self._problem(
+                int(pos),
+                col,
+                "RECORD_TOO_LARGE",
+                f"the record is {int(total[pos])} bytes as CSV, more than one upload may hold "
+                f"({self.max_record_bytes} bytes; max_bytes_per_job)",
+            )
+        bad |= over
+        self.count += len(positions) - min(len(positions), MAX_PROBLEMS_SHOWN)
 
     def _flag(
         self,
