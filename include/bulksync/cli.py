@@ -17,6 +17,7 @@ from rich.table import Table
 from bulksync.errors import BulksyncError, SpecError
 from bulksync.quality.cli import quality_app
 from bulksync.sources.file_drop.cli import convert, files_app
+from bulksync.targets.salesforce.cli import sf_app
 
 # no locals in tracebacks: they could hold connection URLs or salts
 app = typer.Typer(
@@ -30,6 +31,7 @@ sandbox_app = typer.Typer(help="Local stand-ins of enterprise systems (demo, tes
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(quality_app, name="quality")
 app.add_typer(files_app, name="files")
+app.add_typer(sf_app, name="sf")
 app.command("convert")(convert)
 console = Console()
 err = Console(stderr=True)

@@ -370,3 +370,66 @@ def test_refused_records_are_quarantined_exactly_with_salesforces_error(
 
     page = render_pipeline_report("acme", "test")
     assert "Write-back · insert into Account" in page and "FIELD_CUSTOM_VALIDATION_EXCEPTION" in page
+
+
+def test_sf_retry_resends_only_the_quarantined_records_after_the_cause_is_fixed(
+    salesforce_sandbox: Any, env: Any, tmp_path: Path, pg_url: str
+) -> None:
+    import json
+
+    import sqlalchemy as sa
+    import yaml
+    from typer.testing import CliRunner
+
+    from bulksync.cli import app
+
+    sb = salesforce_sandbox
+    rule = {"name": "Rating_Required_For_Big_Credit", "condition": "Credit_Limit__c > 5000 AND Rating = null",
+            "message": "A credit limit above 5,000 needs a rating", "field": "Rating"}  # fmt: skip
+    sb.admin.set_validation_rules("Account", [rule])
+    rows = account_rows(30)
+    for i, r in enumerate(rows):
+        r.update(credit="9000.00" if i % 3 == 0 else "10.00", rating=None if i % 3 == 0 else r["rating"])
+    write_csv(tmp_path / "in", rows, ACCOUNT_COLUMNS)
+    spec = account_spec(tmp_path / "in", audit_conn_id="test_pg")
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "test.yaml").write_text(yaml.safe_dump(spec.model_dump(mode="json", by_alias=True)))
+    env.setenv("BULKSYNC_SPECS_DIR", str(tmp_path / "specs"))
+    env.setenv("COLUMNS", "300")  # rich wraps at the terminal width
+    loaded, rec = run(spec, "nightly")
+    assert (loaded.inserted, loaded.failed, rec["status"]) == (20, 10, "quarantined")
+    assert {r["acme_id"] for r in quarantined(spec)} == {r["acme_id"] for i, r in enumerate(rows) if i % 3 == 0}
+    jobs_before = len(sb.admin.ingest.jobs)
+    runner = CliRunner()
+    # still failing: the rule is unchanged, so the same 10 come back; exit code 3 says records remain
+    res = runner.invoke(app, ["sf", "retry", "acme__test", "accounts", "--window", "full"])
+    assert res.exit_code == 3, res.output
+    assert "re-sent 10 quarantined records to Account (upsert): 0 succeeded, 10 still failed" in res.output
+    assert "FIELD_CUSTOM_VALIDATION_EXCEPTION" in res.output
+    # the engineer fixes the cause (the rule is relaxed); the retry sends only those 10
+    sb.admin.set_validation_rules("Account", [])
+    sent: list[int] = []
+    original = sb.admin.ingest.upload
+
+    def spy(job_id: str, body: bytes, content_type: str | None) -> None:
+        sent.append(len(list(csv.reader(body.decode().splitlines(keepends=True)))) - 1)  # records, not lines
+        original(job_id, body, content_type)
+
+    sb.admin.ingest.upload = spy  # type: ignore[method-assign]
+    res = runner.invoke(app, ["sf", "retry", "acme__test", "accounts", "--window", "full"])
+    assert res.exit_code == 0, res.output
+    assert sent == [10] and len(sb.admin.ingest.jobs) >= jobs_before
+    assert "10 succeeded, 0 still failed, 0 unprocessed" in res.output
+    assert "reconciled: staged 30 = loaded 30 + failed 0 + unprocessed 0" in res.output
+    assert quarantined(spec) == []
+    org = org_accounts(sb)
+    assert {k: {f: v for f, v in r.items() if f != "Id"} for k, r in org.items()} == {
+        r["acme_id"]: expected(r) for r in rows
+    }
+    with sa.create_engine(pg_url).connect() as conn:
+        audit = conn.exec_driver_sql("SELECT loaded, failed, status FROM bulksync_audit.runs").all()
+        errors = conn.exec_driver_sql("SELECT count(*) FROM bulksync_audit.writeback_errors").scalar_one()
+    assert audit == [(30, 0, "success")] and errors == 0  # the run's audit row now shows the interval as it stands
+    part = stages.partition_for(spec, spec.datasets[0], Window())
+    report = json.loads((part.path / "_load.json").read_text())
+    assert (report["inserted"], report["failed"], len(report["extra"]["retries"])) == (30, 0, 2)

@@ -79,6 +79,10 @@ class SalesforceTarget(Target):
         self.manifest: Any = None
         self.run: Any = None
         self.force = False
+        self.retrying = False
+        """Re-sending quarantined records (``bulksync sf retry``): no insert ledger check."""
+        self.row_map: np.ndarray | None = None
+        """Staged row numbers of the batches' rows (a retry sends a subset of the staged data)."""
         self.tally = acc.Tally()
 
     def bind(self, partition: Partition, manifest: Any, run: Any = None) -> None:
@@ -138,7 +142,7 @@ class SalesforceTarget(Target):
         return limits
 
     def _ledger_check(self) -> acc.InsertLedger | None:
-        if self.partition is None:
+        if self.partition is None or self.retrying:
             return None
         ledger = acc.InsertLedger(self.partition)
         entry = ledger.read()
@@ -292,12 +296,15 @@ class SalesforceTarget(Target):
             n = batch.num_rows
             positions = np.arange(offset, offset + n, dtype=np.int64)
             bad = invalid[offset : offset + n] if len(invalid) >= offset + n else np.zeros(n, dtype=bool)
+            problem_rows = positions
+            if self.row_map is not None:
+                positions = self.row_map[offset : offset + n]
             offset += n
             table = pa.Table.from_batches([batch])
             if bad.any():
                 rows = np.flatnonzero(bad)
                 errors = []
-                for pos in positions[rows].tolist():
+                for pos in problem_rows[rows].tolist():
                     p = problems.get(pos)
                     errors.append(
                         (p.code, p.message, [p.field]) if p else ("INVALID_RECORD", "refused by the describe check", [])
