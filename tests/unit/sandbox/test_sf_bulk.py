@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import java_double_text
 from bulksync.sandbox.salesforce import engine, soql
 from bulksync.sandbox.salesforce.bulk import JobManager, decode_locator, encode_locator, write_result
 from bulksync.sandbox.salesforce.errors import ApiError
@@ -32,8 +33,8 @@ def expected_rows(store: Store, text: str, include_deleted: bool = False) -> lis
                     values.append(v.strftime("%Y-%m-%dT%H:%M:%S.000Z"))
                 elif f.type == "boolean":
                     values.append("true" if v else "false")
-                elif f.type == "currency" and f.scale == 0:
-                    values.append(str(int(v)))
+                elif f.type in ("double", "currency", "percent"):
+                    values.append(java_double_text(v))
                 else:
                     values.append(str(v))
             out.append(values)
