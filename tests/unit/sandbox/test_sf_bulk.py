@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import java_double_text
 from bulksync.sandbox.salesforce import engine, soql
 from bulksync.sandbox.salesforce.bulk import JobManager, decode_locator, encode_locator, write_result
 from bulksync.sandbox.salesforce.errors import ApiError
 from bulksync.sandbox.salesforce.faults import Faults
 from bulksync.sandbox.salesforce.store import Store
+from tests.helpers import java_double_text
 
 FIELDS = "Id, Name, BillingStreet, Description, AnnualRevenue, Active__c, SystemModstamp, LastActivityDate"
 
