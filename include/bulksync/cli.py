@@ -19,6 +19,7 @@ from bulksync.factory.cli import dags_app
 from bulksync.quality.cli import quality_app
 from bulksync.sources.file_drop.cli import convert, files_app
 from bulksync.staging.retention_cli import staging_app
+from bulksync.targets.salesforce.cli import sf_app
 
 # no locals in tracebacks: they could hold connection URLs or salts
 app = typer.Typer(
@@ -34,6 +35,7 @@ app.add_typer(quality_app, name="quality")
 app.add_typer(files_app, name="files")
 app.add_typer(dags_app, name="dags")
 app.add_typer(staging_app, name="staging")
+app.add_typer(sf_app, name="sf")
 app.command("convert")(convert)
 console = Console()
 err = Console(stderr=True)

@@ -314,6 +314,7 @@ def load(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: Any = N
                 bar.add(batch.num_rows)
                 yield batch
 
+        target.bind(part, manifest, ctx)
         try:
             result = target.load_partition(
                 batches, manifest.read_schema(), window=ctx.window, run_id=ctx.run_id, ref=partition_ref(manifest, ctx)
@@ -456,12 +457,13 @@ def reconcile(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: An
     checks = source_class(ds.source.kind).reconcile_problems(spec, ds, ctx.window, extracted)  # e.g. file ledger
     if checks:
         rec = rec.model_copy(update={"ok": False, "problems": [*rec.problems, *checks]})
+    refused = int(report.get("failed", 0) or 0) + int(report.get("unprocessed", 0) or 0)
     status = (
         "failed"
         if not rec.ok
         else (
             "quarantined"
-            if quality and quality.status == "quarantined"
+            if (quality and quality.status == "quarantined") or refused
             else "warn"
             if quality and quality.status == "warn"
             else "success"
@@ -477,6 +479,9 @@ def reconcile(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: An
         inserted=int(report["inserted"]),
         updated=int(report["updated"]),
         deleted=int(report["deleted"]),
+        failed=int(report.get("failed", 0) or 0),
+        unprocessed=int(report.get("unprocessed", 0) or 0),
+        writeback=(report.get("extra") or None) if ds.target.kind == "salesforce" else None,
         target=f"{ds.target.kind}:{ds.target.conn_id}/{report['table']}",
         durations={
             "extract": extracted.duration_seconds,
@@ -492,6 +497,8 @@ def reconcile(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: An
         f"loaded {rec.loaded}, quarantined {rec.quarantined}, rejected by transforms {rec.rejected}"
         + (f", deletions {rec.deletions}" if rec.deletions else "")
     )
+    if rec.failed or rec.unprocessed:
+        numbers += f", refused by the target {rec.failed}, unprocessed {rec.unprocessed}"
     if not rec.ok:
         raise TerminalError(
             f"reconciliation of {ds.name} failed: {'; '.join(rec.problems)} ({numbers}). "

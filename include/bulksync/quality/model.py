@@ -73,7 +73,8 @@ class QualityResult(BaseModel):
 
 
 class Reconciliation(BaseModel):
-    """Counts that must add up: source = staged; staged = loaded + deletions + quarantined + rejected."""
+    """Counts that must add up: source = staged;
+    staged = loaded + deletions + failed + unprocessed + quarantined + rejected."""
 
     source_count: int | None
     staged: int
@@ -81,6 +82,8 @@ class Reconciliation(BaseModel):
     rejected: int = Field(description="Rows dropped on purpose by transforms (filter, dedupe).")
     loaded: int = Field(description="Rows written to the target: inserted + updated (merge-aware).")
     deletions: int = Field(0, description="Staged rows flagged as deleted (delete_flag): applied, not written.")
+    failed: int = Field(0, description="Write-back: records the target system refused (quarantined with its error).")
+    unprocessed: int = Field(0, description="Write-back: records the target system never processed (quarantined).")
     ok: bool
     problems: list[str] = Field(default_factory=list)
 
@@ -93,10 +96,13 @@ COUNT_LABELS: dict[str, str] = {
     "rejected": "rejected by transforms",
     "loaded": "loaded",
     "deletions": "deletions",
+    "failed": "failed in the target",
+    "unprocessed": "unprocessed by the target",
 }
 COUNTS_EXPLAINED = (
-    "staged = loaded + deletions + quarantined + rejected by transforms; loaded = inserted + updated; "
-    "deletions are staged rows flagged as deleted, applied to the target (target rows deleted counts what they removed)"
+    "staged = loaded + deletions + failed + unprocessed + quarantined + rejected by transforms; loaded = inserted + "
+    "updated; deletions are staged rows flagged as deleted, applied to the target (target rows deleted counts what "
+    "they removed); failed / unprocessed are records a write-back target refused or never processed (quarantined)"
 )
 
 
@@ -115,6 +121,8 @@ class Counts(BaseModel):
     rejected: int = 0
     loaded: int = 0
     deletions: int = 0
+    failed: int = 0
+    unprocessed: int = 0
     inserted: int = 0
     updated: int = 0
     target_deleted: int = 0
@@ -130,6 +138,8 @@ class Counts(BaseModel):
             rejected=rec.rejected,
             loaded=rec.loaded,
             deletions=rec.deletions,
+            failed=rec.failed,
+            unprocessed=rec.unprocessed,
             inserted=inserted,
             updated=updated,
             target_deleted=deleted,
@@ -141,7 +151,7 @@ class Counts(BaseModel):
         out = []
         for key, label in COUNT_LABELS.items():
             value = getattr(self, key)
-            if key == "deletions" and not value:
+            if key in ("deletions", "failed", "unprocessed") and not value:
                 continue
             out.append((label, "not reported" if value is None else f"{value:,}"))
         return out
@@ -174,6 +184,11 @@ class RunRecord(BaseModel):
     inserted: int = 0
     updated: int = 0
     deleted: int = 0
+    failed: int = 0
+    unprocessed: int = 0
+    writeback: dict[str, Any] | None = Field(
+        None, description="Write-back targets: object, operation, jobs and the refused records' errors by status code."
+    )
     target: str = ""
     durations: dict[str, float] = Field(default_factory=dict, description="Seconds per stage.")
     error: str | None = None

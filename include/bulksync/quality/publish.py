@@ -54,10 +54,13 @@ def publish(
     """
     record = scrubbed(record)
     write_run_record(record)
-    if audit and ds.target.kind != "azure_lake":  # a lake has no audit tables: the run record file holds it
+    # a lake has no audit tables (the run record file holds it); Salesforce write-backs keep theirs in
+    # the SQL database named by the target's audit_conn_id, when it names one
+    audit_conn = getattr(ds.target, "audit_conn_id", None) if ds.target.kind == "salesforce" else ds.target.conn_id
+    if audit and ds.target.kind != "azure_lake" and audit_conn:
         from bulksync.quality.audit import record_run
 
-        record_run(ds.target.conn_id, record)
+        record_run(audit_conn, record)
     try:
         from bulksync.quality.report import write_pipeline_report, write_reports_index
 

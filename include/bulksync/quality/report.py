@@ -292,7 +292,7 @@ def _reconciliation(r: Reconciliation) -> list[tuple[str, str]]:
     return [
         (label[0].upper() + label[1:], _n(getattr(r, key)))
         for key, label in COUNT_LABELS.items()
-        if key != "deletions" or r.deletions
+        if key not in ("deletions", "failed", "unprocessed") or getattr(r, key)
     ]
 
 

@@ -106,7 +106,7 @@ class DatasetSpec(StrictModel):
     def _deletes_need_a_flag(self) -> DatasetSpec:
         opts = getattr(self.source, "options", None)
         if getattr(opts, "deletes", None) == "delete" and (
-            self.target.mode != "merge" or self.target.delete_flag is None
+            self.target.mode != "merge" or getattr(self.target, "delete_flag", None) is None
         ):
             raise ValueError(
                 "source option 'deletes: delete' needs a target with 'mode: merge' and 'delete_flag: IsDeleted' "
