@@ -55,12 +55,26 @@ def _models(annotation: Any) -> list[type[BaseModel]]:
     return out
 
 
+def _tagged(model: type[BaseModel], key: str, value: str) -> bool:
+    """True when ``model``'s field ``key`` can only hold ``value`` (a Literal or its default)."""
+    info = model.model_fields.get(key)
+    if info is None:
+        return False
+    if typing.get_origin(info.annotation) is typing.Literal:
+        return value in [str(a) for a in typing.get_args(info.annotation)]
+    return str(info.default) == value
+
+
 def fields_at(root: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
     """The field names (and aliases) valid at ``loc``'s last part, from ``root`` down."""
     models = [root]
     for part in loc[:-1]:
-        if isinstance(part, int) or (isinstance(part, str) and "=" in part):
-            continue  # list index or union tag: the same candidate models
+        if isinstance(part, int):
+            continue  # list index: the same candidate models
+        if isinstance(part, str) and "=" in part:  # union tag such as ``kind=sql``: that member only
+            key, _, value = part.partition("=")
+            models = [m for m in models if _tagged(m, key, value)] or models
+            continue
         nxt: list[type[BaseModel]] = []
         for m in models:
             info = m.model_fields.get(part) or next((f for f in m.model_fields.values() if f.alias == part), None)
