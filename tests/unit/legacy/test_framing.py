@@ -104,7 +104,7 @@ def test_header_and_trailer_records_by_count(decode: Decode) -> None:
 def test_record_numbers_count_the_skipped_records(decode: Decode) -> None:
     bad = e("D00") + b"\x00\x00\x00\x00\x00"  # N = x'F0F000': a bad zoned digit in record 3 of the file
     data = e("H2025XXX") + RECORDS[0] + bad + e("T003XXXX")
-    rows, blocks = decode(REC, data, header_records=1, trailer_records=1, block_records=1)
+    _rows, blocks = decode(REC, data, header_records=1, trailer_records=1, block_records=1)
     errors = [x for b in blocks for x in b.errors]
     assert [(x.record, x.offset, x.field) for x in errors] == [(3, 16, "n")]
 

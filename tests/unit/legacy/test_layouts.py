@@ -51,7 +51,7 @@ def test_odo_without_m_to_reads_the_counter(decode: Decode) -> None:
 
 
 def test_odo_without_m_to_refuses_a_zero_count(decode: Decode) -> None:
-    rows, blocks = decode(ODO_NO_MIN, rdw(e("0Z")), record_format="rdw")
+    _rows, blocks = decode(ODO_NO_MIN, rdw(e("0Z")), record_format="rdw")
     assert [(x.record, x.field, x.field_offset, x.raw) for x in blocks[0].errors] == [(1, "n", 0, "F0")]
     assert "N = 0 is outside 1..3" in blocks[0].errors[0].reason
 
