@@ -379,3 +379,16 @@ def binaries(values: list[bytes]) -> pa.Array:
     return pa.Array.from_buffers(
         pa.binary(), len(values), [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)]
     )
+
+
+def int_values(arr: pa.Array, default: int) -> np.ndarray:
+    """An integer Arrow array as int64 NumPy values, nulls as ``default`` (``pc.fill_null`` with a Python
+    scalar would import pandas)."""
+    if arr.type != pa.int64():
+        arr = pc.cast(arr, pa.int64())
+    values = np.frombuffer(arr.buffers()[1], dtype=np.int64, count=len(arr) + arr.offset)[arr.offset :]
+    if not arr.null_count:
+        return values.copy()
+    bits = np.frombuffer(arr.buffers()[0], dtype=np.uint8)
+    valid = np.unpackbits(bits, bitorder="little")[arr.offset : arr.offset + len(arr)].astype(bool)
+    return np.where(valid, values, np.int64(default))
