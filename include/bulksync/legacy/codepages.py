@@ -37,9 +37,9 @@ class CodePage:
         ascii_only: every byte maps to one UTF-8 byte (no accented letters).
         bad: byte -> maps to U+FFFD (bool[256]).
         translate: byte -> one-byte intermediate code (``bytes.translate`` table): the Latin-1 code of the
-            character, ``x'80'`` for U+FFFD (so one ``max() < 0x80`` tells plain ASCII), and a free Latin-1 slot for a character outside Latin-1 (the
-            euro sign); None when there are too many such characters (cp875): text then decodes through
-            ``decoding``.
+            character, ``x'80'`` for U+FFFD (so one ``max() < 0x80`` tells plain ASCII), and a free Latin-1
+            slot for a character outside Latin-1 (the euro sign); None when there are too many such
+            characters: text then decodes through ``decoding``.
         decoding: the 256 characters of bytes 0x00-0xFF as read (a ``codecs.charmap_decode`` table).
         expand: intermediate code -> UTF-8 (uint8[256, 3]); expand_len: its length (uint8[256]).
         space: the byte of a space.

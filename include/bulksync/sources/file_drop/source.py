@@ -58,7 +58,6 @@ from bulksync.sources.file_drop.streams import (
 )
 from bulksync.spec.file_drop import FileDropOptions
 
-
 if TYPE_CHECKING:  # the ledger imports Airflow's SQL hooks: only a pipeline run needs it (`bulksync convert` not)
     from bulksync.sources.file_drop.ledger import Ledger
 
