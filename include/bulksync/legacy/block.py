@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from bulksync.legacy.copybook_parser import Item
-from bulksync.legacy.decoders import REASONS, binaries, from_numpy, strings
+from bulksync.legacy.decoders import REASONS, binaries, from_numpy, int_values, strings
 from bulksync.legacy.errors import RecordError
 from bulksync.legacy.layout import Counts, arrow_type_of
 from bulksync.legacy.plan import Plan, RecordPlan, Resolved, Selector, decode_field
@@ -89,7 +89,7 @@ def _selector_values(plan: Plan, sel: Selector, data: np.ndarray) -> np.ndarray:
         keys.append(key)
         targets.append(idx)
     hit = pc.index_in(pc.utf8_trim_whitespace(as_text), value_set=strings(keys))
-    pos = np.asarray(pc.fill_null(hit, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+    pos = int_values(hit, -1)
     lookup = np.array([*targets, -1], dtype=np.int64)
     return lookup[pos]
 
@@ -121,7 +121,7 @@ def _layouts(
     part = sub if idx is None else sub[idx]
     c = res.counter
     arr, _reason, _ = decode_field(plan, c, pa.int64(), part[:, res.offset : res.offset + c.size])
-    vals = np.asarray(pc.fill_null(pc.cast(arr, pa.int64()), -(2**62)).to_numpy(zero_copy_only=False), dtype=np.int64)
+    vals = int_values(arr, -(2**62))
     lo, hi = res.table.occurs_min, res.table.occurs
     rows_of = np.arange(len(part)) if idx is None else idx
     name = _column_name(rp, plan, c, res.key[1])

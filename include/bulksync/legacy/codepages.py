@@ -21,6 +21,7 @@ CODE_PAGES = (
     "cp1146", "cp1147", "cp1148", "cp1149", "ascii",
 )  # fmt: skip
 REPLACEMENT = 0xFFFD
+BAD_CODE = 0x80  # intermediate code of an unprintable byte: a C1 control, never a character here (those read U+FFFD)
 
 
 @dataclass(frozen=True)
@@ -36,9 +37,9 @@ class CodePage:
         ascii_only: every byte maps to one UTF-8 byte (no accented letters).
         bad: byte -> maps to U+FFFD (bool[256]).
         translate: byte -> one-byte intermediate code (``bytes.translate`` table): the Latin-1 code of the
-            character, ``x'1A'`` for U+FFFD, and a free Latin-1 slot for a character outside Latin-1 (the
-            euro sign); None when there are too many such characters (cp875): text then decodes through
-            ``decoding``.
+            character, ``x'80'`` for U+FFFD (so one ``max() < 0x80`` tells plain ASCII), and a free Latin-1
+            slot for a character outside Latin-1 (the euro sign); None when there are too many such
+            characters: text then decodes through ``decoding``.
         decoding: the 256 characters of bytes 0x00-0xFF as read (a ``codecs.charmap_decode`` table).
         expand: intermediate code -> UTF-8 (uint8[256, 3]); expand_len: its length (uint8[256]).
         space: the byte of a space.
@@ -86,13 +87,13 @@ def code_page(name: str) -> CodePage:
         expand[code, : len(enc)] = list(enc)
         expand_len[code] = len(enc)
     free = [c for c in range(0xA0, 0x100) if c not in set(cps.tolist())]
-    specials: list[tuple[str, str]] = [("\x1a", chr(REPLACEMENT))]
+    specials: list[tuple[str, str]] = [(chr(BAD_CODE), chr(REPLACEMENT))]
     fits = sum(1 for cp in cps.tolist() if cp >= 0x100 and cp != REPLACEMENT) <= len(free)
     for b, cp in enumerate(cps.tolist()):
         if not fits:
             break
         if cp == REPLACEMENT:
-            inter[b] = 0x1A
+            inter[b] = BAD_CODE
         elif cp < 0x100:
             inter[b] = cp
         else:  # the euro sign of cp1140: a Latin-1 slot this code page does not use
@@ -102,8 +103,8 @@ def code_page(name: str) -> CodePage:
             enc = chr(cp).encode("utf-8")
             expand[slot, : len(enc)] = list(enc)
             expand_len[slot] = len(enc)
-    expand[0x1A] = list(chr(REPLACEMENT).encode("utf-8"))
-    expand_len[0x1A] = 3
+    expand[BAD_CODE] = list(chr(REPLACEMENT).encode("utf-8"))
+    expand_len[BAD_CODE] = 3
     return CodePage(
         name=name,
         ebcdic=name != "ascii",

@@ -92,7 +92,7 @@ def _read_options(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
                     "expected the file_drop options block (format: copybook, copybook: {…}) or the "
                     "copybook block itself (copybook: FILE.cpy, record_format: …)",
                 )
-            ]  # fmt: skip
+            ]
         )
     if isinstance(data["copybook"], dict):
         fmt = data.get("format", "copybook")

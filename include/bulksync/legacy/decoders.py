@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from bulksync.legacy.codepages import CodePage
+from bulksync.legacy.codepages import BAD_CODE, CodePage
 
 REASONS = (
     "",
@@ -303,32 +303,32 @@ def text(b: np.ndarray, cp: CodePage, trim: str) -> tuple[pa.Array, int]:
     if cp.translate is None:
         return _text_charmap(b, cp, trim)
     t = np.frombuffer(b.tobytes().translate(cp.translate), dtype=np.uint8)  # tobytes: one C-order copy
-    bad = int(np.count_nonzero(t == 0x1A))
-    if not bad and (w == 0 or int(t.max(initial=0)) < 0x80):
+    if n * w >= 2**31:  # pragma: no cover - needs > 2 GiB of text in one block
+        raise ValueError("a block of more than 2 GiB of text: lower block_records")
+    offsets = np.arange(0, (n + 1) * w, w, dtype=np.int32) if w else np.zeros(n + 1, dtype=np.int32)
+    bad = 0
+    if w == 0 or int(t.max(initial=0)) < 0x80:  # plain ASCII: already UTF-8, nothing unprintable
         data = t
-        offsets = np.arange(0, (n + 1) * w, w, dtype=np.int64) if w else np.zeros(n + 1, dtype=np.int64)
     else:
-        # Latin-1 codes to UTF-8 at C speed, then each row's extra bytes for its non-ASCII characters
+        bad = int(np.count_nonzero(t == BAD_CODE))
+        # Latin-1 codes to UTF-8 at C speed; each row grows by one byte per code >= 0x80 and by one more per
+        # character outside Latin-1 (U+FFFD for unprintable bytes, the euro sign): 3 UTF-8 bytes
         chars = t.tobytes().decode("latin-1")
+        t2 = t.reshape(n, w)
+        extra = (t2 >= 0x80).sum(axis=1, dtype=np.int32)
         for code, char in cp.specials:
             if code in chars:
                 chars = chars.replace(code, char)
+                grow = len(char.encode("utf-8")) - (2 if ord(code) >= 0x80 else 1)
+                extra += grow * (t2 == ord(code)).sum(axis=1, dtype=np.int32)
         data = np.frombuffer(chars.encode("utf-8"), dtype=np.uint8)
-        t2 = t.reshape(n, w)
-        rows = np.flatnonzero(_rows_any((t2 >= 0x80) | (t2 == 0x1A)))
-        extra = np.zeros(n + 1, dtype=np.int64)
-        extra[rows + 1] = (cp.expand_len[t2[rows]].astype(np.int64) - 1).sum(axis=1)
-        offsets = np.arange(0, (n + 1) * w, w, dtype=np.int64) + np.cumsum(extra)
-    if offsets[-1] < 2**31:
-        arr = pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)])
-    else:  # pragma: no cover - needs > 2 GiB of text in one block
-        arr = pa.Array.from_buffers(pa.large_string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+        offsets[1:] += np.cumsum(extra, dtype=np.int64).astype(np.int32)
+    arr = pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+    # after translation the only ASCII white space left is the space (control characters read U+FFFD)
     if trim == "right":
-        arr = pc.utf8_rtrim(arr, characters=" ")
+        arr = pc.ascii_rtrim_whitespace(arr)
     elif trim == "both":
-        arr = pc.utf8_trim(arr, characters=" ")
-    if arr.type != pa.string():  # pragma: no cover
-        arr = arr.cast(pa.string())
+        arr = pc.ascii_trim_whitespace(arr)
     return arr, bad
 
 
@@ -379,3 +379,104 @@ def binaries(values: list[bytes]) -> pa.Array:
     return pa.Array.from_buffers(
         pa.binary(), len(values), [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)]
     )
+
+
+def int_values(arr: pa.Array, default: int) -> np.ndarray:
+    """An integer Arrow array as int64 NumPy values, nulls as ``default`` (``pc.fill_null`` with a Python
+    scalar would import pandas)."""
+    if arr.type != pa.int64():
+        arr = pc.cast(arr, pa.int64())
+    values = np.frombuffer(arr.buffers()[1], dtype=np.int64, count=len(arr) + arr.offset)[arr.offset :]
+    if not arr.null_count:
+        return values.copy()
+    bits = np.frombuffer(arr.buffers()[0], dtype=np.uint8)
+    valid = np.unpackbits(bits, bitorder="little")[arr.offset : arr.offset + len(arr)].astype(bool)
+    return np.where(valid, values, np.int64(default))
+
+
+# -- fast paths: whole fields of up to 8 bytes read as one big-endian uint64 per record (SWAR) -----------------
+# They return None unless every record of the block is valid, so the general decoders above (which locate and
+# name invalid values) stay the only judges of bad data; the results are identical (tests compare both).
+
+_U = np.uint64
+_NIB_LO = _U(0x0F0F0F0F0F0F0F0F)
+_SIX = _U(0x0606060606060606)
+_ZONES = _U(0xF0F0F0F0F0F0F0F0)
+_B16 = _U(0x00FF00FF00FF00FF)
+_B32 = _U(0x0000FFFF0000FFFF)
+_B64 = _U(0xFFFFFFFF)
+
+
+def _u64(b: np.ndarray, pad: int) -> np.ndarray:
+    """Each row of ``uint8[n, k<=8]`` as a big-endian uint64, left-padded with the byte ``pad``."""
+    n, k = b.shape
+    buf = np.full((n, 8), pad, dtype=np.uint8)
+    buf[:, 8 - k :] = b
+    return buf.view(">u8").reshape(n).astype(np.uint64)
+
+
+def _bcd_pairs(d: np.ndarray) -> np.ndarray:
+    """uint64 of 8 bytes, each a value 0-99 (most significant first) -> its integer value."""
+    d = ((d >> _U(8)) & _B16) * _U(100) + (d & _B16)
+    d = ((d >> _U(16)) & _B32) * _U(10000) + (d & _B32)
+    return (d >> _U(32)) * _U(100000000) + (d & _B64)
+
+
+def zoned_fast(b: np.ndarray, signed: bool, leading: bool, separate: bool, cp: CodePage) -> np.ndarray | None:
+    """EBCDIC zoned fields of at most 8 bytes, trailing or no sign, every record valid: signed int64 values."""
+    n, k = b.shape
+    if not cp.ebcdic or k > 8 or separate or (leading and signed) or n == 0:
+        return None
+    x = _u64(b, 0xF0)
+    d = x & _NIB_LO
+    last_zone = (x >> _U(4)) & _U(0xF)
+    ok = ((x & _U(0xF0F0F0F0F0F0F000)) == _U(0xF0F0F0F0F0F0F000)) & (((d + _SIX) & _ZONES) == 0)
+    ok &= last_zone >= _U(0xA)
+    neg = (last_zone == _U(0xD)) | (last_zone == _U(0xB))
+    if not signed:
+        ok &= ~neg
+    if not ok.all():
+        return None
+    d = ((d >> _U(8)) & _B16) * _U(10) + (d & _B16)  # 4 lanes of 16 bits, 0-99 each
+    d = ((d >> _U(16)) & _B32) * _U(100) + (d & _B32)  # 2 lanes of 32 bits, 0-9999 each
+    v = ((d >> _U(32)) * _U(10000) + (d & _B64)).astype(np.int64)
+    np.negative(v, out=v, where=neg)
+    return v
+
+
+def packed_fast(b: np.ndarray, digits: int, signed: bool) -> np.ndarray | None:
+    """COMP-3 fields of at most 8 bytes (15 digits), every record valid: signed int64 values."""
+    n, k = b.shape
+    if k > 8 or n == 0:
+        return None
+    x = _u64(b, 0)
+    sign = x & _U(0xF)
+    x >>= _U(4)
+    hi = (x >> _U(4)) & _NIB_LO
+    lo = x & _NIB_LO
+    ok = (((hi + _SIX) & _ZONES) == 0) & (((lo + _SIX) & _ZONES) == 0) & (sign >= _U(0xA))
+    neg = (sign == _U(0xD)) | (sign == _U(0xB))
+    if not signed:
+        ok &= ~neg
+    v = _bcd_pairs(hi * _U(10) + lo)
+    if 2 * k - 1 > digits:
+        ok &= v < _U(10**digits)
+    if not ok.all():
+        return None
+    out = v.astype(np.int64)
+    np.negative(out, out=out, where=neg)
+    return out
+
+
+def int64_array(v: np.ndarray, typ: pa.DataType, times: int = 0) -> pa.Array | None:
+    """Arrow array of unscaled int64 values ``v * 10**times`` as ``typ`` (None when it may not fit 18 digits)."""
+    if times:
+        if times > 9:
+            return None
+        v = v * (10**times)
+    if pa.types.is_integer(typ):
+        return from_numpy(v, pa.int64())
+    buf = np.empty((len(v), 2), dtype=np.int64)
+    buf[:, 0] = v
+    buf[:, 1] = v >> 63
+    return pa.Array.from_buffers(typ, len(v), [None, pa.py_buffer(buf)])

@@ -92,8 +92,8 @@ def field_bytes(plan: Plan, item: Item, value: Any) -> bytes:
         if plan.options.float_format != "ibm_hex":
             import struct
 
-            order = "<" if plan.options.float_format == "ieee_little" else ">"
-            return struct.pack(order + ("f" if item.size == 4 else "d"), value)
+            endian = "<" if plan.options.float_format == "ieee_little" else ">"
+            return struct.pack(endian + ("f" if item.size == 4 else "d"), value)
         return ibm_hex_float(float(value), item.size)
     pic = item.picture
     assert pic is not None

@@ -308,9 +308,17 @@ def decode_field(plan: Plan, item: Item, typ: pa.DataType, b: np.ndarray) -> tup
         return arr, reason, 0
     times = -pic.scale if pic.scale < 0 else 0
     if item.usage == "display":
+        fast = dec.zoned_fast(b, item.signed, item.sign_leading, item.sign_separate, cp)
+        arr = None if fast is None else dec.int64_array(fast, typ, times)
+        if arr is not None:
+            return arr, None, 0
         digits, neg, valid, reason = dec.zoned(b, item.signed, item.sign_leading, item.sign_separate, cp, nulls)
         return dec.number_array(digits, neg, valid, typ, times), reason, 0
     if item.usage == "comp-3":
+        fast = dec.packed_fast(b, pic.digits, pic.signed)
+        arr = None if fast is None else dec.int64_array(fast, typ, times)
+        if arr is not None:
+            return arr, None, 0
         digits, neg, valid, reason = dec.packed(b, pic.digits, pic.signed, cp, nulls)
         return dec.number_array(digits, neg, valid, typ, times), reason, 0
     comp5 = item.usage == "comp-5"

@@ -195,7 +195,9 @@ def convert(
     length_field: Annotated[str | None, typer.Option(help="Copybook length_field: the field holding it.")] = None,
     length_adjust: Annotated[int | None, typer.Option(help="Copybook length_field: added to its value.")] = None,
     trim: Annotated[str | None, typer.Option(help="Copybook text: right (default), both or none.")] = None,
-    float_format: Annotated[str | None, typer.Option(help="Copybook COMP-1/COMP-2: ibm_hex (default) or ieee.")] = None,
+    float_format: Annotated[
+        str | None, typer.Option(help="Copybook COMP-1/COMP-2: ibm_hex (default), ieee or ieee_little.")
+    ] = None,
     comp5_byte_order: Annotated[str | None, typer.Option(help="Copybook COMP-5: big (default) or little.")] = None,
     source_format: Annotated[str | None, typer.Option(help="Copybook text: fixed columns (default) or free.")] = None,
     edited_numbers: Annotated[
