@@ -20,9 +20,10 @@ ENV PYTHONUNBUFFERED=1 \
     UV_PROJECT_ENVIRONMENT=/opt/bulksync/.venv
 
 # curl: container healthchecks; tini: PID 1 that forwards SIGTERM (celery warm shutdown) and
-# reaps zombies left by task subprocesses.
+# reaps zombies left by task subprocesses. libmariadb-dev, pkg-config, gcc: mysqlclient (the MySQL
+# provider's driver) builds from source.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends curl tini \
+    && apt-get install -y --no-install-recommends curl tini libmariadb-dev pkg-config gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/*
 
 RUN pip install "uv==${UV_VERSION}"

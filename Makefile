@@ -1,7 +1,10 @@
 # bulksync — every command a developer or CI needs. `make help` lists them.
 SHELL := /bin/bash
 ROOT := $(CURDIR)
+# LOCAL, DAGS and BULKSYNC_HOME can be set on the command line (make airflow LOCAL=/tmp/x/.local …), as the
+# end-to-end test of `make airflow` does
 LOCAL := $(ROOT)/.local
+DAGS := $(ROOT)/dags
 PYTHON ?= python3
 UV ?= $(shell command -v uv 2>/dev/null || echo $(LOCAL)/tools/bin/uv)
 VENV := $(ROOT)/.venv
@@ -12,7 +15,7 @@ DEMO_DATE ?= 2026-01-02T02:00:00+00:00
 
 # Embedded Airflow: SQLite metadata and AIRFLOW_HOME under the git-ignored .local/
 export AIRFLOW_HOME := $(LOCAL)/airflow
-export AIRFLOW__CORE__DAGS_FOLDER := $(ROOT)/dags
+export AIRFLOW__CORE__DAGS_FOLDER := $(DAGS)
 export AIRFLOW__CORE__PLUGINS_FOLDER := $(ROOT)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN := sqlite:///$(LOCAL)/airflow/airflow.db
@@ -83,9 +86,12 @@ demo-salesforce: $(AIRFLOW_HOME)/airflow.db  ## Salesforce demo: sandbox in the 
 	$(BIN)/bulksync summary acme__salesforce
 
 AZURITE_KEY := Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==
-demo-azure: $(VENV)/.synced  ## Azure demo: Azurite in the background, drop zone → staging → SQLite and a Parquet lake
-	@if ! command -v node >/dev/null 2>&1 || [ ! -x $(AZURITE) ]; then \
-	  echo "Azure demo skipped: it needs Node.js and Azurite. Install Node.js and npm, then run: make azurite demo-azure"; \
+demo-azure: $(VENV)/.synced azurite  ## Azure demo: Azurite in the background, drop zone → staging → SQLite and a Parquet lake
+	@if ! command -v node >/dev/null 2>&1; then \
+	  echo "Azure demo skipped: Node.js is not installed (no node on PATH). Install Node.js and npm, then run: make demo-azure"; \
+	  exit 0; fi; \
+	if [ ! -x $(AZURITE) ]; then \
+	  echo "Azure demo skipped: Azurite is not installed in $(LOCAL)/tools (npm install azurite failed, see above). Run: make azurite demo-azure"; \
 	  exit 0; fi; \
 	set -e; mkdir -p $(LOCAL)/demo; data=$$(mktemp -d); \
 	port=$$($(BIN)/python -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"); \
@@ -101,16 +107,24 @@ demo-azure: $(VENV)/.synced  ## Azure demo: Azurite in the background, drop zone
 	  || { grep -E "ERROR|Error|error" $(LOCAL)/demo-azure.log | tail -30; exit 1; }; \
 	sed -n '/drop zone abfs/,$$p' $(LOCAL)/demo-azure.log
 
+# Another port (AIRFLOW__API__PORT=8090 make airflow): the workers reach the execution API of the api-server on that
+# port too (Airflow's default is http://localhost:8080/execution/, where tasks fail with "connection refused")
+AIRFLOW_PORT = $(or $(AIRFLOW__API__PORT),8080)
+airflow: export AIRFLOW__API__PORT ?= 8080
+airflow: export AIRFLOW__API__BASE_URL ?= http://localhost:$(AIRFLOW_PORT)
+airflow: export AIRFLOW__CORE__EXECUTION_API_SERVER_URL ?= http://localhost:$(AIRFLOW_PORT)/execution/
 airflow: $(AIRFLOW_HOME)/airflow.db  ## the full Airflow UI locally (airflow standalone) on http://localhost:8080
 	$(BIN)/bulksync demo prepare --root $(LOCAL)/demo
 	$(BIN)/bulksync sandbox ibmi --url sqlite:///$(LOCAL)/demo/as400.db --order-lines 20000
 	@$(BIN)/airflow pools set salesforce__acme_salesforce 4 "ACME Salesforce org: concurrent Bulk query jobs" > /dev/null
-	@echo "Airflow UI: http://localhost:$${AIRFLOW__API__PORT:-8080}  (user admin; password printed below, kept in $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated)"
+	@echo "Airflow UI: $$AIRFLOW__API__BASE_URL  (execution API $$AIRFLOW__CORE__EXECUTION_API_SERVER_URL; user admin; password printed below, kept in $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated)"
 	$(BIN)/airflow standalone
 
 AZURITE := $(LOCAL)/tools/node_modules/.bin/azurite-blob
 $(AZURITE):
-	@if command -v npm >/dev/null 2>&1; then npm install --silent --no-audit --no-fund --prefix $(LOCAL)/tools azurite@3; \
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm install --silent --no-audit --no-fund --prefix $(LOCAL)/tools azurite@3 \
+	  || echo "npm could not install azurite into $(LOCAL)/tools (network, registry or permissions): Azure tests and demo skip"; \
 	else echo "npm not found: Azure tests will skip (install Node.js and npm, then make azurite)"; fi
 
 azurite: $(AZURITE)  ## install Azurite (Azure Storage emulator, npm) into .local/tools for the Azure tests
@@ -128,8 +142,9 @@ lint: $(VENV)/.synced  ## ruff
 typecheck: $(VENV)/.synced  ## mypy
 	$(BIN)/mypy include/bulksync
 
-validate: $(VENV)/.synced  ## check every pipeline spec
+validate: $(VENV)/.synced  ## check every pipeline spec and that each has its DAG file (bulksync dags sync)
 	$(BIN)/bulksync validate
+	$(BIN)/bulksync dags sync --check
 
 bench: $(VENV)/.synced  ## benchmarks (not part of make test): see bench/README.md
 	$(BIN)/python bench/run.py
@@ -140,6 +155,7 @@ bench: $(VENV)/.synced  ## benchmarks (not part of make test): see bench/README.
 	$(BIN)/python bench/ebcdic_bench.py
 	$(BIN)/python bench/ibmi_bench.py
 	$(BIN)/python bench/salesforce_bench.py
+	$(BIN)/python bench/task_overhead_bench.py
 
 clean:  ## remove .local (Airflow home, staging, demo data)
 	rm -rf $(LOCAL)/airflow $(LOCAL)/staging $(LOCAL)/demo

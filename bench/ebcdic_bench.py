@@ -9,7 +9,9 @@ Cases, each in a fresh interpreter (peak RSS per case; imports before the clock)
   extrapolated to the whole file (it would take minutes);
 * ``raw``: ``bytes.decode("cp037")`` of the whole file at once: no fields, no numbers, the limit of text
   decoding in Python;
-* ``bulksync`` again on a file ``--scale`` times bigger, to show peak memory stays flat.
+* ``bulksync`` again on a file ``--scale`` times bigger, to show peak memory stays flat;
+* ``convert``: the CPU time (user + system, from ``getrusage`` of the child) of ``bulksync convert`` on a
+  one-record file, against a bare ``python -c pass`` — the start-up a user waits for (goal: under 1 s).
 
     .venv/bin/python bench/ebcdic_bench.py [--size-mb 500] [--scale 4] [--python-records 200000]
 
@@ -170,6 +172,28 @@ def case_raw(src: Path) -> dict[str, Any]:
     return {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0, "chars": len(text)}
 
 
+def child_cpu(cmd: list[str], repeat: int = 3) -> float:
+    """Best user + system CPU seconds of a command run ``repeat`` times."""
+    import resource
+
+    best = float("inf")
+    for _ in range(repeat):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run(cmd, check=True, capture_output=True)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        best = min(best, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return best
+
+
+def case_convert(src: Path) -> dict[str, Any]:
+    """``bulksync convert`` of a one-record file (its start-up), and a bare interpreter as the floor."""
+    one = DATA / "one_record.dat"
+    one.write_bytes(src.open("rb").read(RECLEN))
+    exe = str(Path(sys.executable).with_name("bulksync"))
+    cmd = [exe, "convert", str(one), "-o", str(DATA / "one_record.parquet"), "--copybook", str(COPYBOOK)]
+    return {"convert_cpu": child_cpu(cmd), "python_cpu": child_cpu([sys.executable, "-c", "pass"])}
+
+
 def child(args: argparse.Namespace) -> None:
     src = Path(args.file)
     if args.case == "bulksync":
@@ -249,6 +273,8 @@ def main() -> None:
     dec = min((run("bulksync_decode", src, DATA / "unused", 0) for _ in range(args.repeat)), key=lambda r: r["seconds"])
     py = run("python", src, DATA / "python.parquet", args.python_records)
     raw = min((run("raw", src, DATA / "unused", 0) for _ in range(args.repeat)), key=lambda r: r["seconds"])
+    conv = case_convert(src)
+    print(f"  convert: {conv}", flush=True)
     identical = same_rows(DATA / "bulksync.parquet", DATA / "python.parquet")
     py_full = py["seconds"] * records / py["rows"]
     py_cpu = py["cpu_seconds"] * records / py["rows"]
@@ -305,9 +331,15 @@ def main() -> None:
         f"**{py_cpu / bulk['cpu_seconds']:.1f}x** in CPU time (goal >= 20x). Decoding alone: "
         f"**{py_dec / dec['seconds']:.1f}x** wall, **{py_dec_cpu / dec['cpu_seconds']:.1f}x** CPU; writing Parquet "
         f"takes {max(bulk['cpu_seconds'] - dec['cpu_seconds'], 0) / bulk['cpu_seconds']:.0%} of bulksync's CPU time.",
-        f'- bulksync vs raw `bytes.decode("cp037")`: bulksync takes **{bulk["seconds"] / raw["seconds"]:.1f}x** the '
-        f"wall time (**{bulk['cpu_seconds'] / raw['cpu_seconds']:.1f}x** the CPU time) of the raw decode, which "
-        "produces one string and no columns (the limit).",
+        f'- decode stage vs raw `bytes.decode("cp037")` (goal >= 0.25x its throughput): bulksync decodes at '
+        f"**{raw['seconds'] / dec['seconds']:.2f}x** its throughput in wall time, "
+        f"**{raw['cpu_seconds'] / dec['cpu_seconds']:.2f}x** in CPU time; the raw decode produces one string and no "
+        f"columns (the limit). End to end with Parquet: {bulk['cpu_seconds'] / raw['cpu_seconds']:.1f}x its CPU time.",
+        f"- time split (CPU): decode {dec['cpu_seconds']:.2f} s, Parquet write (zstd) "
+        f"{max(bulk['cpu_seconds'] - dec['cpu_seconds'], 0):.2f} s (plain Python: decode {py_dec_cpu:.1f} s, Arrow "
+        f"and Parquet {max(py_cpu - py_dec_cpu, 0):.1f} s).",
+        f"- `bulksync convert` of a one-record file: **{conv['convert_cpu']:.2f} s** of CPU (goal < 1 s); a bare "
+        f"`python -c pass` takes {conv['python_cpu']:.2f} s. Airflow, SQLAlchemy and pandas are not imported.",
     ]
     if big:
         lines.append(
@@ -318,10 +350,12 @@ def main() -> None:
     lines += [
         "",
         'Reading the ratios: the plain-Python baseline is a tuned one (one `bytes.decode("cp037")` per record, then '
-        "slices, `int()`, `Decimal.scaleb` and `struct.unpack_from`), not one codec call per field. Against it, "
-        "vectorised decoding alone is about an order of magnitude faster; writing Parquet (zstd) is a fixed cost both "
-        "pay and, once decoding is vectorised, it is close to half of bulksync's time, which caps the end-to-end "
-        "ratio well below 20x on this machine.",
+        "slices, `int()`, `Decimal.scaleb` and `struct.unpack_from`), not one codec call per field. bulksync decodes "
+        "a block of 65,536 records field by field with NumPy and Arrow kernels (zoned and packed fields of up to 8 "
+        "bytes as one 64-bit word per record; text through one `bytes.translate` and an Arrow trim). Its remaining "
+        "cost is a few passes over every text byte — gathering the field, translating it, UTF-8 for accented "
+        "letters, trimming — each about as fast as `bytes.decode` itself, which caps the decode-only ratio near "
+        "10x on one core; writing Parquet (zstd) is a fixed cost both pay and about half of bulksync's time.",
     ]
     text = "\n".join(lines) + "\n"
     (BENCH / "RESULTS-ebcdic.md").write_text(text)

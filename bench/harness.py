@@ -111,11 +111,13 @@ class CpuLedger:
 
 def _run_monitored(cmd: list[str], log_path: Path) -> tuple[int, float, float]:
     """Run the worker, sampling all processes twice a second; return (exit code, wall seconds, foreign CPU s)."""
+    env = subprocess_env()  # creates bench/.data/{logs,results,...}: a fresh clone has none of them
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     ledger = CpuLedger(root_pid=-1)
     ledger.sample()
     started = time.perf_counter()
     with open(log_path, "w", encoding="utf-8") as f:
-        proc = subprocess.Popen(cmd, env=subprocess_env(), cwd=REPO_DIR, stdout=f, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, env=env, cwd=REPO_DIR, stdout=f, stderr=subprocess.STDOUT)
         ledger.root_pid = proc.pid
         while proc.poll() is None:
             ledger.sample()

@@ -35,12 +35,12 @@ def put_folder(azurite: Azurite, container: str, folder: Path) -> list[str]:
     return names
 
 
-def blobs(azurite: Azurite, container: str) -> dict[str, bytes]:
+def blobs(azurite: Azurite, container: str, prefix: str = PREFIX) -> dict[str, bytes]:
     """Every blob under the landing prefix (name relative to it → content)."""
     client = azurite.service_client().get_container_client(container)
     return {
-        b.name[len(PREFIX) + 1 :]: client.download_blob(b.name).readall()
-        for b in client.list_blobs(name_starts_with=f"{PREFIX}/")
+        b.name[len(prefix) + 1 :]: client.download_blob(b.name).readall()
+        for b in client.list_blobs(name_starts_with=f"{prefix}/")
     }
 
 

@@ -66,3 +66,19 @@ def kill_child_at_flag(script: str, flag: Path, root: Path, timeout: float) -> N
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+
+
+def java_double_text(value: float) -> str:
+    """Java's ``Double.toString`` (how Salesforce writes numbers in Bulk CSV), via numpy's shortest-digit
+    formatting: ``100.0``, ``1234.5``, ``1.2345678E7``, ``1.0E-4``. Checked against a real JVM in
+    tests/unit/sandbox/test_sf_java_numbers.py."""
+    import numpy as np
+
+    if value == 0:
+        return "0.0"
+    if 1e-3 <= abs(value) < 1e7:
+        text = np.format_float_positional(value, unique=True, trim="0")
+        return text + "0" if text.endswith(".") else text
+    mantissa, exponent = np.format_float_scientific(value, unique=True, trim="0").split("e")
+    mantissa = mantissa + "0" if mantissa.endswith(".") else mantissa
+    return f"{mantissa}E{int(exponent)}"

@@ -31,45 +31,77 @@ def arrow_type(declared: str) -> pa.DataType:
 
 
 def arrow_from_sqlalchemy(sa_type: Any) -> pa.DataType:
-    """Exact Arrow type of a reflected SQLAlchemy column type (text for anything unknown)."""
+    """Exact Arrow type of a reflected SQLAlchemy column type (text for anything without an exact one).
+
+    Integers keep their width and sign (MySQL ``UNSIGNED`` to ``uint*``; ``TINYINT(1)``, MySQL's
+    ``BOOLEAN``, to bool), decimals their precision and scale; a numeric without precision, JSON,
+    UUIDs, intervals, arrays, network addresses and anything unknown become text. SQL Server:
+    ``datetimeoffset`` to a UTC timestamp, ``money`` / ``smallmoney`` to decimal(19,4) / (10,4),
+    ``uniqueidentifier`` to text.
+    """
     import sqlalchemy as sa
+    from sqlalchemy.dialects import mssql, mysql
 
     t = sa_type
+    name = type(t).__name__.upper()
     if isinstance(t, sa.Boolean):
         return pa.bool_()
-    if isinstance(t, sa.SmallInteger | sa.Integer) and not isinstance(t, sa.BigInteger):
-        return pa.int32() if not isinstance(t, sa.SmallInteger) else pa.int16()
-    if isinstance(t, sa.BigInteger):
-        return pa.int64()
+    if isinstance(t, mysql.YEAR):
+        return pa.int16()
+    if isinstance(t, mssql.MONEY):
+        return pa.decimal128(19, 4)
+    if isinstance(t, mssql.SMALLMONEY):
+        return pa.decimal128(10, 4)
+    if isinstance(t, sa.Integer):
+        if (
+            isinstance(t, mysql.TINYINT)
+            and getattr(t, "display_width", None) == 1
+            and not getattr(t, "unsigned", False)
+        ):
+            return pa.bool_()
+        bits = (
+            8
+            if name == "TINYINT"
+            else 16
+            if isinstance(t, sa.SmallInteger)
+            else 64
+            if isinstance(t, sa.BigInteger)
+            else 32
+        )
+        if getattr(t, "unsigned", False):
+            return {8: pa.uint8(), 16: pa.uint16(), 32: pa.uint32(), 64: pa.uint64()}[bits]
+        return {8: pa.int8(), 16: pa.int16(), 32: pa.int32(), 64: pa.int64()}[bits]
     if isinstance(t, sa.Numeric) and not isinstance(t, sa.Float):
-        if t.precision is not None:
-            scale = t.scale or 0
-            return pa.decimal128(t.precision, scale) if t.precision <= 38 else pa.decimal256(t.precision, scale)
-        return pa.decimal128(38, 10)
+        if t.precision is None:
+            return pa.string()  # unbounded: every digit kept as text (see sources.sql_columns)
+        scale = t.scale or 0
+        return pa.decimal128(t.precision, scale) if t.precision <= 38 else pa.decimal256(t.precision, scale)
     if isinstance(t, sa.Float):
-        return pa.float64()
+        return (
+            pa.float32()
+            if name in ("REAL", "FLOAT4") or getattr(t, "precision", None) in range(1, 25)
+            else pa.float64()
+        )
     if isinstance(t, sa.DateTime):
-        return pa.timestamp(TIMESTAMP_UNIT, tz="UTC" if t.timezone else None)
+        tz = t.timezone or isinstance(t, mssql.DATETIMEOFFSET)
+        return pa.timestamp(TIMESTAMP_UNIT, tz="UTC" if tz else None)
     if isinstance(t, sa.Date):
         return pa.date32()
     if isinstance(t, sa.Time):
-        return pa.time64("us")
+        return pa.string() if t.timezone else pa.time64("us")
     if isinstance(t, sa.LargeBinary | sa.types._Binary):
         return pa.binary()
     return pa.string()
 
 
-SQL_TYPE = b"sql_type"
+SQL_TYPE = b"bulksync.sql_type"
 """Field metadata naming the source column's length-bounded text type (``char(10)``, ``varchar(40)``):
 a table bulksync creates keeps it (see :func:`bulksync.targets.ddl.column_type`)."""
 
 
-def sql_type_metadata(sa_type: Any) -> dict[bytes, bytes] | None:
-    """``{b"sql_type": b"char(n)" | b"varchar(n)"}`` for a reflected text column with a length, else None."""
-    import sqlalchemy as sa
-
-    length = getattr(sa_type, "length", None)
-    if not isinstance(sa_type, sa.String) or isinstance(sa_type, sa.Text | sa.Enum) or not length:
-        return None
-    fixed = isinstance(sa_type, sa.CHAR | sa.NCHAR) or type(sa_type).__name__.upper() in ("CHAR", "NCHAR", "BPCHAR")
-    return {SQL_TYPE: f"{'char' if fixed else 'varchar'}({int(length)})".encode()}
+def sql_type_name(sa_type: Any) -> str:
+    """A SQLAlchemy type as the database names it (``NUMERIC(10, 2)``), for messages and metadata."""
+    try:
+        return str(sa_type.compile())
+    except Exception:  # noqa: BLE001 - a dialect-specific type without a generic rendering
+        return type(sa_type).__name__.upper()

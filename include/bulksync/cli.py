@@ -15,8 +15,11 @@ from rich.console import Console
 from rich.table import Table
 
 from bulksync.errors import BulksyncError, SpecError
+from bulksync.factory.cli import dags_app
 from bulksync.quality.cli import quality_app
 from bulksync.sources.file_drop.cli import convert, files_app
+from bulksync.staging.retention_cli import staging_app
+from bulksync.targets.salesforce.cli import sf_app
 
 # no locals in tracebacks: they could hold connection URLs or salts
 app = typer.Typer(
@@ -30,9 +33,54 @@ sandbox_app = typer.Typer(help="Local stand-ins of enterprise systems (demo, tes
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(quality_app, name="quality")
 app.add_typer(files_app, name="files")
+app.add_typer(dags_app, name="dags")
+app.add_typer(staging_app, name="staging")
+app.add_typer(sf_app, name="sf")
 app.command("convert")(convert)
 console = Console()
 err = Console(stderr=True)
+
+
+def _flags_take_no_value() -> None:
+    """Typer prints ``<bool>`` after every flag (``--verbose <bool>``) as if it took a value: show none."""
+    from typer.core import TyperOption
+
+    shown = TyperOption.display_type_rich
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag else shown(self, ctx)
+
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_take_no_value()
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        def v(name: str) -> str:
+            try:
+                return version(name)
+            except PackageNotFoundError:
+                return "not installed"
+
+        typer.echo(
+            f"bulksync {v('bulksync')} (apache-airflow {v('apache-airflow')}, great-expectations "
+            f"{v('great-expectations')}, pyarrow {v('pyarrow')})"
+        )
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the versions and exit.")
+    ] = False,
+) -> None:
+    """bulksync: nightly bulk syncs as Airflow DAGs built from YAML specs."""
+
 
 SpecsOpt = Annotated[
     Path | None, typer.Option("--specs", help="Spec folder (default $BULKSYNC_SPECS_DIR or dags/pipelines).")
@@ -65,9 +113,13 @@ def _pipeline(specs: Path | None, name: str) -> Any:
 
 @app.command()
 def validate(
-    specs: SpecsOpt = None, transforms: bool = typer.Option(True, help="Also check named transforms exist.")
+    specs: SpecsOpt = None,
+    transforms: Annotated[
+        bool, typer.Option("--transforms/--no-transforms", help="Also check that named transforms are registered.")
+    ] = True,
 ) -> None:
-    """Check every spec and print each problem with its file and field."""
+    """Check every spec and print each problem with its file, field and line."""
+    from bulksync.factory.dag_files import dag_file_of
     from bulksync.spec.loader import load_spec, spec_files
     from bulksync.spec.transforms import PythonStep
 
@@ -79,34 +131,38 @@ def validate(
         raise typer.Exit(2) from None
     problems = 0
     for path in files:
+        found: list[str] = []
         try:
             spec = load_spec(path)
         except SpecError as exc:
-            problems += len(exc.problems)
-            for file, field, msg in exc.problems:
-                err.print(
-                    f"[red]✗[/red] {file}: [bold]{field}[/bold] {msg}" if field else f"[red]✗[/red] {file}: {msg}"
-                )
-            continue
-        from bulksync.quality.suites import check_suite
+            found = [
+                f"{file}: [bold]{field}[/bold] {msg}" if field else f"{file}: {msg}"
+                for file, field, msg in exc.problems
+            ]
+            spec = None
+        if spec is not None:
+            from bulksync.quality.suites import check_suite
 
-        for suite in sorted({ds.quality.suite for ds in spec.datasets if ds.quality}):
-            for line in check_suite(suite):
-                problems += 1
-                err.print(f"[red]✗[/red] {line}")
-        if transforms:
-            from bulksync.transform.registry import load_transforms
+            for suite in sorted({ds.quality.suite for ds in spec.datasets if ds.quality}):
+                found.extend(check_suite(suite))
+            if transforms:
+                from bulksync.transform.registry import load_transforms
 
-            registry = load_transforms()
-            for ds in spec.datasets:
-                for i, step in enumerate(ds.transforms):
-                    if isinstance(step, PythonStep) and step.python.name not in registry:
-                        problems += 1
-                        err.print(
-                            f"[red]✗[/red] {path}: [bold]datasets.{ds.name}.transforms[{i}][/bold] "
-                            f"no registered transform {step.python.name!r}"
-                        )
-        console.print(f"[green]✓[/green] {path.name}: {spec.dag_id}, {len(spec.datasets)} datasets")
+                registry = load_transforms()
+                for ds in spec.datasets:
+                    for i, step in enumerate(ds.transforms):
+                        if isinstance(step, PythonStep) and step.python.name not in registry:
+                            found.append(
+                                f"{path}: [bold]datasets.{ds.name}.transforms[{i}][/bold] "
+                                f"no registered transform {step.python.name!r}"
+                            )
+        for line in found:
+            err.print(f"[red]✗[/red] {line}", soft_wrap=True, highlight=False)
+        problems += len(found)
+        if spec is not None and not found:
+            console.print(f"[green]✓[/green] {path.name}: {spec.dag_id}, {len(spec.datasets)} datasets")
+            if folder.name == "pipelines" and not dag_file_of(path).is_file():
+                err.print(f"[yellow]![/yellow] {path.name}: no DAG file beside it, so no DAG: run `bulksync dags sync`")
     if not files:
         err.print(f"no spec files in {folder}")
         raise typer.Exit(2)
@@ -117,18 +173,34 @@ def validate(
 
 @app.command("list")
 def list_pipelines(specs: SpecsOpt = None) -> None:
-    """List pipelines and their datasets."""
-    table = Table("DAG id", "schedule", "dataset", "source", "target", "mode")
-    for spec in _load(specs):
-        for i, ds in enumerate(spec.datasets):
-            table.add_row(
-                spec.dag_id if i == 0 else "",
-                str(spec.schedule) if i == 0 else "",
-                ds.name,
-                ds.source.kind,
-                f"{ds.target.kind}:{ds.target.conn_id}/{ds.target.table}",
-                ds.target.mode,
-            )
+    """List pipelines and their datasets (tab-separated, nothing cut, when the output is not a terminal)."""
+    header = ("DAG id", "schedule", "dataset", "source", "target", "mode")
+    rows = [
+        (
+            spec.dag_id,
+            str(spec.schedule),
+            ds.name,
+            ds.source.kind,
+            f"{ds.target.kind}:{ds.target.conn_id}/{ds.target.table}",
+            ds.target.mode,
+        )
+        for spec in _load(specs)
+        for ds in spec.datasets
+    ]
+    if not console.is_terminal:  # piped into grep, cut, a file: whole values, one row per dataset
+        typer.echo("\t".join(header))
+        for row in rows:
+            typer.echo("\t".join(row))
+        return
+    table = Table(*header)
+    for column in table.columns[:3]:
+        column.no_wrap = True
+        column.overflow = "fold"
+    previous = None
+    for row in rows:
+        first = row[0] != previous
+        table.add_row(row[0] if first else "", row[1] if first else "", *row[2:])
+        previous = row[0]
     console.print(table)
 
 
@@ -139,6 +211,67 @@ def _parse_when(value: str | None) -> dt.datetime | None:
     return d if d.tzinfo else d.replace(tzinfo=dt.UTC)
 
 
+class _Bar:
+    """A rich progress task fed by a stage: ``start(total)`` when the stage knows its total, then ``(rows)``."""
+
+    def __init__(self, progress: Any, description: str, *, rate: bool = True) -> None:
+        self.progress = progress
+        self.task = progress.add_task(description, total=None, start=False, rate=rate)
+
+    def start(self, total: int | None) -> None:
+        self.progress.update(self.task, total=total)
+        self.progress.start_task(self.task)
+
+    def __call__(self, rows: int) -> None:
+        self.progress.advance(self.task, rows)
+
+    def done(self, rows: int | None = None, note: str | None = None) -> None:
+        """Finish the bar: ``rows`` done out of ``rows`` (validate: rows checked), with an optional note."""
+        task = self.progress.tasks[self.task]
+        if not task.started:
+            self.progress.start_task(self.task)
+        total = rows if rows is not None else task.completed
+        self.progress.update(self.task, total=total, completed=total)
+        if note:
+            self.progress.update(self.task, description=f"{task.description} ({note})")
+
+
+def _progress() -> Any:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    class RowsPerSecond(TransferSpeedColumn):
+        def render(self, task: Any) -> Any:
+            from rich.text import Text
+
+            speed = task.finished_speed or task.speed
+            if speed is None and task.elapsed and task.completed:
+                speed = task.completed / task.elapsed
+            if speed is None or not task.fields.get("rate", True):
+                return Text("")
+            return Text(f"{speed:,.0f}/s", style="progress.data.speed")
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        MofNCompleteColumn(),
+        RowsPerSecond(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+
 @app.command()
 def run(
     pipeline: Annotated[str, typer.Argument(help="Pipeline name or DAG id.")],
@@ -146,12 +279,12 @@ def run(
     start: Annotated[str | None, typer.Option(help="Window start (ISO date/time, UTC if no offset).")] = None,
     end: Annotated[str | None, typer.Option(help="Window end, exclusive.")] = None,
     specs: SpecsOpt = None,
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each stage's INFO lines.")] = False,
 ) -> None:
     """Run a pipeline outside the scheduler (development): extract, transform and load each dataset."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     from bulksync import stages
+    from bulksync.preflight import preflight
+    from bulksync.quality.model import COUNT_LABELS, Counts, Reconciliation
     from bulksync.staging.partition import Window
 
     logging.basicConfig(
@@ -160,36 +293,57 @@ def run(
     spec = _pipeline(specs, pipeline)
     window = Window(_parse_when(start), _parse_when(end))
     ctx = stages.RunContext(run_id=f"cli__{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}", window=window, try_number=1)
-    chosen = [spec.dataset(d) for d in dataset] if dataset else spec.datasets
-    results = Table("dataset", "extracted", "staged", "loaded", "seconds", "target")
+    try:
+        chosen = [spec.dataset(d) for d in dataset] if dataset else spec.datasets
+    except (KeyError, ValueError) as exc:
+        err.print(f"[red]{exc}; see `bulksync list`[/red]")
+        raise typer.Exit(2) from None
+    problems = preflight(spec, chosen)
+    if problems:
+        err.print(f"[red]{spec.dag_id}: {len(problems)} thing(s) the run needs are missing; nothing was run:[/red]")
+        for p in problems:
+            err.print(f"  [red]✗[/red] {p}", soft_wrap=True, highlight=False)
+        raise typer.Exit(2)
+    labels = [COUNT_LABELS[k] for k in ("staged", "quarantined", "rejected", "loaded", "deletions")]
+    results = Table("dataset", *labels, "load", "seconds", "target")
     failed = False
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed:,} rows"),
-        TimeElapsedColumn(),
-        console=console,
-    ) as progress:
+    with _progress() as progress:
         for ds in chosen:
             started = time.monotonic()
             try:
-                names = ["extract", *(["validate"] if ds.quality else []), "transform", "load", "reconcile"]
-                bars = {s: progress.add_task(f"{ds.name}: {s}", total=None) for s in names}
-                ex = stages.extract_all(spec, ds, ctx, lambda n, b=bars["extract"]: progress.advance(b, n))
+                bar = _Bar(progress, f"{ds.name}: extract")
+                stages.extract_all(spec, ds, ctx, bar)
+                bar.done()
                 if ds.quality:
-                    stages.validate(spec, ds, ctx)
-                tr = stages.transform(spec, ds, ctx, lambda n, b=bars["transform"]: progress.advance(b, n))
-                ld = stages.load(spec, ds, ctx, lambda n, b=bars["load"]: progress.advance(b, n))
-                stages.reconcile(spec, ds, ctx)
+                    bar = _Bar(progress, f"{ds.name}: validate")
+                    verdict = stages.validate(spec, ds, ctx)
+                    bar.done(
+                        verdict["rows_checked"], f"{verdict['status']}, {verdict['rows_quarantined']:,} quarantined"
+                    )
+                bar = _Bar(progress, f"{ds.name}: transform")
+                stages.transform(spec, ds, ctx, bar)
+                bar.done()
+                bar = _Bar(progress, f"{ds.name}: load")
+                ld = stages.load(spec, ds, ctx, bar)
+                bar.done()
+                bar = _Bar(progress, f"{ds.name}: reconcile", rate=False)
+                rec = stages.reconcile(spec, ds, ctx)
+                bar.done(rec["staged"], "counts add up")
             except BulksyncError as exc:
                 failed = True
                 err.print(f"[red]{ds.name}: {type(exc).__name__}: {exc}[/red]")
                 continue
+            counts = Counts.of(
+                Reconciliation.model_validate({**rec, "ok": True}),
+                inserted=ld.inserted,
+                updated=ld.updated,
+                deleted=ld.deleted,
+                mode=ld.mode,
+            )
             results.add_row(
                 ds.name,
-                f"{ex.rows:,}",
-                f"{tr.rows:,}",
-                f"{ld.inserted + ld.updated:,}",
+                *(f"{getattr(counts, k):,}" for k in ("staged", "quarantined", "rejected", "loaded", "deletions")),
+                counts.load_detail(),
                 f"{time.monotonic() - started:.1f}",
                 f"{ds.target.conn_id}/{ld.table}",
             )
@@ -209,10 +363,9 @@ def summary(
     spec = _pipeline(specs, pipeline)
     console.print(f"[bold]{spec.dag_id}[/bold]: latest committed partition per dataset")
     for row in latest_runs(spec):
-        console.print(f"\n  [bold]{row['dataset']}[/bold]  window {row['window']}  ({row['seconds']} s)")
-        console.print(
-            f"    extracted {row['extracted']}  ·  staged {row['staged']}  ·  loaded {row['loaded']}", soft_wrap=True
-        )
+        quality = f"  ·  quality {row['quality']}" if row["quality"] else ""
+        console.print(f"\n  [bold]{row['dataset']}[/bold]  window {row['window']}  ({row['seconds']} s){quality}")
+        console.print(f"    {row['line']}", soft_wrap=True, highlight=False)
         console.print(f"    staging   {row['partition']}", soft_wrap=True)
         console.print(f"    target    {row['target']}", soft_wrap=True)
 

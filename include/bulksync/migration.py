@@ -202,7 +202,7 @@ def plan(specs: list[PipelineSpec], req: MigrationRequest, now: dt.datetime | No
             f"({', '.join(d.name for d in datasets)}); choose one dataset or use target_suffix"
         )
     for name, value in (("target_table", req.target_table), ("target_suffix", req.target_suffix)):
-        if value is not None and not _IDENT.match(value if name == "target_table" else f"t{value}"):
+        if value is not None and not _IDENT.fullmatch(value if name == "target_table" else f"t{value}"):
             raise MigrationParamsError(
                 f"Param {name}={value!r} is not usable in a table name; use letters, digits and underscores"
             )

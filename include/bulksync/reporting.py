@@ -1,15 +1,22 @@
-"""Summaries of what the last runs staged and loaded (for the CLI and the demo)."""
+"""Summaries of what the last runs staged and loaded (for the CLI and the demo).
+
+The counts are those reconciliation computes (:func:`bulksync.quality.reconcile.reconcile` over the
+partition's manifests and load report), shown with the labels of
+:data:`bulksync.quality.model.COUNT_LABELS`: the same numbers and words as the report, the audit
+tables and the asset events.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+from bulksync.quality.model import Counts
 from bulksync.settings import staging_root
 from bulksync.spec.models import PipelineSpec
 from bulksync.stages import LOAD_REPORT
 from bulksync.staging.manifest import Manifest
-from bulksync.staging.partition import MANIFEST, TRANSFORMED
+from bulksync.staging.partition import MANIFEST, STAGE_FOLDERS, TRANSFORMED
 
 
 def _latest_partition(folder: Path) -> Path | None:
@@ -40,11 +47,33 @@ def _short(path: Path) -> str:
         return str(path)
 
 
+def _manifest(path: Path) -> Manifest | None:
+    return Manifest.model_validate_json(path.read_text()) if path.is_file() else None
+
+
+def partition_counts(part: Path) -> tuple[Counts, bool]:
+    """The counts of a local committed partition and whether its load finished (reconciliation's arithmetic)."""
+    import json
+
+    from bulksync.quality.reconcile import reconcile
+
+    ex = Manifest.model_validate_json((part / MANIFEST).read_text())
+    quarantine = _manifest(part / STAGE_FOLDERS["quarantine"] / MANIFEST)
+    tr = _manifest(part / TRANSFORMED / MANIFEST)
+    load = json.loads((part / LOAD_REPORT).read_text()) if (part / LOAD_REPORT).is_file() else None
+    if tr is None or load is None:
+        quarantined = quarantine.rows if quarantine else 0
+        return Counts(source_count=ex.source_count, staged=ex.rows, quarantined=quarantined), False
+    rec = reconcile(ex, quarantine, tr, load)
+    inserted, updated, deleted = int(load["inserted"]), int(load["updated"]), int(load["deleted"])
+    return Counts.of(rec, inserted=inserted, updated=updated, deleted=deleted, mode=load["mode"]), True
+
+
 def latest_runs(spec: PipelineSpec) -> list[dict[str, Any]]:
     """One row per dataset describing its most recently committed partition."""
     import json
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     root = Path(staging_root(spec.staging.root))
     for ds in spec.datasets:
         part = _latest_partition(root / spec.tenant / spec.pipeline / ds.name)
@@ -53,9 +82,9 @@ def latest_runs(spec: PipelineSpec) -> list[dict[str, Any]]:
                 {
                     "dataset": ds.name,
                     "window": "-",
-                    "extracted": "-",
-                    "staged": "-",
-                    "loaded": "-",
+                    "counts": None,
+                    "line": "no committed partition yet",
+                    "quality": None,
                     "seconds": "-",
                     "partition": "(none yet)",
                     "target": f"{ds.target.table}",
@@ -63,22 +92,22 @@ def latest_runs(spec: PipelineSpec) -> list[dict[str, Any]]:
             )
             continue
         ex = Manifest.model_validate_json((part / MANIFEST).read_text())
-        tr_path = part / TRANSFORMED / MANIFEST
-        tr = Manifest.model_validate_json(tr_path.read_text()) if tr_path.is_file() else None
+        tr = _manifest(part / TRANSFORMED / MANIFEST)
         load = json.loads((part / LOAD_REPORT).read_text()) if (part / LOAD_REPORT).is_file() else None
         seconds = ex.duration_seconds + (tr.duration_seconds if tr else 0) + (load["duration_seconds"] if load else 0)
-        extracted = f"{ex.rows:,}" + (f" (source {ex.source_count:,})" if ex.source_count is not None else "")
+        counts, loaded = partition_counts(part)
+        quality = None
         qpath = part / "_quality.json"
         if qpath.is_file():
-            quality = json.loads(qpath.read_text())
-            extracted += f"  ·  quality {quality['status']}, {quality['rows_quarantined']:,} quarantined"
+            quality = json.loads(qpath.read_text())["status"]
+        line = counts.line() if loaded else "  ·  ".join(f"{k} {v}" for k, v in counts.items()[:3]) + "  ·  not loaded"
         rows.append(
             {
                 "dataset": ds.name,
                 "window": ex.interval,
-                "extracted": extracted,
-                "staged": f"{tr.rows:,}" if tr else "-",
-                "loaded": f"{load['inserted'] + load['updated']:,} ({load['mode']})" if load else "-",
+                "counts": counts,
+                "line": line,
+                "quality": quality,
                 "seconds": f"{seconds:.2f}",
                 "partition": _short(part),
                 "target": f"{ds.target.kind}:{ds.target.conn_id}/{ds.target.table} ({_table_rows(ds)})",

@@ -55,10 +55,15 @@ def partition_for(spec: PipelineSpec, ds: DatasetSpec, window: Window) -> Partit
 
 
 class _Progress:
-    def __init__(self, what: str, callback: Any = None) -> None:
-        self.what, self.rows, self.callback = what, 0, callback
+    """Row counts for the log and for an optional progress ``callback(rows)``; a callback with a
+    ``start(total)`` method is told the total when it is known (source count, staged rows)."""
+
+    def __init__(self, what: str, callback: Any = None, total: int | None = None) -> None:
+        self.what, self.rows, self.callback, self.total = what, 0, callback, total
         self.started = self.last = time.monotonic()
         self.next_log = PROGRESS_EVERY_ROWS
+        if callback is not None and hasattr(callback, "start"):
+            callback.start(total)
 
     def add(self, n: int) -> None:
         self.rows += n
@@ -66,7 +71,20 @@ class _Progress:
             self.callback(n)
         if self.rows >= self.next_log:
             elapsed = time.monotonic() - self.started
-            log.info("%s: %d rows so far (%.0f rows/s)", self.what, self.rows, self.rows / max(elapsed, 1e-9))
+            rate = self.rows / max(elapsed, 1e-9)
+            if self.total:
+                left = max(self.total - self.rows, 0) / max(rate, 1e-9)
+                log.info(
+                    "%s: %d of %d rows (%.0f%%), %.0f rows/s, about %.0f s left",
+                    self.what,
+                    self.rows,
+                    self.total,
+                    100 * self.rows / self.total,
+                    rate,
+                    left,
+                )
+            else:
+                log.info("%s: %d rows so far (%.0f rows/s)", self.what, self.rows, rate)
             self.next_log += PROGRESS_EVERY_ROWS
 
 
@@ -111,7 +129,7 @@ def extract(
     try:
         count = source.source_count()
         schema = source.schema()
-        bar = _Progress(f"extract {ds.name}", progress)
+        bar = _Progress(f"extract {ds.name}", progress, count if chunk is None else None)
         with PartitionWriter(part, stage, schema, run_id=ctx.run_id, try_number=ctx.try_number) as writer:
             for batch in source.read():
                 writer.write_batch(batch)
@@ -238,7 +256,7 @@ def transform(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: An
     def batches() -> Iterator[pa.RecordBatch]:
         return iter_batches(part, extracted)
 
-    bar = _Progress(f"transform {ds.name}", progress)
+    bar = _Progress(f"transform {ds.name}", progress, extracted.rows)
     writer: PartitionWriter | None = None
     try:
         for table in runner.run(batches, extracted.read_schema()):
@@ -289,13 +307,14 @@ def load(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: Any = N
     try:
         manifest = read_manifest(part, "transform")
         target = make_target(ds.target)
-        bar = _Progress(f"load {ds.name}", progress)
+        bar = _Progress(f"load {ds.name}", progress, manifest.rows)
 
         def batches() -> Iterator[pa.RecordBatch]:
             for batch in iter_batches(part, manifest):
                 bar.add(batch.num_rows)
                 yield batch
 
+        target.bind(part, manifest, ctx)
         try:
             result = target.load_partition(
                 batches, manifest.read_schema(), window=ctx.window, run_id=ctx.run_id, ref=partition_ref(manifest, ctx)
@@ -433,12 +452,18 @@ def reconcile(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: An
 
         raise StagingError(f"no load report in {part.url}: the load task did not finish for this interval")
     rec = compare(extracted, quarantine, transformed, report)
+    from bulksync.sources.registry import source_class
+
+    checks = source_class(ds.source.kind).reconcile_problems(spec, ds, ctx.window, extracted)  # e.g. file ledger
+    if checks:
+        rec = rec.model_copy(update={"ok": False, "problems": [*rec.problems, *checks]})
+    refused = int(report.get("failed", 0) or 0) + int(report.get("unprocessed", 0) or 0)
     status = (
         "failed"
         if not rec.ok
         else (
             "quarantined"
-            if quality and quality.status == "quarantined"
+            if (quality and quality.status == "quarantined") or refused
             else "warn"
             if quality and quality.status == "warn"
             else "success"
@@ -454,6 +479,9 @@ def reconcile(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: An
         inserted=int(report["inserted"]),
         updated=int(report["updated"]),
         deleted=int(report["deleted"]),
+        failed=int(report.get("failed", 0) or 0),
+        unprocessed=int(report.get("unprocessed", 0) or 0),
+        writeback=(report.get("extra") or None) if ds.target.kind == "salesforce" else None,
         target=f"{ds.target.kind}:{ds.target.conn_id}/{report['table']}",
         durations={
             "extract": extracted.duration_seconds,
@@ -467,15 +495,16 @@ def reconcile(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: An
     numbers = (
         f"source {rec.source_count if rec.source_count is not None else 'n/a'}, staged {rec.staged}, "
         f"loaded {rec.loaded}, quarantined {rec.quarantined}, rejected by transforms {rec.rejected}"
+        + (f", deletions {rec.deletions}" if rec.deletions else "")
     )
+    if rec.failed or rec.unprocessed:
+        numbers += f", refused by the target {rec.failed}, unprocessed {rec.unprocessed}"
     if not rec.ok:
         raise TerminalError(
             f"reconciliation of {ds.name} failed: {'; '.join(rec.problems)} ({numbers}). "
             "Check the load report and the partition before rerunning"
         )
     log.info("reconciled %s: %s", ds.name, numbers)
-    from bulksync.sources.registry import source_class
-
     source_class(ds.source.kind).reconciled(spec, ds, ctx.window, ctx.run_id)  # e.g. file ledger: loaded
     return {"dataset": ds.name, "status": status, **rec.model_dump(exclude={"problems"})}
 

@@ -35,8 +35,16 @@ def test_one_dag_per_spec(dagbag: Any) -> None:
 
     specs = load_specs(DAGS / "pipelines")
     assert {s.dag_id for s in specs} <= set(dagbag.dag_ids)
-    bulk = [d for d in dagbag.dags.values() if d.fileloc.endswith("bulk_sync.py")]
-    assert sorted(d.dag_id for d in bulk) == sorted(s.dag_id for s in specs)
+    # each spec's DAG comes from its own DAG file beside it (pipelines/<name>.py)
+    by_file = {Path(d.fileloc).name: d.dag_id for d in dagbag.dags.values() if "pipelines" in d.fileloc}
+    assert by_file == {f"{s.dag_id}.py": s.dag_id for s in specs}
+
+
+def test_every_spec_has_its_dag_file_up_to_date() -> None:
+    from bulksync.factory.dag_files import sync_dag_files
+
+    result = sync_dag_files(DAGS / "pipelines", check=True)
+    assert (result.written, result.removed, result.foreign) == ([], [], []), "run `bulksync dags sync`"
 
 
 def test_each_dataset_is_a_group_extract_validate_transform_load_reconcile(dagbag: Any) -> None:
@@ -107,16 +115,40 @@ def test_parsing_touches_no_network_or_database(tmp_path: Path, monkeypatch: pyt
     assert "acme__nightly" in dags
 
 
-def test_invalid_spec_is_an_import_error_naming_file_and_field(tmp_path: Path) -> None:
+def test_invalid_spec_is_an_import_error_of_its_own_file_only(tmp_path: Path) -> None:
+    """One broken spec: the import error names its DAG file, spec file and field; every other DAG loads."""
     folder = tmp_path / "dags"
     shutil.copytree(DAGS, folder)
     bad = (folder / "pipelines" / "acme__nightly.yaml").read_text().replace("mode: merge", "mode: upsert", 1)
     (folder / "pipelines" / "acme__nightly.yaml").write_text(bad)
     bag = _dagbag(folder)
+    assert list(bag.import_errors) == [str(folder / "pipelines" / "acme__nightly.py")]
     errors = "\n".join(bag.import_errors.values())
     assert "acme__nightly.yaml" in errors
     assert "datasets[0].target.mode (dataset 'accounts')" in errors
     assert "Input should be 'append', 'merge', 'replace' or 'interval'" in errors
+    assert sorted(bag.dag_ids) == ["acme__drops", "acme__ibmi", "acme__salesforce", "bulksync__migration"]
+    # the migration DAG offers the valid pipelines and lists the left-out one in its docs
+    migration = bag.dags["bulksync__migration"]
+    assert "acme__nightly" not in migration.params.get_param("pipeline").schema["examples"]
+    assert "acme__ibmi" in migration.params.get_param("pipeline").schema["examples"]
+    assert "`acme__nightly.yaml`: datasets[0].target.mode" in migration.doc_md
+
+
+def test_a_spec_without_its_dag_file_is_reported_and_synced(tmp_path: Path) -> None:
+    from bulksync.factory.dag_files import missing_dag_files, sync_dag_files
+
+    folder = tmp_path / "pipelines"
+    shutil.copytree(DAGS / "pipelines", folder)
+    (folder / "acme__drops.py").unlink()
+    (folder / "acme__gone.py").write_text((folder / "acme__ibmi.py").read_text())  # ours, spec removed
+    (folder / "helper.py").write_text("x = 1\n")  # not ours: left alone
+    assert missing_dag_files(folder) == [folder / "acme__drops.yaml"]
+    result = sync_dag_files(folder)
+    assert (result.written, result.removed) == ([folder / "acme__drops.py"], [folder / "acme__gone.py"])
+    assert (folder / "helper.py").exists() and not (folder / "acme__gone.py").exists()
+    assert missing_dag_files(folder) == []
+    assert sync_dag_files(folder, check=True).written == []
 
 
 @pytest.mark.parametrize(
@@ -146,3 +178,15 @@ def test_broken_suite_is_an_import_error_naming_the_suite_file(
     errors = "\n".join(_dagbag(folder).import_errors.values())
     assert str(suites / "orders.json") in errors
     assert expected in errors
+
+
+def test_a_dag_file_whose_spec_is_gone_is_an_import_error_saying_what_to_do(tmp_path: Path) -> None:
+    folder = tmp_path / "dags"
+    shutil.copytree(DAGS, folder)
+    (folder / "pipelines" / "acme__drops.yaml").unlink()
+    bag = _dagbag(folder)
+    assert list(bag.import_errors) == [str(folder / "pipelines" / "acme__drops.py")]
+    message = bag.import_errors[str(folder / "pipelines" / "acme__drops.py")]
+    assert "no pipeline spec beside the DAG file acme__drops.py" in message
+    assert "`bulksync dags sync` removes the DAG files it wrote for specs that are gone" in message
+    assert "acme__nightly" in bag.dag_ids

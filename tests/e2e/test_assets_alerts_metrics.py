@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import sqlite3
 import subprocess
@@ -28,6 +27,7 @@ from typing import Any
 import pytest
 import yaml
 
+from bulksync.factory.dag_files import sync_dag_files
 from tests.conftest import ROOT
 
 LOGICAL = "2026-01-02T02:00:00+00:00"
@@ -94,7 +94,6 @@ def home(tmp_path_factory: pytest.TempPathFactory, webhook: list[dict[str, Any]]
     home = tmp_path_factory.mktemp("ops-e2e")
     dags = home / "dags"
     (dags / "pipelines").mkdir(parents=True)
-    shutil.copy(ROOT / "dags" / "bulk_sync.py", dags / "bulk_sync.py")
     (dags / "downstream.py").write_text(DOWNSTREAM, encoding="utf-8")
     nightly = yaml.safe_load((ROOT / "dags/pipelines/acme__nightly.yaml").read_text())
     nightly["alerts"] = {"webhooks": ["ops_hook"], "on": ["failed", "retry"]}
@@ -117,6 +116,7 @@ def home(tmp_path_factory: pytest.TempPathFactory, webhook: list[dict[str, Any]]
     (dags / "pipelines/acme__broken.yaml").write_text(yaml.safe_dump(broken), encoding="utf-8")
 
     local = home / ".local"
+    sync_dag_files(dags / "pipelines")  # one DAG file per spec
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "BULKSYNC"))}
     env.update(
         {

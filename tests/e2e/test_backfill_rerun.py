@@ -18,7 +18,6 @@ import datetime as dt
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -31,7 +30,8 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from tests.conftest import ROOT, create_pg_database
+from bulksync.factory.dag_files import sync_dag_files
+from tests.conftest import create_pg_database
 from tests.e2e.cluster import Cluster
 from tests.integration.test_migration_slices import source
 
@@ -95,7 +95,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     dags = home / "dags"
     (dags / "pipelines").mkdir(parents=True)
     (home / "plugins").mkdir()
-    shutil.copy(ROOT / "dags" / "bulk_sync.py", dags / "bulk_sync.py")
     (dags / "pipelines" / f"{DAG_ID}.yaml").write_text(yaml.safe_dump(SPEC), encoding="utf-8")
     subprocess.run(
         [str(Path(sys.executable).parent / "bulksync"), "demo", "prepare", "--root", str(home / "demo")],
@@ -104,6 +103,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     )
     meta_url, drop_meta = create_pg_database("airflow_e2e_backfill")
     target_url, drop_target = create_pg_database("bulksync_e2e_target")
+    sync_dag_files(dags / "pipelines")  # one DAG file per spec
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "BULKSYNC"))}
     env.update(
         {

@@ -28,6 +28,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
+from bulksync.factory.dag_files import sync_dag_files
 from tests.conftest import ROOT, create_pg_database, service_missing
 from tests.e2e.cluster import Cluster
 from tests.e2e.test_demo_pipeline import ACCOUNT_COLS, ORDER_COLS, SALT, expected_accounts, expected_orders
@@ -78,7 +79,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         "import os\n\ndef hostname() -> str:\n    return os.environ.get('E2E_WORKER_NAME') or os.uname().nodename\n",
         encoding="utf-8",
     )
-    shutil.copy(ROOT / "dags" / "bulk_sync.py", dags / "bulk_sync.py")
     shutil.copy(ROOT / "dags/pipelines/acme__nightly.yaml", dags / "pipelines/acme__nightly.yaml")
     (dags / "pipelines/ops__bigload.yaml").write_text(yaml.safe_dump(BIG), encoding="utf-8")
     local = home / ".local"
@@ -98,6 +98,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         conn.exec_driver_sql("ALTER TABLE src_ledger ADD PRIMARY KEY (id)")
     engine.dispose()
     prefix = f"bulksync_e2e_{uuid.uuid4().hex[:8]}_"
+    sync_dag_files(dags / "pipelines")  # one DAG file per spec
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "BULKSYNC"))}
     env.update(
         {

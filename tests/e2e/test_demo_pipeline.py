@@ -198,12 +198,15 @@ def test_bulksync_summary_reports_each_dataset(demo_env: dict[str, str]) -> None
         with open(path, newline="", encoding="utf-8") as f:
             quarantined += sum(1 for r in csv.DictReader(f) if not 1 <= int(r["quantity"]) <= 30)
     assert quarantined > 100
+    rejected = 4_500 - quarantined - orders  # re-sent orders deduplicated, test orders filtered
+    assert rejected > 100
     assert (
-        f"extracted 4,500  ·  quality quarantined, {quarantined:,} quarantined  ·  staged {orders:,}  ·  "
-        f"loaded {orders:,} (merge)"
+        f"source not reported  ·  staged 4,500  ·  quarantined {quarantined:,}  ·  rejected by transforms "
+        f"{rejected:,}  ·  loaded {orders:,} (merge: {orders:,} inserted, 0 updated)"
     ) in out
+    assert "s)  ·  quality quarantined\n" in out  # on the dataset's first line
     assert (
-        "extracted 2,000 (source 2,000)  ·  quality pass, 0 quarantined  ·  staged 2,000  ·  loaded 2,000 (merge)"
-        in out
+        "source 2,000  ·  staged 2,000  ·  quarantined 0  ·  rejected by transforms 0  ·  loaded 2,000 "
+        "(merge: 2,000 inserted, 0 updated)" in out
     )
     assert "acme/nightly/orders/20260101T020000Z_20260102T020000Z" in out

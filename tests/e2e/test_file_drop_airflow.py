@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bulksync.factory.dag_files import sync_dag_files
 from tests.conftest import ROOT
 from tests.file_drop_corpus import COLUMNS, csv_text, write
 
@@ -28,7 +28,6 @@ def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str
     local = home / ".local"
     dags = home / "dags"
     (dags / "pipelines").mkdir(parents=True)
-    shutil.copy(ROOT / "dags" / "bulk_sync.py", dags / "bulk_sync.py")
     landing = home / "landing"
     landing.mkdir()
     spec = {
@@ -54,6 +53,7 @@ def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str
         ],
     }
     (dags / "pipelines" / "acme__e2edrop.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+    sync_dag_files(dags / "pipelines")  # one DAG file per spec
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "BULKSYNC"))}
     env.update(
         {

@@ -202,7 +202,7 @@ def test_report_page_in_a_browser(browser: str, tmp_path: Path) -> None:
     assert page.row("account_changes") == "account_changes ! Warn 2026-02-05 02:15:00 UTC 420 0 ✓ ok 1 of 2"
     assert page.row("accounts") == "accounts ✓ Pass 2026-02-05 02:15:00 UTC 1,350 0 ✓ ok 0 of 1"
     orders = page.section("orders")
-    assert "Source count 1,000 Staged 1,000 Quarantined 12 Rejected 3 Loaded 985 Result ✓ ok" in orders
+    assert "Source 1,000 Staged 1,000 Quarantined 12 Rejected by transforms 3 Loaded 985 Result ✓ ok" in orders
     assert 'expect_column_values_to_not_be_null email error 12 1.20% "j***@example.com"' in orders
     assert "<script" not in page.html  # the sample with markup stayed text in the live DOM
     assert "\"<script>alert('owned')</script>\"" in orders

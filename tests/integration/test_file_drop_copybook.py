@@ -130,3 +130,57 @@ def test_rdw_longer_than_the_file_is_quarantined(landing: Path, sqlite_conn: Pat
     got = {r[0]: (r[1], r[2]) for r in ledger(sqlite_conn)}
     assert got == {"a.dat": ("staged", None), "b.dat": ("quarantined", "rdw_past_eof")}
     assert "record 2" in reason_of(landing, "b.dat")["message"]
+
+
+PAYMENTS = """\
+       01  PAY-REC.
+           05  PAY-TYPE      PIC X.
+           05  PAY-ID        PIC 9(4).
+           05  PAY-BANK.
+               10  PAY-IBAN  PIC X(12).
+               10  PAY-AMT   PIC S9(5)V99 COMP-3.
+           05  PAY-CARD REDEFINES PAY-BANK.
+               10  PAY-CARD-NO PIC 9(4).
+"""
+
+
+def rdw(body: bytes) -> bytes:
+    return (len(body) + 4).to_bytes(2, "big") + b"\0\0" + body
+
+
+def pay_spec(landing: Path, on_record_errors: str = "quarantine_file", **extra: Any) -> Any:
+    (landing.parent / "pay.cpy").write_text(PAYMENTS, encoding="ascii")
+    cb = {
+        "copybook": str(landing.parent / "pay.cpy"),
+        "record_format": "rdw",
+        "redefines": {"PAY-BANK": {"field": "PAY-TYPE", "when": {"B": "PAY-BANK", "C": "PAY-CARD"}}},
+        **extra,
+    }
+    return drop_spec(landing, pattern="*.dat", format="copybook", columns=[], copybook=cb,
+                     on_record_errors=on_record_errors)  # fmt: skip
+
+
+def test_short_redefines_branch_records_load_through_the_drop(landing: Path, sqlite_conn: Path) -> None:
+    """Issue 16, item 3: card records end after their 4-byte branch; the file used to be quarantined."""
+    bank = "B0001".encode("cp037") + "DE0012345678".encode("cp037") + bytes.fromhex("0012345C")
+    card = "C0002".encode("cp037") + "4242".encode("cp037")  # 9 bytes: the short branch
+    write(landing / "pay.dat", rdw(bank) + rdw(card))
+    run(pay_spec(landing))
+    got = sqlite_rows(sqlite_conn, "SELECT pay_type, pay_id, pay_iban, pay_amt, pay_card_no FROM drops ORDER BY pay_id")
+    assert got == [("B", 1, "DE0012345678", "123.45", None), ("C", 2, None, None, 4242)]
+    assert [(r[0], r[1]) for r in ledger(sqlite_conn)] == [("pay.dat", "staged")]
+
+
+def test_strict_quarantines_a_file_with_an_invalid_value_naming_record_and_field(
+    landing: Path, sqlite_conn: Path
+) -> None:
+    good = "B0001".encode("cp037") + "DE0012345678".encode("cp037") + bytes.fromhex("0012345C")
+    bad = "B0002".encode("cp037") + "DE0099999999".encode("cp037") + bytes.fromhex("00123A5C")  # nibble A
+    write(landing / "a.dat", rdw(good))
+    write(landing / "b.dat", rdw(good) + rdw(bad))
+    run(pay_spec(landing, "load", strict=True))  # strict: never nulled, though on_record_errors says load
+    got = {r[0]: (r[1], r[2]) for r in ledger(sqlite_conn)}
+    assert got == {"a.dat": ("staged", None), "b.dat": ("quarantined", "record_errors")}
+    message = reason_of(landing, "b.dat")["message"]
+    assert "record 2 (byte 25): pay_amt at byte 17 of the record = x'00123A5C': bad packed nibble" in message
+    assert sqlite_rows(sqlite_conn, "SELECT pay_id FROM drops") == [(1,)]

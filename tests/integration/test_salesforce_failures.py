@@ -74,10 +74,11 @@ def test_a_session_rejected_again_after_reauthenticating_fails(salesforce_sandbo
         src.source_count()
     src.close()
     assert str(info.value) == (
-        "Salesforce rejected the session of connection 'salesforce_sandbox' again after re-authenticating "
-        "(INVALID_SESSION_ID): check the connected app's permissions and session policies"
+        "Salesforce rejected the session of connection 'salesforce_sandbox' 3 times in a row, each time with a "
+        "fresh token (INVALID_SESSION_ID): check the connected app's permissions, IP restrictions and session "
+        "policies"
     )
-    assert src.hook.reauthentications == 1
+    assert src.hook.reauthentications == 2  # bounded: MAX_CONSECUTIVE_REAUTH fresh tokens, then it gives up
     assert salesforce_sandbox.credentials.client_secret not in str(info.value)
 
 

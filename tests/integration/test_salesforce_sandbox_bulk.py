@@ -19,6 +19,7 @@ from simple_salesforce.exceptions import (
     SalesforceResourceNotFound,
 )
 
+from tests.helpers import java_double_text
 from tests.sandbox_salesforce import SandboxHandle
 
 pytestmark = pytest.mark.timeout(120)
@@ -37,8 +38,8 @@ def as_text(value: Any, ftype: str) -> str:
         return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
     if ftype == "boolean":
         return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer() and ftype == "currency":
-        return str(int(value))
+    if isinstance(value, float) and ftype in ("double", "currency", "percent"):
+        return java_double_text(value)
     return str(value)
 
 

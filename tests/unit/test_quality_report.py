@@ -365,12 +365,12 @@ def test_reconciliation_numbers_and_problems(seeded: Path) -> None:
     page = Page(report.render_pipeline_report("acme", "nightly"))
 
     assert (
-        "Reconciliation Source count 1,000 Staged 1,000 Quarantined 12 Rejected 3 Loaded 985 Result ✓ ok"
+        "Reconciliation Source 1,000 Staged 1,000 Quarantined 12 Rejected by transforms 3 Loaded 985 Result ✓ ok"
         in page.section("orders")
     )
     invoices = page.section("invoices")
     assert (
-        "Reconciliation Source count 1,200 Staged 1,190 Quarantined 0 Rejected 0 Loaded 0 Result ✕ mismatch "
+        "Reconciliation Source 1,200 Staged 1,190 Quarantined 0 Rejected by transforms 0 Loaded 0 Result ✕ mismatch "
         f"source reported 1,200 rows but 1,190 were staged bad file {EVIL}" in invoices
     )
     assert f"target refused the load: column {EVIL} does not exist" in invoices

@@ -9,7 +9,7 @@ from typing import Any
 
 from tenacity import RetryCallState
 
-from bulksync.sources.salesforce.api import SalesforceApi, _Retry, _SessionExpired
+from bulksync.sources.salesforce.api import SalesforceApi, _Retry
 from bulksync.spec.salesforce import SalesforceOptions
 
 
@@ -37,4 +37,3 @@ def test_backoff_doubles_with_jitter_honours_retry_after_and_is_capped() -> None
     assert wait(api, 1, _Retry("429", retry_after=7)) == 7
     assert wait(api, 1, _Retry("429", retry_after=600)) == 30
     assert wait(api, 10, _Retry("503")) == 30
-    assert wait(api, 1, _SessionExpired("401")) == 0

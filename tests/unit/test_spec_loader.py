@@ -214,7 +214,7 @@ def test_field_error_from_a_file_names_the_file_path(tmp_path: Path) -> None:
         (
             str(path),
             "datasets[0].source.options.tabel (dataset 'accounts')",
-            "unknown field (check the spelling; see docs/specs.md for the fields)",
+            "unknown field (check the spelling; see docs/specs.md for the fields); did you mean 'table'? (line 6)",
         )
     ]
 

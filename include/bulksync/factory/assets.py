@@ -26,8 +26,9 @@ log = logging.getLogger(__name__)
 
 SCHEME = "bulksync"
 EMITTING_STAGE = "reconcile"
-# keys of the reconcile result copied into the asset event's extra
-COUNT_KEYS = ("source_count", "staged", "loaded", "quarantined", "rejected", "status")
+# keys of the reconcile result copied into the asset event's extra: the counts of
+# bulksync.quality.model.COUNT_LABELS (the names every surface uses) and the status
+COUNT_KEYS = ("source_count", "staged", "quarantined", "rejected", "loaded", "deletions", "status")
 
 
 def asset_uri(tenant: str, pipeline: str, dataset: str) -> str:

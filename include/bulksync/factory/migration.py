@@ -1,9 +1,10 @@
 """The ad-hoc migration DAG: triggered from the UI form, one mapped task per slice.
 
 ``check_params`` → ``prepare_targets`` → ``migrate`` (mapped over the slices) → ``summary``.
-The form offers the pipelines and datasets of the specs as choices (``examples``, so a run
+The form offers the pipelines and datasets of the valid specs as choices (``examples``, so a run
 triggered through the API with a wrong name still starts and fails at ``check_params`` naming the
-problem, before anything is extracted). Parse time reads specs only.
+problem, before anything is extracted). Parse time reads specs only; an invalid spec is left out
+of the choices (and listed in the DAG's docs) rather than taking the migration DAG down with it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, task
 
-from bulksync.migration import SLICES, dataset_choices, load_pipeline_specs, pipeline_choices
+from bulksync.factory.dag_files import load_valid_specs
+from bulksync.migration import SLICES, dataset_choices, pipeline_choices
 
 DAG_ID = "bulksync__migration"
 
@@ -72,7 +74,12 @@ def params(choices: list[str], datasets: list[str]) -> dict[str, Param]:
 def build_migration_dag(folder: str | Path) -> DAG:
     """The ``bulksync__migration`` DAG over the specs of ``folder``."""
     folder = str(folder)
-    specs = load_pipeline_specs(folder)
+    specs, problems = load_valid_specs(folder)
+    doc = __doc__ or ""
+    if problems:
+        doc += "\n\n**Specs left out (invalid; see the import errors):**\n\n" + "\n".join(
+            f"- `{Path(file).name}`: {where + ': ' if where else ''}{msg}" for file, where, msg in problems
+        )
     with DAG(
         dag_id=DAG_ID,
         schedule=None,
@@ -81,7 +88,7 @@ def build_migration_dag(folder: str | Path) -> DAG:
         params=params(pipeline_choices(specs), dataset_choices(specs)),
         tags=["bulksync", "migration"],
         description="Ad-hoc migration of a pipeline's datasets over a date range (trigger with the form).",
-        doc_md=__doc__,
+        doc_md=doc,
         default_args={
             "owner": "bulksync",
             "retries": 2,
@@ -123,13 +130,24 @@ def _run(step: str, folder: str, context: Any, arg: Any = None) -> Any:
     from airflow.sdk.exceptions import AirflowFailException
 
     from bulksync import migration
-    from bulksync.errors import BulksyncError
+    from bulksync.errors import BulksyncError, SpecError
+    from bulksync.operators.task_logs import quiet_third_party_loggers
 
-    specs = migration.load_pipeline_specs(folder)
+    quiet_third_party_loggers()
+    specs, problems = load_valid_specs(folder)
     req = migration.MigrationRequest.from_params(dict(context["params"]))
     try:
+        broken = [p for p in problems if Path(p[0]).stem in (req.pipeline, req.pipeline.split("__")[-1])]
+        if broken and not any(req.pipeline in (s.dag_id, s.pipeline) for s in specs):
+            raise SpecError(broken)
         if step == "plan":
-            return migration.plan(specs, req)
+            slices = migration.plan(specs, req)
+            if not req.dry_run:  # everything the slices will need, before any of them starts
+                from bulksync.preflight import require
+
+                spec = next(s for s in specs if req.pipeline in (s.dag_id, s.pipeline))
+                require(spec, [spec.dataset(n) for n in sorted({str(p["dataset"]) for p in slices})])
+            return slices
         if step == "prepare":
             return migration.prepare_targets(specs, req, list(arg))
         ti = context.get("ti")

@@ -20,7 +20,7 @@ from airflow.providers.common.sql.hooks.sql import DbApiHook
 
 from bulksync.errors import ConfigurationError, SourceConnectionError
 from bulksync.hooks.base import get_connection
-from bulksync.hooks.sql import DRIVERS, connection_url
+from bulksync.hooks.sql import DRIVERS, build_engine, override_url, provider_url
 
 log = logging.getLogger(__name__)
 
@@ -105,12 +105,13 @@ class IbmiHook(DbApiHook):
     @property
     def sqlalchemy_url(self) -> Any:
         """The SQLAlchemy URL (password included: never log it; use :meth:`describe`)."""
-        from sqlalchemy.engine import URL, make_url
+        from sqlalchemy.engine import URL
 
         conn = self.connection
         extra = conn.extra_dejson or {}
-        if extra.get("sqlalchemy_url"):
-            return make_url(extra["sqlalchemy_url"])
+        override = override_url(conn, self.ibmi_conn_id)
+        if override is not None:
+            return override
         backend = self.backend
         if backend == DB2I:
             driver = str(extra.get("driver", "sqlalchemy-ibmi")).lower()
@@ -142,7 +143,7 @@ class IbmiHook(DbApiHook):
                 f"connection {self.ibmi_conn_id!r}: extra.driver {driver!r} is unknown; "
                 "use sqlalchemy-ibmi or ibm_db_sa"
             )
-        return connection_url(DRIVERS[(conn.conn_type or "").lower()], conn)
+        return provider_url(DRIVERS[(conn.conn_type or "").lower()], conn, self.ibmi_conn_id)
 
     def describe(self) -> str:
         """``connection 'x' (db2i as400.example.com)`` without credentials, for messages."""
@@ -155,12 +156,12 @@ class IbmiHook(DbApiHook):
         """A SQLAlchemy engine (created lazily; the driver is imported only now)."""
         import sqlalchemy as sa
 
+        if self.backend != DB2I:  # an emulating database: connections opened by its provider's hook
+            return build_engine(self.connection, self.ibmi_conn_id, self.sqlalchemy_url, read_only=self.read_only)
         extra = self.connection.extra_dejson or {}
         kwargs: dict[str, Any] = {"pool_pre_ping": True}
         if extra.get("connect_args"):
             kwargs["connect_args"] = extra["connect_args"]
-        elif self.backend in ("postgresql", "mysql"):
-            kwargs["connect_args"] = {"connect_timeout": int(extra.get("connect_timeout", 10))}
         try:
             return sa.create_engine(self.sqlalchemy_url, **kwargs)
         except (ImportError, sa.exc.NoSuchModuleError) as exc:

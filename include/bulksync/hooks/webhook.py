@@ -1,8 +1,11 @@
 """An incoming-webhook client (Slack, Microsoft Teams or any JSON endpoint) from an Airflow connection.
 
 A webhook URL *is* a credential: whoever knows it can post to the channel. The hook keeps it to
-itself: it is registered with Airflow's secrets masker as soon as it is built, it never appears in
-messages, exceptions or return values, and connections are described as ``conn_id (host)``.
+itself: the URL, its path, each of its path segments and query values — with their URL-encoded and
+base64 forms — are registered with :mod:`bulksync.scrub` (and so with Airflow's secrets masker) as
+soon as it is built; they never appear in messages, exceptions or return values, a receiver that
+echoes the token (``403 invalid token <token>``) is scrubbed too, and connections are described as
+``conn_id (host)``.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from urllib.parse import urlencode, urlsplit
 
 from airflow.sdk import BaseHook
 
+from bulksync import scrub
 from bulksync.errors import ConfigurationError, SourceConnectionError
 from bulksync.hooks.base import get_connection
 
@@ -128,16 +132,8 @@ class WebhookHook(BaseHook):
                 f"connection {self.conn_id!r} does not hold a usable http(s) webhook URL: set its host to the full "
                 "URL or extra.webhook_url"
             )
-        self._mask(url, parts.path, parts.query, conn.password)
+        scrub.register(url, conn.password)
         return url
-
-    @staticmethod
-    def _mask(*secrets: str | None) -> None:
-        from airflow.sdk.log import mask_secret
-
-        for secret in secrets:
-            if secret and secret.strip("/"):
-                mask_secret(secret)
 
     @property
     def host(self) -> str:
@@ -209,13 +205,9 @@ class WebhookHook(BaseHook):
         )
 
     def scrub(self, text: str) -> str:
-        """``text`` with the URL and its secret parts replaced by ``***``."""
-        url = self._url
-        parts = urlsplit(url)
-        for secret in sorted({url, parts.path, parts.query, self.connection.password or ""}, key=len, reverse=True):
-            if secret and secret.strip("/"):
-                text = text.replace(secret, "***")
-        return text
+        """``text`` with the URL and its secret parts, in any of their forms, replaced by ``***``."""
+        _ = self._url  # registers the URL's secrets
+        return scrub.SCRUBBER.scrub(text)
 
 
 def guess_flavor(host: str) -> Flavor:

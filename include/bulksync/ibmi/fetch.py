@@ -2,8 +2,8 @@
 
 SQLAlchemy compiles the statement (parameters, dialect quoting); the rows are then fetched from
 the driver's own cursor, bypassing SQLAlchemy's row objects: a server-side cursor on PostgreSQL,
-an unbuffered cursor on MariaDB, pyodbc's block fetch on an IBM i. Exact numbers arrive as text
-wherever the driver allows it (psycopg loader, pymysql decoder, pyodbc output converter), so
+an unbuffered cursor on MariaDB (mysqlclient or pymysql), pyodbc's block fetch on an IBM i. Exact numbers arrive as text
+wherever the driver allows it (psycopg loader, mysqlclient converter / pymysql decoder, pyodbc output converter), so
 Arrow parses them in C++ instead of Python building ``Decimal`` objects one by one.
 """
 
@@ -68,6 +68,20 @@ def _cursor(raw: Any, module: str) -> Iterator[Any]:
         finally:
             cur.close()
             raw.decoders = saved
+        return
+    if module == "MySQLdb":  # mysqlclient, the MySQL provider's default client
+        from MySQLdb.constants import FIELD_TYPE as MYSQLDB_TYPE
+        from MySQLdb.cursors import SSCursor as MySQLdbSSCursor
+
+        saved = raw.converter
+        raw.converter = {**saved, MYSQLDB_TYPE.NEWDECIMAL: str, MYSQLDB_TYPE.DECIMAL: str}
+        cur = raw.cursor(MySQLdbSSCursor)
+        try:
+            yield cur
+        finally:
+            with contextlib.suppress(Exception):  # an abandoned read on a connection already closed
+                cur.close()
+            raw.converter = saved
         return
     if module == "pyodbc":
         import pyodbc

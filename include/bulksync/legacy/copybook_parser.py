@@ -1,11 +1,17 @@
 """COBOL copybook tokenizer and parser: source text -> a tree of data items with sizes.
 
 Supported: levels 01-49 and 77 (88 condition names are skipped, 66 RENAMES is refused), FILLER and
-unnamed items, ``PIC``/``PICTURE [IS]``, ``USAGE [IS]`` DISPLAY / COMP / COMP-4 / BINARY / COMP-5 /
+unnamed items, ``PIC``/``PICTURE [IS]``, ``USAGE [IS]`` DISPLAY / COMP / COMP-0 / COMP-4 / BINARY / COMP-5 /
 COMP-3 / PACKED-DECIMAL / COMP-1 / COMP-2 / INDEX (and the COMPUTATIONAL-n spellings),
 ``SIGN [IS] LEADING|TRAILING [SEPARATE [CHARACTER]]``, ``OCCURS n [TIMES]``,
-``OCCURS m TO n [TIMES] DEPENDING [ON] name`` (nested too), ``ASCENDING/DESCENDING KEY``, ``INDEXED BY``,
+``OCCURS [m TO] n [TIMES] DEPENDING [ON] name`` (nested too; without ``m TO`` the minimum is 1, as the
+COBOL standard and IBM Enterprise COBOL say), ``ASCENDING/DESCENDING KEY``, ``INDEXED BY``,
 ``REDEFINES``, ``VALUE`` (ignored), ``JUSTIFIED``, ``BLANK WHEN ZERO``, ``SYNC`` (ignored, no slack bytes).
+
+``SIGN ... SEPARATE`` written on an item whose PIC has no ``S`` is accepted as IBM compilers accept it (with
+a warning): the sign byte is counted and the item is read as signed. Inherited from a group, the clause
+applies only to signed items, as the standard says. After sizing, :mod:`bulksync.legacy.layout_check`
+checks every record and REDEFINES branch: the computed length must equal the sum of its fields.
 
 Source format ``fixed``: columns 1-6 sequence area, column 7 indicator (``*`` or ``/`` comment, ``-``
 continuation), columns 8-72 the text, 73-80 ignored. ``free``: whole lines; ``*>`` starts a comment.
@@ -14,6 +20,7 @@ Every error is a :class:`~bulksync.errors.SpecError` naming the copybook file an
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +35,8 @@ _USAGES: dict[str, Usage] = {
     "DISPLAY": "display",
     "COMP": "comp",
     "COMPUTATIONAL": "comp",
+    "COMP-0": "comp",
+    "COMPUTATIONAL-0": "comp",
     "COMP-4": "comp",
     "COMPUTATIONAL-4": "comp",
     "BINARY": "comp",
@@ -43,6 +52,7 @@ _USAGES: dict[str, Usage] = {
     "INDEX": "comp-5",
 }
 _LEVEL = re.compile(r"^\d{1,2}$")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -56,7 +66,11 @@ class Item:
         picture: parsed PICTURE, ``None`` for groups, COMP-1 and COMP-2.
         usage: storage format (groups pass theirs to their children).
         sign_leading / sign_separate: the SIGN clause.
-        occurs: maximum number of occurrences (1 without OCCURS); occurs_min: the ``m`` of ``m TO n``.
+        occurs: maximum number of occurrences (1 without OCCURS); occurs_min: the ``m`` of ``m TO n``
+            (1 for ``OCCURS n DEPENDING ON`` without ``m TO``).
+        sign_own: the SIGN clause is written on this entry (not inherited from a group).
+        sign_forced: ``SIGN SEPARATE`` on a PIC without ``S``: read as signed (IBM behaviour).
+        blank_when_zero: ``BLANK WHEN ZERO`` (an edited field of spaces is zero).
         depending_on: the ODO counter's name.
         redefines: name of the item this one redefines.
         children: subordinate items.
@@ -72,6 +86,9 @@ class Item:
     sign_leading: bool = False
     sign_separate: bool = False
     sign_set: bool = False
+    sign_own: bool = False
+    sign_forced: bool = False
+    blank_when_zero: bool = False
     occurs: int = 1
     occurs_min: int = 1
     has_occurs: bool = False
@@ -84,6 +101,11 @@ class Item:
     def is_group(self) -> bool:
         """A group item (has subordinate items)."""
         return bool(self.children)
+
+    @property
+    def signed(self) -> bool:
+        """The value may be negative (``S`` in the PIC, an edited sign, or a forced separate sign)."""
+        return bool(self.picture is not None and self.picture.signed) or self.sign_forced
 
 
 @dataclass
@@ -239,10 +261,11 @@ def _entries(tokens: list[_Token]) -> list[list[_Token]]:
 
 
 class _EntryParser:
-    def __init__(self, file: str, toks: list[_Token]) -> None:
+    def __init__(self, file: str, toks: list[_Token], decimal_comma: bool = False) -> None:
         self.file = file
         self.toks = toks
         self.i = 0
+        self.decimal_comma = decimal_comma
 
     def peek(self) -> str | None:
         return self.toks[self.i].text if self.i < len(self.toks) else None
@@ -301,7 +324,7 @@ class _EntryParser:
             self.accept("IS")
             pic = self.next("a picture string")
             try:
-                item.picture = parse_picture(pic.text)
+                item.picture = parse_picture(pic.text, self.decimal_comma)
             except PictureError as e:
                 raise _fail(self.file, pic.line, str(e)) from None
         elif word == "USAGE":
@@ -335,6 +358,7 @@ class _EntryParser:
         elif word == "BLANK":
             self.accept("WHEN")
             self.accept("ZERO", "ZEROS", "ZEROES")
+            item.blank_when_zero = True
         elif word in ("SYNC", "SYNCHRONIZED"):
             self.accept("LEFT", "RIGHT")
         elif word in ("GLOBAL", "EXTERNAL"):
@@ -349,7 +373,7 @@ class _EntryParser:
             item.picture = parse_picture("S9(9)")  # an index data item: a 4-byte binary number
 
     def _sign(self, item: Item, where: str) -> None:
-        item.sign_set = True
+        item.sign_set = item.sign_own = True
         item.sign_leading = where == "LEADING"
         if self.accept("SEPARATE"):
             item.sign_separate = True
@@ -359,7 +383,8 @@ class _EntryParser:
         n = self.integer("an occurrence count")
         item.has_occurs = True
         item.occurs_min = item.occurs = n
-        if self.accept("TO"):
+        ranged = self.accept("TO")
+        if ranged:
             item.occurs = self.integer("the maximum occurrence count")
             if item.occurs < n:
                 raise _fail(self.file, tok.line, f"OCCURS {n} TO {item.occurs}: the maximum is below the minimum")
@@ -367,6 +392,8 @@ class _EntryParser:
         if self.accept("DEPENDING"):
             self.accept("ON")
             item.depending_on = self.next("the DEPENDING ON field").text
+            if not ranged:  # OCCURS n DEPENDING ON: the minimum is 1 (COBOL standard, IBM Enterprise COBOL)
+                item.occurs_min = min(1, n)
         elif item.occurs != item.occurs_min:
             raise _fail(self.file, tok.line, "OCCURS m TO n needs DEPENDING ON")
         while self.peek() in ("ASCENDING", "DESCENDING", "INDEXED"):
@@ -387,17 +414,26 @@ _CLAUSES = {
 }  # fmt: skip
 
 
-def parse_copybook(text: str, file: str = "<copybook>", source_format: Literal["fixed", "free"] = "fixed") -> Layout:
-    """Parse copybook source text into a :class:`Layout` with every item's size computed.
+def parse_copybook(
+    text: str,
+    file: str = "<copybook>",
+    source_format: Literal["fixed", "free"] = "fixed",
+    decimal_comma: bool = False,
+) -> Layout:
+    """Parse copybook source text into a :class:`Layout` with every item's size computed and checked.
+
+    ``decimal_comma``: the program says ``DECIMAL-POINT IS COMMA`` (``,`` is the point of edited pictures).
 
     Raises:
-        SpecError: a syntax or semantic error, naming ``file`` and the line.
+        SpecError: a syntax or semantic error, naming ``file``, the line and the clause.
     """
+    from bulksync.legacy.layout_check import check_layout
+
     tokens = tokenize(text, file, source_format)
     records: list[Item] = []
     stack: list[Item] = []
     for toks in _entries(tokens):
-        item = _EntryParser(file, toks).parse()
+        item = _EntryParser(file, toks, decimal_comma).parse()
         if item is None:
             continue
         if item.level in (1, 77):
@@ -427,6 +463,7 @@ def parse_copybook(text: str, file: str = "<copybook>", source_format: Literal["
     for rec in records:
         _finish(file, rec, None)
         _check_references(file, rec)
+        check_layout(file, rec)
     return Layout(file, records)
 
 
@@ -473,7 +510,22 @@ def _finish(file: str, item: Item, parent: Item | None) -> None:
     if pic is None:
         raise _fail(file, item.line, f"{name}: an elementary item needs a PIC clause")
     if item.usage == "display":
-        item.size = pic.length + (1 if pic.kind == "numeric" and pic.signed and item.sign_separate else 0)
+        if item.sign_separate and pic.kind == "numeric" and not pic.signed:
+            if item.sign_own:
+                log.warning(
+                    "%s line %d: %s PIC %s has SIGN SEPARATE but no S: the sign byte is counted and the item "
+                    "read as signed (as IBM compilers do); add S to the PIC to silence this",
+                    file, item.line, name, pic.text,
+                )  # fmt: skip
+                item.sign_forced = True
+            else:
+                item.sign_separate = False  # a group's SIGN clause applies to its signed items only
+        if pic.kind != "numeric":
+            item.sign_separate = False
+        item.size = pic.length + (1 if item.sign_separate else 0)
+    elif pic.kind == "numeric_edited":
+        raise _fail(file, item.line, f"{name}: PIC {pic.text} is numeric-edited: USAGE {item.usage.upper()} "
+                    "is not allowed (only DISPLAY)")  # fmt: skip
     elif pic.kind != "numeric":
         raise _fail(
             file, item.line, f"{name}: USAGE {item.usage.upper()} needs a numeric PIC (9, S, V, P), not {pic.text}"
@@ -482,7 +534,12 @@ def _finish(file: str, item: Item, parent: Item | None) -> None:
         item.size = pic.digits // 2 + 1
     else:
         if pic.digits > 18:
-            raise _fail(file, item.line, f"{name}: binary items hold at most 18 digits")
+            raise _fail(
+                file,
+                item.line,
+                f"{name}: PIC {pic.text} USAGE {item.usage.upper()}: binary items hold at most 18 digits "
+                f"(8 bytes), this one has {pic.digits}; check the copybook (COMP-3 holds up to 38)",
+            )
         item.size = 2 if pic.digits <= 4 else 4 if pic.digits <= 9 else 8
 
 
@@ -515,11 +572,13 @@ def _check_references(file: str, rec: Item) -> None:
     check(rec)
 
 
-def load_copybook(path: str | Path, source_format: Literal["fixed", "free"] = "fixed") -> Layout:
+def load_copybook(
+    path: str | Path, source_format: Literal["fixed", "free"] = "fixed", decimal_comma: bool = False
+) -> Layout:
     """Read and parse a copybook file (errors name the file and line)."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8", errors="replace")
     except OSError as e:
         raise SpecError([(str(p), "", f"cannot read the copybook: {e.strerror or e}")]) from None
-    return parse_copybook(text, str(p), source_format)
+    return parse_copybook(text, str(p), source_format, decimal_comma)

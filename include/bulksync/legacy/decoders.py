@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from bulksync.legacy.codepages import CodePage
+from bulksync.legacy.codepages import BAD_CODE, CodePage
 
 REASONS = (
     "",
@@ -23,8 +23,9 @@ REASONS = (
     "negative sign in an unsigned field",
     "bad separate sign character",
     "binary value out of range",
+    "bad character in a numeric-edited field",
 )
-OK, BAD_NIBBLE, BAD_PSIGN, BAD_DIGIT, BAD_ZSIGN, TOO_BIG, NEG_UNSIGNED, BAD_SEP, BIN_RANGE = range(9)
+OK, BAD_NIBBLE, BAD_PSIGN, BAD_DIGIT, BAD_ZSIGN, TOO_BIG, NEG_UNSIGNED, BAD_SEP, BIN_RANGE, BAD_EDITED = range(10)
 
 _M32 = np.uint64(0xFFFFFFFF)
 _S32 = np.uint64(32)
@@ -123,21 +124,42 @@ def int_array(values: np.ndarray, valid: np.ndarray, typ: pa.DataType) -> pa.Arr
     return pa.Array.from_buffers(typ, len(values), [_validity(valid), pa.py_buffer(buf)])
 
 
-def _clear_blanks(b: np.ndarray, reason: np.ndarray, cp: CodePage) -> np.ndarray:
-    """Valid mask; fields of all spaces or all LOW-VALUES are null without an error (``reason`` updated)."""
+def blank_valid(b: np.ndarray, cp: CodePage, low: bool, spaces: bool) -> np.ndarray | None:
+    """Valid mask of fields that are not all LOW-VALUES (``low``) / all spaces (``spaces``); None: all valid."""
+    mask = np.zeros(len(b), dtype=bool)
+    if low:
+        mask |= (b == 0).all(axis=1)
+    if spaces:
+        mask |= (b == cp.space).all(axis=1)
+    return ~mask if mask.any() else None
+
+
+def with_nulls(arr: pa.Array, valid: np.ndarray) -> pa.Array:
+    """``arr`` with the rows where ``valid`` is False set to null."""
+    return pc.if_else(from_numpy(valid, pa.bool_()), arr, pa.nulls(len(arr), arr.type))
+
+
+def _clear_blanks(
+    b: np.ndarray, reason: np.ndarray, cp: CodePage, nulls: tuple[bool, bool] = (True, True)
+) -> np.ndarray:
+    """Valid mask; fields of all LOW-VALUES / all spaces are null without an error when ``nulls`` allows it."""
     bad = np.flatnonzero(reason)
-    if len(bad):
+    if len(bad) and (nulls[0] or nulls[1]):
         sub = b[bad]
-        blank = (sub == cp.space).all(axis=1) | (sub == 0).all(axis=1)
+        blank = np.zeros(len(bad), dtype=bool)
+        if nulls[1]:
+            blank |= (sub == cp.space).all(axis=1)
+        if nulls[0]:
+            blank |= (sub == 0).all(axis=1)
         reason[bad[blank]] = OK
         valid = reason == OK
         valid[bad[blank]] = False
         return valid
-    return np.ones(len(b), dtype=bool)
+    return reason == OK
 
 
 def packed(
-    b: np.ndarray, digits: int, signed: bool, cp: CodePage
+    b: np.ndarray, digits: int, signed: bool, cp: CodePage, nulls: tuple[bool, bool] = (True, True)
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Decode COMP-3: returns (digits ``uint8[n, digits]``, negative, valid, reason code)."""
     hi = b >> 4
@@ -157,11 +179,11 @@ def packed(
         reason[neg] = NEG_UNSIGNED
     reason[sign < 0x0A] = BAD_PSIGN
     reason[_rows_any(body > 9)] = BAD_NIBBLE
-    valid = _clear_blanks(b, reason, cp)
+    valid = _clear_blanks(b, reason, cp, nulls)
     return body[:, extra:], neg, valid, reason
 
 
-def _zoned_tables(cp: CodePage) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def zoned_tables(cp: CodePage) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """byte -> digit of a plain position, of a sign position (0xFF invalid), and negative flag."""
     plain = np.full(256, 0xFF, dtype=np.uint8)
     sign = np.full(256, 0xFF, dtype=np.uint8)
@@ -192,16 +214,20 @@ def _zoned_tables(cp: CodePage) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 _TABLES: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
 
+def cached_tables(cp: CodePage) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if cp.name not in _TABLES:
+        _TABLES[cp.name] = zoned_tables(cp)
+    return _TABLES[cp.name]
+
+
 def zoned(
-    b: np.ndarray, signed: bool, leading: bool, separate: bool, cp: CodePage
+    b: np.ndarray, signed: bool, leading: bool, separate: bool, cp: CodePage, nulls: tuple[bool, bool] = (True, True)
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Decode USAGE DISPLAY numbers (overpunch, SIGN LEADING / TRAILING [SEPARATE]).
 
     Returns (digits ``uint8[n, k]``, negative, valid, reason code).
     """
-    if cp.name not in _TABLES:
-        _TABLES[cp.name] = _zoned_tables(cp)
-    _plain, sign_tab, neg_tab = _TABLES[cp.name]
+    _plain, sign_tab, neg_tab = cached_tables(cp)
     n, w = b.shape
     reason = np.zeros(n, dtype=np.uint8)
     d: np.ndarray
@@ -231,7 +257,7 @@ def zoned(
         reason[sd == 0xFF] = BAD_ZSIGN
         if w > 1:
             reason[_rows_any(bad_digit)] = BAD_DIGIT
-    valid = _clear_blanks(b, reason, cp)
+    valid = _clear_blanks(b, reason, cp, nulls)
     return d, neg, valid, reason
 
 
@@ -252,11 +278,11 @@ def binary(
     return v, reason == OK, reason
 
 
-def ibm_float(b: np.ndarray, ieee: bool) -> np.ndarray:
-    """Decode COMP-1 (4 bytes) / COMP-2 (8 bytes), IBM hexadecimal or IEEE, to float64."""
+def ibm_float(b: np.ndarray, ieee: bool, little: bool = False) -> np.ndarray:
+    """Decode COMP-1 (4 bytes) / COMP-2 (8 bytes), IBM hexadecimal or IEEE (big- or little-endian), to float64."""
     n, k = b.shape
     if ieee:
-        return np.ascontiguousarray(b).view(f">f{k}").reshape(n).astype(np.float64)
+        return np.ascontiguousarray(b).view(f"{'<' if little else '>'}f{k}").reshape(n).astype(np.float64)
     u = np.ascontiguousarray(b).view(f">u{k}").reshape(n)
     bits = 8 * k - 8
     sign = (u >> np.uint64(8 * k - 1)).astype(bool) if k == 8 else (u >> 31).astype(bool)
@@ -274,31 +300,183 @@ def text(b: np.ndarray, cp: CodePage, trim: str) -> tuple[pa.Array, int]:
     Arrow. Returns the Arrow string array and the number of unprintable characters (U+FFFD) it holds.
     """
     n, w = b.shape
+    if cp.translate is None:
+        return _text_charmap(b, cp, trim)
     t = np.frombuffer(b.tobytes().translate(cp.translate), dtype=np.uint8)  # tobytes: one C-order copy
-    bad = int(np.count_nonzero(t == 0x1A))
-    if not bad and (w == 0 or int(t.max(initial=0)) < 0x80):
+    if n * w >= 2**31:  # pragma: no cover - needs > 2 GiB of text in one block
+        raise ValueError("a block of more than 2 GiB of text: lower block_records")
+    offsets = np.arange(0, (n + 1) * w, w, dtype=np.int32) if w else np.zeros(n + 1, dtype=np.int32)
+    bad = 0
+    if w == 0 or int(t.max(initial=0)) < 0x80:  # plain ASCII: already UTF-8, nothing unprintable
         data = t
-        offsets = np.arange(0, (n + 1) * w, w, dtype=np.int64) if w else np.zeros(n + 1, dtype=np.int64)
     else:
-        # Latin-1 codes to UTF-8 at C speed, then each row's extra bytes for its non-ASCII characters
+        bad = int(np.count_nonzero(t == BAD_CODE))
+        # Latin-1 codes to UTF-8 at C speed; each row grows by one byte per code >= 0x80 and by one more per
+        # character outside Latin-1 (U+FFFD for unprintable bytes, the euro sign): 3 UTF-8 bytes
         chars = t.tobytes().decode("latin-1")
+        t2 = t.reshape(n, w)
+        extra = (t2 >= 0x80).sum(axis=1, dtype=np.int32)
         for code, char in cp.specials:
             if code in chars:
                 chars = chars.replace(code, char)
+                grow = len(char.encode("utf-8")) - (2 if ord(code) >= 0x80 else 1)
+                extra += grow * (t2 == ord(code)).sum(axis=1, dtype=np.int32)
         data = np.frombuffer(chars.encode("utf-8"), dtype=np.uint8)
-        t2 = t.reshape(n, w)
-        rows = np.flatnonzero(_rows_any((t2 >= 0x80) | (t2 == 0x1A)))
-        extra = np.zeros(n + 1, dtype=np.int64)
-        extra[rows + 1] = (cp.expand_len[t2[rows]].astype(np.int64) - 1).sum(axis=1)
-        offsets = np.arange(0, (n + 1) * w, w, dtype=np.int64) + np.cumsum(extra)
-    if offsets[-1] < 2**31:
-        arr = pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)])
-    else:  # pragma: no cover - needs > 2 GiB of text in one block
-        arr = pa.Array.from_buffers(pa.large_string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+        offsets[1:] += np.cumsum(extra, dtype=np.int64).astype(np.int32)
+    arr = pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+    # after translation the only ASCII white space left is the space (control characters read U+FFFD)
     if trim == "right":
-        arr = pc.utf8_rtrim(arr, characters=" ")
+        arr = pc.ascii_rtrim_whitespace(arr)
     elif trim == "both":
-        arr = pc.utf8_trim(arr, characters=" ")
-    if arr.type != pa.string():  # pragma: no cover
-        arr = arr.cast(pa.string())
+        arr = pc.ascii_trim_whitespace(arr)
     return arr, bad
+
+
+def _trim(arr: pa.Array, trim: str) -> pa.Array:
+    if trim == "right":
+        return pc.utf8_rtrim(arr, characters=" ")
+    if trim == "both":
+        return pc.utf8_trim(arr, characters=" ")
+    return arr
+
+
+def _text_charmap(b: np.ndarray, cp: CodePage, trim: str) -> tuple[pa.Array, int]:
+    """Text of a code page with many characters outside Latin-1 (cp875): ``codecs.charmap_decode``."""
+    import codecs
+
+    n, w = b.shape
+    raw = b.tobytes()
+    chars = codecs.charmap_decode(raw, "strict", cp.decoding)[0]
+    data = np.frombuffer(chars.encode("utf-8"), dtype=np.uint8)
+    lens = cp.utf8_len[b].astype(np.int64).sum(axis=1) if w else np.zeros(n, dtype=np.int64)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lens, out=offsets[1:])
+    bad = int(np.count_nonzero(cp.bad[b]))
+    arr = pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)])
+    return _trim(arr, trim), bad
+
+
+def _offsets_data(values: list[bytes]) -> tuple[np.ndarray, bytes]:
+    offsets = np.zeros(len(values) + 1, dtype=np.int64)
+    if values:
+        np.cumsum([len(v) for v in values], out=offsets[1:])
+    return offsets, b"".join(values)
+
+
+def strings(values: list[str]) -> pa.Array:
+    """A string array of Python strings, built from buffers (``pa.array`` would import pandas)."""
+    offsets, data = _offsets_data([v.encode("utf-8") for v in values])
+    return pa.Array.from_buffers(
+        pa.string(), len(values), [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)]
+    )
+
+
+def binaries(values: list[bytes]) -> pa.Array:
+    """A binary array of ``bytes`` values, built from buffers (no pandas import)."""
+    offsets, data = _offsets_data(values)
+    if offsets[-1] >= 2**31:  # pragma: no cover - more than 2 GiB of rejected records in one block
+        return pa.Array.from_buffers(pa.large_binary(), len(values), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+    return pa.Array.from_buffers(
+        pa.binary(), len(values), [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)]
+    )
+
+
+def int_values(arr: pa.Array, default: int) -> np.ndarray:
+    """An integer Arrow array as int64 NumPy values, nulls as ``default`` (``pc.fill_null`` with a Python
+    scalar would import pandas)."""
+    if arr.type != pa.int64():
+        arr = pc.cast(arr, pa.int64())
+    values = np.frombuffer(arr.buffers()[1], dtype=np.int64, count=len(arr) + arr.offset)[arr.offset :]
+    if not arr.null_count:
+        return values.copy()
+    bits = np.frombuffer(arr.buffers()[0], dtype=np.uint8)
+    valid = np.unpackbits(bits, bitorder="little")[arr.offset : arr.offset + len(arr)].astype(bool)
+    return np.where(valid, values, np.int64(default))
+
+
+# -- fast paths: whole fields of up to 8 bytes read as one big-endian uint64 per record (SWAR) -----------------
+# They return None unless every record of the block is valid, so the general decoders above (which locate and
+# name invalid values) stay the only judges of bad data; the results are identical (tests compare both).
+
+_U = np.uint64
+_NIB_LO = _U(0x0F0F0F0F0F0F0F0F)
+_SIX = _U(0x0606060606060606)
+_ZONES = _U(0xF0F0F0F0F0F0F0F0)
+_B16 = _U(0x00FF00FF00FF00FF)
+_B32 = _U(0x0000FFFF0000FFFF)
+_B64 = _U(0xFFFFFFFF)
+
+
+def _u64(b: np.ndarray, pad: int) -> np.ndarray:
+    """Each row of ``uint8[n, k<=8]`` as a big-endian uint64, left-padded with the byte ``pad``."""
+    n, k = b.shape
+    buf = np.full((n, 8), pad, dtype=np.uint8)
+    buf[:, 8 - k :] = b
+    return buf.view(">u8").reshape(n).astype(np.uint64)
+
+
+def _bcd_pairs(d: np.ndarray) -> np.ndarray:
+    """uint64 of 8 bytes, each a value 0-99 (most significant first) -> its integer value."""
+    d = ((d >> _U(8)) & _B16) * _U(100) + (d & _B16)
+    d = ((d >> _U(16)) & _B32) * _U(10000) + (d & _B32)
+    return (d >> _U(32)) * _U(100000000) + (d & _B64)
+
+
+def zoned_fast(b: np.ndarray, signed: bool, leading: bool, separate: bool, cp: CodePage) -> np.ndarray | None:
+    """EBCDIC zoned fields of at most 8 bytes, trailing or no sign, every record valid: signed int64 values."""
+    n, k = b.shape
+    if not cp.ebcdic or k > 8 or separate or (leading and signed) or n == 0:
+        return None
+    x = _u64(b, 0xF0)
+    d = x & _NIB_LO
+    last_zone = (x >> _U(4)) & _U(0xF)
+    ok = ((x & _U(0xF0F0F0F0F0F0F000)) == _U(0xF0F0F0F0F0F0F000)) & (((d + _SIX) & _ZONES) == 0)
+    ok &= last_zone >= _U(0xA)
+    neg = (last_zone == _U(0xD)) | (last_zone == _U(0xB))
+    if not signed:
+        ok &= ~neg
+    if not ok.all():
+        return None
+    d = ((d >> _U(8)) & _B16) * _U(10) + (d & _B16)  # 4 lanes of 16 bits, 0-99 each
+    d = ((d >> _U(16)) & _B32) * _U(100) + (d & _B32)  # 2 lanes of 32 bits, 0-9999 each
+    v = ((d >> _U(32)) * _U(10000) + (d & _B64)).astype(np.int64)
+    np.negative(v, out=v, where=neg)
+    return v
+
+
+def packed_fast(b: np.ndarray, digits: int, signed: bool) -> np.ndarray | None:
+    """COMP-3 fields of at most 8 bytes (15 digits), every record valid: signed int64 values."""
+    n, k = b.shape
+    if k > 8 or n == 0:
+        return None
+    x = _u64(b, 0)
+    sign = x & _U(0xF)
+    x >>= _U(4)
+    hi = (x >> _U(4)) & _NIB_LO
+    lo = x & _NIB_LO
+    ok = (((hi + _SIX) & _ZONES) == 0) & (((lo + _SIX) & _ZONES) == 0) & (sign >= _U(0xA))
+    neg = (sign == _U(0xD)) | (sign == _U(0xB))
+    if not signed:
+        ok &= ~neg
+    v = _bcd_pairs(hi * _U(10) + lo)
+    if 2 * k - 1 > digits:
+        ok &= v < _U(10**digits)
+    if not ok.all():
+        return None
+    out = v.astype(np.int64)
+    np.negative(out, out=out, where=neg)
+    return out
+
+
+def int64_array(v: np.ndarray, typ: pa.DataType, times: int = 0) -> pa.Array | None:
+    """Arrow array of unscaled int64 values ``v * 10**times`` as ``typ`` (None when it may not fit 18 digits)."""
+    if times:
+        if times > 9:
+            return None
+        v = v * (10**times)
+    if pa.types.is_integer(typ):
+        return from_numpy(v, pa.int64())
+    buf = np.empty((len(v), 2), dtype=np.int64)
+    buf[:, 0] = v
+    buf[:, 1] = v >> 63
+    return pa.Array.from_buffers(typ, len(v), [None, pa.py_buffer(buf)])

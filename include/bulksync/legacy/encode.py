@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from bulksync.legacy.codepages import encode_text
 from bulksync.legacy.copybook_parser import Item
-from bulksync.legacy.layout import size_of, walk
+from bulksync.legacy.layout import Counts, NeedCounter, record_end, walk
 from bulksync.legacy.plan import SEGMENT_COLUMN, Plan, RecordPlan
 
 _OVERPUNCH_POS = "{ABCDEFGHI"
@@ -41,7 +41,7 @@ def zoned_bytes(item: Item, n: int, code_page: str) -> bytes:
     if len(digits) > pic.digits:
         raise ValueError(f"{item.name}: {n} has more than {pic.digits} digits")
     neg = n < 0
-    if not pic.signed:
+    if not item.signed:
         if neg:
             raise ValueError(f"{item.name}: negative value in an unsigned field")
         return encode_text(digits, code_page)
@@ -89,14 +89,15 @@ def field_bytes(plan: Plan, item: Item, value: Any) -> bytes:
     """The bytes of one elementary field holding ``value``."""
     cp = plan.options.code_page
     if item.usage in ("comp-1", "comp-2"):
-        if plan.options.float_format == "ieee":
+        if plan.options.float_format != "ibm_hex":
             import struct
 
-            return struct.pack(">f" if item.size == 4 else ">d", value)
+            endian = "<" if plan.options.float_format == "ieee_little" else ">"
+            return struct.pack(endian + ("f" if item.size == 4 else "d"), value)
         return ibm_hex_float(float(value), item.size)
     pic = item.picture
     assert pic is not None
-    if pic.kind != "numeric":
+    if pic.kind != "numeric":  # text, and edited pictures given as the characters they show
         raw = encode_text(str(value), cp)
         if len(raw) > item.size:
             raise ValueError(f"{item.name}: {value!r} is longer than {item.size}")
@@ -116,11 +117,11 @@ def encode_record(plan: Plan, row: Mapping[str, Any]) -> bytes:
     """One record (without RDW) for ``row`` (column name -> value; missing / None fields stay spaces)."""
     rp = _record_of(plan, row)
     counts = _counts(plan, rp, row)
-    size = size_of(rp.record, counts or None)
+    size = record_end(rp.record, counts if rp.variable else None)
     if plan.options.record_format == "fixed":
         size = max(size, plan.options.record_length or plan.width)
     buf = bytearray(encode_text(" ", plan.options.code_page) * size)
-    for it, idx, off, _br, _anc in walk(rp.record, 0, counts or None):
+    for it, idx, off, _br, _anc in walk(rp.record, 0, counts if rp.variable else None):
         col = rp.columns.get((id(it), idx))
         if col is None:
             continue
@@ -141,26 +142,50 @@ def _record_of(plan: Plan, row: Mapping[str, Any]) -> RecordPlan:
     return next(rp for rp in plan.records if rp.record.name == name)
 
 
-def _counts(plan: Plan, rp: RecordPlan, row: Mapping[str, Any]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for name, counter, _off in rp.counters:
-        for it, idx, _o, _b, _a in walk(rp.record, 0, None):
-            if it is counter:
-                col = rp.columns.get((id(it), idx))
-                if col is not None:
-                    counts[name] = int(row[plan.columns[col].name])
-    return counts
+def _counts(plan: Plan, rp: RecordPlan, row: Mapping[str, Any]) -> Counts:
+    """The ODO counts of a row: each counter's value read from its column, occurrence by occurrence."""
+    counts: Counts = {}
+    if not rp.variable:
+        return counts
+    while True:
+        try:
+            walk(rp.record, 0, counts)
+            return counts
+        except NeedCounter as need:
+            col = rp.columns.get((id(need.counter), need.key[1]))
+            if col is None:
+                raise ValueError(f"the counter {need.counter.name} has no column to take its value from") from None
+            counts[need.key] = int(row[plan.columns[col].name])
 
 
 def frame(plan: Plan, record: bytes) -> bytes:
-    """``record`` with its RDW when the options say ``record_format: rdw``."""
+    """``record`` with its RDW when the options say ``record_format: rdw`` (or ``vb``: see :func:`blocked`)."""
     o = plan.options
-    if o.record_format != "rdw":
+    if o.record_format not in ("rdw", "vb"):
         return record
     n = len(record) + (4 if o.rdw_includes_header else 0)
-    return n.to_bytes(2, o.rdw_byte_order) + b"\x00\x00" + record
+    length = n.to_bytes(2, o.rdw_byte_order)
+    return (length + b"\x00\x00" if o.rdw_length_at == 0 else b"\x00\x00" + length) + record
+
+
+def blocked(framed: Iterable[bytes], block_size: int = 32760) -> bytes:
+    """RDW records packed into VB blocks of at most ``block_size`` bytes, each with its BDW (IBM format)."""
+    out: list[bytes] = []
+    block: list[bytes] = []
+    used = 4
+    for rec in framed:
+        if block and used + len(rec) > block_size:
+            out.append(used.to_bytes(2, "big") + b"\x00\x00" + b"".join(block))
+            block, used = [], 4
+        block.append(rec)
+        used += len(rec)
+    if block:
+        out.append(used.to_bytes(2, "big") + b"\x00\x00" + b"".join(block))
+    return b"".join(out)
 
 
 def encode_file(plan: Plan, rows: Iterable[Mapping[str, Any]], header: bytes = b"", trailer: bytes = b"") -> bytes:
-    """A whole file: header, every framed record, trailer."""
-    return header + b"".join(frame(plan, encode_record(plan, r)) for r in rows) + trailer
+    """A whole file: header, every framed record (in VB blocks for ``vb``), trailer."""
+    framed = [frame(plan, encode_record(plan, r)) for r in rows]
+    body = blocked(framed) if plan.options.record_format == "vb" else b"".join(framed)
+    return header + body + trailer

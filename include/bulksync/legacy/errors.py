@@ -50,6 +50,12 @@ class InvalidRdwError(RecordFormatError):
     reason = "invalid_rdw"
 
 
+class OdoCounterError(RecordFormatError):
+    """An OCCURS DEPENDING ON counter out of its table's range where it decides where the next record starts."""
+
+    reason = "odo_counter"
+
+
 class CodePageError(DataError):
     """Text fields decode to mostly unprintable characters: the file is in another code page."""
 
@@ -70,6 +76,7 @@ class RecordError:
         field: output column name of the invalid field.
         raw: the field's bytes as hex.
         reason: what is wrong (``bad packed nibble``, ``bad zoned sign`` ...).
+        field_offset: where the field starts in the record (-1: the whole record is at fault).
     """
 
     record: int
@@ -77,6 +84,11 @@ class RecordError:
     field: str
     raw: str
     reason: str
+    field_offset: int = -1
 
     def __str__(self) -> str:
-        return f"record {self.record} (byte {self.offset}): {self.field} = x'{self.raw}': {self.reason}"
+        where = f"record {self.record} (byte {self.offset})"
+        if not self.field:
+            return f"{where}: {self.reason}"
+        at = f" at byte {self.field_offset} of the record" if self.field_offset >= 0 else ""
+        return f"{where}: {self.field}{at} = x'{self.raw}': {self.reason}"

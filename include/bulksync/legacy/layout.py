@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -46,13 +45,16 @@ class Column:
     type: pa.DataType
 
 
-def arrow_type_of(item: Item) -> pa.DataType:
-    """Arrow type of an elementary item (exact decimal, int64 when scale 0 and at most 18 digits)."""
+def arrow_type_of(item: Item, edited_text: bool = False) -> pa.DataType:
+    """Arrow type of an elementary item (exact decimal, int64 when scale 0 and at most 18 digits).
+
+    Numeric-edited pictures are numbers unless ``edited_text`` (``edited_numbers: text``).
+    """
     if item.usage in ("comp-1", "comp-2"):
         return pa.float64()
     pic = item.picture
     assert pic is not None
-    if pic.kind != "numeric":
+    if pic.kind != "numeric" and (pic.kind != "numeric_edited" or edited_text):
         return pa.string()
     scale = max(pic.scale, 0)
     precision = pic.precision
@@ -63,21 +65,41 @@ def arrow_type_of(item: Item) -> pa.DataType:
     return pa.decimal128(max(precision, scale, 1), scale)
 
 
-def occurs_of(item: Item, counts: dict[str, int] | None) -> int:
-    """Occurrences of an item: its ODO counter's value when given, else its maximum."""
-    if item.depending_on and counts is not None and item.depending_on in counts:
-        return counts[item.depending_on]
-    return item.occurs
+Counts = dict[tuple[str, tuple[int, ...]], int]
+"""ODO counter values of one record: (counter name, occurrence indices of the counter) -> value.
+
+A counter outside any table has indices ``()``; a counter inside a table has one value per occurrence
+(``("ITEM-CNT", (2,))`` is the counter in the second occurrence), so each occurrence of an outer table may
+hold an inner table of its own size.
+"""
 
 
-def size_of(item: Item, counts: dict[str, int] | None) -> int:
-    """Bytes of one occurrence of ``item`` with the given ODO counts (maximum sizes without)."""
-    if not item.children:
+class NeedCounter(Exception):
+    """A walk with counts reached an ``OCCURS DEPENDING ON`` table whose counter value is not known yet.
+
+    Attributes:
+        key: the counts key to fill in.
+        counter: the counter item; offset: where this occurrence of it is in the record.
+        table: the table that depends on it (its ``occurs_min`` .. ``occurs`` is the valid range).
+    """
+
+    def __init__(self, key: tuple[str, tuple[int, ...]], counter: Item, offset: int, table: Item) -> None:
+        super().__init__(key)
+        self.key = key
+        self.counter = counter
+        self.offset = offset
+        self.table = table
+
+
+def size_of(item: Item, counts: Counts | None = None) -> int:
+    """Bytes of one occurrence of ``item`` (at the maximum size of every table without ``counts``).
+
+    Raises:
+        NeedCounter: with ``counts`` that lack a counter the layout needs.
+    """
+    if counts is None or not item.children:
         return item.size
-    total = 0
-    for area in _areas(item):
-        total += max(size_of(c, counts) * occurs_of(c, counts) for c in area)
-    return total
+    return _walk(item, 0, counts, (), (), (), [], {})
 
 
 def _areas(group: Item) -> list[list[Item]]:
@@ -92,41 +114,74 @@ def _areas(group: Item) -> list[list[Item]]:
 
 
 Slot = tuple[int, tuple[int, ...]]  # (id of the elementary item, occurrence indices)
+Entry = tuple[Item, tuple[int, ...], int, tuple[tuple[str, str], ...], tuple[Item, ...]]
 
 
-def walk(
-    item: Item, offset: int, counts: dict[str, int] | None, indices: tuple[int, ...] = ()
-) -> Iterator[tuple[Item, tuple[int, ...], int, tuple[tuple[str, str], ...], tuple[Item, ...]]]:
+def walk(item: Item, offset: int, counts: Counts | None, indices: tuple[int, ...] = ()) -> list[Entry]:
     """Every elementary occurrence below ``item``: (item, indices, offset, branches, ancestors).
 
-    With ``counts``, tables DEPENDING ON a counter have that many occurrences and what follows moves up.
+    Without ``counts`` every table has its maximum size. With ``counts``, a table DEPENDING ON a counter has
+    as many occurrences as the counter's value (the occurrence of the counter walked last before the table)
+    and what follows moves up.
+
+    Raises:
+        NeedCounter: ``counts`` lacks the value of a counter the layout needs.
     """
-    yield from _walk(item, offset, counts, indices, (), ())
+    out: list[Entry] = []
+    _walk(item, offset, counts, indices, (), (), out, {})
+    return out
+
+
+def record_end(item: Item, counts: Counts | None) -> int:
+    """Where the record ends with these counts (every REDEFINES area as long as its longest branch)."""
+    return _walk(item, 0, counts, (), (), (), [], {})
 
 
 def _walk(
     item: Item,
     offset: int,
-    counts: dict[str, int] | None,
+    counts: Counts | None,
     indices: tuple[int, ...],
     branches: tuple[tuple[str, str], ...],
     ancestors: tuple[Item, ...],
-) -> Iterator[tuple[Item, tuple[int, ...], int, tuple[tuple[str, str], ...], tuple[Item, ...]]]:
+    out: list[Entry],
+    seen: dict[str, tuple[tuple[int, ...], int, Item]],
+) -> int:
     if not item.children:
-        yield item, indices, offset, branches, ancestors
-        return
+        out.append((item, indices, offset, branches, ancestors))
+        if item.name:
+            seen[item.name] = (indices, offset, item)
+        return offset + item.size
     pos = offset
+    inner = (*ancestors, item)
     for area in _areas(item):
         width = 0
         for child in area:
             b = (*branches, (area[0].name or "FILLER", child.name or "FILLER")) if len(area) > 1 else branches
-            n = occurs_of(child, counts)
-            one = size_of(child, counts)
-            for k in range(n):
-                idx = (*indices, k + 1) if child.has_occurs else indices
-                yield from _walk(child, pos + k * one, counts, idx, b, (*ancestors, item))
-            width = max(width, one * n)
+            n = child.occurs
+            if counts is not None and child.depending_on:
+                where = seen.get(child.depending_on)
+                if where is None:
+                    raise NeedCounter((child.depending_on, ()), child, -1, child)
+                key = (child.depending_on, where[0])
+                if key not in counts:
+                    raise NeedCounter(key, where[2], where[1], child)
+                n = counts[key]
+            p = pos
+            if counts is None and not child.children:
+                for k in range(n):
+                    idx = (*indices, k + 1) if child.has_occurs else indices
+                    out.append((child, idx, p, b, inner))
+                    p += child.size
+                if child.name:
+                    seen[child.name] = (indices, pos, child)
+            else:
+                for k in range(n):
+                    idx = (*indices, k + 1) if child.has_occurs else indices
+                    p = _walk(child, p, counts, idx, b, inner, out, seen)
+            width = max(width, p - pos)
         pos += width
+    return pos
 
 
 def _sql_name(raw: str) -> str:
@@ -138,13 +193,20 @@ def _sql_name(raw: str) -> str:
     return name
 
 
-def build_columns(layout: Layout, records: list[Item], naming: str) -> list[Column]:
-    """The output columns of the given 01 records, in record order then storage order."""
+def build_columns(
+    layout: Layout, records: list[Item], naming: str, keep_filler_groups: bool = False, edited_text: bool = False
+) -> list[Column]:
+    """The output columns of the given 01 records, in record order then storage order.
+
+    A FILLER group is dropped with all its named children unless ``keep_filler_groups``.
+    """
     entries: list[tuple[Item, Item, tuple[int, ...], tuple[tuple[str, str], ...], tuple[Item, ...]]] = []
     for rec in records:
         for it, idx, _off, br, anc in walk(rec, 0, None):
             if it.name is None and not it.children:
                 continue  # FILLER
+            if not keep_filler_groups and any(a.name is None for a in anc[1:]):
+                continue  # inside a FILLER group
             entries.append((rec, it, idx, br, anc))
     # qualification depth per distinct item: grow it for clashing names until they differ
     items: dict[int, tuple[Item, Item, tuple[Item, ...]]] = {}
@@ -188,7 +250,7 @@ def build_columns(layout: Layout, records: list[Item], naming: str) -> list[Colu
                 ]
             )
         seen[name] = it
-        columns.append(Column(name, it, rec.name or "FILLER", idx, br, arrow_type_of(it)))
+        columns.append(Column(name, it, rec.name or "FILLER", idx, br, arrow_type_of(it, edited_text)))
     return columns
 
 
@@ -207,23 +269,10 @@ def find_item(records: list[Item], name: str) -> tuple[Item, Item]:
 
 def static_offset(rec: Item, target: Item) -> int | None:
     """Offset of the first occurrence of ``target`` in ``rec`` if no variable table comes before it."""
-    offsets = []
-    for variant in (None, _min_counts(rec)):
-        for it, _idx, off, _br, _anc in walk(rec, 0, variant):
-            if it is target:
-                offsets.append(off)
-                break
-    if len(offsets) == 2 and offsets[0] == offsets[1]:
-        return offsets[0]
+    for it, _idx, off, _br, anc in walk(rec, 0, None):
+        variable = bool(it.depending_on) or any(a.depending_on for a in anc)
+        if it is target:
+            return None if variable else off
+        if variable:
+            return None
     return None
-
-
-def _min_counts(rec: Item) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    stack = [rec]
-    while stack:
-        it = stack.pop()
-        if it.depending_on:
-            counts[it.depending_on] = it.occurs_min
-        stack.extend(it.children)
-    return counts

@@ -2,7 +2,10 @@
 
 A numeric picture (``S``, ``9``, ``V``, ``P``) carries its digit count, its sign and its decimal scale.
 ``P`` scaling: ``999PP`` holds hundreds (scale -2), ``PP999`` / ``VPP999`` holds a fraction below 0.001
-(scale 5). Any other picture symbol makes an *edited* picture, which bulksync shows as text.
+(scale 5). A *numeric-edited* picture (``Z``, ``*``, ``+``, ``-``, ``CR``, ``DB``, ``$``, ``.``, ``,``, ``B``,
+``0``, ``/`` with digit positions, and explicit-point pictures such as ``9(8).9(2)``) is decoded as a number
+by :mod:`bulksync.legacy.edited`; an alphanumeric-edited one (``X`` / ``A`` with ``B0/``) and a
+floating-point edited one (``E``) are text.
 """
 
 from __future__ import annotations
@@ -13,6 +16,9 @@ from typing import Literal
 
 _REPEAT = re.compile(r"(.)\((\d+)\)")
 _EDIT_SYMBOLS = set("ZB0/,.+-*$E") | {"C", "D", "R"}
+_NUMERIC_EDIT = set("9ZB0/,.+-*$CRDVS")
+
+PictureKind = Literal["alnum", "numeric", "edited", "numeric_edited"]
 
 
 class PictureError(ValueError):
@@ -25,16 +31,18 @@ class Picture:
 
     Attributes:
         text: the picture as written (upper case).
-        kind: ``alnum`` (X, A, mixed with 9), ``numeric`` (9, S, V, P) or ``edited`` (shown as text).
+        kind: ``alnum`` (X, A, mixed with 9), ``numeric`` (9, S, V, P), ``numeric_edited`` (decoded as a
+            number) or ``edited`` (alphanumeric or floating-point edited: shown as text).
         length: display length in characters (storage size for USAGE DISPLAY without SIGN SEPARATE).
-        digits: number of digit positions (``9``) stored.
-        scale: decimal places of the value (``V``, left ``P``); negative for right ``P`` s.
-        signed: the picture starts with ``S``.
+        digits: number of digit positions stored (``9``; for numeric-edited every digit position).
+        scale: decimal places of the value (``V``, left ``P``, digit positions after the point of an
+            edited picture); negative for right ``P`` s.
+        signed: the picture starts with ``S`` (or, numeric-edited, holds a sign: ``+ - CR DB``).
         p: number of ``P`` (assumed decimal position) symbols.
     """
 
     text: str
-    kind: Literal["alnum", "numeric", "edited"]
+    kind: PictureKind
     length: int
     digits: int = 0
     scale: int = 0
@@ -56,8 +64,17 @@ def expand(text: str) -> str:
         raise PictureError(f"bad repeat count in PIC {text}") from e
 
 
-def parse_picture(text: str) -> Picture:
-    """Parse a PICTURE string.
+def storage_length(text: str) -> int:
+    """Character positions a DISPLAY picture occupies, counted from the text alone (``S V P`` take none).
+
+    Used by the layout self-check, independently of the classification in :func:`parse_picture`.
+    """
+    pic = expand(text)
+    return sum(1 for ch in pic if ch not in "SVP")
+
+
+def parse_picture(text: str, decimal_comma: bool = False) -> Picture:
+    """Parse a PICTURE string (``decimal_comma``: ``DECIMAL-POINT IS COMMA``, ``,`` is the point).
 
     Raises:
         PictureError: unknown symbols, unbalanced parentheses, ``N`` / ``G`` (national / DBCS) pictures.
@@ -98,4 +115,12 @@ def parse_picture(text: str) -> Picture:
     if unknown:
         raise PictureError(f"PIC {text}: unknown symbol(s) {''.join(sorted(unknown))}")
     length = len(pic) - pic.count("V") - pic.count("S")
+    if chars <= _NUMERIC_EDIT:
+        from bulksync.legacy.edited import edited_layout
+
+        try:
+            lay = edited_layout(upper, decimal_comma)
+        except PictureError:
+            raise
+        return Picture(upper, "numeric_edited", length, lay.digits, lay.scale, lay.signed)
     return Picture(upper, "edited", length)

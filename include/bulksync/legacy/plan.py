@@ -13,8 +13,20 @@ from bulksync.errors import SpecError
 from bulksync.legacy import decoders as dec
 from bulksync.legacy.codepages import CodePage, code_page
 from bulksync.legacy.copybook_parser import Item, Layout, load_copybook
-from bulksync.legacy.layout import Column, build_columns, find_item, size_of, static_offset
-from bulksync.legacy.options import CopybookOptions, SelectRule
+from bulksync.legacy.edited import EditedLayout, decode_edited, edited_layout
+from bulksync.legacy.layout import (
+    Column,
+    Counts,
+    Entry,
+    NeedCounter,
+    build_columns,
+    find_item,
+    record_end,
+    size_of,
+    static_offset,
+    walk,
+)
+from bulksync.legacy.options import CopybookOptions, SelectRule, SkipRule
 
 SEGMENT_COLUMN = "_segment"
 
@@ -32,7 +44,7 @@ def load_layout(options: CopybookOptions | str | Path) -> Layout:
         SpecError: the copybook is missing or has a syntax error (names the file and line).
     """
     if isinstance(options, CopybookOptions):
-        return load_copybook(copybook_path(options.copybook), options.source_format)
+        return load_copybook(copybook_path(options.copybook), options.source_format, options.decimal_comma)
     return load_copybook(copybook_path(str(options)))
 
 
@@ -46,6 +58,14 @@ class Selector:
     names: list[str]  # index -> name
 
 
+@dataclass(frozen=True)
+class Resolved:
+    """The layout of a record for one set of ODO counts: its fields and its length."""
+
+    entries: list[Entry]
+    end: int
+
+
 @dataclass
 class RecordPlan:
     """What to decode for one 01 record."""
@@ -54,7 +74,25 @@ class RecordPlan:
     index: int
     columns: dict[tuple[int, tuple[int, ...]], int]  # (id(item), indices) -> column number
     rules: dict[str, Selector] = field(default_factory=dict)  # redefined item -> branch selector
-    counters: list[tuple[str, Item, int]] = field(default_factory=list)  # (name, item, offset)
+    fixed: dict[str, str] = field(default_factory=dict)  # redefined item -> the branch options fix
+    variable: bool = False  # the record has OCCURS DEPENDING ON tables
+    cache: dict[tuple[tuple[tuple[str, tuple[int, ...]], int], ...], Resolved | NeedCounter] = field(
+        default_factory=dict
+    )
+
+    def resolve(self, counts: Counts) -> Resolved | NeedCounter:
+        """The record's layout for these counts, or the next counter it needs (memoised)."""
+        key = tuple(sorted(counts.items()))
+        hit = self.cache.get(key)
+        if hit is None:
+            try:
+                entries = walk(self.record, 0, counts if self.variable else None)
+                hit = Resolved(entries, record_end(self.record, counts if self.variable else None))
+            except NeedCounter as need:
+                hit = need
+            if len(self.cache) < 100_000:
+                self.cache[key] = hit
+        return hit
 
 
 @dataclass
@@ -71,6 +109,8 @@ class Plan:
     schema: pa.Schema
     quiet: list[bool]  # per column: errors not counted (a REDEFINES branch nobody selected)
     length_field: tuple[Item, int] | None = None
+    skip: Selector | None = None
+    edited: dict[int, EditedLayout] = field(default_factory=dict)  # id(item) -> numeric-edited layout
 
 
 def _spec_error(layout: Layout, option: str, message: str) -> SpecError:
@@ -98,6 +138,39 @@ def _selector(layout: Layout, records: list[Item], rule: SelectRule, names: list
     return Selector(item, off, when, names)
 
 
+def _skip_selector(layout: Layout, rule: SkipRule) -> Selector:
+    sel = _selector(layout, layout.records, SelectRule(field=rule.field, when={}), [], "skip_records.field")
+    return Selector(sel.item, sel.offset, {v: 0 for v in rule.values}, ["skip"])
+
+
+def _check_counters(layout: Layout, rp: RecordPlan) -> None:
+    """Every ODO counter must come before its table: resolve the record with every counter at its minimum."""
+    counts: Counts = {}
+    for _ in range(10_000):
+        res = rp.resolve(counts)
+        if isinstance(res, Resolved):
+            return
+        if res.offset < 0:
+            raise _spec_error(
+                layout,
+                f"line {res.table.line}",
+                f"{res.table.name}: OCCURS DEPENDING ON {res.key[0]}: the counter must come before the table",
+            )
+        if (
+            res.counter.children
+            or res.counter.usage in ("comp-1", "comp-2")
+            or res.counter.picture is None
+            or (res.counter.picture.kind not in ("numeric",))
+        ):
+            raise _spec_error(
+                layout,
+                f"line {res.table.line}",
+                f"{res.table.name}: the DEPENDING ON field {res.key[0]} must be an elementary integer field",
+            )
+        counts[res.key] = res.table.occurs_min
+    rp.cache.clear()
+
+
 def compile_plan(layout: Layout, options: CopybookOptions) -> Plan:
     """Check the options against the copybook and work out columns, selectors and counters.
 
@@ -108,7 +181,9 @@ def compile_plan(layout: Layout, options: CopybookOptions) -> Plan:
         records = [layout.record(name) for name in dict.fromkeys(options.segments.when.values())]
     else:
         records = [layout.record(options.record)]
-    columns = build_columns(layout, records, options.naming)
+    columns = build_columns(
+        layout, records, options.naming, options.keep_filler_groups, options.edited_numbers == "text"
+    )
     branch_names: dict[str, list[str]] = {}
     for c in columns:
         for base, branch in c.branches:
@@ -146,23 +221,10 @@ def compile_plan(layout: Layout, options: CopybookOptions) -> Plan:
                 rp.rules[base.upper()] = _selector(
                     layout, [rec], rule, branch_names[base.upper()], f"redefines.{base}.field"
                 )
-        seen: set[str] = set()
-        stack = [rec]
-        while stack:
-            it = stack.pop()
-            stack.extend(it.children)
-            if it.depending_on and it.depending_on not in seen:
-                seen.add(it.depending_on)
-                _r, counter = find_item([rec], it.depending_on)
-                off = static_offset(rec, counter)
-                if off is None or counter.children:
-                    raise _spec_error(
-                        layout,
-                        f"line {it.line}",
-                        f"{it.name}: the DEPENDING ON field "
-                        f"{it.depending_on} must be an elementary field before any variable table",
-                    )
-                rp.counters.append((it.depending_on, counter, off))
+        rp.fixed = {b: v for b, v in fixed_branch.items() if _has(rec, b)}
+        rp.variable = _has_odo(rec)
+        if rp.variable:
+            _check_counters(layout, rp)
         plans.append(rp)
     segment = None
     if options.segments is not None:
@@ -187,6 +249,12 @@ def compile_plan(layout: Layout, options: CopybookOptions) -> Plan:
     fields = [pa.field(c.name, c.type) for c in columns]
     if segment is not None:
         fields.insert(0, pa.field(SEGMENT_COLUMN, pa.string()))
+    edited = {
+        id(c.item): edited_layout(c.item.picture.text, options.decimal_comma)
+        for c in columns
+        if c.item.picture is not None and c.item.picture.kind == "numeric_edited"
+    }
+    skip = _skip_selector(layout, options.skip_records) if options.skip_records is not None else None
     return Plan(
         layout,
         options,
@@ -198,30 +266,98 @@ def compile_plan(layout: Layout, options: CopybookOptions) -> Plan:
         pa.schema(fields),
         quiet,
         length_field,
+        skip,
+        edited,
     )
+
+
+def _has(rec: Item, name: str) -> bool:
+    try:
+        find_item([rec], name)
+    except KeyError:
+        return False
+    return True
+
+
+def _has_odo(item: Item) -> bool:
+    return bool(item.depending_on) or any(_has_odo(c) for c in item.children)
 
 
 def decode_field(plan: Plan, item: Item, typ: pa.DataType, b: np.ndarray) -> tuple[pa.Array, np.ndarray | None, int]:
     """Decode one field of many records: (Arrow array, reason codes or None, unprintable characters)."""
     o = plan.options
     cp = plan.code_page
+    low, spaces = o.null_low_values, o.null_spaces
     if item.usage in ("comp-1", "comp-2"):
-        return dec.from_numpy(dec.ibm_float(b, o.float_format == "ieee"), pa.float64()), None, 0
+        values = dec.ibm_float(b, o.float_format != "ibm_hex", o.float_format == "ieee_little")
+        return dec.from_numpy(values, pa.float64(), dec.blank_valid(b, cp, low == "all", spaces == "all")), None, 0
     pic = item.picture
     assert pic is not None
-    if pic.kind != "numeric":
+    if pic.kind == "numeric_edited" and pa.types.is_string(typ):
+        pic = None
+    if pic is None or pic.kind not in ("numeric", "numeric_edited"):
         arr, bad = dec.text(b, cp, o.trim)
+        if low == "all" or spaces == "all":
+            valid = dec.blank_valid(b, cp, low == "all", spaces == "all")
+            if valid is not None:
+                arr = dec.with_nulls(arr, valid)
         return arr, None, bad
+    nulls = (low != "none", spaces != "none")
+    if pic.kind == "numeric_edited":
+        arr, reason = _edited(plan, item, typ, b, nulls)
+        return arr, reason, 0
     times = -pic.scale if pic.scale < 0 else 0
     if item.usage == "display":
-        digits, neg, valid, reason = dec.zoned(b, pic.signed, item.sign_leading, item.sign_separate, cp)
+        fast = dec.zoned_fast(b, item.signed, item.sign_leading, item.sign_separate, cp)
+        arr = None if fast is None else dec.int64_array(fast, typ, times)
+        if arr is not None:
+            return arr, None, 0
+        digits, neg, valid, reason = dec.zoned(b, item.signed, item.sign_leading, item.sign_separate, cp, nulls)
         return dec.number_array(digits, neg, valid, typ, times), reason, 0
     if item.usage == "comp-3":
-        digits, neg, valid, reason = dec.packed(b, pic.digits, pic.signed, cp)
+        fast = dec.packed_fast(b, pic.digits, pic.signed)
+        arr = None if fast is None else dec.int64_array(fast, typ, times)
+        if arr is not None:
+            return arr, None, 0
+        digits, neg, valid, reason = dec.packed(b, pic.digits, pic.signed, cp, nulls)
         return dec.number_array(digits, neg, valid, typ, times), reason, 0
     comp5 = item.usage == "comp-5"
     big = not comp5 or o.comp5_byte_order == "big"
     values, valid, reason = dec.binary(b, pic.signed, big, None if comp5 else pic.digits)
+    if low == "all" or spaces == "all":
+        blank = dec.blank_valid(b, cp, low == "all", spaces == "all")
+        if blank is not None:
+            valid &= blank
     if times:
         values = values * 10**times
     return dec.int_array(values, valid, typ), reason, 0
+
+
+def _edited(
+    plan: Plan, item: Item, typ: pa.DataType, b: np.ndarray, nulls: tuple[bool, bool]
+) -> tuple[pa.Array, np.ndarray]:
+    """A numeric-edited field as numbers (see :mod:`bulksync.legacy.edited`)."""
+    cp = plan.code_page
+    assert item.picture is not None
+    lay = plan.edited.get(id(item)) or edited_layout(item.picture.text, plan.options.decimal_comma)
+    n, w = b.shape
+    codes = np.frombuffer(b.tobytes().translate(cp.translate), dtype=np.uint8).reshape(n, w)
+    sd = sn = None
+    if lay.overpunch:
+        _plain, sign_tab, neg_tab = dec.cached_tables(cp)
+        raw_last = b[:, lay.digit_pos[-1]]
+        sd, sn = sign_tab[raw_last], neg_tab[raw_last]
+    digits, neg, blank, bad = decode_edited(codes, lay, sd, sn)
+    reason = np.where(bad, dec.BAD_EDITED, dec.OK).astype(np.uint8)
+    valid = np.ones(n, dtype=bool)
+    if lay.zero_suppressed or item.blank_when_zero:
+        reason[blank] = dec.OK  # spaces: zero (Z positions and BLANK WHEN ZERO show a zero as spaces)
+    elif nulls[1]:
+        reason[blank] = dec.OK
+        valid &= ~blank
+    low = (b == 0).all(axis=1) if bad.any() else np.zeros(n, dtype=bool)
+    if nulls[0] and low.any():
+        reason[low] = dec.OK
+        valid &= ~low
+    valid &= reason == dec.OK
+    return dec.number_array(digits, neg, valid, typ), reason

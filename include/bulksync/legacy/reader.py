@@ -40,14 +40,33 @@ from bulksync.legacy.codepages import CODE_PAGES, code_page
 from bulksync.legacy.copybook_parser import Item, Layout
 from bulksync.legacy.errors import (
     CodePageError,
+    OdoCounterError,
     RecordError,
     RecordLengthMismatchError,
     TruncatedRecordError,
 )
-from bulksync.legacy.layout import walk
+from bulksync.legacy.layout import arrow_type_of, walk
 from bulksync.legacy.options import CopybookOptions, SelectRule
-from bulksync.legacy.plan import Plan, compile_plan, copybook_path, load_layout
-from bulksync.legacy.records import BadLength, LengthOf, RawBlock, fixed_blocks, rdw_length, variable_blocks
+from bulksync.legacy.plan import (
+    Plan,
+    RecordPlan,
+    Resolved,
+    Selector,
+    compile_plan,
+    copybook_path,
+    decode_field,
+    load_layout,
+)
+from bulksync.legacy.records import (
+    BadLength,
+    LengthOf,
+    NeedMore,
+    RawBlock,
+    fixed_blocks,
+    rdw_length,
+    skip_records,
+    variable_blocks,
+)
 
 __all__ = [
     "REJECTED_SCHEMA",
@@ -102,14 +121,20 @@ def read_records(
         reclen = o.record_length or plan.width
         _check_fixed_size(stream, plan, name, reclen)
         raw_blocks = fixed_blocks(stream, name, reclen, o.block_records, o.header_bytes, o.trailer_bytes)
-    elif o.record_format == "rdw":
-        raw_blocks = variable_blocks(stream, name, plan.width, o.block_records, 4,
-                                     rdw_length(name, o.rdw_byte_order == "big", o.rdw_includes_header),
-                                     o.header_bytes, o.trailer_bytes)  # fmt: skip
+    elif o.record_format in ("rdw", "vb"):
+        rdw = rdw_length(name, o.rdw_byte_order == "big", o.rdw_includes_header, o.rdw_length_at)
+        raw_blocks = variable_blocks(stream, name, plan.width, o.block_records, 4, rdw, o.header_bytes,
+                                     o.trailer_bytes, bdw=o.record_format == "vb")  # fmt: skip
+    elif o.record_format == "odo":
+        raw_blocks = variable_blocks(stream, name, plan.width, o.block_records, 0, _odo_length(plan, name),
+                                     o.header_bytes, o.trailer_bytes, min_bytes=1)  # fmt: skip
     else:
         raw_blocks = variable_blocks(stream, name, plan.width, o.block_records, 0, _length_field(plan),
                                      o.header_bytes, o.trailer_bytes, _length_field_end(plan))  # fmt: skip
+    if o.header_records or o.trailer_records:
+        raw_blocks = skip_records(raw_blocks, o.header_records, o.trailer_records)
     first = True
+    skipped = 0
     for raw in raw_blocks:
         if first and o.code_page_check:
             _check_code_page(plan, raw, name)
@@ -117,10 +142,14 @@ def read_records(
         block = decode_block(plan, raw, name)
         total += block.records
         errors += block.error_records
-        log.info("%s: decoded records %d-%d (%d with invalid values)", name, raw.first, raw.first + block.records - 1,
-                 block.error_records)  # fmt: skip
+        skipped += block.skipped
+        numbers = raw.record_numbers()
+        log.info("%s: decoded records %d-%d (%d with invalid values, %d left out by skip_records)", name,
+                 int(numbers[0]) if len(numbers) else raw.first, int(numbers[-1]) if len(numbers) else raw.first,
+                 block.error_records, block.skipped)  # fmt: skip
         yield block
-    log.info("%s: %d records decoded, %d with invalid values", name, total, errors)
+    log.info("%s: %d records decoded, %d with invalid values; left out: %d header, %d trailer, %d by skip_records",
+             name, total - skipped, errors, o.header_records, o.trailer_records, skipped)  # fmt: skip
 
 
 def _length_field_end(plan: Plan) -> int:
@@ -132,14 +161,13 @@ def _length_field_end(plan: Plan) -> int:
 def _length_field(plan: Plan) -> LengthOf:
     assert plan.length_field is not None
     item, off = plan.length_field
-    cp = plan.code_page
     adjust = plan.options.record_length_adjust
     end = off + item.size
 
     def length_of(buf: bytes, pos: int, number: int) -> int:
         raw = buf[pos + off : pos + end]
         try:
-            value = _scalar(item, raw, cp.name, plan.options.comp5_byte_order)
+            value = scalar(plan, item, raw)
         except ValueError:
             raise BadLength(f"the record length field {item.name} holds x'{raw.hex().upper()}', not a number") from None
         total = value + adjust
@@ -153,18 +181,93 @@ def _length_field(plan: Plan) -> LengthOf:
     return length_of
 
 
-def _scalar(item: Item, raw: bytes, cp: str, comp5_order: str) -> int:
-    """The integer value of one numeric field (record length fields only: not vectorised)."""
+def _odo_length(plan: Plan, name: str) -> LengthOf:
+    """A :data:`LengthOf` for records without delimiter: the length follows from the ODO counters."""
+    seg = plan.segment
+
+    def record_of(buf: bytes, pos: int) -> RecordPlan:
+        if seg is None:
+            return plan.records[0]
+        end = seg.offset + seg.item.size
+        if len(buf) - pos < end:
+            raise NeedMore(end)
+        value = _selector_text(plan, seg, buf[pos + seg.offset : pos + end])
+        if value not in seg.when:
+            raise BadLength(f"{seg.item.name} = {value!r} is not listed in segments.when, so the record's layout "
+                            "and length are unknown; list it or check the file", OdoCounterError)  # fmt: skip
+        return plan.records[seg.when[value]]
+
+    def length_of(buf: bytes, pos: int, number: int) -> int:
+        rp = record_of(buf, pos)
+        counts: dict[tuple[str, tuple[int, ...]], int] = {}
+        while True:
+            res = rp.resolve(counts)
+            if isinstance(res, Resolved):
+                return res.end
+            c = res.counter
+            need = res.offset + c.size
+            if len(buf) - pos < need:
+                raise NeedMore(need)
+            raw = buf[pos + res.offset : pos + need]
+            lo, hi = res.table.occurs_min, res.table.occurs
+            try:
+                v = scalar(plan, c, raw)
+            except ValueError:
+                v = None
+            if v is None or not lo <= v <= hi:
+                what = f"holds x'{raw.hex().upper()}', not a number" if v is None else f"= {v} is outside {lo}..{hi}"
+                raise BadLength(
+                    f"the OCCURS DEPENDING ON counter {c.name} (byte {res.offset} of the record) {what} (table "
+                    f"{res.table.name}): the record's length, and where the next record starts, cannot be known; "
+                    "the file is damaged or the copybook does not describe it",
+                    OdoCounterError,
+                )
+            counts[res.key] = v
+
+    return length_of
+
+
+def _selector_text(plan: Plan, sel: Selector, raw: bytes) -> str:
+    arr, _r, _b = decode_field(
+        plan, sel.item, arrow_type_of(sel.item), np.frombuffer(raw, dtype=np.uint8).reshape(1, -1)
+    )
+    value = arr[0].as_py()
+    text = "" if value is None else str(value).strip()
+    for key in sel.when:
+        k = key.strip()
+        if k == text or (not isinstance(value, str) and value is not None and k.lstrip("0") == text.lstrip("0")):
+            return key
+    return text
+
+
+_EBCDIC_DIGITS = bytes.maketrans(bytes(range(0xF0, 0xFA)), b"0123456789")
+
+
+def scalar(plan: Plan, item: Item, raw: bytes) -> int:
+    """The integer value of one numeric field (record lengths and ODO counters while framing: not vectorised).
+
+    Raises:
+        ValueError: the bytes are not a valid number of the field's format.
+    """
     if item.usage in ("comp", "comp-5"):
-        order: Literal["big", "little"] = "little" if item.usage == "comp-5" and comp5_order == "little" else "big"
+        order: Literal["big", "little"] = (
+            "little" if item.usage == "comp-5" and plan.options.comp5_byte_order == "little" else "big"
+        )
         return int.from_bytes(raw, order, signed=bool(item.picture and item.picture.signed))
     if item.usage == "comp-3":
         h = raw.hex()
         if h[-1] not in "abcdef" or not h[:-1].isdigit():
             raise ValueError(h)
         return int(h[:-1]) * (-1 if h[-1] in "bd" else 1)
-    text = raw.decode("ascii" if cp == "ascii" else cp).strip()
-    return int(text)
+    if item.usage == "display" and not item.sign_separate:
+        digits = raw.translate(_EBCDIC_DIGITS) if plan.code_page.ebcdic else raw
+        if digits.isdigit():
+            return int(digits)
+    arr, reason, _ = decode_field(plan, item, pa.int64(), np.frombuffer(raw, dtype=np.uint8).reshape(1, -1))
+    value = arr[0].as_py()
+    if value is None or (reason is not None and reason[0]):
+        raise ValueError(raw.hex())
+    return int(value)
 
 
 def _check_fixed_size(stream: BinaryIO, plan: Plan, name: str, reclen: int) -> None:

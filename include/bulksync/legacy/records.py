@@ -30,12 +30,78 @@ class RawBlock:
         lengths: each record's own length (variable formats), ``None`` for fixed records.
         first: 1-based number of the first record in the file.
         offsets: byte offset of each record (of its RDW for RDW files) in the file.
+        numbers: 1-based record number of each row when records were left out (else ``first`` + row).
     """
 
     data: np.ndarray
     lengths: np.ndarray | None
     first: int
     offsets: np.ndarray
+    numbers: np.ndarray | None = None
+
+    def record_numbers(self) -> np.ndarray:
+        """1-based number in the file of each row."""
+        if self.numbers is not None:
+            return self.numbers
+        return self.first + np.arange(len(self.data), dtype=np.int64)
+
+    def subset(self, keep: np.ndarray | slice) -> RawBlock:
+        """The rows ``keep`` (a mask, indices or a slice), keeping their record numbers."""
+        numbers = self.record_numbers()[keep]
+        return RawBlock(
+            self.data[keep],
+            None if self.lengths is None else self.lengths[keep],
+            int(numbers[0]) if len(numbers) else self.first,
+            self.offsets[keep],
+            numbers,
+        )
+
+
+def skip_records(blocks: Iterator[RawBlock], head: int, tail: int) -> Iterator[RawBlock]:
+    """Leave out the first ``head`` and the last ``tail`` records of a stream of blocks."""
+    held: RawBlock | None = None
+    for block in blocks:
+        if head:
+            drop = min(head, len(block.data))
+            head -= drop
+            block = block.subset(slice(drop, None))
+        if held is not None and len(held.data):
+            block = RawBlock(
+                np.concatenate([held.data, block.data])
+                if block.data.shape[1] == held.data.shape[1]
+                else np.concatenate([_widen(held.data, block.data.shape[1]), _widen(block.data, held.data.shape[1])]),
+                None
+                if block.lengths is None or held.lengths is None
+                else np.concatenate([held.lengths, block.lengths]),
+                held.first,
+                np.concatenate([held.offsets, block.offsets]),
+                np.concatenate([held.record_numbers(), block.record_numbers()]),
+            )
+        if not tail:
+            if len(block.data):
+                yield block
+            continue
+        cut = max(len(block.data) - tail, 0)
+        held = block.subset(slice(cut, None))
+        held = RawBlock(held.data.copy(), held.lengths, held.first, held.offsets, held.numbers)
+        if cut:
+            yield block.subset(slice(0, cut))
+
+
+def _widen(a: np.ndarray, width: int) -> np.ndarray:
+    if a.shape[1] >= width:
+        return a
+    out = np.zeros((a.shape[0], width), dtype=a.dtype)
+    out[:, : a.shape[1]] = a
+    return out
+
+
+class NeedMore(Exception):
+    """A :data:`LengthOf` needs ``need`` bytes from the record start to tell the length."""
+
+    def __init__(self, need: int) -> None:
+        super().__init__(need)
+        self.need = need
 
 
 class BadLength(Exception):
@@ -161,11 +227,14 @@ def variable_blocks(
     header: int = 0,
     trailer: int = 0,
     min_bytes: int = 4,
+    bdw: bool = False,
 ) -> Iterator[RawBlock]:
     """Blocks of variable-length records; ``prefix`` bytes (the RDW) precede each record's data.
 
     ``length_of`` returns the bytes of a record including the prefix; it needs ``min_bytes`` bytes
-    from the record start to tell.
+    from the record start to tell (or raises :class:`NeedMore`). ``bdw``: the records come in blocks, each
+    starting with a 4-byte block descriptor word (variable blocked, VB, files); a record may not cross the
+    end of its block.
     """
     framed = _Framed(stream, name, header, trailer)
     buf = b""
@@ -177,15 +246,30 @@ def variable_blocks(
     offsets = np.zeros(block_records, dtype=np.int64)
     k = 0
     eof = False
+    want = max(min_bytes, 1)
+    block_end = -1  # file offset where the current BDW block ends
     while True:
-        if len(buf) - pos < max(min_bytes, 1) and not eof:
-            more = framed.read(_READ)
+        if len(buf) - pos < want and not eof:
+            more = framed.read(max(_READ, want))
             eof = not more
             buf, base, pos = buf[pos:] + more, base + pos, 0
             continue
         if pos >= len(buf):
+            if bdw and block_end > base + pos:
+                raise RdwPastEofError(name, number, base + pos, f"the file ends inside a block that the BDW says "
+                                      f"runs to byte {block_end}: the file is cut short; ask for it again")  # fmt: skip
             break
-        if len(buf) - pos < min_bytes:
+        if bdw and base + pos >= block_end:
+            if len(buf) - pos < 4:
+                if not eof:
+                    want = 4
+                    continue
+                raise RdwPastEofError(name, number, base + pos, "the file ends inside a block descriptor word (BDW)")
+            block_end = base + pos + _bdw_length(buf, pos, name, number, base + pos)
+            pos += 4
+            want = max(min_bytes, 1)
+            continue
+        if len(buf) - pos < want:
             raise RdwPastEofError(
                 name,
                 number,
@@ -195,10 +279,22 @@ def variable_blocks(
             )
         try:
             total = length_of(buf, pos, number)
+        except NeedMore as e:
+            if eof:
+                raise RdwPastEofError(name, number, base + pos, f"the file ends {len(buf) - pos} bytes into a "
+                                      f"record that needs at least {e.need}: the file is cut short "
+                                      "(ask for it again) or the copybook does not describe it") from None  # fmt: skip
+            want = e.need
+            continue
         except BadLength as e:
             raise e.kind(name, number, base + pos, str(e)) from None
+        want = max(min_bytes, 1)
         if total < max(prefix, 1):
             raise InvalidRdwError(name, number, base + pos, f"record length {total} is too small")
+        if bdw and base + pos + total > block_end:
+            raise InvalidRdwError(name, number, base + pos, f"the record ({total} bytes) runs past the end of its "
+                                  f"block at byte {block_end} (BDW): not a VB file, or it is damaged; check "
+                                  "record_format")  # fmt: skip
         if pos + total > len(buf):
             if not eof:
                 more = framed.read(max(_READ, total))
@@ -209,7 +305,7 @@ def variable_blocks(
                 name, number, base + pos,
                 f"the record header says {total} bytes but only {len(buf) - pos} remain in the file: the file is "
                 "cut short (ask for it again) or the record format is wrong (check record_format, "
-                "rdw_byte_order, rdw_includes_header)",
+                "rdw_byte_order, rdw_includes_header, rdw_length_at)",
             )  # fmt: skip
         body = total - prefix
         take = min(body, width)
@@ -229,16 +325,47 @@ def variable_blocks(
         yield RawBlock(out[:k], lengths[:k], number - k, offsets[:k])
 
 
-def rdw_length(name: str, big_endian: bool, includes_header: bool) -> LengthOf:
-    """A :data:`LengthOf` reading a 4-byte RDW (length, then two reserved zero bytes)."""
+def _bdw_length(buf: bytes, pos: int, name: str, number: int, offset: int) -> int:
+    """The length of a block (including its 4-byte BDW) from its block descriptor word.
+
+    IBM z/OS DFSMS "Using Data Sets", variable-length records: a BDW is a 2-byte big-endian block length
+    (including the BDW) and two zero bytes; an extended BDW (for blocks over 32,760 bytes) sets the top bit
+    and holds a 31-bit length in all four bytes.
+    """
+    word = buf[pos : pos + 4]
+    if word[0] & 0x80:
+        n = int.from_bytes(word, "big") & 0x7FFFFFFF
+    else:
+        if word[2] or word[3]:
+            raise InvalidRdwError(
+                name,
+                number,
+                offset,
+                f"BDW x'{word.hex().upper()}' has non-zero reserved bytes: "
+                "not a block descriptor word (is the file RDW only? try record_format: rdw)",
+            )
+        n = int.from_bytes(word[:2], "big")
+    if n < 4:
+        raise InvalidRdwError(name, number, offset, f"BDW x'{word.hex().upper()}' gives a block length of {n}, "
+                              "below its own 4 bytes")  # fmt: skip
+    return n
+
+
+def rdw_length(name: str, big_endian: bool, includes_header: bool, length_at: int = 0) -> LengthOf:
+    """A :data:`LengthOf` reading a 4-byte RDW: a 2-byte length at bytes 0-1 (IBM: then two reserved zero
+    bytes) or at bytes 2-3 (a 4-byte length field whose high half is zero)."""
     order: Literal["big", "little"] = "big" if big_endian else "little"
+    zero = slice(2, 4) if length_at == 0 else slice(0, 2)
+    at = slice(length_at, length_at + 2)
 
     def length_of(buf: bytes, pos: int, number: int) -> int:
-        n = int.from_bytes(buf[pos : pos + 2], order)
-        if buf[pos + 2] or buf[pos + 3]:
+        word = buf[pos : pos + 4]
+        n = int.from_bytes(word[at], order)
+        if word[zero] != b"\x00\x00":
             raise BadLength(
-                f"RDW x'{buf[pos : pos + 4].hex().upper()}' has non-zero reserved bytes: not an RDW (spanned "
-                "records, block descriptors, or not a variable-length file; check record_format)"
+                f"RDW x'{word.hex().upper()}' has non-zero bytes where bytes {zero.start}-{zero.stop - 1} should be "
+                "zero: not an RDW (spanned records, block descriptors — try record_format: vb —, or a length at "
+                "the other end — rdw_length_at —, or not a variable-length file; check record_format)"
             )
         total = n + 4 if not includes_header else n
         if total <= 4 and includes_header:

@@ -15,6 +15,7 @@ from typing import Any, cast, get_args
 
 from pydantic import BaseModel, Field
 
+from bulksync import scrub
 from bulksync.errors import BulksyncError, SourceConnectionError
 from bulksync.hooks.webhook import Flavor, WebhookHook, WebhookResponse
 from bulksync.quality.model import RunRecord
@@ -338,7 +339,7 @@ def _deliver(hook: WebhookHook, alert: Alert, policy: RetryPolicy) -> None:
     """Post to one webhook with retries; raise with a URL-free message when it does not accept it."""
     import tenacity
 
-    body = payload(alert, hook.flavor)
+    body = scrub.SCRUBBER.scrub_value(payload(alert, hook.flavor))  # no secret of any connection leaves
     backoff = tenacity.wait_exponential(multiplier=policy.initial, max=policy.max_wait) + tenacity.wait_random(
         0, policy.jitter
     )
@@ -405,7 +406,7 @@ def _safe_reason(hook: WebhookHook, exc: BaseException) -> str:
     try:
         return hook.scrub(reason)
     except Exception:  # noqa: BLE001 - connection unusable: keep only the type of an unexpected error
-        return reason if isinstance(exc, BulksyncError) else type(exc).__name__
+        return scrub.SCRUBBER.scrub(reason) if isinstance(exc, BulksyncError) else type(exc).__name__
 
 
 # --- context helpers -------------------------------------------------------------------------------------

@@ -146,11 +146,16 @@ class FileDropOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from bulksync import stages
         from bulksync.operators.stages import run_context
+        from bulksync.operators.task_logs import quiet_third_party_loggers
         from bulksync.spec.models import PipelineSpec
 
+        quiet_third_party_loggers()
         spec = PipelineSpec.model_validate(self.spec)
         ds, ctx = spec.dataset(self.dataset), run_context(context)
         try:
+            from bulksync.preflight import require
+
+            require(spec, [ds])
             extracted = stages.extract(spec, ds, ctx)
             if ds.quality:
                 stages.validate(spec, ds, ctx)

@@ -50,8 +50,10 @@ class IbmiExtractOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         from bulksync.ibmi.extract import extract_ibmi, parse_bound, source_spec
+        from bulksync.operators.task_logs import quiet_third_party_loggers
         from bulksync.staging.partition import Window
 
+        quiet_third_party_loggers()
         given = {k: v for k, v in (("file", self.file), ("query", self.query)) if v}
         try:
             spec = source_spec(self.conn_id, {**self.options, **given}, f"task {self.task_id}")

@@ -1,7 +1,8 @@
 """Audit tables in the target: one row per dataset run, one row per expectation result.
 
-PostgreSQL: ``bulksync_audit.runs`` and ``bulksync_audit.quality``; databases without schemas
-(SQLite): ``bulksync_runs`` and ``bulksync_quality``. Rows are replaced per (run id, tenant,
+PostgreSQL: ``bulksync_audit.runs``, ``bulksync_audit.quality`` and ``bulksync_audit.writeback_errors``
+(a write-back's refused records grouped by status code); databases without schemas (SQLite):
+``bulksync_runs``, ``bulksync_quality`` and ``bulksync_writeback_errors``. Rows are replaced per (run id, tenant,
 pipeline, dataset), so a retried reconcile leaves one record of the run.
 """
 
@@ -33,9 +34,12 @@ _RUN_COLUMNS: list[tuple[str, Any]] = [
     ("quarantined", sa.BigInteger()),
     ("rejected", sa.BigInteger()),
     ("loaded", sa.BigInteger()),
+    ("deletions", sa.BigInteger()),
     ("inserted", sa.BigInteger()),
     ("updated", sa.BigInteger()),
     ("deleted", sa.BigInteger()),
+    ("failed", sa.BigInteger()),
+    ("unprocessed", sa.BigInteger()),
     ("reconciled", sa.Boolean()),
     ("problems", sa.Text()),
     ("target", sa.Text()),
@@ -61,19 +65,45 @@ _QUALITY_COLUMNS: list[tuple[str, Any]] = [
 ]
 
 
-def _tables(dialect: str) -> tuple[sa.Table, sa.Table]:
+_WRITEBACK_COLUMNS: list[tuple[str, Any]] = [
+    ("tenant", sa.Text()),
+    ("pipeline", sa.Text()),
+    ("dataset", sa.Text()),
+    ("run_id", sa.Text()),
+    ("object", sa.Text()),
+    ("operation", sa.Text()),
+    ("status_code", sa.Text()),
+    ("records", sa.BigInteger()),
+    ("fields", sa.Text()),
+    ("sample_message", sa.Text()),
+    ("finished_at", sa.DateTime(timezone=True)),
+]
+
+
+def _tables(dialect: str) -> tuple[sa.Table, sa.Table, sa.Table]:
     md = sa.MetaData()
     schema = "bulksync_audit" if dialect == "postgresql" else None
     prefix = "" if schema else "bulksync_"
     runs = sa.Table(f"{prefix}runs", md, *[sa.Column(n, t) for n, t in _RUN_COLUMNS], schema=schema)
     quality = sa.Table(f"{prefix}quality", md, *[sa.Column(n, t) for n, t in _QUALITY_COLUMNS], schema=schema)
-    return runs, quality
+    errors = sa.Table(f"{prefix}writeback_errors", md, *[sa.Column(n, t) for n, t in _WRITEBACK_COLUMNS], schema=schema)
+    return runs, quality, errors
+
+
+def _add_missing_columns(conn: sa.Connection, table: sa.Table) -> None:
+    """Audit tables created by an earlier version get the columns added since (failed, unprocessed)."""
+    have = {c["name"] for c in sa.inspect(conn).get_columns(table.name, schema=table.schema)}
+    for column in table.columns:
+        if column.name not in have:
+            kind = column.type.compile(dialect=conn.dialect)
+            name = f"{table.schema}.{table.name}" if table.schema else table.name
+            conn.exec_driver_sql(f'ALTER TABLE {name} ADD COLUMN "{column.name}" {kind}')
 
 
 def record_run(conn_id: str, record: RunRecord) -> None:
     """Write a run's record into the audit tables of the target connection (one transaction)."""
     hook = SqlAlchemyHook(conn_id)
-    runs, quality = _tables(hook.dialect)
+    runs, quality, errors = _tables(hook.dialect)
     rec = record.reconciliation
     q = record.quality
     row = {
@@ -91,9 +121,12 @@ def record_run(conn_id: str, record: RunRecord) -> None:
         "quarantined": rec.quarantined if rec else (q.rows_quarantined if q else None),
         "rejected": rec.rejected if rec else None,
         "loaded": rec.loaded if rec else None,
+        "deletions": rec.deletions if rec else None,
         "inserted": record.inserted,
         "updated": record.updated,
         "deleted": record.deleted,
+        "failed": record.failed,
+        "unprocessed": record.unprocessed,
         "reconciled": rec.ok if rec else None,
         "problems": "; ".join(rec.problems) if rec else None,
         "target": record.target,
@@ -118,9 +151,38 @@ def record_run(conn_id: str, record: RunRecord) -> None:
             if runs.schema:
                 conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {runs.schema}")
             runs.metadata.create_all(conn, checkfirst=True)
+            _add_missing_columns(conn, runs)
+            ekey = (
+                (errors.c.run_id == record.run_id)
+                & (errors.c.tenant == record.tenant)
+                & (errors.c.pipeline == record.pipeline)
+                & (errors.c.dataset == record.dataset)
+            )
             conn.execute(runs.delete().where(key))
             conn.execute(quality.delete().where(qkey))
+            conn.execute(errors.delete().where(ekey))
             conn.execute(runs.insert(), [row])
+            wb = record.writeback or {}
+            if wb.get("errors_by_code"):
+                conn.execute(
+                    errors.insert(),
+                    [
+                        {
+                            "tenant": record.tenant,
+                            "pipeline": record.pipeline,
+                            "dataset": record.dataset,
+                            "run_id": record.run_id,
+                            "object": wb.get("object"),
+                            "operation": wb.get("operation"),
+                            "status_code": e["code"],
+                            "records": e["count"],
+                            "fields": ",".join(e.get("fields", [])),
+                            "sample_message": e.get("sample"),
+                            "finished_at": record.finished_at,
+                        }
+                        for e in wb["errors_by_code"]
+                    ],
+                )
             if q:
                 conn.execute(
                     quality.insert(),

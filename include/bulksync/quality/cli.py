@@ -1,7 +1,7 @@
 """``bulksync quality …``: commands about GX suites (registered by :mod:`bulksync.cli`).
 
-``bulksync quality init DATASET --pipeline P`` profiles the latest committed extract of a dataset
-and writes a starting suite to ``expectations/<suite>.json``.
+``bulksync quality init DATASET --pipeline P`` profiles the last committed extracts of a dataset
+(``--partitions``, default 7) and writes a starting suite to ``expectations/<suite>.json``.
 """
 
 from __future__ import annotations
@@ -66,14 +66,18 @@ def _window_from_key(key: str) -> Any:
     return Window(parse(start), parse(end))
 
 
-def _latest_interval(folder: Path) -> str | None:
-    """The interval folder under ``folder`` whose extract manifest was committed last."""
+def _latest_intervals(folder: Path, n: int) -> list[str]:
+    """The ``n`` newest committed interval folders under ``folder``, oldest first.
+
+    Windows sort by their start; a ``full`` partition sorts by when it was committed.
+    """
     from bulksync.staging.partition import MANIFEST
 
     if not folder.is_dir():
-        return None
+        return []
     committed = [p for p in folder.iterdir() if not p.name.startswith(".") and (p / MANIFEST).is_file()]
-    return max(committed, key=lambda p: (p / MANIFEST).stat().st_mtime).name if committed else None
+    committed.sort(key=lambda p: (p.name != "full", p.name if p.name != "full" else (p / MANIFEST).stat().st_mtime))
+    return [p.name for p in committed[-n:]]
 
 
 def _arguments(kwargs: dict[str, Any]) -> str:
@@ -94,8 +98,11 @@ def init(
     pipeline: Annotated[str, typer.Option("--pipeline", "-p", help="Pipeline name or DAG id.")],
     interval: Annotated[
         str | None,
-        typer.Option("--interval", help="Partition folder to profile, e.g. 20260101T000000Z_20260102T000000Z."),
+        typer.Option("--interval", help="Profile only this partition folder, e.g. 20260101T000000Z_20260102T000000Z."),
     ] = None,
+    partitions: Annotated[
+        int, typer.Option("--partitions", "-n", min=1, help="Profile the last N committed partitions (nights).")
+    ] = 7,
     suite: Annotated[str | None, typer.Option("--suite", help="Suite name (default: the dataset name).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing suite file.")] = False,
     max_distinct: Annotated[
@@ -105,8 +112,8 @@ def init(
         Path | None, typer.Option("--specs", help="Spec folder (default $BULKSYNC_SPECS_DIR or dags/pipelines).")
     ] = None,
 ) -> None:
-    """Profile the latest committed extract of DATASET and write a starting suite to expectations/."""
-    from bulksync.quality.profile import profile_partition
+    """Profile the last committed extracts of DATASET and write a starting suite to expectations/."""
+    from bulksync.quality.profile import profile_partitions
     from bulksync.quality.suites import suite_path, suite_problems
     from bulksync.settings import staging_conn_id, staging_root
     from bulksync.staging.partition import Partition
@@ -132,24 +139,40 @@ def init(
         raise typer.Exit(1)
     root = staging_root(spec.staging.root)
     ds_folder = Path(root) / spec.tenant / spec.pipeline / ds.name
-    key = interval or _latest_interval(ds_folder)
-    if key is None:
+    keys = [interval] if interval else _latest_intervals(ds_folder, partitions)
+    if not keys:
         err.print(
             f"[red]no committed extract of {ds.name!r} under {ds_folder}; run the pipeline first "
             f"(`bulksync run {spec.pipeline} -d {ds.name}` or the DAG {spec.dag_id} in Airflow)[/red]",
             soft_wrap=True,
         )
         raise typer.Exit(1)
+    chosen = []
+    for key in keys:
+        try:
+            window = _window_from_key(key)
+            conn = staging_conn_id(spec.staging.conn_id)
+            chosen.append(Partition(root, spec.tenant, spec.pipeline, ds.name, window, conn))
+        except ValueError:
+            err.print(
+                f"[red]{key!r} is not a partition folder name (e.g. full, 20260101T000000Z_20260102T000000Z)[/red]"
+            )
+            raise typer.Exit(2) from None
+    options = ds.source.options
+    primary_key = list(getattr(options, "primary_key", None) or [])
+    incremental = bool(getattr(options, "incremental", False))
+    cursor = getattr(options, "cursor_field", None) if incremental else None
     try:
-        window = _window_from_key(key)
-        partition = Partition(root, spec.tenant, spec.pipeline, ds.name, window, staging_conn_id(spec.staging.conn_id))
-    except ValueError:
-        err.print(f"[red]{key!r} is not a partition folder name (e.g. full, 20260101T000000Z_20260102T000000Z)[/red]")
-        raise typer.Exit(2) from None
-    primary_key = list(getattr(ds.source.options, "primary_key", None) or [])
-    try:
-        manifest = read_manifest(partition, "extract")
-        data = profile_partition(manifest, partition, primary_key=primary_key, max_distinct=max_distinct, name=name)
+        parts = [(read_manifest(p, "extract"), p) for p in chosen]
+        data = profile_partitions(
+            parts,
+            primary_key=primary_key,
+            cursor_field=cursor,
+            incremental=incremental,
+            max_distinct=max_distinct,
+            name=name,
+        )
+        manifest = parts[-1][0]
     except BulksyncError as exc:
         err.print(f"[red]{type(exc).__name__}: {exc}[/red]", soft_wrap=True)
         raise typer.Exit(1) from None
@@ -164,15 +187,23 @@ def init(
         column = kwargs.get("column") or ", ".join(kwargs.get("column_list", []))
         table.add_row(str(i), exp["type"], column, _arguments(kwargs), exp["meta"]["severity"])
     out.print(table)
+    rows = sum(m.rows for m, _ in parts)
+    span = manifest.interval if len(parts) == 1 else f"{parts[0][0].interval} .. {manifest.interval}"
     out.print(
         f"wrote {len(data['expectations'])} expectations to {path}\n"
-        f"profiled from {ds.name} {manifest.interval} ({manifest.rows:,} rows"
+        f"profiled from {ds.name} {span} ({len(parts)} partition(s), {rows:,} rows"
         + (f", key {', '.join(primary_key)})" if primary_key else ", no primary key in the spec)"),
         soft_wrap=True,
     )
-    if manifest.rows == 0:
-        out.print("[yellow]the partition is empty: profile a partition with data for useful ranges and sets[/yellow]")
-    out.print("review it: ranges and value sets were learnt from one interval (they only warn)", soft_wrap=True)
+    if rows == 0:
+        out.print("[yellow]the partitions are empty: profile partitions with data for useful ranges and sets[/yellow]")
+    learnt = "one interval" if len(parts) == 1 else f"{len(parts)} intervals"
+    out.print(
+        f"review it: ranges and value sets were learnt from {learnt} (they only warn); "
+        + (f"the cursor {cursor!r} has no range; " if cursor else "")
+        + "dates, timestamps, the key and growing columns have no upper bound",
+        soft_wrap=True,
+    )
     if ds.quality is None:
         out.print(
             f"to use it, add to dataset {ds.name!r} in {spec_file}:\n  quality: {{suite: {name}}}",

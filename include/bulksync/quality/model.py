@@ -73,15 +73,99 @@ class QualityResult(BaseModel):
 
 
 class Reconciliation(BaseModel):
-    """Counts that must add up: source = staged; staged = loaded + quarantined + rejected."""
+    """Counts that must add up: source = staged;
+    staged = loaded + deletions + failed + unprocessed + quarantined + rejected."""
 
     source_count: int | None
     staged: int
     quarantined: int
     rejected: int = Field(description="Rows dropped on purpose by transforms (filter, dedupe).")
     loaded: int = Field(description="Rows written to the target: inserted + updated (merge-aware).")
+    deletions: int = Field(0, description="Staged rows flagged as deleted (delete_flag): applied, not written.")
+    failed: int = Field(0, description="Write-back: records the target system refused (quarantined with its error).")
+    unprocessed: int = Field(0, description="Write-back: records the target system never processed (quarantined).")
     ok: bool
     problems: list[str] = Field(default_factory=list)
+
+
+# The one set of labels of the counts of a run: CLI (run, summary), report, audit tables, asset events.
+COUNT_LABELS: dict[str, str] = {
+    "source_count": "source",
+    "staged": "staged",
+    "quarantined": "quarantined",
+    "rejected": "rejected by transforms",
+    "loaded": "loaded",
+    "deletions": "deletions",
+    "failed": "failed in the target",
+    "unprocessed": "unprocessed by the target",
+}
+COUNTS_EXPLAINED = (
+    "staged = loaded + deletions + failed + unprocessed + quarantined + rejected by transforms; loaded = inserted + "
+    "updated; deletions are staged rows flagged as deleted, applied to the target (target rows deleted counts what "
+    "they removed); failed / unprocessed are records a write-back target refused or never processed (quarantined)"
+)
+
+
+class Counts(BaseModel):
+    """The counts of one dataset in one run, as every surface shows them (labels: :data:`COUNT_LABELS`).
+
+    ``staged`` is what the extract committed to staging (the source's rows); the rows written to the
+    target are ``loaded`` (``inserted`` + ``updated``); ``deletions`` are staged rows flagged as deleted
+    and applied; ``target_deleted`` are target rows removed by them (merge) or replaced (replace,
+    interval).
+    """
+
+    source_count: int | None = None
+    staged: int = 0
+    quarantined: int = 0
+    rejected: int = 0
+    loaded: int = 0
+    deletions: int = 0
+    failed: int = 0
+    unprocessed: int = 0
+    inserted: int = 0
+    updated: int = 0
+    target_deleted: int = 0
+    mode: str | None = None
+
+    @classmethod
+    def of(cls, rec: Reconciliation, *, inserted: int, updated: int, deleted: int, mode: str | None = None) -> Counts:
+        """The counts of a reconciled run."""
+        return cls(
+            source_count=rec.source_count,
+            staged=rec.staged,
+            quarantined=rec.quarantined,
+            rejected=rec.rejected,
+            loaded=rec.loaded,
+            deletions=rec.deletions,
+            failed=rec.failed,
+            unprocessed=rec.unprocessed,
+            inserted=inserted,
+            updated=updated,
+            target_deleted=deleted,
+            mode=mode,
+        )
+
+    def items(self) -> list[tuple[str, str]]:
+        """``(label, value)`` in the order of :data:`COUNT_LABELS`; ``source`` is ``not reported`` without a count."""
+        out = []
+        for key, label in COUNT_LABELS.items():
+            value = getattr(self, key)
+            if key in ("deletions", "failed", "unprocessed") and not value:
+                continue
+            out.append((label, "not reported" if value is None else f"{value:,}"))
+        return out
+
+    def load_detail(self) -> str:
+        """``merge: 2,000 inserted, 449 updated, 3 target rows deleted``."""
+        parts = [f"{self.inserted:,} inserted", f"{self.updated:,} updated"]
+        if self.target_deleted or self.deletions or self.mode in ("replace", "interval"):
+            parts.append(f"{self.target_deleted:,} target rows deleted")
+        return (f"{self.mode}: " if self.mode else "") + ", ".join(parts)
+
+    def line(self) -> str:
+        """One line: ``source 4,500 · staged 4,500 · quarantined 1,157 · … · loaded 2,449 (merge: …)``."""
+        return "  ·  ".join(f"{label} {value}" for label, value in self.items()) + f" ({self.load_detail()})"
 
 
 class RunRecord(BaseModel):
@@ -100,6 +184,11 @@ class RunRecord(BaseModel):
     inserted: int = 0
     updated: int = 0
     deleted: int = 0
+    failed: int = 0
+    unprocessed: int = 0
+    writeback: dict[str, Any] | None = Field(
+        None, description="Write-back targets: object, operation, jobs and the refused records' errors by status code."
+    )
     target: str = ""
     durations: dict[str, float] = Field(default_factory=dict, description="Seconds per stage.")
     error: str | None = None

@@ -6,6 +6,7 @@ import logging
 import os
 from typing import Any
 
+from bulksync import scrub
 from bulksync.quality.model import RunRecord, run_key
 from bulksync.settings import reports_root
 from bulksync.spec.models import DatasetSpec, PipelineSpec
@@ -13,11 +14,19 @@ from bulksync.spec.models import DatasetSpec, PipelineSpec
 log = logging.getLogger(__name__)
 
 
+def scrubbed(record: RunRecord) -> RunRecord:
+    """The run record with every registered secret removed from its texts (errors, problems, samples)."""
+    if not scrub.SCRUBBER:
+        return record
+    return RunRecord.model_validate(scrub.SCRUBBER.scrub_value(record.model_dump(mode="json")))
+
+
 def write_run_record(record: RunRecord) -> str:
     """Write ``runs/{dataset}/{finished}__{run}.json`` under the reports root; return its path.
 
-    A retry of the same run replaces the record of its earlier try.
+    A retry of the same run replaces the record of its earlier try. Secrets are scrubbed first.
     """
+    record = scrubbed(record)
     folder = reports_root() / record.tenant / record.pipeline / "runs" / record.dataset
     folder.mkdir(parents=True, exist_ok=True)
     key = run_key(record.run_id)
@@ -39,12 +48,19 @@ def publish(
     context: Any = None,
     audit: bool = True,
 ) -> None:
-    """Record a run everywhere a person looks: run file, audit tables, report page, alert webhooks."""
+    """Record a run everywhere a person looks: run file, audit tables, report page, alert webhooks.
+
+    Every text stored or sent is scrubbed of the secrets :mod:`bulksync.scrub` knows.
+    """
+    record = scrubbed(record)
     write_run_record(record)
-    if audit and ds.target.kind != "azure_lake":  # a lake has no audit tables: the run record file holds it
+    # a lake has no audit tables (the run record file holds it); Salesforce write-backs keep theirs in
+    # the SQL database named by the target's audit_conn_id, when it names one
+    audit_conn = getattr(ds.target, "audit_conn_id", None) if ds.target.kind == "salesforce" else ds.target.conn_id
+    if audit and ds.target.kind != "azure_lake" and audit_conn:
         from bulksync.quality.audit import record_run
 
-        record_run(ds.target.conn_id, record)
+        record_run(audit_conn, record)
     try:
         from bulksync.quality.report import write_pipeline_report, write_reports_index
 

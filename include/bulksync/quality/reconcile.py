@@ -1,9 +1,13 @@
 """Reconciliation: the counts of one dataset in one run must add up.
 
 ``source count = staged`` (when the source reports a count) and
-``staged = loaded + quarantined + rejected``, where ``loaded`` is inserted + updated (a merge that
-updates a row still loaded it) and ``rejected`` are rows transforms dropped on purpose (filter,
-dedupe), as recorded in the transform manifest.
+``staged = loaded + deletions + failed + unprocessed + quarantined + rejected``, where ``loaded``
+is inserted + updated (a merge that updates a row still loaded it), ``deletions`` are staged rows
+flagged as deleted that were applied rather than written, ``failed`` / ``unprocessed`` are records a
+write-back target (Salesforce) refused or never processed (quarantined beside the partition with
+its error; 0 for SQL targets), ``quarantined`` are rows the quality gate set aside and ``rejected``
+are rows transforms dropped on purpose (filter, dedupe), as recorded in the transform manifest.
+Labels: :data:`bulksync.quality.model.COUNT_LABELS`.
 """
 
 from __future__ import annotations
@@ -22,14 +26,19 @@ def reconcile(
     quarantined = quarantine.rows if quarantine else 0
     rows_in = int(transformed.extra.get("rows_in", transformed.rows))
     rejected = rows_in - transformed.rows
-    # deletions staged with a delete flag were applied, not inserted: they count as loaded
-    loaded = int(load_report["inserted"]) + int(load_report["updated"]) + int(load_report.get("applied_deletes", 0))
+    loaded = int(load_report["inserted"]) + int(load_report["updated"])
+    deletions = int(load_report.get("applied_deletes", 0))  # staged with a delete flag: applied, not written
+    failed = int(load_report.get("failed", 0) or 0)
+    unprocessed = int(load_report.get("unprocessed", 0) or 0)
     problems = []
     if extracted.source_count is not None and extracted.source_count != staged:
         problems.append(f"the source reported {extracted.source_count} rows but {staged} were staged")
-    if staged != loaded + quarantined + rejected:
+    if staged != loaded + deletions + failed + unprocessed + quarantined + rejected:
+        applied = f" + deletions {deletions}" if deletions else ""
+        target = f" + failed {failed} + unprocessed {unprocessed}" if failed or unprocessed else ""
         problems.append(
-            f"staged {staged} != loaded {loaded} + quarantined {quarantined} + rejected by transforms {rejected}"
+            f"staged {staged} != loaded {loaded}{applied}{target} + quarantined {quarantined} "
+            f"+ rejected by transforms {rejected}"
         )
     if rows_in != staged - quarantined:
         problems.append(f"the transform read {rows_in} rows but {staged - quarantined} passed the gate")
@@ -39,6 +48,9 @@ def reconcile(
         quarantined=quarantined,
         rejected=rejected,
         loaded=loaded,
+        deletions=deletions,
+        failed=failed,
+        unprocessed=unprocessed,
         ok=not problems,
         problems=problems,
     )

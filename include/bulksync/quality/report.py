@@ -26,7 +26,7 @@ import jinja2
 from pydantic import ValidationError
 
 from bulksync.errors import TerminalError
-from bulksync.quality.model import ExpectationOutcome, Reconciliation, RunRecord
+from bulksync.quality.model import COUNT_LABELS, ExpectationOutcome, Reconciliation, RunRecord
 from bulksync.settings import reports_root
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ class ReportNotFoundError(TerminalError):
 
 def is_safe_name(value: str) -> bool:
     """Whether ``value`` can be a tenant, pipeline or dataset folder name (no separators, no ``..``)."""
-    return bool(_NAME.match(value)) and ".." not in value
+    return bool(_NAME.fullmatch(value)) and ".." not in value
 
 
 def _check_name(value: str, what: str) -> str:
@@ -288,12 +288,11 @@ def _expectation(e: ExpectationOutcome) -> ExpectationView:
 
 
 def _reconciliation(r: Reconciliation) -> list[tuple[str, str]]:
+    """The counts with the labels every surface uses (:data:`~bulksync.quality.model.COUNT_LABELS`)."""
     return [
-        ("Source count", _n(r.source_count)),
-        ("Staged", _n(r.staged)),
-        ("Quarantined", _n(r.quarantined)),
-        ("Rejected", _n(r.rejected)),
-        ("Loaded", _n(r.loaded)),
+        (label[0].upper() + label[1:], _n(getattr(r, key)))
+        for key, label in COUNT_LABELS.items()
+        if key not in ("deletions", "failed", "unprocessed") or getattr(r, key)
     ]
 
 

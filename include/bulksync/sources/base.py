@@ -80,6 +80,14 @@ class Source(abc.ABC):
         """Called by the extract stage once the partition's extract is committed (archive, ledger …)."""
 
     @classmethod
+    def reconcile_problems(cls, pipeline: Any, dataset: Any, window: Window, manifest: Any) -> list[str]:
+        """Checks of the source's own before the window reconciles, as problems (none by default).
+
+        The file drop compares its ledger's files with the extract ``manifest`` of the partition.
+        """
+        return []
+
+    @classmethod
     def reconciled(cls, pipeline: Any, dataset: Any, window: Window, run_id: str) -> None:
         """Called by the reconcile stage once the window's load reconciled (a file drop marks its files loaded)."""
         return

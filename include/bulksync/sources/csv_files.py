@@ -341,15 +341,12 @@ def _to_utc(arr: pa.Array) -> pa.Array:
     return pc.if_else(has_offset, with_offset, without)
 
 
-_TRUE = pa.array(["true", "1"])
-_FALSE = pa.array(["false", "0"])
-
-
 def _to_bool(arr: pa.Array) -> pa.Array:
     """true/false/1/0 in any letter case; anything else raises ``pa.ArrowInvalid``."""
     lower = pc.utf8_lower(arr)
-    true = pc.is_in(lower, value_set=_TRUE)
-    known = pc.or_(true, pc.is_in(lower, value_set=_FALSE))
+    # built here, not at import: pa.array imports pandas, which `bulksync convert` must not wait for
+    true = pc.is_in(lower, value_set=pa.array(["true", "1"]))
+    known = pc.or_(true, pc.is_in(lower, value_set=pa.array(["false", "0"])))
     if pc.any(pc.and_(pc.is_valid(arr), pc.invert(known))).as_py():
         raise pa.ArrowInvalid("not a bool: expected true, false, 1 or 0")
     return pc.if_else(pc.is_valid(arr), true, None)

@@ -16,6 +16,7 @@ SOURCES: dict[str, str] = {
     "file_drop": "bulksync.sources.file_drop.source",
     "ibmi": "bulksync.sources.ibmi",
     "salesforce": "bulksync.sources.salesforce",
+    "api": "bulksync.sources.api.source",
 }
 
 

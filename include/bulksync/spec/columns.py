@@ -44,7 +44,7 @@ def normalize_type(value: str) -> str:
     v = ALIASES.get(v, v)
     if v in SIMPLE_TYPES:
         return v
-    m = _DECIMAL.match(v)
+    m = _DECIMAL.fullmatch(v)
     if m:
         precision, scale = int(m.group(1)), int(m.group(2))
         if not 1 <= precision <= 38 or scale > precision:

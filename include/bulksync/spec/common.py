@@ -19,7 +19,7 @@ class StrictModel(BaseModel):
 
 
 def _slug(value: str) -> str:
-    if not _SLUG.match(value):
+    if not _SLUG.fullmatch(value):
         raise ValueError(
             f"{value!r} is not a valid name: use lowercase letters, digits and '_', "
             "starting with a letter (at most 63 characters)"
@@ -28,7 +28,7 @@ def _slug(value: str) -> str:
 
 
 def _identifier(value: str) -> str:
-    if not _IDENT.match(value):
+    if not _IDENT.fullmatch(value):
         raise ValueError(f"{value!r} is not a valid SQL identifier (letters, digits, '_'; no quotes or dots)")
     return value
 

@@ -118,6 +118,17 @@ class FixedWidthSpec(StrictModel):
         return self
 
 
+class LeaseSpec(StrictModel):
+    """How two runs of one interval keep out of each other's way (docs/file-drops.md, "Two runs at once")."""
+
+    wait_seconds: float = Field(
+        600, ge=0, description="How long a second run waits for the run extracting the interval, then refuses."
+    )
+    expire_seconds: float = Field(
+        120, ge=1, description="A holder's lease lasts this long after its last heartbeat (renewed every third)."
+    )
+
+
 class FileDropOptions(StrictModel):
     """Options of the ``file_drop`` source."""
 
@@ -150,6 +161,7 @@ class FileDropOptions(StrictModel):
     allow_missing: bool = Field(True, description="Succeed with zero rows when no new file arrived.")
     block_size_mb: int = Field(4, ge=1, le=512, description="Read block size.")
     spool_memory_mb: int = Field(64, ge=1, description="Rows of a file held in memory before spilling to disk.")
+    lease: LeaseSpec = Field(default_factory=LeaseSpec)
 
     @property
     def patterns(self) -> list[str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator, model_validator
@@ -26,6 +26,16 @@ class TaskDefaults(StrictModel):
     execution_timeout_minutes: float = Field(120, gt=0)
 
 
+class RetentionSpec(StrictModel):
+    """What ``bulksync staging prune`` may remove: partitions neither among the ``keep_last`` newest of
+    their dataset nor committed within ``keep_days`` (the latest one and any in use always stay)."""
+
+    keep_last: int = Field(7, ge=1, description="Newest committed partitions kept per dataset, whatever their age.")
+    keep_days: float | None = Field(
+        30, gt=0, description="Partitions committed within this many days are kept; null: age alone keeps nothing."
+    )
+
+
 class StagingSpec(StrictModel):
     """Where staging partitions go. ``root`` defaults to ``$BULKSYNC_STAGING_ROOT``; it may be an Azure
     container URL (``abfs://container/prefix``), reached through ``conn_id``."""
@@ -35,6 +45,7 @@ class StagingSpec(StrictModel):
         None,
         description="Airflow connection (type wasb) of an abfs:// or wasb:// root (default $BULKSYNC_STAGING_CONN_ID).",
     )
+    retention: RetentionSpec = Field(default_factory=RetentionSpec)
 
 
 class QualitySpec(StrictModel):
@@ -72,6 +83,14 @@ class AlertsSpec(StrictModel):
         ),
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml11_on(cls, data: Any) -> Any:
+        """Take a ``True`` key as ``on``: a YAML 1.1 reader (not bulksync's loader) turns ``on:`` into ``True:``."""
+        if isinstance(data, dict) and True in data and "on" not in data:
+            data = {("on" if k is True else k): v for k, v in data.items()}
+        return data
+
 
 class DatasetSpec(StrictModel):
     """One dataset: a source, optional transforms and quality suite, and a target."""
@@ -87,7 +106,7 @@ class DatasetSpec(StrictModel):
     def _deletes_need_a_flag(self) -> DatasetSpec:
         opts = getattr(self.source, "options", None)
         if getattr(opts, "deletes", None) == "delete" and (
-            self.target.mode != "merge" or self.target.delete_flag is None
+            self.target.mode != "merge" or getattr(self.target, "delete_flag", None) is None
         ):
             raise ValueError(
                 "source option 'deletes: delete' needs a target with 'mode: merge' and 'delete_flag: IsDeleted' "

@@ -13,7 +13,7 @@ _API_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
 
 
 def _api_name(value: str) -> str:
-    if not _API_NAME.match(value):
+    if not _API_NAME.fullmatch(value):
         raise ValueError(f"{value!r} is not a Salesforce API name (letters, digits and '_', e.g. Account, Amount__c)")
     return value
 

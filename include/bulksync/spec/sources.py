@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Tag, model_validator
 
+from bulksync.spec.api import ApiSourceSpec
 from bulksync.spec.columns import ColumnSpec
 from bulksync.spec.common import Identifier, StrictModel
 from bulksync.spec.file_drop import FileDropSourceSpec
@@ -100,6 +101,7 @@ SOURCE_SPECS: dict[str, type[StrictModel]] = {
     "file_drop": FileDropSourceSpec,
     "ibmi": IbmiSourceSpec,
     "salesforce": SalesforceSourceSpec,
+    "api": ApiSourceSpec,
 }
 
 
@@ -113,7 +115,8 @@ SourceSpec = Annotated[
     | Annotated[CsvFilesSourceSpec, Tag("kind=csv_files")]
     | Annotated[FileDropSourceSpec, Tag("kind=file_drop")]
     | Annotated[IbmiSourceSpec, Tag("kind=ibmi")]
-    | Annotated[SalesforceSourceSpec, Tag("kind=salesforce")],
+    | Annotated[SalesforceSourceSpec, Tag("kind=salesforce")]
+    | Annotated[ApiSourceSpec, Tag("kind=api")],
     Discriminator(
         _source_tag,
         custom_error_type="unknown_source_kind",

@@ -8,9 +8,10 @@ from pydantic import Discriminator, Field, Tag, model_validator
 
 from bulksync.spec.common import Identifier, StrictModel
 from bulksync.spec.lake import AzureLakeTargetSpec
+from bulksync.spec.salesforce_target import SalesforceTargetSpec
 
 LoadMode = Literal["append", "merge", "replace", "interval"]
-TARGET_KINDS = ("postgres", "sqlite", "azure_lake")
+TARGET_KINDS = ("postgres", "sqlite", "azure_lake", "salesforce")
 
 
 class SqlTargetSpec(StrictModel):
@@ -90,10 +91,12 @@ def dataset_name_problems(ds: Any) -> list[str]:
 def _target_tag(value: Any) -> str:
     kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
     # unknown kinds go to the SQL model, whose ``kind`` error lists the SQL kinds
-    return "kind=azure_lake" if kind == "azure_lake" else "kind=sql"
+    return {"azure_lake": "kind=azure_lake", "salesforce": "kind=salesforce"}.get(str(kind), "kind=sql")
 
 
 TargetSpec = Annotated[
-    Annotated[SqlTargetSpec, Tag("kind=sql")] | Annotated[AzureLakeTargetSpec, Tag("kind=azure_lake")],
+    Annotated[SqlTargetSpec, Tag("kind=sql")]
+    | Annotated[AzureLakeTargetSpec, Tag("kind=azure_lake")]
+    | Annotated[SalesforceTargetSpec, Tag("kind=salesforce")],
     Discriminator(_target_tag),
 ]

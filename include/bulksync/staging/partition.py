@@ -18,7 +18,12 @@ if TYPE_CHECKING:
 
 MANIFEST = "_manifest.json"
 TRANSFORMED = "transformed"
-STAGE_FOLDERS = {"validate": "validated", "quarantine": "quarantine", "transform": TRANSFORMED}
+STAGE_FOLDERS = {
+    "validate": "validated",
+    "quarantine": "quarantine",
+    "transform": TRANSFORMED,
+    "target_quarantine": "quarantine/target",  # records a write-back target refused (Salesforce)
+}
 CHUNK_STAGE_PREFIX = "chunk-"
 CHUNKS_FOLDER = ".chunks"
 

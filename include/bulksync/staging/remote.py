@@ -5,6 +5,12 @@ Parts go under ``{stage folder}/_parts/{attempt}/``; the manifest that lists the
 the new manifest does not list is removed: earlier attempts' parts, parts of interrupted attempts
 and, for an extract, the later stages (validated, transformed, reports) of the old data — whose
 manifests are removed *before* the new extract manifest is written, so they never describe it.
+
+**No commit replaces what another run committed meanwhile.** An attempt remembers the ETag of the
+stage's manifest when it starts (or that there was none) and writes its own manifest only on that
+condition (``If-Match`` / ``If-None-Match: *``): when another run committed the stage while this
+attempt was writing, this attempt refuses (:class:`StagingConflictError`, transient) and removes its
+parts, leaving the other run's partition whole. Its retry starts a new attempt, which may replace it.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import time
 import uuid
 from typing import Any
 
-from bulksync.errors import StagingError
+from bulksync.errors import StagingError, TransientError
 from bulksync.staging.partition import MANIFEST
 from bulksync.storage.location import Location
 
@@ -25,6 +31,10 @@ log = logging.getLogger(__name__)
 PARTS = "_parts"
 WRITE_BLOCK = 8 << 20  # bytes per uploaded block: what a part buffers beyond its row group
 COPY_TIMEOUT_SECONDS = 600
+
+
+class StagingConflictError(TransientError):
+    """Another run committed the stage while this attempt was writing it; this attempt did not commit."""
 
 
 class _HashingFile:
@@ -68,6 +78,41 @@ class RemoteStage:
         self.attempt = uuid.uuid4().hex[:12]
         self.prefix = f"{PARTS}/{self.attempt}"
         self._part: _HashingFile | None = None
+        self._client: Any = None
+        self.base_etag = self._manifest_etag()
+
+    def _manifest_blob(self) -> Any:
+        """The SDK's client of the stage's manifest blob (conditional writes need it; adlfs has none)."""
+        if self._client is None:
+            from airflow.providers.microsoft.azure.hooks.wasb import WasbHook
+
+            container, _, blob = self.folder.child(MANIFEST).path.partition("/")
+            service = WasbHook(wasb_conn_id=str(self.folder.conn_id)).get_conn()
+            self._client = service.get_blob_client(container, blob)
+        return self._client
+
+    def _manifest_etag(self) -> str | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return str(self._manifest_blob().get_blob_properties().etag)
+        except ResourceNotFoundError:
+            return None
+
+    def _conflict(self) -> StagingConflictError:
+        committed = "another run"
+        try:
+            import json
+
+            data = json.loads(self.folder.child(MANIFEST).read_text())
+            committed = f"run {data.get('run_id')} (try {data.get('try_number')}, at {data.get('created_at')})"
+        except (FileNotFoundError, ValueError):
+            pass
+        return StagingConflictError(
+            f"{self.folder.url} was committed by {committed} while this attempt was writing it; this attempt did "
+            "not replace it and removed its own parts. Two runs of one interval ran at once: the retry of this "
+            "task commits afresh"
+        )
 
     def part_name(self, name: str) -> str:
         """The path of a part of this attempt, relative to the stage folder."""
@@ -108,7 +153,13 @@ class RemoteStage:
 
     def commit(self, manifest_json: str, own_files: list[str], *, replaces_all: bool) -> None:
         """Write the manifest (the commit point), then remove what it does not list."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
+
         root = self.folder.path.rstrip("/")
+        if self._manifest_etag() != self.base_etag:  # checked before anything of the other run's is touched
+            self.abort()
+            raise self._conflict()
         existing = self._files()
         manifest = f"{root}/{MANIFEST}"
         if replaces_all:
@@ -117,7 +168,20 @@ class RemoteStage:
                 name = posixpath.basename(path)
                 if path != manifest and name.startswith("_") and name.endswith(".json"):
                     self.folder.fs.rm_file(path)
-        self.folder.child(MANIFEST).write_text(manifest_json)
+        condition: dict[str, Any] = (
+            {"etag": self.base_etag, "match_condition": MatchConditions.IfNotModified}
+            if self.base_etag
+            else {"overwrite": False}
+        )
+        if self.base_etag:
+            condition["overwrite"] = True
+        try:  # the commit point: one request, on condition nobody committed since this attempt began
+            self._manifest_blob().upload_blob(manifest_json.encode("utf-8"), **condition)
+        except (ResourceModifiedError, ResourceExistsError):
+            self.abort()
+            raise self._conflict() from None
+        finally:
+            self.folder.refresh()
         keep = {manifest} | {f"{root}/{f}" for f in own_files}
         stale = [p for p in existing if p not in keep and (replaces_all or not _in_substage(p, root))]
         if stale:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pyarrow as pa
@@ -45,6 +45,13 @@ class LoadResult:
     replaced_load_id: str | None = None
     """The earlier load of the same window whose rows this one replaced (a new extract of it)."""
 
+    failed: int = 0
+    """Write-back targets: records the target system refused (quarantined with its error)."""
+    unprocessed: int = 0
+    """Write-back targets: records the target system never processed (quarantined; rerun to send them)."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Target-specific details for reports (e.g. Salesforce job ids and errors by status code)."""
+
     def to_json(self) -> dict[str, Any]:
         """JSON-safe dict, for XCom and reports."""
         d = asdict(self)
@@ -79,6 +86,10 @@ class Target(abc.ABC):
         one wrote. The default (targets without a ledger) is :meth:`load`.
         """
         return self.load(batches, schema, window=window, run_id=run_id)
+
+    def bind(self, partition: Any, manifest: Any, run: Any = None) -> None:  # noqa: B027 - optional hook
+        """Called before :meth:`load` with the staging partition and manifest being loaded (write-back
+        targets quarantine refused records beside the partition)."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

@@ -12,6 +12,7 @@ TARGETS: dict[str, str] = {
     "postgres": "bulksync.targets.postgres:PostgresTarget",
     "sqlite": "bulksync.targets.sql:SqlTarget",
     "azure_lake": "bulksync.targets.azure_lake:AzureLakeTarget",
+    "salesforce": "bulksync.targets.salesforce:SalesforceTarget",
 }
 
 

@@ -76,7 +76,7 @@ class SqlTarget(Target):
         """Quote an identifier for statements run with ``exec_driver_sql`` on this dialect."""
         return self.hook.engine.dialect.identifier_preparer.quote(name)
 
-    def bind(self, name: str) -> str:
+    def param(self, name: str) -> str:
         """The driver's placeholder of the named parameter ``name``."""
         return f":{name}" if self.dialect == "sqlite" else f"%({name})s"
 
@@ -490,7 +490,7 @@ class SqlTarget(Target):
         src = self.q(tmp)
         cols = [self.q(n) for n in schema.names]
         params = {"run_id": audit[0], "loaded_at": self.time_param(audit[1])}
-        select = f"SELECT {', '.join(cols)}, {self.bind('run_id')}, {self.bind('loaded_at')} FROM {src}"
+        select = f"SELECT {', '.join(cols)}, {self.param('run_id')}, {self.param('loaded_at')} FROM {src}"
         into = f"INSERT INTO {self.table_sql} ({', '.join(cols)}, {self.q(AUDIT_RUN_ID)}, {self.q(AUDIT_LOADED_AT)})"
         if self.upsert_keys:
             cond = " AND ".join(f"t.{self.q(k)} = s.{self.q(k)}" for k in self.spec.keys)
@@ -544,7 +544,7 @@ class SqlTarget(Target):
     def _load_condition(self, previous: LedgerEntry) -> tuple[str, dict[str, Any]]:
         """The rows an earlier load wrote: its run id and load time in the audit columns."""
         cond = (
-            f"({self.q(AUDIT_RUN_ID)} = {self.bind('prev_run')} AND {self.q(AUDIT_LOADED_AT)} = {self.bind('prev_at')})"
+            f"({self.q(AUDIT_RUN_ID)} = {self.param('prev_run')} AND {self.q(AUDIT_LOADED_AT)} = {self.param('prev_at')})"
         )
         return cond, {"prev_run": previous.run_id, "prev_at": self.stored_time(previous.rows_loaded_at)}
 
@@ -567,10 +567,10 @@ class SqlTarget(Target):
         col = self.q(self.spec.interval_column)
         clauses, params = [], {}
         if window.start is not None:
-            clauses.append(f"{col} >= {self.bind('start')}")
+            clauses.append(f"{col} >= {self.param('start')}")
             params["start"] = self.window_param(window.start, typ)
         if window.end is not None:
-            clauses.append(f"{col} < {self.bind('end')}")
+            clauses.append(f"{col} < {self.param('end')}")
             params["end"] = self.window_param(window.end, typ)
         where = " AND ".join(clauses) or "1=1"
         if previous is not None:

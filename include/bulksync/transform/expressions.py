@@ -5,6 +5,11 @@ Syntax is a subset of Python: column names, literals, ``+ - * / %``, comparisons
 set of functions (:data:`FUNCTIONS`). Nothing else parses: no attribute access, no subscripts, no
 imports, no lambdas, so a spec cannot run arbitrary code. Parsing needs only :mod:`ast`; evaluation
 imports pandas lazily and works on whole columns.
+
+Expressions are bounded so that a spec cannot exhaust the stack or memory of ``validate`` or the
+DAG processor: at most :data:`MAX_CHARS` characters, :data:`MAX_NODES` syntax nodes and
+:data:`MAX_DEPTH` levels of nesting (``not not … x`` or ``a + (b + (c …))``), each refused with an
+:class:`ExpressionError` saying which bound and how to stay under it.
 """
 
 from __future__ import annotations
@@ -31,6 +36,12 @@ FUNCTIONS: dict[str, tuple[int, int | None]] = {
     "not_null": (1, 1),
     "substr": (2, 3),
 }
+MAX_CHARS = 10_000
+"""Longest expression accepted (characters)."""
+MAX_NODES = 2_000
+"""Most syntax nodes (names, literals, operators, calls) in one expression."""
+MAX_DEPTH = 100
+"""Deepest nesting of operators and calls in one expression."""
 _BINOPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Mod)
 _CMPOPS = (ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.In, ast.NotIn)
 
@@ -42,12 +53,53 @@ class ExpressionError(ValueError):
 @lru_cache(maxsize=512)
 def parse_expression(text: str) -> ast.expr:
     """Parse and check an expression; raise :class:`ExpressionError` naming what is not allowed."""
+    if len(text) > MAX_CHARS:
+        raise ExpressionError(
+            f"expression of {len(text):,} characters starting {_head(text)} is longer than the limit of "
+            f"{MAX_CHARS:,}; split it into several derive/filter steps"
+        )
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
-        raise ExpressionError(f"cannot parse expression {text!r}: {exc.msg}") from None
+        raise ExpressionError(f"cannot parse expression {_head(text)}: {exc.msg}") from None
+    except (RecursionError, MemoryError):
+        raise ExpressionError(
+            f"expression {_head(text)} is nested too deeply to parse (the limit is {MAX_DEPTH} levels); "
+            "split it into several derive/filter steps"
+        ) from None
+    _check_size(tree.body, text)
     _check(tree.body, text)
     return tree.body
+
+
+def _head(text: str, n: int = 60) -> str:
+    """The start of an expression for a message (a huge one is not repeated whole)."""
+    return repr(text) if len(text) <= n else repr(text[:n]) + "…"
+
+
+def _check_size(root: ast.AST, text: str) -> None:
+    """Refuse more than :data:`MAX_NODES` nodes or :data:`MAX_DEPTH` levels, without recursing."""
+    count = 0
+    stack = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        if count > MAX_NODES:
+            raise ExpressionError(
+                f"expression {_head(text)} has more than {MAX_NODES:,} terms; split it into several "
+                "derive/filter steps (or use 'in [..]' for long lists of alternatives)"
+            )
+        if depth > MAX_DEPTH:
+            raise ExpressionError(
+                f"expression {_head(text)} nests more than {MAX_DEPTH} levels deep; split it into several "
+                "derive/filter steps"
+            )
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node) if not _is_context(child))
+
+
+def _is_context(node: ast.AST) -> bool:
+    """Load/Store markers and operator tokens: part of their parent, not nodes of their own."""
+    return isinstance(node, ast.expr_context | ast.operator | ast.boolop | ast.unaryop | ast.cmpop)
 
 
 def referenced_columns(text: str) -> set[str]:

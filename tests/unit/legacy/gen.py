@@ -66,7 +66,7 @@ def order_rows(n: int, seed: int = 11) -> list[dict[str, Any]]:
             "ord_weight_kg": _money(rng, 8, 3, signed=False),
             "ord_exch_rate": rng.choice([1.0, 0.5, 1.0859375, 1234.5625, -0.25]),
             "ord_pay_type": pay,
-            "ord_amount_edited": f"{float(total % 1_000_000):>13,.2f}",
+            "ord_amount_edited": _edited_amount(total % 1_000_000),
             "ord_item_count": count,
         }
         if pay == "C":
@@ -101,6 +101,14 @@ def bank_rows(details: int, seed: int = 3) -> list[dict[str, Any]]:
     return rows
 
 
+def _edited_amount(value: Decimal) -> str:
+    """``value`` as COBOL shows it in ``PIC -Z,ZZZ,ZZ9.99``: a fixed sign position, zero-suppressed digits."""
+    return ("-" if value < 0 else " ") + f"{abs(value):>12,.2f}"
+
+
+EDITED = {"ord_amount_edited"}  # numeric-edited columns: written as text, decoded as numbers
+
+
 def expected(rows: list[dict[str, Any]], names: list[str], trim: str = "right") -> list[dict[str, Any]]:
     """The decoded form of generated rows: every schema column present, text trimmed like the reader."""
     out = []
@@ -108,7 +116,9 @@ def expected(rows: list[dict[str, Any]], names: list[str], trim: str = "right") 
         row = {}
         for name in names:
             v = r.get(name)
-            if isinstance(v, str) and trim == "right":
+            if name in EDITED and isinstance(v, str):
+                v = Decimal(v.replace(",", "").replace(" ", ""))
+            elif isinstance(v, str) and trim == "right":
                 v = v.rstrip(" ")
             row[name] = v
         out.append(row)

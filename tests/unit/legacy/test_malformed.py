@@ -119,7 +119,9 @@ def test_rdw_with_garbage_reserved_bytes() -> None:
     data = bytearray(encoded(o, gen.order_rows(3)))
     second = int.from_bytes(data[:2], "big")
     data[second + 2] = 0x40
-    with pytest.raises(InvalidRdwError, match=f"record 2 at byte {second}: RDW x'.*' has non-zero reserved bytes"):
+    with pytest.raises(
+        InvalidRdwError, match=f"record 2 at byte {second}: RDW x'.*' has non-zero bytes where bytes 2-3 should be zero"
+    ):
         drain(io.BytesIO(bytes(data)), o, "orders.dat")
 
 
@@ -173,9 +175,10 @@ def test_odo_count_out_of_range_is_a_record_error() -> None:
     data = bytearray(encoded(o, rows))
     data[4 + 87 : 4 + 89] = (99).to_bytes(2, "big")  # ORD-ITEM-COUNT of record 1 (RDW + offset 87)
     block = next(read_records(io.BytesIO(bytes(data)), o, name="orders.dat"))
-    assert [(e.record, e.reason) for e in block.errors] == [
-        (1, "ORD-ITEM-COUNT = out of range 1..20 for its OCCURS DEPENDING ON table")
-    ]
+    assert [(e.record, e.offset, e.field, e.field_offset, e.raw, e.reason) for e in block.errors] == [
+        (1, 0, "ord_item_count", 87, "0063", "the OCCURS DEPENDING ON counter ORD-ITEM-COUNT = 99 is outside 1..20 "
+         "(table ORD-ITEMS): the fields after it cannot be located")
+    ]  # fmt: skip
     assert block.batch.to_pylist()[0]["ord_no"] is None
     assert block.batch.to_pylist()[1]["ord_no"] == rows[1]["ord_no"]
 

@@ -20,9 +20,11 @@ from bulksync.legacy.picture import Picture, PictureError, parse_picture
         ("PP999", Picture("PP999", "numeric", 3, 3, 5, False, 2)),
         ("SVPP99", Picture("SVPP99", "numeric", 2, 2, 4, True, 2)),
         ("S9(18)", Picture("S9(18)", "numeric", 18, 18, 0, True)),
-        ("-Z,ZZ9.99CR", Picture("-Z,ZZ9.99CR", "edited", 11)),
-        ("ZZ/99/99", Picture("ZZ/99/99", "edited", 8)),
-        ("$***,**9.99", Picture("$***,**9.99", "edited", 11)),
+        ("-Z,ZZ9.99CR", Picture("-Z,ZZ9.99CR", "numeric_edited", 11, 6, 2, True)),
+        ("ZZ/99/99", Picture("ZZ/99/99", "numeric_edited", 8, 6, 0, False)),
+        ("$***,**9.99", Picture("$***,**9.99", "numeric_edited", 11, 8, 2, False)),
+        ("XXBXX/X", Picture("XXBXX/X", "edited", 7)),
+        ("+9.9(5)E+99", Picture("+9.9(5)E+99", "edited", 12)),
     ],
 )
 def test_pictures(text: str, expected: Picture) -> None:

@@ -175,7 +175,8 @@ def test_non_strict_keeps_the_record_with_a_null(tmp_path: Path) -> None:
     assert decoded[2]["cust_discount_pct"] is None
     assert decoded[:2] == gen.expected(rows[:2], list(decoded[0]))
     assert [str(e) for e in blocks[0].errors] == [
-        f"record 3 (byte 400): cust_discount_pct = x'{data[516:520].hex().upper()}': bad zoned sign"
+        f"record 3 (byte 400): cust_discount_pct at byte 116 of the record = x'{data[516:520].hex().upper()}': "
+        "bad zoned sign"
     ]
     assert (blocks[0].error_count, blocks[0].error_records) == (1, 1)
 

@@ -14,6 +14,7 @@ from bulksync.sandbox.salesforce.bulk import JobManager, decode_locator, encode_
 from bulksync.sandbox.salesforce.errors import ApiError
 from bulksync.sandbox.salesforce.faults import Faults
 from bulksync.sandbox.salesforce.store import Store
+from tests.helpers import java_double_text
 
 FIELDS = "Id, Name, BillingStreet, Description, AnnualRevenue, Active__c, SystemModstamp, LastActivityDate"
 
@@ -32,8 +33,8 @@ def expected_rows(store: Store, text: str, include_deleted: bool = False) -> lis
                     values.append(v.strftime("%Y-%m-%dT%H:%M:%S.000Z"))
                 elif f.type == "boolean":
                     values.append("true" if v else "false")
-                elif f.type == "currency" and f.scale == 0:
-                    values.append(str(int(v)))
+                elif f.type in ("double", "currency", "percent"):
+                    values.append(java_double_text(v))
                 else:
                     values.append(str(v))
             out.append(values)

@@ -172,13 +172,15 @@ class Job:
 
     def info(self, min_seconds: float) -> dict[str, Any]:
         """The job document of GET ``/jobs/query/{id}``."""
-        if self.state in ("UploadComplete", "InProgress") and self.done:
-            if time.monotonic() - self.started >= min_seconds:
+        elapsed = time.monotonic() - self.started
+        if self.state in ("UploadComplete", "InProgress"):
+            # the result may be ready early: the job still reports InProgress until min_seconds passed
+            if self.done and elapsed >= min_seconds:
                 self.state = "Failed" if self.fail else "JobComplete"
                 if self.fail:
                     self.error_message = FAILED_MESSAGE
-        elif self.state == "UploadComplete" and time.monotonic() - self.started > min(0.05, min_seconds / 4):
-            self.state = "InProgress"
+            elif elapsed > min(0.05, min_seconds / 4):
+                self.state = "InProgress"
         stamp = self.created.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
         doc: dict[str, Any] = {
             "id": self.id,

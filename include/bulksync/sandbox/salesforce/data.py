@@ -253,6 +253,8 @@ def _account(g: Gen) -> Columns:
         "Credit_Limit__c": lambda: g.money("Credit_Limit__c", 1_000, 10_000_000, 2, 0.2),
         "Discount__c": lambda: g.money("Discount__c", 0, 40, 2, 0.3),
         "Active__c": lambda: g.flag("Active__c", 0.85),
+        "Acme_Id__c": lambda: pa.nulls(g.n, pa.string()),
+        "customExtIdField__c": lambda: pa.nulls(g.n, pa.string()),
         "Revenue_Per_Employee__c": per_employee,
     }
 
@@ -292,6 +294,7 @@ def _contact(g: Gen) -> Columns:
         "HasOptedOutOfEmail": lambda: g.flag("HasOptedOutOfEmail", 0.1),
         "Description": lambda: g.pick("Description", TEXTS, 0.5),
         "Languages__c": lambda: g.multi("Languages__c", LANGUAGES, 0.3),
+        "Acme_Contact_Id__c": lambda: pa.nulls(g.n, pa.string()),
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -79,6 +80,11 @@ def plan(store: Store, query: Query, include_deleted: bool) -> ScanPlan:
         live = pc.field("IsDeleted") == pa.scalar(False)
         condition = live if condition is None else condition & live
         filter_columns.add("IsDeleted")
+    purged = store.purged[obj.name]
+    if purged:  # hard-deleted records: gone from queryAll too
+        kept = ~pc.field("Id").isin(pa.array(sorted(purged), pa.string()))
+        condition = kept if condition is None else condition & kept
+        filter_columns.add("Id")
     cheap = [f.name for f in obj.columns if f.name in filter_columns]
     return ScanPlan(store, query, lo, hi, query.columns(), condition, cheap)
 
@@ -155,12 +161,52 @@ def _datetime_text(column: pa.ChunkedArray) -> pa.Array:
     return pc.if_else(array.is_valid(), result, pa.scalar(None, pa.string()))
 
 
+def java_double(value: float) -> str:
+    """``Double.toString`` of Java: ``100.0``, ``1234.5``, ``1.2345678E7``, ``1.0E-4``.
+
+    Salesforce's Bulk API writes double, currency and percent values this way ("100.0" for a
+    percent(3,0), scientific notation from 10^7 up and below 10^-3): the shortest digits that
+    round-trip, at least one digit after the point.
+    """
+    if value == 0:
+        return "0.0"
+    magnitude = abs(value)
+    if 1e-3 <= magnitude < 1e7:
+        text = repr(value)
+        return text if "." in text or "e" in text else text + ".0"
+    sign, digits, exponent = decimal.Decimal(repr(value)).normalize().as_tuple()
+    assert isinstance(exponent, int)
+    numerals = "".join(map(str, digits))
+    power = exponent + len(numerals) - 1
+    mantissa = numerals[0] + "." + (numerals[1:] or "0")
+    return f"{'-' if sign else ''}{mantissa}E{power}"
+
+
+def java_number_text(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """A float column as Java prints doubles (see :func:`java_double`), vectorised where it can be."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    values = np.asarray(pc.fill_null(array, 0.0).to_numpy(zero_copy_only=False), dtype=np.float64)
+    plain = pc.cast(array, pa.string())
+    magnitude = np.abs(values)
+    integral = (values == np.trunc(values)) & (magnitude < 1e7)
+    text = pc.if_else(pa.array(integral), pc.binary_join_element_wise(plain, ".0", ""), plain)
+    odd = np.flatnonzero(((magnitude >= 1e7) | ((magnitude < 1e-3) & (magnitude > 0))) & ~np.isnan(values))
+    if len(odd):
+        strings = text.to_pylist()
+        for i in odd.tolist():
+            strings[i] = java_double(float(values[i]))
+        text = pa.array(strings, pa.string())
+    return pc.if_else(array.is_valid(), text, pa.scalar(None, pa.string()))
+
+
 def _csv_column(fdef: FieldDef, column: pa.ChunkedArray) -> pa.ChunkedArray:
     if fdef.type == "datetime":
         text = _datetime_text(column)
     elif fdef.type == "boolean":
         text = pc.if_else(column, "true", "false")
-    elif fdef.type in ("double", "currency", "percent", "int", "date"):
+    elif fdef.type in ("double", "currency", "percent"):
+        text = java_number_text(column)
+    elif fdef.type in ("int", "date"):
         text = pc.cast(column, pa.string())
     else:
         text = column

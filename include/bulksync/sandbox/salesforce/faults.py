@@ -35,6 +35,10 @@ class FaultSettings:
     """Seconds sent in ``Retry-After``."""
     fail_jobs: int = 0
     """The next N query jobs end ``Failed``."""
+    fail_ingest_jobs: int = 0
+    """The next N ingest jobs end ``Failed`` after ``ingest_fail_after`` records: the rest are unprocessed."""
+    ingest_fail_after: int = 0
+    """Records an ingest job failed by ``fail_ingest_jobs`` processes before it fails."""
     daily_api_max: int = 100_000
     """``DailyApiRequests`` Max; requests beyond it get REQUEST_LIMIT_EXCEEDED."""
     seed: int | None = None
@@ -97,6 +101,14 @@ class Faults:
         with self.lock:
             if self.settings.fail_jobs > 0:
                 self.settings.fail_jobs -= 1
+                return True
+        return False
+
+    def take_ingest_failure(self) -> bool:
+        """True (and one fewer to go) when the next ingest job must end ``Failed``."""
+        with self.lock:
+            if self.settings.fail_ingest_jobs > 0:
+                self.settings.fail_ingest_jobs -= 1
                 return True
         return False
 

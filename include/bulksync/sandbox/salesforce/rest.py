@@ -22,6 +22,7 @@ from bulksync.sandbox.salesforce import engine, soql
 from bulksync.sandbox.salesforce.bulk import JobManager
 from bulksync.sandbox.salesforce.errors import ApiError, not_found
 from bulksync.sandbox.salesforce.faults import Faults
+from bulksync.sandbox.salesforce.ingest import IngestManager
 from bulksync.sandbox.salesforce.schema import API_VERSIONS, OBJECTS, ObjectDef, find_object
 from bulksync.sandbox.salesforce.store import Store
 
@@ -102,9 +103,10 @@ class Cursor:
 class Api:
     """Routes ``/services/data/...`` requests to the store, the query engine and the job manager."""
 
-    def __init__(self, store: Store, jobs: JobManager, faults: Faults) -> None:
+    def __init__(self, store: Store, jobs: JobManager, faults: Faults, ingest: IngestManager | None = None) -> None:
         self.store = store
         self.jobs = jobs
+        self.ingest = ingest or IngestManager(store, faults, jobs.min_seconds)
         self.faults = faults
         self.cursors: OrderedDict[str, Cursor] = OrderedDict()
         self.lock = threading.Lock()
@@ -141,6 +143,32 @@ class Api:
                 return self.query(base, version, params.get("q", ""), parts[0] == "queryAll", headers)
         if parts[:2] == ["jobs", "query"]:
             return self.bulk(method, version, parts[2:], params, body)
+        if parts[:2] == ["jobs", "ingest"]:
+            return self.ingest_route(method, version, parts[2:], body, headers)
+        raise not_found()
+
+    def ingest_route(self, method: str, version: str, parts: list[str], body: bytes, headers: Any) -> Response:
+        """``/jobs/ingest`` resources (see :mod:`bulksync.sandbox.salesforce.ingest`)."""
+        ingest = self.ingest
+        if not parts:
+            if method == "POST":
+                return Response(200, ingest.create(json_body(body), version).info(ingest.min_seconds))
+            if method == "GET":
+                return Response(200, ingest.list())
+        elif len(parts) == 1:
+            if method == "GET":
+                return Response(200, ingest.get(parts[0]).info(ingest.min_seconds))
+            if method == "PATCH":
+                job = ingest.set_state(parts[0], json_body(body).get("state"))
+                return Response(200, job.info(ingest.min_seconds))
+            if method == "DELETE":
+                ingest.delete(parts[0])
+                return Response(204)
+        elif parts[1:] == ["batches"] and method == "PUT":
+            ingest.upload(parts[0], body, headers.get("Content-Type"))
+            return Response(201)
+        elif len(parts) == 2 and method == "GET":
+            return Response(200, ingest.result(parts[0], parts[1]), content_type="text/csv")
         raise not_found()
 
     def limits(self) -> dict[str, Any]:
@@ -151,7 +179,10 @@ class Api:
             "DailyApiRequests": {"Max": s.daily_api_max, "Remaining": max(s.daily_api_max - self.faults.api_used, 0)},
             "DailyBulkV2QueryJobs": {"Max": jobs_max, "Remaining": max(jobs_max - self.jobs.created, 0)},
             "DailyBulkV2QueryFileStorageMB": {"Max": 976_562, "Remaining": 976_562},
-            "DailyBulkApiBatches": {"Max": 15_000, "Remaining": 15_000},
+            "DailyBulkApiBatches": {
+                "Max": 15_000,
+                "Remaining": max(15_000 - -(-self.ingest.records_uploaded // 10_000), 0),
+            },
             "ConcurrentSyncLongTxn": {"Max": 10, "Remaining": 10},
             "DataStorageMB": {"Max": 1_024, "Remaining": 1_000},
         }

@@ -44,6 +44,13 @@ class FieldDef:
     reference_to: tuple[str, ...] = ()
     picklist: tuple[str, ...] = ()
     system: bool = False
+    external_id: bool = False
+    """An external id (``externalId: true``, indexed, usable as ``externalIdFieldName`` of upserts)."""
+    unique: bool = False
+    """Values must be unique across the object's records (``DUPLICATE_VALUE`` otherwise)."""
+    restricted: bool = False
+    """A restricted picklist: values outside ``picklist`` are refused (``INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST``)."""
+    help_text: str | None = None
 
     @property
     def calculated(self) -> bool:
@@ -67,13 +74,26 @@ class FieldDef:
             "datetime": pa.timestamp("ms", tz="UTC"),
         }.get(self.type, pa.float64())
 
+    @property
+    def writable(self) -> bool:
+        """Createable and updateable (not a system, formula, compound or id field)."""
+        return not (self.system or self.calculated or self.is_compound or self.type == "id")
+
     def describe(self) -> dict[str, Any]:
-        """The field's entry in ``/sobjects/{object}/describe``."""
+        """The field's entry in ``/sobjects/{object}/describe``: every key of a real org's field describe.
+
+        The 57 keys of ``DescribeFieldResult`` (SOAP API Developer Guide, "describeSObjectResult" →
+        "Field"; the same in REST describe), e.g. https://developer.salesforce.com/docs/atlas.en-us.api.meta/
+        api/sforce_api_calls_describesobjects_describesobjectresult.htm#field — in alphabetical order as
+        REST answers them.
+        """
         custom = self.name.endswith("__c")
-        writable = not (self.system or self.calculated or self.is_compound or self.type == "id")
+        writable = self.writable
         string_like = self.type in STRING_TYPES
+        numeric = self.type in ("double", "currency", "percent")
         return {
             "aggregatable": self.type not in ("textarea", "address", "multipicklist"),
+            "aiPredictionField": False,
             "autoNumber": False,
             "byteLength": self.length * 3 if string_like else 0,
             "calculated": self.calculated,
@@ -81,36 +101,60 @@ class FieldDef:
             "cascadeDelete": False,
             "caseSensitive": False,
             "compoundFieldName": self.compound,
+            "controllerName": None,
             "createable": writable,
             "custom": custom,
             "defaultValue": False if self.type == "boolean" else None,
-            "defaultedOnCreate": self.type == "boolean" or self.system,
+            "defaultValueFormula": None,
+            "defaultedOnCreate": self.type == "boolean" or self.system or self.name == "OwnerId",
+            "dependentPicklist": False,
+            "deprecatedAndHidden": False,
             "digits": self.precision if self.type == "int" else 0,
-            "externalId": False,
+            "displayLocationInDecimal": False,
+            "encrypted": False,
+            "externalId": self.external_id,
+            "extraTypeInfo": _EXTRA_TYPE.get(self.type),
             "filterable": not self.is_compound and self.type != "textarea",
+            "filteredLookupInfo": None,
+            "formulaTreatNullNumberAsZero": False,
             "groupable": self.type not in ("textarea", "address", "double", "currency", "percent", "datetime"),
-            "idLookup": self.type == "id",
+            "highScaleNumber": False,
+            "htmlFormatted": False,
+            "idLookup": self.type == "id" or self.external_id,
+            "inlineHelpText": self.help_text,
             "label": self.label or _label(self.name),
             "length": self.length if string_like else 0,
+            "mask": None,
+            "maskType": None,
             "name": self.name,
             "nameField": self.name == "Name",
+            "namePointing": False,
             "nillable": self.nillable,
+            "permissionable": custom and self.nillable and not self.calculated,
             "picklistValues": [
                 {"active": True, "defaultValue": False, "label": v, "validFor": None, "value": v} for v in self.picklist
             ],
             "polymorphicForeignKey": False,
-            "precision": self.precision if self.type in ("double", "currency", "percent") else 0,
+            "precision": self.precision if numeric else 0,
             "queryByDistance": False,
+            "referenceTargetField": None,
             "referenceTo": list(self.reference_to),
             "relationshipName": _relationship(self.name) if self.type == "reference" else None,
-            "restrictedPicklist": False,
-            "scale": self.scale if self.type in ("double", "currency", "percent") else 0,
+            "relationshipOrder": None,
+            "restrictedDelete": False,
+            "restrictedPicklist": self.restricted,
+            "scale": self.scale if numeric else 0,
+            "searchPrefilterable": self.type == "reference",
             "soapType": _SOAP.get(self.type, "xsd:string"),
             "sortable": self.type not in ("textarea", "address", "multipicklist"),
             "type": self.type,
-            "unique": False,
+            "unique": self.unique,
             "updateable": writable,
+            "writeRequiresMasterRead": False,
         }
+
+
+_EXTRA_TYPE = {"textarea": "plaintextarea", "address": None}
 
 
 def _label(name: str) -> str:
@@ -287,7 +331,7 @@ ACCOUNT = ObjectDef(
         FieldDef("Industry", "picklist", length=255, picklist=INDUSTRIES),
         FieldDef("AnnualRevenue", "currency", "Annual Revenue", precision=18, scale=0),
         FieldDef("NumberOfEmployees", "int", "Employees", precision=8),
-        FieldDef("Rating", "picklist", "Account Rating", length=255, picklist=RATINGS),
+        FieldDef("Rating", "picklist", "Account Rating", length=255, picklist=RATINGS, restricted=True),
         FieldDef("Description", "textarea", "Account Description", length=32000),
         *_audit(),
         FieldDef("LastActivityDate", "date", "Last Activity", system=True),
@@ -295,6 +339,16 @@ ACCOUNT = ObjectDef(
         FieldDef("Credit_Limit__c", "currency", "Credit Limit", precision=16, scale=2),
         FieldDef("Discount__c", "percent", "Discount", precision=5, scale=2),
         FieldDef("Active__c", "boolean", "Active", nillable=False),
+        FieldDef(
+            "Acme_Id__c",
+            "string",
+            "ACME Id",
+            length=40,
+            external_id=True,
+            unique=True,
+            help_text="The account's id in ACME's ERP (upsert key of the write-back).",
+        ),
+        FieldDef("customExtIdField__c", "string", "customExtIdField", length=255, external_id=True),
         FieldDef(
             "Revenue_Per_Employee__c",
             "currency",
@@ -329,6 +383,7 @@ CONTACT = ObjectDef(
         FieldDef("Description", "textarea", "Contact Description", length=32000),
         *_audit(),
         FieldDef("Languages__c", "multipicklist", "Languages", length=4099, picklist=LANGUAGES),
+        FieldDef("Acme_Contact_Id__c", "string", "ACME Contact Id", length=40, external_id=True, unique=True),
     ),
 )
 
@@ -399,7 +454,7 @@ INVOICE = ObjectDef(
         *_stamps(),
         FieldDef("Account__c", "reference", "Account", length=18, reference_to=("Account",)),
         FieldDef("Opportunity__c", "reference", "Opportunity", length=18, reference_to=("Opportunity",)),
-        FieldDef("Status__c", "picklist", "Status", length=255, picklist=INVOICE_STATUS),
+        FieldDef("Status__c", "picklist", "Status", length=255, picklist=INVOICE_STATUS, restricted=True),
         FieldDef("Amount__c", "currency", "Amount", precision=16, scale=2),
         FieldDef("Tax_Rate__c", "percent", "Tax Rate", precision=5, scale=3),
         FieldDef("Tax__c", "currency", "Tax", precision=18, scale=2, formula="Amount__c * Tax_Rate__c / 100"),

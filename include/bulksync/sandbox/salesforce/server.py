@@ -28,6 +28,7 @@ from bulksync.sandbox.salesforce.bulk import JobManager
 from bulksync.sandbox.salesforce.data import DEFAULT_MODSTAMP_END
 from bulksync.sandbox.salesforce.errors import ApiError, limit_exceeded, not_found
 from bulksync.sandbox.salesforce.faults import Faults, FaultSettings
+from bulksync.sandbox.salesforce.ingest import IngestManager
 from bulksync.sandbox.salesforce.rest import Api, Response
 from bulksync.sandbox.salesforce.schema import find_object
 from bulksync.sandbox.salesforce.store import Store
@@ -54,6 +55,7 @@ class SandboxConfig:
         workdir: folder for certificates and keys (a temp folder when None).
         modstamp_end: seeded ``SystemModstamp`` values lie in the eight weeks before it.
         faults: initial fault settings.
+        max_upload_bytes: the largest ingest upload accepted (default: Salesforce's 150 MB of base64).
     """
 
     port: int = 0
@@ -67,6 +69,7 @@ class SandboxConfig:
     workdir: Path | None = None
     modstamp_end: dt.datetime = DEFAULT_MODSTAMP_END
     faults: FaultSettings = field(default_factory=FaultSettings)
+    max_upload_bytes: int | None = None
 
 
 class _Server(ThreadingHTTPServer):
@@ -96,6 +99,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_DELETE(self) -> None:
         self._dispatch("DELETE")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
 
     def _dispatch(self, method: str) -> None:
         sandbox = self.server.sandbox
@@ -207,7 +213,8 @@ class SalesforceSandbox:
         )
         self.faults = Faults(self.config.faults)
         self.jobs = JobManager(self.store, self.workdir, self.faults, self.config.job_seconds)
-        self.api = Api(self.store, self.jobs, self.faults)
+        self.ingest = IngestManager(self.store, self.faults, self.config.job_seconds, self.config.max_upload_bytes)
+        self.api = Api(self.store, self.jobs, self.faults, self.ingest)
         self.httpd = _Server((self.config.host, self.config.port), _Handler)
         self.httpd.sandbox = self
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -288,6 +295,22 @@ class SalesforceSandbox:
             fixed = now.astimezone(dt.UTC)
             self.store.clock = lambda: fixed
 
+    def set_validation_rules(self, obj: str, rules: list[dict[str, Any]]) -> None:
+        """Replace the validation rules of ``obj``: ``[{"name", "condition", "message", "field"}]``.
+
+        ``condition`` is a SOQL WHERE expression over the object's fields; a record written by an
+        ingest job for which it holds fails with ``FIELD_CUSTOM_VALIDATION_EXCEPTION`` and the message.
+        """
+        from bulksync.sandbox.salesforce.apply import ValidationRule
+
+        objdef = find_object(obj)
+        if objdef is None:
+            raise ApiError(400, "INVALID_TYPE", f"sObject type '{obj}' is not supported")
+        parsed = [ValidationRule(**rule) for rule in rules]
+        for rule in parsed:
+            rule.expression(objdef)  # a bad condition is refused now, not in the middle of a job
+        self.ingest.rules[objdef.name] = parsed
+
     def records(self, obj: str, fields: list[str] | None = None, include_deleted: bool = False) -> pa.Table:
         """Every current record of ``obj`` (the truth to compare an extraction with), in Id order."""
         objdef = find_object(obj)
@@ -312,7 +335,8 @@ class SalesforceSandbox:
             return Response(exc.status, {"error": exc.error, "error_description": exc.description})
 
     def admin(self, method: str, path: str, body: bytes) -> Response:
-        """``/__admin/state`` (GET), ``faults``, ``faults/clear``, ``expire-tokens``, ``clock`` (POST)."""
+        """``/__admin/state`` (GET), ``faults``, ``faults/clear``, ``expire-tokens``, ``clock``,
+        ``validation-rules`` (POST)."""
         payload = json.loads(body or b"{}")
         if (method, path) == ("GET", "state"):
             return Response(200, {**self.faults.state(), "records": self.store.totals, "jobs": len(self.jobs.jobs)})
@@ -329,6 +353,9 @@ class SalesforceSandbox:
             return Response(200, self.faults.state())
         if path == "expire-tokens":
             self.auth.expire_all()
+            return Response(204)
+        if path == "validation-rules":
+            self.set_validation_rules(str(payload.get("object", "")), payload.get("rules") or [])
             return Response(204)
         if path == "clock":
             now = payload.get("now")

@@ -1,14 +1,14 @@
 """The sandbox's records: seeded rows generated on demand plus an overlay of REST changes.
 
 Seeded record ``i`` is generated from ``(seed, object, i)`` when a chunk of it is read. Records
-created, updated or deleted through the REST API live in a small per-object overlay (index → full
-row) that replaces the generated row; new records take the next index, so ids keep sorting like
-indices. A delete sets ``IsDeleted`` (the record stays visible to ``queryAll``, as in the recycle bin).
+created, updated or deleted through the REST API or Bulk ingest jobs live in an overlay of Arrow
+segments (whole rows) that replaces the generated row; new records take the next index, so ids
+keep sorting like indices. A delete sets ``IsDeleted`` (the record stays visible to ``queryAll``, as
+in the recycle bin); a hard delete purges it.
 """
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 import threading
 from collections.abc import Callable, Iterator
@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from bulksync.sandbox.salesforce import data, ids
 from bulksync.sandbox.salesforce.errors import ApiError
@@ -31,6 +32,12 @@ def _now() -> dt.datetime:
 
 class Store:
     """All objects' records. Thread-safe; ``version`` changes on every write.
+
+    Changed and new records live in an overlay of Arrow *segments*: every write appends one table
+    of whole rows (a REST change one row, a Bulk ingest batch thousands) and points the records'
+    indices at their row in it; the latest write of a record wins. External-id values of written
+    records are indexed for upserts and relationship columns. Hard-deleted records are purged:
+    no query, not even ``queryAll``, returns them.
 
     Args:
         counts: seeded records per object name (objects missing get ``default_count``).
@@ -51,8 +58,16 @@ class Store:
         self.modstamp_end = modstamp_end
         self.base = {o.name: int(wanted.get(o.name.lower(), default_count)) for o in OBJECTS.values()}
         self.totals = dict(self.base)
-        self.overlay: dict[str, dict[int, dict[str, Any]]] = {o.name: {} for o in OBJECTS.values()}
-        self._sorted: dict[str, list[int]] = {o.name: [] for o in OBJECTS.values()}
+        self.segments: dict[str, list[pa.Table]] = {o.name: [] for o in OBJECTS.values()}
+        self.overlay: dict[str, dict[int, tuple[int, int]]] = {o.name: {} for o in OBJECTS.values()}
+        self._keys: dict[str, np.ndarray | None] = {o.name: None for o in OBJECTS.values()}
+        self.external: dict[str, dict[str, dict[str, int]]] = {
+            o.name: {f.name: {} for f in o.fields if f.external_id or f.unique} for o in OBJECTS.values()
+        }
+        self._external_of: dict[str, dict[str, dict[int, str]]] = {
+            o: {f: {} for f in fields} for o, fields in self.external.items()
+        }
+        self.purged: dict[str, set[str]] = {o.name: set() for o in OBJECTS.values()}
         self.lock = threading.RLock()
         self.version = 0
         self.clock: Callable[[], dt.datetime] = _now
@@ -65,6 +80,16 @@ class Store:
         """Records ``[lo, hi)`` of ``obj`` with the overlay applied, in Id order (row ``p`` is record ``lo + p``)."""
         return self.rows(obj, np.arange(lo, min(hi, self.total(obj)), dtype=np.int64), columns)
 
+    def overlay_keys(self, obj: ObjectDef) -> np.ndarray:
+        """The sorted indices of written records (cached until the next write)."""
+        with self.lock:
+            keys = self._keys[obj.name]
+            if keys is None:
+                over = self.overlay[obj.name]
+                keys = np.sort(np.fromiter(over, dtype=np.int64, count=len(over)))
+                self._keys[obj.name] = keys
+            return keys
+
     def rows(self, obj: ObjectDef, indices: np.ndarray, columns: list[str] | None = None) -> pa.Table:
         """Records ``indices`` (ascending) of ``obj``, only ``columns`` (default all), overlay applied."""
         schema = obj.arrow_schema
@@ -73,20 +98,28 @@ class Store:
             schema = pa.schema([f for f in schema if f.name in wanted])
         if len(indices) == 0:
             return schema.empty_table()
-        lo, hi = int(indices[0]), int(indices[-1]) + 1
-        with self.lock:
-            keys = self._sorted[obj.name]
-            candidates = keys[bisect.bisect_left(keys, lo) : bisect.bisect_left(keys, hi)]
-            over = {i: self.overlay[obj.name][i] for i in candidates}
-        if not over:
+        keys = self.overlay_keys(obj)
+        lo, hi = np.searchsorted(keys, [int(indices[0]), int(indices[-1]) + 1])
+        candidates = keys[lo:hi]
+        if not len(candidates):
             return data.generate(obj, self.seed, indices, self.base, self.modstamp_end, columns)
-        is_over = np.isin(indices, np.fromiter(over, dtype=np.int64, count=len(over)))
+        is_over = np.isin(indices, candidates, assume_unique=True)
         base_idx = indices[~is_over]
         over_idx = indices[is_over]
-        parts = [
-            data.generate(obj, self.seed, base_idx, self.base, self.modstamp_end, columns),
-            pa.Table.from_pylist([{f.name: over[int(i)][f.name] for f in schema} for i in over_idx], schema),
-        ]
+        with self.lock:
+            where = self.overlay[obj.name]
+            located = [where[int(i)] for i in over_idx]
+            segments = self.segments[obj.name]
+            seg = np.fromiter((s for s, _ in located), dtype=np.int64, count=len(located))
+            pos = np.fromiter((p for _, p in located), dtype=np.int64, count=len(located))
+            parts_over: list[pa.Table] = []
+            order_over: list[np.ndarray] = []
+            for number in np.unique(seg):
+                at = np.flatnonzero(seg == number)
+                parts_over.append(segments[int(number)].select(schema.names).take(pa.array(pos[at])))
+                order_over.append(at)
+        over_table = pa.concat_tables(parts_over).take(pa.array(np.argsort(np.concatenate(order_over), kind="stable")))
+        parts = [data.generate(obj, self.seed, base_idx, self.base, self.modstamp_end, columns), over_table]
         order = np.argsort(np.concatenate([base_idx, over_idx]), kind="stable")
         return pa.concat_tables(parts).take(pa.array(order))
 
@@ -104,9 +137,9 @@ class Store:
             yield start, self.chunk(obj, start, min(start + size, end), columns)
 
     def index_of(self, obj: ObjectDef, record_id: str) -> int:
-        """The index of ``record_id``; NOT_FOUND when ``obj`` has no such record."""
+        """The index of ``record_id``; NOT_FOUND when ``obj`` has no such (or a hard-deleted) record."""
         index = ids.index_of(obj.prefix, record_id)
-        if index is None or index >= self.total(obj):
+        if index is None or index >= self.total(obj) or ids.to_18(record_id) in self.purged[obj.name]:
             raise ApiError(404, "NOT_FOUND", "The requested resource does not exist")
         return index
 
@@ -114,6 +147,12 @@ class Store:
         """One record as typed values."""
         index = self.index_of(obj, record_id)
         return dict(self.chunk(obj, index, index + 1).to_pylist()[0])
+
+    def find_external(self, obj: ObjectDef, field_name: str, value: str) -> int | None:
+        """The index of the record whose external id (or unique field) ``field_name`` is ``value``.
+
+        Case-insensitive, as Salesforce matches text external ids."""
+        return self.external[obj.name].get(field_name, {}).get(value.lower())
 
     def create(self, obj: ObjectDef, values: dict[str, Any]) -> str:
         """Insert a record; return its id."""
@@ -125,6 +164,7 @@ class Store:
             raise ApiError(400, "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]")
         with self.lock:
             index = self.totals[obj.name]
+            self._check_unique(obj, checked, index)
             now = self.clock()
             row.update({f.name: False for f in obj.columns if f.type == "boolean"})
             row.update(checked)
@@ -146,8 +186,10 @@ class Store:
             row = self.get(obj, record_id)
             if row["IsDeleted"]:
                 raise ApiError(404, "ENTITY_IS_DELETED", "entity is deleted")
+            index = self.index_of(obj, record_id)
+            self._check_unique(obj, checked, index)
             row.update(checked)
-            self._write(obj, self.index_of(obj, record_id), row, self.clock())
+            self._write(obj, index, row, self.clock())
 
     def delete(self, obj: ObjectDef, record_id: str) -> None:
         """Soft-delete a record (``IsDeleted`` true, still returned by ``queryAll``)."""
@@ -158,14 +200,69 @@ class Store:
             row["IsDeleted"] = True
             self._write(obj, self.index_of(obj, record_id), row, self.clock())
 
+    def _check_unique(self, obj: ObjectDef, values: dict[str, Any], index: int) -> None:
+        for name, known in self.external[obj.name].items():
+            value = values.get(name)
+            owner = known.get(str(value).lower()) if value not in (None, "") else None
+            if owner is not None and owner != index:
+                raise ApiError(
+                    400,
+                    "DUPLICATE_VALUE",
+                    f"duplicate value found: {name} duplicates value on record with id: "
+                    f"{ids.make_id(obj.prefix, owner)}",
+                )
+
     def _write(self, obj: ObjectDef, index: int, row: dict[str, Any], now: dt.datetime) -> None:
         now = now.astimezone(dt.UTC).replace(microsecond=now.microsecond // 1000 * 1000)
         row.update(LastModifiedDate=now, LastModifiedById=SANDBOX_USER, SystemModstamp=now)
-        _derive(obj, row)
-        if index not in self.overlay[obj.name]:
-            bisect.insort(self._sorted[obj.name], index)
-        self.overlay[obj.name][index] = row
-        self.version += 1
+        table = derive(obj, pa.Table.from_pylist([row], obj.arrow_schema))
+        self.write_rows(obj, np.array([index], dtype=np.int64), table)
+
+    def write_rows(self, obj: ObjectDef, indices: np.ndarray, table: pa.Table) -> None:
+        """Make ``table`` (whole rows of ``obj``'s schema, already stamped and derived) the records ``indices``.
+
+        Indices at or past the current total extend the object. External-id values are indexed;
+        a record's old value stops pointing at it.
+        """
+        if not len(indices):
+            return
+        table = table.select(obj.arrow_schema.names).cast(obj.arrow_schema)
+        with self.lock:
+            segments = self.segments[obj.name]
+            number = len(segments)
+            segments.append(table)
+            where = self.overlay[obj.name]
+            for pos, index in enumerate(indices.tolist()):
+                where[index] = (number, pos)
+            self._keys[obj.name] = None
+            for name, known in self.external[obj.name].items():
+                of = self._external_of[obj.name][name]
+                for index, value in zip(indices.tolist(), table.column(name).to_pylist(), strict=True):
+                    old = of.pop(index, None)
+                    if old is not None and known.get(old) == index:
+                        known.pop(old)
+                    if value not in (None, ""):
+                        key = str(value).lower()
+                        known[key] = index
+                        of[index] = key
+            top = int(indices.max()) + 1
+            if top > self.totals[obj.name]:
+                self.totals[obj.name] = top
+            self.version += 1
+
+    def purge(self, obj: ObjectDef, record_ids: list[str]) -> None:
+        """Hard-delete records: gone from every query (``queryAll`` included) and from the external-id index."""
+        with self.lock:
+            gone = {ids.to_18(r) for r in record_ids}
+            self.purged[obj.name] |= gone
+            for name, known in self.external[obj.name].items():
+                of = self._external_of[obj.name][name]
+                for record_id in gone:
+                    index = ids.index_of(obj.prefix, record_id)
+                    old = of.pop(index, None) if index is not None else None
+                    if old is not None and known.get(old) == index:
+                        known.pop(old)
+            self.version += 1
 
     def _check(self, obj: ObjectDef, values: dict[str, Any], creating: bool) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -175,7 +272,7 @@ class Store:
             fdef = obj.field(name)
             if fdef is None:
                 raise ApiError(400, "INVALID_FIELD", f"No such column '{name}' on sobject of type {obj.name}")
-            if fdef.system or fdef.calculated or fdef.is_compound or fdef.type == "id":
+            if not fdef.writable:
                 verb = "create" if creating else "update"
                 raise ApiError(
                     400,
@@ -215,23 +312,27 @@ def _coerce(fdef: FieldDef, value: Any) -> Any:
         ) from None
 
 
-def _derive(obj: ObjectDef, row: dict[str, Any]) -> None:
-    """Recompute formula and derived fields after a write."""
+def derive(obj: ObjectDef, table: pa.Table) -> pa.Table:
+    """Recompute formula and derived fields of whole rows after a write (vectorised)."""
 
-    def ratio(a: Any, b: Any, scale: float = 1.0) -> float | None:
-        if a is None or b in (None, 0):
-            return None
-        return round(a / b * scale, 2)
+    def put(name: str, values: Any) -> None:
+        nonlocal table
+        i = table.schema.get_field_index(name)
+        table = table.set_column(i, name, pa.array(values, table.schema.field(name).type))
+
+    def ratio(a: pa.ChunkedArray, b: pa.ChunkedArray) -> pa.Array:
+        divisor = pc.if_else(pc.equal(b, 0), pa.scalar(None, pa.float64()), b.cast(pa.float64()))
+        return pc.round(pc.divide(a.cast(pa.float64()), divisor), 2)
 
     if obj.name == "Account":
-        row["Revenue_Per_Employee__c"] = ratio(row.get("AnnualRevenue"), row.get("NumberOfEmployees"))
+        put("Revenue_Per_Employee__c", ratio(table["AnnualRevenue"], table["NumberOfEmployees"]))
     elif obj.name in ("Contact", "Lead"):
-        row["Name"] = " ".join(p for p in (row.get("FirstName"), row.get("LastName")) if p)
+        put("Name", pc.binary_join_element_wise(table["FirstName"], table["LastName"], " ", null_handling="skip"))
     elif obj.name == "Opportunity":
-        amount, probability = row.get("Amount"), row.get("Probability")
-        row["ExpectedRevenue"] = None if amount is None or probability is None else round(amount * probability / 100, 2)
-        stage = row.get("StageName") or ""
-        row["IsClosed"], row["IsWon"] = stage.startswith("Closed"), stage == "Closed Won"
+        put("ExpectedRevenue", pc.round(pc.divide(pc.multiply(table["Amount"], table["Probability"]), 100.0), 2))
+        stage = pc.fill_null(table["StageName"], "")
+        put("IsClosed", pc.starts_with(stage, "Closed"))
+        put("IsWon", pc.equal(stage, "Closed Won"))
     elif obj.name == "Invoice__c":
-        amount, rate = row.get("Amount__c"), row.get("Tax_Rate__c")
-        row["Tax__c"] = None if amount is None or rate is None else round(amount * rate / 100, 2)
+        put("Tax__c", pc.round(pc.divide(pc.multiply(table["Amount__c"], table["Tax_Rate__c"]), 100.0), 2))
+    return table

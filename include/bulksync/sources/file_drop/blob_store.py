@@ -135,6 +135,8 @@ class BlobLandingStore:
         check_container(conn_id, self.container)
         self.client = WasbHook(wasb_conn_id=conn_id).get_conn().get_container_client(self.container)
         self._etags: dict[str, str] = {}
+        self.owner: str | None = None
+        """The run claiming blobs (recorded in the claimed copies' metadata)."""
 
     def describe(self) -> str:
         return f"abfs://{self.container}/{self.prefix}".rstrip("/")
@@ -268,7 +270,7 @@ class BlobLandingStore:
             raise
         copied = False
         try:
-            if not self._copy(src, name, dest, lease=lease):
+            if not self._copy(src, name, dest, lease=lease, metadata=self._claim_metadata()):
                 return False
             copied = True
             src.delete_blob(lease=lease)
@@ -281,13 +283,27 @@ class BlobLandingStore:
         self._etags.pop(name, None)
         return True
 
-    def _copy(self, src: Any, name: str, dest: str, *, lease: Any = None, overwrite: bool = False) -> bool:
+    def _claim_metadata(self) -> dict[str, str] | None:
+        return {"bulksync_claimed_by": self.owner} if self.owner else None
+
+    def _copy(
+        self,
+        src: Any,
+        name: str,
+        dest: str,
+        *,
+        lease: Any = None,
+        overwrite: bool = False,
+        metadata: dict[str, str] | None = None,
+    ) -> bool:
         """Server-side copy of ``src`` (as listed) to ``dest``; ``False`` when ``dest`` exists (no overwrite)."""
         from azure.core import MatchConditions
         from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceModifiedError
 
         dst = self._blob(dest)
         kwargs: dict[str, Any] = {} if overwrite else {"match_condition": MatchConditions.IfMissing}
+        if metadata:
+            kwargs["metadata"] = metadata
         etag = self._etags.get(name)
         if etag:
             kwargs |= {"source_etag": etag, "source_match_condition": MatchConditions.IfNotModified}

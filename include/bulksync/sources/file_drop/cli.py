@@ -153,8 +153,68 @@ def convert(
         Path | None, typer.Option("--fixed-width", help="YAML layout: {columns: [{name, type, start, width}]}.")
     ] = None,
     copybook: Annotated[Path | None, typer.Option(help="COBOL copybook (.cpy) describing the records.")] = None,
-    record_format: Annotated[str, typer.Option(help="Copybook files: fixed, rdw or length_field.")] = "fixed",
-    code_page: Annotated[str, typer.Option(help="Copybook files: cp037, cp500, cp273, cp1140 or ascii.")] = "cp037",
+    options_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--options",
+            help="Copybook files: YAML holding the spec's option block (format: copybook, copybook: {…}) or the "
+            "copybook block itself; the flags below override it.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    record_format: Annotated[
+        str | None, typer.Option(help="Copybook: fixed, rdw, vb (BDW + RDW), length_field or odo (default fixed).")
+    ] = None,
+    code_page: Annotated[
+        str | None, typer.Option(help="Copybook: cp037 (default), cp500, cp273, cp875, cp1047, cp1140-cp1149, ascii.")
+    ] = None,
+    record: Annotated[str | None, typer.Option(help="Copybook: the 01 record to decode.")] = None,
+    segments: Annotated[
+        str | None, typer.Option(help="Copybook: 01 record per record, FIELD:VALUE=RECORD,… (e.g. REC-TYPE:H=HDR)")
+    ] = None,
+    redefines: Annotated[
+        list[str] | None,
+        typer.Option(help="Copybook: BASE=BRANCH, or BASE=FIELD:VALUE=BRANCH,… to choose per record (repeatable)."),
+    ] = None,
+    rdw_byte_order: Annotated[str | None, typer.Option(help="Copybook RDW: big (IBM, default) or little.")] = None,
+    rdw_includes_header: Annotated[
+        bool | None, typer.Option(help="Copybook RDW: the length counts the 4-byte RDW (IBM, default).")
+    ] = None,
+    rdw_length_at: Annotated[
+        int | None, typer.Option(help="Copybook RDW: length in bytes 0-1 (default) or 2-3.")
+    ] = None,
+    header_bytes: Annotated[int | None, typer.Option(help="Copybook: bytes to skip at the start.")] = None,
+    trailer_bytes: Annotated[int | None, typer.Option(help="Copybook: bytes to skip at the end.")] = None,
+    header_records: Annotated[int | None, typer.Option(help="Copybook: records to leave out at the start.")] = None,
+    trailer_records: Annotated[int | None, typer.Option(help="Copybook: records to leave out at the end.")] = None,
+    skip: Annotated[
+        str | None, typer.Option(help="Copybook: leave out records by a field's value, FIELD=VALUE,… (REC-TYPE=H,T).")
+    ] = None,
+    record_length: Annotated[int | None, typer.Option(help="Copybook fixed records: the length in bytes.")] = None,
+    length_field: Annotated[str | None, typer.Option(help="Copybook length_field: the field holding it.")] = None,
+    length_adjust: Annotated[int | None, typer.Option(help="Copybook length_field: added to its value.")] = None,
+    trim: Annotated[str | None, typer.Option(help="Copybook text: right (default), both or none.")] = None,
+    float_format: Annotated[
+        str | None, typer.Option(help="Copybook COMP-1/COMP-2: ibm_hex (default), ieee or ieee_little.")
+    ] = None,
+    comp5_byte_order: Annotated[str | None, typer.Option(help="Copybook COMP-5: big (default) or little.")] = None,
+    source_format: Annotated[str | None, typer.Option(help="Copybook text: fixed columns (default) or free.")] = None,
+    edited_numbers: Annotated[
+        str | None, typer.Option(help="Copybook numeric-edited pictures: decimal (default) or text.")
+    ] = None,
+    null_low_values: Annotated[
+        str | None, typer.Option(help="Copybook fields of x'00': numbers (default: null numbers), all or none.")
+    ] = None,
+    null_spaces: Annotated[
+        str | None, typer.Option(help="Copybook fields of spaces: numbers (default: null numbers), all or none.")
+    ] = None,
+    strict: Annotated[
+        bool | None, typer.Option(help="Copybook: a record with an invalid value rejects the file (as a pipeline).")
+    ] = None,
+    set_option: Annotated[
+        list[str] | None, typer.Option("--set", help="Copybook: any option by its spec name, KEY=VALUE (repeatable).")
+    ] = None,
     compression: Annotated[str, typer.Option(help="auto (by suffix), none, gzip or zip.")] = "auto",
     show: Annotated[int, typer.Option(help="Rows to print.")] = 5,
 ) -> None:
@@ -178,9 +238,23 @@ def convert(
         "arrival": {"mode": "immediate"},
     }
     try:
-        if copybook is not None:
-            cb = {"copybook": str(copybook.resolve()), "record_format": record_format, "code_page": code_page}
-            opts |= {"format": "copybook", "copybook": cb, "on_record_errors": "load"}
+        if copybook is not None or options_file is not None:
+            from bulksync.legacy import convert_options as co
+
+            flags = {
+                "record_format": record_format, "code_page": code_page, "record": record,
+                "segments": co.parse_rule(segments, "--segments") if segments else None,
+                "redefines": co.parse_redefines(redefines) if redefines else None,
+                "rdw_byte_order": rdw_byte_order, "rdw_includes_header": rdw_includes_header,
+                "rdw_length_at": rdw_length_at, "header_bytes": header_bytes, "trailer_bytes": trailer_bytes,
+                "header_records": header_records, "trailer_records": trailer_records,
+                "skip_records": co.parse_skip(skip) if skip else None, "record_length": record_length,
+                "record_length_field": length_field, "record_length_adjust": length_adjust, "trim": trim,
+                "float_format": float_format, "comp5_byte_order": comp5_byte_order, "source_format": source_format,
+                "edited_numbers": edited_numbers, "null_low_values": null_low_values, "null_spaces": null_spaces,
+                "strict": strict, **co.parse_set(set_option or []),
+            }  # fmt: skip
+            opts |= co.copybook_block(options_file, copybook, flags)
         elif fixed_width is not None:
             opts |= {"format": "fixed_width", "fixed_width": yaml.safe_load(fixed_width.read_text(encoding="utf-8"))}
         else:
@@ -204,6 +278,9 @@ def convert(
     except ValidationError as exc:
         err.print(f"[red]invalid options: {exc}[/red]")
         raise typer.Exit(2) from None
+    except BulksyncError as exc:
+        err.print(f"[red]{type(exc).__name__}: {exc}[/red]")
+        raise typer.Exit(2) from None
     source = FileDropSource(SimpleNamespace(kind="file_drop", options=options), Window())
     try:
         spool, sha256, size = source.read_checked(DropFile(file.name, file.name))
@@ -223,6 +300,8 @@ def convert(
     record_errors = getattr(source.reader, "record_errors", 0)
     console.print(f"[green]✓[/green] {file.name}: {spool.rows:,} rows, {size:,} bytes, sha256 {sha256}")
     console.print(f"  errors: {record_errors:,} record(s) with undecodable values (loaded as null)")
+    for line in getattr(source.reader, "error_lines", [])[:10]:
+        console.print(f"    {line}", markup=False)
     console.print(f"  wrote {output}")
     console.print("  schema:")
     for field in schema:

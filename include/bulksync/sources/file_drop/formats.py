@@ -273,6 +273,7 @@ class CopybookReader:
         self.options = legacy.CopybookOptions.model_validate(opts.copybook)
         self.layout = legacy.load_layout(self.options)  # type: ignore[attr-defined]
         self.record_errors = 0
+        self.error_lines: list[str] = []  # the first invalid values, for `bulksync convert`
 
     def schema(self) -> pa.Schema:
         return self.legacy.arrow_schema(self.layout, self.options)  # type: ignore[no-any-return]
@@ -282,12 +283,16 @@ class CopybookReader:
             for block in self.legacy.read_records(f, self.options, name=name, layout=self.layout):
                 bad = int(getattr(block, "error_records", 0) or 0)
                 errors = list(getattr(block, "errors", []) or [])
-                if bad and self.opts.on_record_errors == "quarantine_file":
+                # strict: a record with an invalid value is never dropped nor nulled: the file is quarantined
+                if bad and (self.opts.on_record_errors == "quarantine_file" or self.options.strict):
                     shown = "; ".join(str(e) for e in errors[:3])
                     raise FileRejectedError(
                         "record_errors",
                         f"{name}: {bad} record(s) hold values that cannot be decoded ({shown}). Check the copybook, "
-                        "code page and record format, or set on_record_errors: load to load them with nulls",
+                        "code page and record format, or set on_record_errors: load"
+                        + (" and strict: false" if self.options.strict else "")
+                        + " to load them with nulls",
                     )
                 self.record_errors += bad
+                self.error_lines.extend(str(e) for e in errors[: max(0, 10 - len(self.error_lines))])
                 yield block.batch

@@ -16,7 +16,11 @@ A file is identified by (tenant, pipeline, dataset, file name, size, sha256). St
 ``replaced``     was ``staged``; ``bulksync files reprocess`` asked for a replay
 
 At most one row per identity is ``pending``, ``staged`` or ``loaded`` (a partial unique index), so of two
-concurrent runs only one can accept a file.
+concurrent runs only one can accept a file. An extract holds its interval's lease (:mod:`.lease`) while
+it claims, reads and archives; every write it makes to the ledger is fenced by that lease.
+
+A file becomes ``loaded`` only when the reconciled partition lists it: :meth:`Ledger.mark_loaded`
+takes the ledger row ids the extract's manifest recorded, never "every staged row of the interval".
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from bulksync.hooks.sql import SqlAlchemyHook
+from bulksync.sources.file_drop.lease import Lease, lease_table
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +122,49 @@ class Ledger:
         self.hook = SqlAlchemyHook(conn_id)
         self.key = {"tenant": tenant, "pipeline": pipeline, "dataset": dataset}
         self.table = _table(self.hook.dialect)
+        self.leases = lease_table(self.table.metadata, self.hook.dialect)
+        self.lease: Lease | None = None
         self._ready = False
+
+    def take_lease(
+        self,
+        interval: str,
+        run_id: str,
+        *,
+        try_number: int | None = None,
+        expire_seconds: float = 120,
+        wait_seconds: float = 600,
+        where: str = "",
+    ) -> Lease:
+        """Take the lease of ``interval`` (waiting for another holder); later writes are fenced by it.
+
+        Raises:
+            LeaseHeldError: another live run still holds it after ``wait_seconds``.
+        """
+        self.ensure()
+        lease = Lease(
+            lambda: self.hook.engine,
+            self.leases,
+            {**self.key, "interval": interval},
+            run_id,
+            try_number=try_number,
+            expire_seconds=expire_seconds,
+            wait_seconds=wait_seconds,
+            where=where,
+        )
+        lease.acquire()
+        self.lease = lease
+        return lease
+
+    def release_lease(self) -> None:
+        """Give back the lease taken by :meth:`take_lease`, if any."""
+        if self.lease is not None:
+            self.lease.release()
+            self.lease = None
+
+    def _fence(self, conn: Any) -> None:
+        if self.lease is not None:
+            self.lease.check(conn)
 
     def describe(self) -> str:
         """Where the ledger is, without credentials."""
@@ -160,12 +207,19 @@ class Ledger:
         expected_rows: int | None,
         location: str,
         arrived_at: dt.datetime | None,
+        replaying: int | None = None,
     ) -> tuple[bool, FileRecord]:
-        """Accept a file read for ``interval``, unless an identical file was accepted for another interval.
+        """Accept a file read for ``interval``, unless an identical file was accepted already.
+
+        Args:
+            replaying: the ledger row of the file when the extract replays it (a rerun, or a retry
+                reading a file an earlier try accepted).
 
         Returns:
-            ``(True, row)`` when accepted (a new ``pending`` row, or this interval's own row from an
-            earlier try), ``(False, earlier)`` when it is a duplicate of ``earlier``.
+            ``(True, row)`` when accepted (a new ``pending`` row, the row being replayed, or this
+            interval's ``pending`` row of an earlier try), ``(False, earlier)`` when it is a
+            duplicate of ``earlier`` (accepted for another interval, or already staged or loaded for
+            this one — a full-window drop receiving the same file again).
         """
         self.ensure()
         t = self.table
@@ -185,10 +239,11 @@ class Ledger:
         }
         try:
             with self.hook.connect() as conn, conn.begin():
+                self._fence(conn)
                 earlier = conn.execute(sa.select(t).where(same)).first()
                 if earlier is not None:
                     rec = FileRecord.of(earlier)
-                    if rec.interval != interval:
+                    if rec.interval != interval or (rec.status != "pending" and rec.id != replaying):
                         return False, rec
                     conn.execute(t.update().where(t.c.id == rec.id).values(**values))
                     return True, rec
@@ -227,6 +282,7 @@ class Ledger:
             **fields,
         }
         with self.hook.connect() as conn, conn.begin():
+            self._fence(conn)
             new_id = conn.execute(t.insert().values(**row).returning(t.c.id)).scalar_one()
             return FileRecord.of(conn.execute(sa.select(t).where(t.c.id == new_id)).one())
 
@@ -235,6 +291,7 @@ class Ledger:
         self.ensure()
         t = self.table
         with self.hook.connect() as conn, conn.begin():
+            self._fence(conn)
             conn.execute(t.update().where(t.c.id == row_id).values(updated_at=self._now(), **fields))
 
     def mark_staged(self, interval: str, locations: dict[int, str], run_id: str) -> int:
@@ -243,6 +300,7 @@ class Ledger:
         t = self.table
         now = self._now()
         with self.hook.connect() as conn, conn.begin():
+            self._fence(conn)
             for row_id, location in locations.items():
                 conn.execute(
                     t.update()
@@ -251,11 +309,14 @@ class Ledger:
                 )
         return len(locations)
 
-    def mark_loaded(self, interval: str, run_id: str) -> int:
-        """Mark this interval's staged rows loaded (after its load reconciled)."""
+    def mark_loaded(self, interval: str, run_id: str, ids: list[int]) -> int:
+        """Mark loaded the rows ``ids`` of ``interval`` that are ``staged`` (the files the reconciled
+        partition lists); a staged file of the interval that the partition does not list stays staged."""
         self.ensure()
         t = self.table
-        where = self._mine() & (t.c.interval == interval) & (t.c.status == "staged")
+        if not ids:
+            return 0
+        where = self._mine() & (t.c.interval == interval) & (t.c.status == "staged") & t.c.id.in_(ids)
         with self.hook.connect() as conn, conn.begin():
             done = conn.execute(t.update().where(where).values(status="loaded", run_id=run_id, updated_at=self._now()))
         return int(done.rowcount or 0)

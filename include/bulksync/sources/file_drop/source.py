@@ -1,11 +1,14 @@
 """The ``file_drop`` source: claim complete files from a landing zone, read each, account for every one.
 
-One extract of one interval:
+One extract of one interval, holding the interval's lease (:mod:`.lease`) from before it looks at
+the landing zone until its files are archived, so a second run of the interval waits (or refuses):
 
 1. **Replay** what the ledger already holds for the interval: files accepted by an earlier try
    (``pending``, still in ``processing/{interval}/``) and, for a rerun of a committed interval,
    the ``staged`` files from the archive. A bounded interval that committed once reads exactly
-   its own files again and claims nothing new, so reruns and backfills are idempotent.
+   its own files again and claims nothing new, so reruns and backfills are idempotent. A full-window
+   run (no interval: ``bulksync run`` without ``--start``, a migration's single slice) replays the
+   ``staged`` files whose load never reconciled and claims the new ones.
 2. **Claim** new complete files (see :mod:`.landing`) by renaming them into
    ``processing/{interval}/``; a file another run renamed first is skipped.
 3. **Read** each file into a spool (checksum sidecar verified first; sha256 computed on the way;
@@ -15,6 +18,9 @@ One extract of one interval:
 4. After the extract's partition is committed, :meth:`FileDropSource.committed` archives the
    accepted files and marks them ``staged`` in one ledger transaction. A crash before that leaves
    them ``pending`` in ``processing/``, where the retry finds them.
+5. Reconcile checks the ledger against the partition (:meth:`FileDropSource.reconcile_problems`):
+   every file staged for the interval is in the partition with the rows the ledger counted. Then
+   :meth:`FileDropSource.reconciled` marks ``loaded`` exactly the files the partition lists.
 """
 
 from __future__ import annotations
@@ -25,10 +31,11 @@ import fnmatch
 import hashlib
 import io
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -44,7 +51,6 @@ from bulksync.sources.file_drop.landing import (
     discover,
     parse_control_file,
 )
-from bulksync.sources.file_drop.ledger import Ledger
 from bulksync.sources.file_drop.store import LandingStore, open_store
 from bulksync.sources.file_drop.streams import (
     SNIFF_BYTES,
@@ -58,6 +64,9 @@ from bulksync.sources.file_drop.streams import (
     unclosed_quote_line,
 )
 from bulksync.spec.file_drop import FileDropOptions
+
+if TYPE_CHECKING:  # the ledger imports Airflow's SQL hooks: only a pipeline run needs it (`bulksync convert` not)
+    from bulksync.sources.file_drop.ledger import Ledger
 
 log = logging.getLogger(__name__)
 
@@ -114,13 +123,41 @@ class FileDropSource(Source):
         return make_reader(self.options)
 
     def bind(self, pipeline: Any, dataset: Any, run_id: str) -> None:
+        """Open the ledger and take the interval's lease (waiting for another run extracting it).
+
+        Raises:
+            LeaseHeldError: another live run still extracts the interval after ``options.lease.wait_seconds``.
+        """
         conn_id = self.options.ledger_conn_id or getattr(dataset.target, "conn_id", None)
         if not conn_id:
             raise ConfigurationError(
                 f"dataset {dataset.name}: the file ledger needs a SQL database; set source.options.ledger_conn_id"
             )
+        from bulksync.sources.file_drop.ledger import Ledger
+
         self.ledger = Ledger(conn_id, pipeline.tenant, pipeline.pipeline, dataset.name)
         self.run_id = run_id
+        try_number = os.environ.get("AIRFLOW_CTX_TRY_NUMBER")
+        try:
+            self.ledger.take_lease(
+                self.interval,
+                run_id,
+                try_number=int(try_number) if try_number and try_number.isdigit() else None,
+                expire_seconds=self.options.lease.expire_seconds,
+                wait_seconds=self.options.lease.wait_seconds,
+                where=self.store.describe(),
+            )
+        except BaseException:
+            self.ledger.close()
+            raise
+        if hasattr(self.store, "owner"):  # a blob landing records the claiming run on each claimed copy
+            token = self.ledger.lease.token[:12] if self.ledger.lease else "?"
+            setattr(self.store, "owner", f"{run_id} (lease {token})")  # noqa: B010 - not in the protocol
+
+    def _fence(self) -> None:
+        """Stop before touching the landing zone if this run lost its lease."""
+        if self.ledger is not None and self.ledger.lease is not None:
+            self.ledger.lease.check()
 
     def schema(self) -> pa.Schema:
         return self.reader.schema()
@@ -142,14 +179,20 @@ class FileDropSource(Source):
         ledger, store, interval = self._ledger(), self.store, self.interval
         todo: list[DropFile] = []
         rows = ledger.for_interval(interval)
-        replay_only = not self.window.is_full and any(r.status in ("staged", "loaded") for r in rows)
+        full = self.window.is_full
+        replay_only = not full and any(r.status in ("staged", "loaded") for r in rows)
         known = set()
         claimed = moves.processing_folder(interval)
         for r in rows:
-            if r.status in ("staged", "loaded") and self.window.is_full:
-                continue  # a full-window run takes only new files; staged ones were loaded already
+            here = [x for x in (r.location, f"{claimed}/{r.file_name}") if x]
+            if full and r.status == "loaded":
+                # loaded by an earlier full-window run: never read again (a file still in processing/,
+                # left by a crash before its archive move, is archived now)
+                known.update(here)
+                self._archive_loaded(r)
+                continue
             # where the ledger says, else still in processing/ (a try stopped before moving it)
-            location = next((x for x in (r.location, f"{claimed}/{r.file_name}") if x and store.exists(x)), None)
+            location = next((x for x in here if store.exists(x)), None)
             if location is None:
                 raise StagingError(
                     f"the ledger ({ledger.describe()}) lists {r.file_name} for interval {interval} at "
@@ -158,6 +201,12 @@ class FileDropSource(Source):
                 )
             todo.append(DropFile(r.file_name, location, self._companions_of(location), r.expected_rows, None, r.id))
             known.add(location)
+        if full and todo:
+            log.info(
+                "full-window file drop: %d file(s) accepted by an earlier run whose load never reconciled are "
+                "read again",
+                len(todo),
+            )
         todo.extend(self._claimed_earlier(known))
         if replay_only:
             log.info("interval %s was committed before: replaying its %d file(s), claiming none", interval, len(todo))
@@ -168,6 +217,8 @@ class FileDropSource(Source):
         if found.waiting:
             log.info("not complete yet, left in the landing folder: %s", found.describe_waiting())
         folder = moves.processing_folder(interval)
+        if found.ready:
+            self._fence()
         for cand in found.ready:
             if moves.claim(store, cand, interval):
                 loc = f"{folder}/{cand.name}"
@@ -207,6 +258,19 @@ class FileDropSource(Source):
             log.info("%d file(s) claimed by an earlier try of interval %s are read again", len(out), self.interval)
         return out
 
+    def _archive_loaded(self, r: Any) -> None:
+        """Archive a ``loaded`` file still in ``processing/`` (a crash between its ledger update and its move)."""
+        store = self.store
+        if not (r.location or "").startswith("processing/") or not store.exists(r.location):
+            return
+        self._fence()
+        day = dt.datetime.now(dt.UTC).date()
+        companions = self._companions_of(r.location)
+        dest = moves.archive(store, r.location, r.file_name, r.sha256, day)
+        moves.move_companions(store, companions, r.location, dest)
+        self._ledger().update(r.id, location=dest)
+        log.info("%s (loaded earlier) was still in %s: archived as %s", r.file_name, r.location, dest)
+
     def _companions_of(self, location: str) -> list[str]:
         folder, _, base = location.rpartition("/")
         stem = base.rsplit(".", 1)[0]
@@ -217,6 +281,7 @@ class FileDropSource(Source):
 
     def _reject_entry(self, cand: Candidate) -> None:
         reason, message = cand.problem or ("unknown", "unusable entry")
+        self._fence()
         if reason == "unsafe_name":
             self._record(cand.name, "rejected", reason, message)
             log.warning("%s", message)
@@ -321,6 +386,7 @@ class FileDropSource(Source):
         ledger = self._ledger()
         arrived = dt.datetime.fromtimestamp(f.mtime, dt.UTC) if f.mtime else None
         ok, row = ledger.accept(
+            replaying=f.ledger_id,
             file_name=f.name,
             size=size,
             sha256=sha256,
@@ -355,7 +421,7 @@ class FileDropSource(Source):
             )
             return
         self._accepted.append(_Accepted(row.id, f, sha256))
-        self._note(f.name, "accepted", rows=spool.rows, sha256=sha256)
+        self._note(f.name, "accepted", rows=spool.rows, sha256=sha256, ledger_id=row.id)
         log.info("read %s: %d rows (sha256 %s…)", f.name, spool.rows, sha256[:12])
         yield from spool.drain()
 
@@ -449,8 +515,10 @@ class FileDropSource(Source):
             )
 
     def _quarantine(self, f: DropFile, reason: str, message: str, size: int, sha256: str | None) -> None:
-        if sha256 is None and self.store.stat(f.location) is not None:
+        entry = self.store.stat(f.location)
+        if sha256 is None and entry is not None and entry.kind == "file":
             sha256 = _digest(self.store, f.location, "sha256")
+        self._fence()
         where = moves.quarantine(
             self.store,
             f.location,
@@ -508,6 +576,7 @@ class FileDropSource(Source):
         # the ledger first: a crash before the moves leaves staged files in processing/, where a
         # rerun looks for them (and moves them); never a staged row pointing nowhere
         self.ledger.mark_staged(interval, locations, self.run_id)
+        self._fence()
         for f, dest in to_move:
             store.move(f.location, dest)
             moves.move_companions(store, f.companions, f.location, dest)
@@ -517,21 +586,87 @@ class FileDropSource(Source):
         store.tidy(moves.processing_folder(interval))
         log.info("file drop %s: %d file(s) staged and archived under archive/%s", interval, len(locations), day)
 
+    @staticmethod
+    def partition_files(manifest: Any) -> list[dict[str, Any]]:
+        """The files an extract manifest says its rows came from (name, rows, sha256, ledger id)."""
+        files = (manifest.extra.get("source_stats") or {}).get("files") or []
+        return [f for f in files if f.get("status") == "accepted"]
+
     @classmethod
-    def reconciled(cls, pipeline: Any, dataset: Any, window: Any, run_id: str) -> None:
-        """The interval's load reconciled: its ``staged`` files become ``loaded`` in the ledger."""
+    def reconcile_problems(cls, pipeline: Any, dataset: Any, window: Any, manifest: Any) -> list[str]:
+        """Compare the ledger's files of the interval with the partition about to be reconciled.
+
+        Every file the ledger has ``staged`` for the interval (for a bounded interval also every
+        ``loaded`` one) must be listed by the partition, each with the rows the ledger counted, and
+        the listed files' rows must add up to the partition's. A file staged by one run whose
+        partition another run replaced is named here, so the loss cannot reconcile.
+        """
         from bulksync.sources.file_drop.replay import ledger_for
 
+        listed = cls.partition_files(manifest)
         ledger = ledger_for(pipeline, dataset)
         try:
-            n = ledger.mark_loaded(window.key, run_id)
+            rows = ledger.for_interval(window.key, ("staged", "loaded"))
+            where = ledger.describe()
+        finally:
+            ledger.close()
+        problems = []
+        by_id = {r.id: r for r in rows}
+        in_partition = {int(f["ledger_id"]) for f in listed if f.get("ledger_id") is not None}
+        legacy = [f for f in listed if f.get("ledger_id") is None]  # manifests written before ledger ids
+        for f in listed:
+            r = by_id.get(int(f["ledger_id"])) if f.get("ledger_id") is not None else None
+            if r is None and f.get("ledger_id") is None:
+                r = next((x for x in rows if x.file_name == f["name"] and x.sha256 == f.get("sha256")), None)
+                if r is not None:
+                    in_partition.add(r.id)
+            if r is None:
+                problems.append(
+                    f"the partition holds {f['name']} ({f['rows']} rows) but the ledger ({where}) has no staged or "
+                    f"loaded row of it for interval {window.key}"
+                )
+            elif int(r.rows or 0) != int(f["rows"]):
+                problems.append(f"{f['name']}: the ledger counted {r.rows} rows, the partition holds {f['rows']} of it")
+        for r in rows:
+            if r.id in in_partition or (r.status == "loaded" and window.is_full):
+                continue
+            problems.append(
+                f"{r.file_name} ({r.rows} rows, ledger row {r.id}, {r.status} by run {r.run_id}) is not in the "
+                f"partition (written by run {manifest.run_id}): another run replaced it. Rerun the interval; it "
+                "replays the file from the archive"
+            )
+        total = sum(int(f["rows"]) for f in listed)
+        if (listed or not legacy) and total != manifest.rows:
+            problems.append(f"the partition's files add up to {total} rows but it holds {manifest.rows}")
+        return problems
+
+    @classmethod
+    def reconciled(cls, pipeline: Any, dataset: Any, window: Any, run_id: str) -> None:
+        """The interval's load reconciled: the files its partition lists become ``loaded`` in the ledger."""
+        from bulksync.sources.file_drop.replay import ledger_for
+        from bulksync.stages import partition_for
+        from bulksync.staging.reader import read_manifest
+
+        manifest = read_manifest(partition_for(pipeline, dataset, window), "extract")
+        listed = cls.partition_files(manifest)
+        ledger = ledger_for(pipeline, dataset)
+        try:
+            ids = [int(f["ledger_id"]) for f in listed if f.get("ledger_id") is not None]
+            legacy = [f for f in listed if f.get("ledger_id") is None]
+            if legacy:
+                staged = ledger.for_interval(window.key, ("staged",))
+                ids += [r.id for r in staged for f in legacy if r.file_name == f["name"] and r.sha256 == f["sha256"]]
+            n = ledger.mark_loaded(window.key, run_id, ids)
         finally:
             ledger.close()
         log.info("file drop %s: %d file(s) loaded and reconciled", window.key, n)
 
     def close(self) -> None:
         if self.ledger is not None:
-            self.ledger.close()
+            try:
+                self.ledger.release_lease()
+            finally:
+                self.ledger.close()
 
 
 def _digest(store: LandingStore, name: str, algo: str) -> str:

@@ -5,7 +5,13 @@ Every call goes through :meth:`SalesforceApi.request`:
 - 429, 502, 503, 504, ``REQUEST_LIMIT_EXCEEDED``/``SERVER_UNAVAILABLE``, timeouts and dropped
   connections are retried with exponential backoff and jitter; a ``Retry-After`` header sets the
   wait (capped at ``retry_max_wait_seconds``);
-- ``INVALID_SESSION_ID`` (401) re-authenticates once through the hook, then retries;
+- ``INVALID_SESSION_ID`` (401) re-authenticates through the hook and retries — every time a 401
+  follows a successful call (a long run outlives several token lifetimes); only
+  ``MAX_CONSECUTIVE_REAUTH`` rejections in a row, with a fresh token each time, fail the task.
+  Threads sharing the client re-authenticate once per expired token, not once each;
+- ``REQUEST_LIMIT_EXCEEDED`` with ``TotalRequests Limit exceeded`` (the org's rolling 24-hour API
+  request allocation is used up) is not retried: it cannot clear for hours, so it fails at once
+  (:class:`SalesforceDailyLimitError`) saying when capacity returns and what to do;
 - any other error fails at once with Salesforce's own ``errorCode`` and message.
 
 It counts the calls made (retries included) and keeps the last ``Sforce-Limit-Info`` usage, so the
@@ -14,8 +20,10 @@ extract can record them in the manifest.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import random
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -24,12 +32,19 @@ import urllib3
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from bulksync.hooks.salesforce import BulksyncSalesforceHook
-from bulksync.sources.salesforce.errors import SalesforceApiError, SalesforceTransientError
+from bulksync.sources.salesforce.errors import (
+    SalesforceApiError,
+    SalesforceDailyLimitError,
+    SalesforceTransientError,
+)
 
 log = logging.getLogger(__name__)
 
 RETRY_STATUS = {429, 500, 502, 503, 504}
 RETRY_CODES = {"REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE", "UNABLE_TO_LOCK_ROW", "QUERY_TIMEOUT"}
+MAX_CONSECUTIVE_REAUTH = 2
+"""401s in a row (each after a fresh token) before the session is declared unusable."""
+DAILY_LIMIT_MARK = "TotalRequests"
 
 
 class _Retry(Exception):
@@ -41,7 +56,11 @@ class _Retry(Exception):
 
 
 class _SessionExpired(Exception):
-    """INVALID_SESSION_ID: re-authenticate, then retry."""
+    """INVALID_SESSION_ID: re-authenticate, then retry. Carries the token the refused request used."""
+
+    def __init__(self, message: str, token: str | None) -> None:
+        super().__init__(message)
+        self.token = token
 
 
 class SalesforceApi:
@@ -60,9 +79,16 @@ class SalesforceApi:
         self.options = options
         self.calls = 0
         self.retries = 0
-        self.reauthenticated = False
+        self.reauthentications = 0
         self.api_usage: str | None = None
         self._sleep = sleep
+        self._auth_lock = threading.Lock()
+        self._count_lock = threading.Lock()
+
+    @property
+    def reauthenticated(self) -> bool:
+        """True once the run had to renew its token."""
+        return self.reauthentications > 0
 
     @property
     def sf(self) -> Any:
@@ -86,44 +112,78 @@ class SalesforceApi:
         params: dict[str, Any] | None = None,
         accept: str = "application/json",
         read: Callable[[requests.Response], Any] | None = None,
+        data: bytes | None = None,
+        content_type: str | None = None,
+        attempts: int | None = None,
     ) -> Any:
         """Send one request, retrying transient failures; return ``read(response)`` (default: JSON).
 
         ``read`` runs inside the retried block, so a connection dropped while the body downloads is
-        retried like any other transient failure.
+        retried like any other transient failure. ``data`` is sent as the raw body (with
+        ``content_type``), e.g. the CSV of an ingest job.
 
         Raises:
             SalesforceApiError: a permanent error (the message has Salesforce's code and text).
+            SalesforceDailyLimitError: the org's 24-hour API request limit is used up.
             SalesforceTransientError: still failing after ``max_attempts``.
         """
         reader = read or _json_or_none
         opts = self.options
         sleep_kw: dict[str, Any] = {"sleep": self._sleep} if self._sleep else {}
-        retrying = Retrying(
-            stop=stop_after_attempt(opts.max_attempts),
-            wait=self._wait,
-            retry=retry_if_exception_type((_Retry, _SessionExpired)),
-            before_sleep=self._before_sleep,
-            reraise=True,
-            **sleep_kw,
-        )
-        try:
-            for attempt in retrying:
-                with attempt:
-                    return self._once(method, path, json=json, params=params, accept=accept, read=reader)
-        except _Retry as exc:
-            raise SalesforceTransientError(
-                f"Salesforce {method} {_short(path)} still failing after {opts.max_attempts} attempts: {exc}; "
-                "the task will be retried"
-            ) from None
-        except _SessionExpired:
-            raise SalesforceApiError(
-                f"Salesforce rejected the session of connection {self.hook.conn_id!r} again after re-authenticating "
-                "(INVALID_SESSION_ID): check the connected app's permissions and session policies",
-                code="INVALID_SESSION_ID",
-                status=401,
-            ) from None
-        raise AssertionError("unreachable")  # pragma: no cover
+        rejected = 0
+        while True:
+            retrying = Retrying(
+                stop=stop_after_attempt(attempts or opts.max_attempts),
+                wait=self._wait,
+                retry=retry_if_exception_type(_Retry),
+                before_sleep=self._before_sleep,
+                reraise=True,
+                **sleep_kw,
+            )
+            try:
+                for attempt in retrying:
+                    with attempt:
+                        return self._once(
+                            method,
+                            path,
+                            json=json,
+                            params=params,
+                            accept=accept,
+                            read=reader,
+                            data=data,
+                            content_type=content_type,
+                        )
+            except _Retry as exc:
+                raise SalesforceTransientError(
+                    f"Salesforce {method} {_short(path)} still failing after {attempts or opts.max_attempts} attempts: "
+                    f"{exc}; "
+                    "the task will be retried"
+                ) from None
+            except _SessionExpired as exc:
+                rejected += 1
+                if rejected > MAX_CONSECUTIVE_REAUTH:
+                    raise SalesforceApiError(
+                        f"Salesforce rejected the session of connection {self.hook.conn_id!r} {rejected} times in a "
+                        "row, each time with a fresh token (INVALID_SESSION_ID): check the connected app's "
+                        "permissions, IP restrictions and session policies",
+                        code="INVALID_SESSION_ID",
+                        status=401,
+                    ) from None
+                self._renew(exc.token)
+
+    def _renew(self, refused: str | None) -> None:
+        """Get a new token unless another thread already replaced the refused one."""
+        with self._auth_lock:
+            if refused is not None and self.sf.session_id != refused:
+                return  # renewed meanwhile by another call: just retry with the current token
+            log.warning(
+                "Salesforce answered INVALID_SESSION_ID (token expired); re-authenticating connection %s "
+                "(renewal %d of this run)",
+                self.hook.conn_id,
+                self.reauthentications + 1,
+            )
+            self.hook.reauthenticate()
+            self.reauthentications += 1
 
     def _once(
         self,
@@ -134,17 +194,24 @@ class SalesforceApi:
         params: dict[str, Any] | None,
         accept: str,
         read: Callable[[requests.Response], Any],
+        data: bytes | None = None,
+        content_type: str | None = None,
     ) -> Any:
         sf = self.sf
+        token = sf.session_id
         headers = {**sf.headers, "Accept": accept}
         headers.pop("X-PrettyPrint", None)
-        self.calls += 1
+        if content_type:
+            headers["Content-Type"] = content_type
+        with self._count_lock:
+            self.calls += 1
         try:
             resp = sf.session.request(
                 method,
                 self.url(path),
                 headers=headers,
                 json=json,
+                data=data,
                 params=params,
                 timeout=self.options.request_timeout_seconds,
                 stream=True,
@@ -170,19 +237,16 @@ class SalesforceApi:
                     urllib3.exceptions.HTTPError,
                 ) as exc:
                     raise _Retry(f"connection dropped while reading the response ({type(exc).__name__})") from None
-            self._raise_for(resp, method, path)
+            self._raise_for(resp, method, path, token)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _raise_for(self, resp: requests.Response, method: str, path: str) -> None:
+    def _raise_for(self, resp: requests.Response, method: str, path: str, token: str | None = None) -> None:
         code, message = _error_of(resp)
         status = resp.status_code
         if status == 401 or code == "INVALID_SESSION_ID":
-            if self.reauthenticated:
-                raise _SessionExpired(message)
-            self.reauthenticated = True
-            log.warning("Salesforce answered INVALID_SESSION_ID; re-authenticating once")
-            self.hook.reauthenticate()
-            raise _SessionExpired(message)
+            raise _SessionExpired(message, token)
+        if code == "REQUEST_LIMIT_EXCEEDED" and DAILY_LIMIT_MARK in message:
+            raise self._daily_limit(message)
         if status in RETRY_STATUS or code in RETRY_CODES:
             raise _Retry(f"HTTP {status} {code}: {message}".strip(), _retry_after(resp))
         raise SalesforceApiError(
@@ -191,10 +255,21 @@ class SalesforceApi:
             status=status,
         )
 
+    def _daily_limit(self, message: str) -> SalesforceDailyLimitError:
+        now = dt.datetime.now(dt.UTC)
+        usage = f" (last Sforce-Limit-Info: {self.api_usage})" if self.api_usage else ""
+        return SalesforceDailyLimitError(
+            f"the Salesforce org of connection {self.hook.conn_id!r} has used up its 24-hour API request limit "
+            f"(REQUEST_LIMIT_EXCEEDED: {message}){usage}; nothing more is sent and retrying now cannot help. "
+            "The limit is a rolling 24-hour window: requests stop counting 24 hours after they were made, so "
+            f"capacity comes back gradually and fully by {now + dt.timedelta(hours=24):%Y-%m-%d %H:%M} UTC at the "
+            "latest. Rerun the task later (check /limits DailyApiRequests.Remaining first), stop other "
+            "integrations using this org, or ask Salesforce for a higher limit",
+            reset_at=now + dt.timedelta(hours=24),
+        )
+
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, _SessionExpired):
-            return 0.0
         opts = self.options
         backoff = opts.retry_initial_wait_seconds * (2 ** (state.attempt_number - 1))
         wait = random.uniform(0.5, 1.0) * backoff
@@ -206,7 +281,8 @@ class SalesforceApi:
     def _before_sleep(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, _Retry):
-            self.retries += 1
+            with self._count_lock:
+                self.retries += 1
             log.warning(
                 "Salesforce transient failure (attempt %d of %d): %s; retrying in %.1fs",
                 state.attempt_number,
@@ -221,6 +297,7 @@ class SalesforceApi:
             "api_calls": self.calls,
             "retries": self.retries,
             "reauthenticated": self.reauthenticated,
+            "reauthentications": self.reauthentications,
             "api_usage": self.api_usage,
         }
 

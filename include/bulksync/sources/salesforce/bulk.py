@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import requests
 
@@ -234,7 +235,8 @@ def parse_page(data: bytes, schema: pa.Schema, *, where: str) -> Iterator[pa.Rec
     if missing:
         raise DataError(f"{where}: the CSV header {header} lacks the queried fields {missing}")
     time_cols = {f.name for f in schema if pa.types.is_time(f.type)}
-    types = {f.name: (pa.string() if f.name in time_cols else f.type) for f in schema}
+    decimal_cols = {f.name for f in schema if pa.types.is_decimal(f.type)}
+    types = {f.name: (pa.string() if f.name in time_cols | decimal_cols else f.type) for f in schema}
     try:
         table = pacsv.read_csv(
             io.BytesIO(data),
@@ -251,8 +253,39 @@ def parse_page(data: bytes, schema: pa.Schema, *, where: str) -> Iterator[pa.Rec
         raise DataError(f"{where}: {exc}") from None
     for name in time_cols:
         table = table.set_column(table.schema.get_field_index(name), name, _times(table[name]))
+    for name in decimal_cols:
+        target = schema.field(name).type
+        table = table.set_column(table.schema.get_field_index(name), name, _decimals(table[name], target, name, where))
     for batch in table.to_batches():
         yield pa.RecordBatch.from_arrays(batch.columns, schema=schema)
+
+
+def _decimals(col: pa.ChunkedArray, target: pa.Decimal128Type, name: str, where: str) -> pa.Array:
+    """Bulk CSV numbers as exact decimals of describe's precision and scale.
+
+    Salesforce writes them the way Java prints a double: ``100.0`` for a ``percent(3,0)``,
+    ``1.2345678E7``, sometimes a float artefact digit beyond the scale. They are parsed with extra
+    precision (``decimal128(38, scale + 6)``), rounded half-up to the scale and cast safely; only a
+    value whose integer digits exceed the field's precision fails, naming the field.
+    """
+    strings = col.combine_chunks()
+    extra = min(target.scale + 6, 37)
+    try:
+        wide = pc.cast(strings, pa.decimal128(38, extra))
+    except pa.ArrowInvalid:
+        wide = pc.cast(strings, pa.decimal128(38, target.scale))  # very large values: no room for extra digits
+    rounded = pc.round(wide, ndigits=target.scale, round_mode="half_up")
+    try:
+        return pc.cast(rounded, target)
+    except pa.ArrowInvalid:
+        limit = 10 ** (target.precision - target.scale)
+        bad = next((v for v in strings.to_pylist() if v is not None and abs(float(v)) >= limit), strings.drop_null()[0])
+        raise DataError(
+            f"{where}: field {name} holds {bad}, which does not fit its describe type decimal({target.precision},"
+            f"{target.scale}) (at most {target.precision - target.scale} integer digits); the field's precision in "
+            "Salesforce was probably raised after the data was written: extract it as text with a cast transform, "
+            "or ask the org's admin to correct the field's length"
+        ) from None
 
 
 def _times(col: pa.ChunkedArray) -> pa.Array:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from bulksync.errors import TerminalError, TransientError
 
 
@@ -29,3 +31,16 @@ class SalesforceLimitError(TerminalError):
 
 class SalesforceJobError(TransientError):
     """A Bulk API 2.0 query job failed, was aborted or timed out (a rerun creates a new job)."""
+
+
+class SalesforceDailyLimitError(SalesforceLimitError):
+    """The org's rolling 24-hour API request limit (``TotalRequests``) is used up: not retried, it cannot
+    clear for hours.
+
+    Attributes:
+        reset_at: the latest time by which the whole allocation is available again (24 hours on).
+    """
+
+    def __init__(self, message: str, *, reset_at: Any = None) -> None:
+        super().__init__(message)
+        self.reset_at = reset_at

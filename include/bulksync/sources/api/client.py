@@ -1,0 +1,264 @@
+"""The engine's HTTP client: one request with auth, limits, retries, re-authentication and parsing.
+
+Transient failures (429, 500/502/503/504, 408, resets, timeouts, truncated JSON) are retried with
+tenacity: exponential backoff with jitter, or the server's ``Retry-After`` / rate-limit reset when it
+sent one, capped by ``limits.max_wait_seconds``. A 401 drops the cached token and re-authenticates
+(at once, and as often as tokens expire; two 401s in a row on one request are terminal). Every failed
+attempt counts toward the circuit breaker. Terminal answers (other 4xx, an HTML page with status 200,
+a non-JSON body) raise at once with the endpoint and page named.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import orjson
+import tenacity
+
+from bulksync.errors import ConfigurationError
+from bulksync.hooks.api import ApiHook
+from bulksync.sources.api.errors import ApiDataError, ApiRequestError, ApiRetriesExhausted, ApiTransientError, where
+from bulksync.sources.api.limits import CircuitBreaker, exhausted_wait, limiter_for, retry_after
+from bulksync.spec.api import Limits
+
+log = logging.getLogger(__name__)
+TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
+
+
+class _Reauthenticate(Exception):
+    pass
+
+
+@dataclass
+class Call:
+    """One request: ``url`` is a path under the base URL or an absolute URL of the same host."""
+
+    method: str
+    url: str
+    label: str
+    page: int
+    params: dict[str, Any] | None = None
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Page:
+    """A parsed answer."""
+
+    body: Any
+    headers: httpx.Headers
+    status: int
+    url: str
+    number: int
+    label: str
+
+
+class ApiClient:
+    """Requests of one extract through one connection (thread-safe: fan-out workers share it)."""
+
+    def __init__(self, hook: ApiHook, limits: Limits, conn_id: str) -> None:
+        self.hook, self.limits, self.conn_id = hook, limits, conn_id
+        self.http = hook.client()
+        self.auth = hook.authenticator
+        rate = limits.requests_per_second or _float(hook.extras.get("requests_per_second"))
+        self.limiter = limiter_for(conn_id, rate)
+        self.breaker = CircuitBreaker(conn_id, limits.breaker_failures)
+        self.base = urlsplit(hook.api_base_url)
+        self.counts: Counter[str] = Counter()
+        self.sign: Any = None
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for the manifest (requests, retries, re-authentications, statuses, waits)."""
+        return {
+            **{k: v for k, v in sorted(self.counts.items())},
+            "rate_limit_wait_seconds": round(self.limiter.waited, 3),
+        }
+
+    def close(self) -> None:
+        self.http.close()
+
+    # -- one request --------------------------------------------------------------------------
+
+    def fetch(self, call: Call) -> Page:
+        """Send ``call`` until it succeeds, fails for good, or the attempts run out."""
+        reauths = {"in_a_row": 0}
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            if isinstance(exc, _Reauthenticate):
+                return 0.0
+            n = state.attempt_number
+            backoff = self.limits.initial_wait_seconds * 2 ** (n - 1) * (0.5 + random.random())
+            hinted = exc.retry_after if isinstance(exc, ApiTransientError) else None
+            chosen = hinted + random.random() * 0.05 if hinted is not None else backoff
+            return float(min(self.limits.max_wait_seconds, chosen))
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            if not isinstance(exc, _Reauthenticate):
+                self.counts["retries"] += 1
+                log.warning(
+                    "%s: %s; attempt %d of %d, retrying in %.2fs",
+                    where(call.label, call.page),
+                    exc,
+                    state.attempt_number,
+                    self.limits.max_attempts,
+                    state.next_action.sleep if state.next_action else 0,
+                )
+
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.limits.max_attempts + 4),  # re-authentications are free
+            wait=wait,
+            retry=tenacity.retry_if_exception_type((ApiTransientError, _Reauthenticate)),
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        failures = {"n": 0}
+
+        def attempt() -> Page:
+            try:
+                page = self._once(call, reauths)
+            except ApiTransientError:
+                failures["n"] += 1
+                if failures["n"] >= self.limits.max_attempts:
+                    raise ApiRetriesExhausted(
+                        f"{where(call.label, call.page)} failed {failures['n']} times; the last: "
+                        f"{self.breaker.last}. The task will be retried"
+                    ) from None
+                raise
+            return page
+
+        return retrying(attempt)
+
+    def _url(self, call: Call) -> str:
+        if "://" not in call.url:
+            return call.url
+        target = urlsplit(call.url)
+        if (target.scheme, target.netloc) != (self.base.scheme, self.base.netloc):
+            raise ApiDataError(
+                f"{where(call.label, call.page)}: the API sent a next link to another host ({target.netloc}); "
+                f"bulksync only follows links to {self.base.netloc}, so that the credentials stay there"
+            )
+        return call.url
+
+    def _once(self, call: Call, reauths: dict[str, int]) -> Page:
+        self.breaker.check()
+        self.limiter.acquire()
+        request = self.http.build_request(
+            call.method, self._url(call), params=call.params or None, json=call.body, headers=call.headers or None
+        )
+        self.auth.apply(request)
+        if self.sign is not None:
+            self.sign(request)
+        self.counts["requests"] += 1
+        label = where(call.label, call.page)
+        try:
+            resp = self.http.send(request)
+        except httpx.TimeoutException as exc:
+            self._failed(f"timeout ({type(exc).__name__})")
+            raise ApiTransientError(f"{label}: timed out ({type(exc).__name__})") from None
+        except httpx.TransportError as exc:
+            self._failed(f"connection error ({type(exc).__name__})")
+            raise ApiTransientError(f"{label}: connection failed or was reset ({type(exc).__name__})") from None
+        status = resp.status_code
+        self.counts[f"http_{status}"] += 1
+        if status == 401:
+            reauths["in_a_row"] += 1
+            self._failed("HTTP 401")
+            if reauths["in_a_row"] > 2 or not self.auth.refused():
+                raise ConfigurationError(
+                    f"{label}: the API refused the credentials of connection {self.conn_id!r} (HTTP 401: "
+                    f"{_error_text(resp)}); check the connection's secrets and the app's permissions"
+                )
+            self.counts["reauthentications"] += 1
+            log.info("%s: HTTP 401, re-authenticating connection %s", label, self.conn_id)
+            raise _Reauthenticate()
+        reauths["in_a_row"] = 0
+        if status in TRANSIENT_STATUS:
+            hint = retry_after(resp.headers)
+            if hint is None and status == 429:
+                hint = exhausted_wait(resp.headers)
+            self._failed(f"HTTP {status}")
+            if status == 429:
+                self.counts["throttled"] += 1
+            raise ApiTransientError(
+                f"{label}: HTTP {status} ({_error_text(resp)})"
+                + (f", Retry-After {hint:g}s" if hint is not None else ""),
+                hint,
+            )
+        if status >= 400:
+            self.breaker.success()
+            raise ApiRequestError(f"{label}: HTTP {status}: {_error_text(resp)}", status)
+        body = self._parse(resp, label)
+        self.breaker.success()
+        pause = exhausted_wait(resp.headers)
+        if pause:
+            self.counts["budget_pauses"] += 1
+            self.limiter.pause(min(pause, self.limits.max_wait_seconds))
+        return Page(body, resp.headers, status, str(resp.url), call.page, call.label)
+
+    def _failed(self, what: str) -> None:
+        self.breaker.failure(what)
+
+    def _parse(self, resp: httpx.Response, label: str) -> Any:
+        raw = resp.content
+        ctype = resp.headers.get("content-type", "")
+        head = raw[:64].lstrip()
+        if "html" in ctype or head[:1] == b"<":
+            raise ApiDataError(
+                f"{label}: the API answered HTTP {resp.status_code} with an HTML page instead of JSON "
+                f"({_snippet(raw)!r}); a login page, a proxy or a maintenance page is in the way: check the "
+                "connection's host and credentials"
+            )
+        if not raw.strip():
+            return None
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            if head[:1] in (b"{", b"[") and ("unexpected end" in str(exc).lower() or "eof" in str(exc).lower()):
+                self._failed("truncated JSON")
+                raise ApiTransientError(f"{label}: the JSON body was cut short ({len(raw)} bytes)") from None
+            raise ApiDataError(
+                f"{label}: the body is not JSON ({exc}; content type {ctype or 'none'}, starts {_snippet(raw)!r})"
+            ) from None
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _snippet(raw: bytes, n: int = 80) -> str:
+    return raw[:n].decode("utf-8", "replace").replace("\n", " ")
+
+
+def _error_text(resp: httpx.Response) -> str:
+    """The vendor's error message (HubSpot message, Graph error.message, OData error.message.value …)."""
+    try:
+        body = orjson.loads(resp.content)
+    except orjson.JSONDecodeError:
+        return _snippet(resp.content, 200) or resp.reason_phrase
+    candidates: list[Any] = []
+    if isinstance(body, dict):
+        err = body.get("error")
+        if isinstance(err, dict):
+            msg = err.get("message")
+            candidates += [msg.get("value") if isinstance(msg, dict) else msg, err.get("code")]
+        candidates += [body.get("message"), body.get("errorSummary"), body.get("detail"), body.get("title"), err]
+        if isinstance(body.get("errors"), list) and body["errors"]:
+            first = body["errors"][0]
+            candidates.append(first.get("message") if isinstance(first, dict) else first)
+        details = body.get("o:errorDetails")
+        if isinstance(details, list) and details:
+            candidates.insert(0, details[0].get("detail"))
+    text = next((str(c) for c in candidates if c), "") or _snippet(resp.content, 200)
+    return text[:300]
