@@ -543,9 +543,8 @@ class SqlTarget(Target):
 
     def _load_condition(self, previous: LedgerEntry) -> tuple[str, dict[str, Any]]:
         """The rows an earlier load wrote: its run id and load time in the audit columns."""
-        cond = (
-            f"({self.q(AUDIT_RUN_ID)} = {self.param('prev_run')} AND {self.q(AUDIT_LOADED_AT)} = {self.param('prev_at')})"
-        )
+        run, at = self.q(AUDIT_RUN_ID), self.q(AUDIT_LOADED_AT)
+        cond = f"({run} = {self.param('prev_run')} AND {at} = {self.param('prev_at')})"
         return cond, {"prev_run": previous.run_id, "prev_at": self.stored_time(previous.rows_loaded_at)}
 
     def delete_load(self, conn: sa.Connection, previous: LedgerEntry) -> int:
