@@ -361,6 +361,9 @@ def kill_trials(world: World, times: dict[str, float], n: int, rng: random.Rando
             world.check(tally, f"kill {i} in {at} (+{delay:.2f}s)", lambda a=at, r=run_id: world.run_from(a, r))
         else:
             # the run ended before its kill point: not a kill, but its target is checked all the same
+            if proc.returncode:
+                why = _last_error(marks / "child.log")
+                tally.failures.append(f"kill {i}: the run failed (exit {proc.returncode}) before its kill point: {why}")
             world.check(
                 tally, f"kill {i} (finished first)", lambda r=run_id: world.run_from("extract", r), killed=False
             )
