@@ -148,6 +148,7 @@ validate: $(VENV)/.synced  ## check every pipeline spec and that each has its DA
 
 bench: $(VENV)/.synced  ## benchmarks (not part of make test): see bench/README.md
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/reliability_bench.py
 	$(BIN)/python bench/quality_bench.py
 	$(BIN)/python bench/azure_bench.py
 	$(BIN)/python bench/filedrop_bench.py

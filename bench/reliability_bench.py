@@ -379,9 +379,16 @@ def pair_trials(world: World, n: int) -> Tally:
                     result = world.run_from("extract", f"manual__pair_{i}_{j}")
             return result
 
-        world.check(tally, f"pair {i} (exit codes {codes})", recover)
+        why = [_last_error(world.root / f"pair-{i}-{j}" / "child.log") for j, code in enumerate(codes) if code]
+        world.check(tally, f"pair {i} (exit codes {codes}{'; ' + ' / '.join(why) if why else ''})", recover)
         log.info("%s pair %d/%d: exit codes %s, exact %d/%d", world.scenario, i + 1, n, codes, tally.exact, i + 1)
     return tally
+
+
+def _last_error(log_path: Path) -> str:
+    """The last exception line of a child's log (what made the run fail)."""
+    lines = [ln for ln in log_path.read_text(errors="replace").splitlines() if "Error" in ln or "error" in ln]
+    return lines[-1].strip()[:200] if lines else "no error in the log"
 
 
 def lost_trials(world: World, n: int) -> Tally:

@@ -529,8 +529,17 @@ def run_record(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, status: str
 
 
 def _write_json(path: Location, data: dict[str, Any]) -> None:
-    """Write a small JSON file in one piece (temp file + rename locally, one upload on object stores)."""
-    path.write_text(json.dumps(data, indent=2, default=str))
+    """Write a small JSON file in one piece (temp file + rename locally, one upload on object stores).
+
+    Raises:
+        StagingSpaceError: the staging volume is full (transient); StagingError: it is not writable.
+    """
+    try:
+        path.write_text(json.dumps(data, indent=2, default=str))
+    except OSError as exc:
+        from bulksync.staging.writer import staging_os_error
+
+        raise staging_os_error(exc, f"writing {path.name}", path.url) from None
 
 
 def _write_report(part: Partition, data: dict[str, Any]) -> None:

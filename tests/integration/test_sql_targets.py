@@ -247,3 +247,42 @@ def test_merge_into_an_empty_table_refuses_bad_keys_and_loads_nothing(kind: str,
     with tgt.hook.connect() as conn:  # type: ignore[attr-defined]
         assert not sa.inspect(conn).has_table("accounts")  # the table created by the load went with it
     tgt.close()
+
+
+def test_ledger_ignores_an_older_extract_and_replays_the_same_one(kind: str) -> None:
+    """A zombie holding an older extract of the window must not overwrite the newer one's rows."""
+    from bulksync.targets.ledger import PartitionRef
+
+    def ref(sha: str, minute: int) -> PartitionRef:
+        return PartitionRef("acme", "p", "d", DAY.key, sha * 64, dt.datetime(2026, 1, 2, 0, minute, tzinfo=UTC), "r")
+
+    tgt = make_target(target(kind, conn_id(kind), "accounts", mode="append"))
+    newer, older = rows_table(R1), rows_table(R1[:1])
+    try:
+        first = tgt.load_partition(batches(newer), SCHEMA, window=DAY, run_id="new", ref=ref("b", 30))
+        stale = tgt.load_partition(batches(older), SCHEMA, window=DAY, run_id="zombie", ref=ref("a", 10))
+        again = tgt.load_partition(batches(newer), SCHEMA, window=DAY, run_id="retry", ref=ref("b", 30))
+    finally:
+        tgt.close()
+    assert (stale.already_loaded, stale.noop_reason, stale.load_id) == (True, "superseded", first.load_id)
+    assert (again.already_loaded, again.noop_reason, again.inserted) == (True, "already_loaded", 3)
+    assert fetch(kind) == expected(R1, kind)
+
+
+def test_replace_forgets_the_windows_it_replaced(kind: str) -> None:
+    from bulksync.targets.ledger import PartitionRef
+
+    day2 = Window(dt.datetime(2026, 1, 2, tzinfo=UTC), dt.datetime(2026, 1, 3, tzinfo=UTC))
+
+    def ref(window: Window, sha: str) -> PartitionRef:
+        return PartitionRef("acme", "p", "d", window.key, sha * 64, dt.datetime(2026, 1, 3, tzinfo=UTC), "r")
+
+    tgt = make_target(target(kind, conn_id(kind), "accounts", mode="replace"))
+    try:
+        tgt.load_partition(batches(rows_table(R1)), SCHEMA, window=DAY, run_id="d1", ref=ref(DAY, "a"))
+        tgt.load_partition(batches(rows_table(R1[1:])), SCHEMA, window=day2, run_id="d2", ref=ref(day2, "b"))
+        again = tgt.load_partition(batches(rows_table(R1)), SCHEMA, window=DAY, run_id="d1", ref=ref(DAY, "a"))
+    finally:
+        tgt.close()
+    assert (again.already_loaded, again.inserted, again.deleted) == (False, 3, 2)
+    assert fetch(kind) == expected(R1, kind)

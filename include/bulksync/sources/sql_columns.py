@@ -122,7 +122,10 @@ def pg_columns(description: Any, type_names: dict[int, str]) -> list[SqlColumn]:
             typ, sql_type, cast = _PG[oid]
             cols.append(SqlColumn(name, typ, sql_type, kind="hex" if oid == 17 else "plain", cast=cast))
             continue
-        cols.append(SqlColumn(name, pa.string(), type_names.get(oid, f"oid {oid}"), kind="text"))
+        sql_type = type_names.get(oid, f"oid {oid}")
+        if oid in (1042, 1043) and d[2]:  # char(n) / varchar(n): the length, so a created table keeps it
+            sql_type = f"{sql_type}({d[2]})"
+        cols.append(SqlColumn(name, pa.string(), sql_type, kind="text"))
     return cols
 
 

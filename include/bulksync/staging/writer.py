@@ -58,14 +58,18 @@ _NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
 _ERRNO_IN_TEXT = re.compile(r"errno (\d+)", re.IGNORECASE)
 
 
-def staging_os_error(exc: OSError, partition: Partition, stage: str, path: Path | str) -> Exception:
-    """The bulksync error of an ``OSError`` raised while writing a stage (pyarrow's too, whose errno
-    is often only in the message)."""
+def describe_stage(partition: Partition, stage: str) -> str:
+    """``staging the extract of acme/nightly/orders 20260101T000000Z_20260102T000000Z``, for messages."""
+    return f"staging the {stage} of {partition.tenant}/{partition.pipeline}/{partition.dataset} {partition.window.key}"
+
+
+def staging_os_error(exc: OSError, what: str, path: Path | str) -> Exception:
+    """The bulksync error of an ``OSError`` raised while ``what`` (see :func:`describe_stage`) wrote
+    ``path`` (pyarrow's errors too, whose errno is often only in the message)."""
     code = exc.errno
     if code is None:
         m = _ERRNO_IN_TEXT.search(str(exc))
         code = int(m.group(1)) if m else None
-    what = f"staging the {stage} of {partition.tenant}/{partition.pipeline}/{partition.dataset} {partition.window.key}"
     reason = os.strerror(code) if code else str(exc)
     if code in _NO_SPACE:
         return StagingSpaceError(
@@ -187,7 +191,7 @@ class PartitionWriter:
         try:
             yield
         except OSError as exc:
-            raise staging_os_error(exc, self.partition, self.stage, path) from None
+            raise staging_os_error(exc, describe_stage(self.partition, self.stage), path) from None
 
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
         if et is not None:

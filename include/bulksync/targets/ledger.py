@@ -184,3 +184,9 @@ def write_entry(
 def forget_table(conn: sa.Connection, table: sa.Table, target_table: str) -> int:
     """Drop the ledger rows of a table that no longer exists (it was dropped and is created anew)."""
     return int(conn.execute(table.delete().where(table.c.target_table == target_table)).rowcount or 0)
+
+
+def forget_other_windows(conn: sa.Connection, table: sa.Table, target_table: str, key: str) -> int:
+    """After a ``replace``: the table holds only this load's rows, so the other windows' rows are gone."""
+    stmt = table.delete().where((table.c.target_table == target_table) & (table.c.ledger_key != key))
+    return int(conn.execute(stmt).rowcount or 0)

@@ -13,9 +13,8 @@ inside its own transaction (released by its commit, its rollback, or the death o
 PostgreSQL: ``pg_advisory_xact_lock`` / ``pg_advisory_xact_lock_shared`` on 64-bit hashes of the
 names (``lock_timeout`` bounds the wait: a transient error, retried). SQLite: the load's
 transaction is ``BEGIN IMMEDIATE`` (the database's single write lock, waited for up to the busy
-timeout), which already serialises every writer. MariaDB: ``GET_LOCK`` is session-scoped, so the
-equivalent is a row lock of ``bulksync_load_locks`` (``SELECT … FOR UPDATE`` / ``LOCK IN SHARE
-MODE``), held until the transaction ends.
+timeout), which already serialises every writer. (MariaDB has no target kind yet; its ``GET_LOCK``
+is session-scoped, so a MariaDB target would need row locks of a lock table instead.)
 """
 
 from __future__ import annotations
@@ -41,9 +40,6 @@ def lock_load(conn: sa.Connection, table: str, window_key: str, *, exclusive_tab
     if dialect == "postgresql":
         for name, exclusive in lock_names(table, window_key, exclusive_table):
             _pg_lock(conn, name, exclusive)
-    elif dialect == "mysql":
-        for name, exclusive in lock_names(table, window_key, exclusive_table):
-            _row_lock(conn, name, exclusive)
     elif dialect == "sqlite":
         raw = conn.connection.driver_connection
         if raw is not None and not raw.in_transaction:  # pragma: no cover - the hook begins IMMEDIATE
@@ -60,20 +56,3 @@ def _pg_lock(conn: sa.Connection, name: str, exclusive: bool) -> None:
     log.info("waiting for another load holding %s (%s lock)", name, "exclusive" if exclusive else "shared")
     conn.exec_driver_sql(f"SELECT {fn}(hashtextextended(%(n)s, 0))", {"n": name})
     log.info("got %s", name)
-
-
-LOCK_TABLE = "bulksync_load_locks"
-
-
-def ensure_lock_table(conn: sa.Connection) -> None:
-    """MariaDB: create the lock table (DDL commits implicitly there, so never inside a load)."""
-    if conn.dialect.name == "mysql":
-        conn.exec_driver_sql(
-            f"CREATE TABLE IF NOT EXISTS {LOCK_TABLE} (lock_name VARCHAR(512) PRIMARY KEY) ENGINE=InnoDB"
-        )
-
-
-def _row_lock(conn: sa.Connection, name: str, exclusive: bool) -> None:
-    conn.exec_driver_sql(f"INSERT IGNORE INTO {LOCK_TABLE} (lock_name) VALUES (%(n)s)", {"n": name})
-    mode = "FOR UPDATE" if exclusive else "LOCK IN SHARE MODE"
-    conn.exec_driver_sql(f"SELECT lock_name FROM {LOCK_TABLE} WHERE lock_name = %(n)s {mode}", {"n": name})

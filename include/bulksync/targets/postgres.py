@@ -19,7 +19,8 @@ import pyarrow.csv as pacsv
 import sqlalchemy as sa
 
 from bulksync.targets.base import AUDIT_COLUMNS, AUDIT_LOADED_AT, AUDIT_RUN_ID, BatchSource
-from bulksync.targets.sql import SqlTarget, with_audit
+from bulksync.targets.sql import SqlTarget
+from bulksync.targets.values import with_audit
 
 log = logging.getLogger(__name__)
 

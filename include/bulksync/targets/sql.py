@@ -39,11 +39,12 @@ from bulksync.hooks.sql import SqlAlchemyHook
 from bulksync.staging.partition import Window
 from bulksync.targets import ledger as ledger_mod
 from bulksync.targets.base import AUDIT_COLUMNS, AUDIT_LOADED_AT, AUDIT_RUN_ID, BatchSource, LoadResult, Target
-from bulksync.targets.capabilities import TargetCapabilities, for_dialect, identifier_problems
+from bulksync.targets.capabilities import TargetCapabilities, for_dialect
 from bulksync.targets.ddl import column_type, describe_type, fits, sa_type
-from bulksync.targets.errors import db_error, translated_errors
+from bulksync.targets.errors import translated_errors
 from bulksync.targets.ledger import LedgerEntry, PartitionRef
-from bulksync.targets.locks import ensure_lock_table, lock_load
+from bulksync.targets.locks import lock_load
+from bulksync.targets.values import check_staged_schema, column_comment, sqlite_value, with_audit
 
 log = logging.getLogger(__name__)
 
@@ -133,9 +134,8 @@ class SqlTarget(Target):
         return result
 
     def _ensure_ledger(self) -> sa.Table:
-        """Create the ledger (and, on MariaDB, the lock table) in a short transaction of its own."""
+        """Create the ledger in a short transaction of its own (two first loads would race on it)."""
         with self.hook.connect() as conn, conn.begin():
-            ensure_lock_table(conn)
             return ledger_mod.ensure_ledger(conn)
 
     def _previous(self, conn: sa.Connection, ledger: sa.Table, ref: PartitionRef, exists: bool) -> LedgerEntry | None:
@@ -266,41 +266,11 @@ class SqlTarget(Target):
         )
         key = ledger_mod.ledger_key(self.qualified_name, ref)
         ledger_mod.write_entry(conn, ledger, key, self.qualified_name, ref, entry)
+        if result.mode == "replace":
+            ledger_mod.forget_other_windows(conn, ledger, self.qualified_name, key)
 
     def _check_schema_names(self, schema: pa.Schema) -> None:
-        clash = [n for n in schema.names if n in AUDIT_COLUMNS]
-        if clash:
-            raise TargetSchemaError(f"staged columns {clash} clash with bulksync's audit columns; rename them")
-        for key in self.spec.keys:
-            if key not in schema.names:
-                raise TargetSchemaError(
-                    f"key column {key!r} of {self.qualified_name} is not in the staged data (columns: {schema.names})"
-                )
-        flag = self.spec.delete_flag
-        if flag and (flag not in schema.names or not pa.types.is_boolean(schema.field(flag).type)):
-            raise TargetSchemaError(
-                f"delete_flag {flag!r} of {self.qualified_name} must be a boolean column of the staged data "
-                f"(columns: {schema.names})"
-            )
-        if self.spec.interval_column and self.spec.interval_column not in schema.names:
-            raise TargetSchemaError(f"interval_column {self.spec.interval_column!r} is not in the staged data")
-        caps = self.capabilities
-        problems = identifier_problems(
-            caps,
-            {"table": [self.spec.table], "schema": [self.spec.db_schema or ""], "column": list(schema.names)},
-        )
-        if problems:
-            more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
-            raise TargetSchemaError(
-                f"cannot load {self.qualified_name}, nothing was loaded: " + "; ".join(problems[:5]) + more
-            )
-        width = len(schema) + len(AUDIT_COLUMNS)
-        if width > caps.max_columns:
-            raise TargetSchemaError(
-                f"cannot load {self.qualified_name}, nothing was loaded: the staged data has {len(schema):,} columns "
-                f"(+{len(AUDIT_COLUMNS)} audit columns) but a {caps.name} table holds at most {caps.max_columns:,}. "
-                "Keep the columns you need with a 'select' (or 'drop') transform step, or split the dataset"
-            )
+        check_staged_schema(self.spec, schema, self.capabilities, self.qualified_name)
 
     def prepare_session(self, conn: sa.Connection) -> None:
         """Per-dialect session settings (time zone …)."""
@@ -427,7 +397,7 @@ class SqlTarget(Target):
         stamped = (audit[0], self.stored_time_text(audit[1])) if audit else None  # the text SQLite keeps
         for batch in batches():
             self.check_batch(batch, rows)
-            arrays = [_sqlite_value(a) for a in with_audit(batch, stamped).columns]
+            arrays = [sqlite_value(a) for a in with_audit(batch, stamped).columns]
             data = list(zip(*(a.to_pylist() for a in arrays), strict=True))
             if data:
                 conn.exec_driver_sql(sql, data)
@@ -573,9 +543,8 @@ class SqlTarget(Target):
 
     def _load_condition(self, previous: LedgerEntry) -> tuple[str, dict[str, Any]]:
         """The rows an earlier load wrote: its run id and load time in the audit columns."""
-        cond = (
-            f"({self.q(AUDIT_RUN_ID)} = {self.param('prev_run')} AND {self.q(AUDIT_LOADED_AT)} = {self.param('prev_at')})"
-        )
+        run, at = self.q(AUDIT_RUN_ID), self.q(AUDIT_LOADED_AT)
+        cond = f"({run} = {self.param('prev_run')} AND {at} = {self.param('prev_at')})"
         return cond, {"prev_run": previous.run_id, "prev_at": self.stored_time(previous.rows_loaded_at)}
 
     def delete_load(self, conn: sa.Connection, previous: LedgerEntry) -> int:
@@ -625,7 +594,7 @@ class SqlTarget(Target):
     def stored_time_text(self, value: dt.datetime) -> str:
         """A load time as the ledger keeps it: exactly what the audit column holds (text on SQLite)."""
         if self.dialect == "sqlite":
-            return str(_sqlite_value(pa.array([value], pa.timestamp("us", tz="UTC")))[0].as_py())
+            return str(sqlite_value(pa.array([value], pa.timestamp("us", tz="UTC")))[0].as_py())
         return value.astimezone(dt.UTC).isoformat()
 
     def stored_time(self, text: str) -> Any:
@@ -635,45 +604,3 @@ class SqlTarget(Target):
     def close(self) -> None:
         if "hook" in self.__dict__ and "engine" in self.hook.__dict__:
             self.hook.engine.dispose()
-
-
-def column_comment(f: pa.Field) -> str | None:
-    """The column comment a source attached to a field (``b"comment"`` metadata, e.g. IBM i column
-    text); created with the table where the database keeps comments (PostgreSQL, MariaDB)."""
-    text = (f.metadata or {}).get(b"comment")
-    return text.decode("utf-8") if text else None
-
-
-def with_audit(batch: pa.RecordBatch, audit: tuple[str, dt.datetime | str] | None) -> pa.RecordBatch:
-    """The batch with the run id and load time appended as the two audit columns.
-
-    The load time may be given as the text the database reads (the same for every row): formatting
-    one string beats formatting a timestamp per row (a third of the CSV encoding time of a load).
-    """
-    if audit is None:
-        return batch
-    n = batch.num_rows
-    run_id = pa.repeat(pa.scalar(audit[0], pa.string()), n)
-    at = audit[1]
-    loaded_at = pa.repeat(
-        pa.scalar(at, pa.string()) if isinstance(at, str) else pa.scalar(at, pa.timestamp("us", tz="UTC")), n
-    )
-    return pa.RecordBatch.from_arrays([*batch.columns, run_id, loaded_at], names=[*batch.schema.names, *AUDIT_COLUMNS])
-
-
-def _sqlite_value(arr: pa.Array) -> pa.Array:
-    """SQLite stores exact decimals and times as text (ISO 8601, UTC 'Z' for aware timestamps)."""
-    t = arr.type
-    if pa.types.is_decimal(t) or pa.types.is_time(t):
-        return arr.cast(pa.string())
-    if pa.types.is_timestamp(t):
-        fmt = "%Y-%m-%d %H:%M:%S" + ("Z" if t.tz else "")  # %S carries the microseconds
-        return pc.strftime(arr, format=fmt)
-    if pa.types.is_date(t):
-        return arr.cast(pa.string())
-    return arr
-
-
-def _db_error(exc: sa.exc.DBAPIError, table: str) -> Exception:
-    """Kept for callers of the former name: see :func:`bulksync.targets.errors.db_error`."""
-    return db_error(exc.orig if exc.orig is not None else exc, table)
