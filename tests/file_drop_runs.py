@@ -142,7 +142,10 @@ def expected(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
 
 
 def ledger(pg_url: str) -> list[tuple[Any, ...]]:
-    """``(file, status, interval, rows, reason, location)`` of every ledger row, by file name then id."""
+    """``(file, status, interval, rows, reason, location)`` of every ledger row, by file name then id
+    (none when the ledger was never created)."""
+    if not query(pg_url, "SELECT 1 FROM pg_tables WHERE schemaname = 'bulksync_audit' AND tablename = 'files'"):
+        return []
     return query(
         pg_url,
         "SELECT file_name, status, interval, rows, reason, location FROM bulksync_audit.files ORDER BY file_name, id",
