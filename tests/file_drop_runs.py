@@ -116,14 +116,17 @@ def kill(proc: subprocess.Popen[str]) -> None:
     """SIGKILL a child and reap it."""
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    Path(proc.log_path).unlink(missing_ok=True)  # type: ignore[attr-defined]
+    log = getattr(proc, "log_path", None)
+    if log and Path(log).parent == Path(tempfile.gettempdir()):  # only the log spawn() made
+        Path(log).unlink(missing_ok=True)
 
 
 def result(proc: subprocess.Popen[str], timeout: float = 180) -> dict[str, Any]:
     """The child's JSON result (fails on a crash that is not a bulksync error)."""
     proc.wait(timeout=timeout)
     out = output(proc)
-    Path(proc.log_path).unlink(missing_ok=True)  # type: ignore[attr-defined]
+    if Path(proc.log_path).parent == Path(tempfile.gettempdir()):  # type: ignore[attr-defined]
+        Path(proc.log_path).unlink(missing_ok=True)  # type: ignore[attr-defined]
     lines = [line for line in out.splitlines() if line.startswith("{")]
     assert lines, f"exit {proc.returncode}, no result; output:\n{out[-4000:]}"
     data: dict[str, Any] = json.loads(lines[-1])

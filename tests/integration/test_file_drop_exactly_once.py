@@ -297,3 +297,67 @@ def test_a_holder_frozen_past_its_expiry_loses_the_lease_and_changes_nothing(
     assert [r[:4] for r in ledger(pg_url)] == [(f"orders_{i:03d}.csv", "loaded", DAY.key, 3) for i in range(6)]
     assert archived(landing) == [f"orders_{i:03d}.csv" for i in range(6)]
     assert not list(landing.glob("quarantine/*")) and not list(landing.glob("orders_*"))
+
+
+MIGRATION_CHILD = """
+import json, sys, pathlib, time
+from bulksync import migration, stages
+from bulksync.spec.models import PipelineSpec
+from bulksync.sources.file_drop.source import FileDropSource
+
+args = json.loads(sys.argv[1])
+spec = PipelineSpec.model_validate(args["spec"])
+flag = pathlib.Path(args["flag"])
+real = FileDropSource.committed
+
+def committed(self, manifest):
+    real(self, manifest)
+    flag.write_text("extract committed")
+    time.sleep(120)
+
+FileDropSource.committed = committed
+req = migration.MigrationRequest(pipeline=spec.dag_id, full_history=True, load_mode="merge")
+piece = migration.plan([spec], req)[0]
+migration.run_slice([spec], req, piece, "migration-1", 1)
+"""
+
+
+def test_migration_full_history_of_a_file_drop_killed_after_its_extract_loses_nothing(
+    landing: Path, tmp_path: Path, pg_url: str
+) -> None:
+    """The migration DAG migrates a file drop in one full slice; its first run is SIGKILLed after the extract
+    committed, a second migration run (a new run id, its own staging root) must still load every file."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from bulksync import migration
+    from tests.file_drop_runs import ROOT, wait_flag
+
+    spec = drop_spec(str(landing))
+    drop(landing, "orders_a.csv", A)
+    drop(landing, "orders_b.csv", B)
+    flag = tmp_path / "flag"
+    args = json.dumps({"spec": spec.model_dump(mode="json"), "flag": str(flag)})
+    log = tmp_path / "migration-1.log"
+    with log.open("w") as out:
+        child = subprocess.Popen(
+            [sys.executable, "-c", MIGRATION_CHILD, args],
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    child.log_path = str(log)  # type: ignore[attr-defined]
+    wait_flag(child, flag)  # type: ignore[arg-type]
+    kill(child)  # type: ignore[arg-type]
+    assert [r[:3] for r in ledger(pg_url)] == [("orders_a.csv", "staged", "full"), ("orders_b.csv", "staged", "full")]
+
+    req = migration.MigrationRequest(pipeline=spec.dag_id, full_history=True, load_mode="merge")
+    pieces = migration.plan([spec], req)
+    assert len(pieces) == 1 and pieces[0]["start"] is None and pieces[0]["end"] is None
+    out = migration.run_slice([spec], req, pieces[0], "migration-2", 1)
+
+    assert out["extracted"] == 3 and table(pg_url) == expected(A + B)
+    assert [r[:3] for r in ledger(pg_url)] == [("orders_a.csv", "loaded", "full"), ("orders_b.csv", "loaded", "full")]
