@@ -368,3 +368,27 @@ def test_migration_full_history_of_a_file_drop_killed_after_its_extract_loses_no
 
     assert out["extracted"] == 3 and table(pg_url) == expected(A + B)
     assert [r[:3] for r in ledger(pg_url)] == [("orders_a.csv", "loaded", "full"), ("orders_b.csv", "loaded", "full")]
+
+
+def test_reprocess_refuses_while_an_extract_holds_the_interval(landing: Path, pg_url: str) -> None:
+    from bulksync.sources.file_drop.replay import reprocess
+
+    spec = drop_spec(str(landing), lease={"wait_seconds": 0.5})
+    drop(landing, "orders_a.csv", A)
+    run_all(spec, DAY, "run-1")
+    engine = sa.create_engine(pg_url)
+    with engine.begin() as conn:  # a live extract of that interval on another worker
+        conn.execute(
+            sa.text(
+                "INSERT INTO bulksync_audit.file_leases (tenant, pipeline, dataset, interval, token, run_id, host, "
+                "pid, acquired_at, expires_at) VALUES ('acme', 'drops', 'orders', :i, 'x', 'run-2', 'worker-9', 1, "
+                "now(), now() + interval '1 hour')"
+            ),
+            {"i": DAY.key},
+        )
+    engine.dispose()
+    with pytest.raises(
+        LeaseHeldError, match=f"another run is extracting interval {DAY.key} .*: run run-2 on host worker-9"
+    ):
+        reprocess(spec, spec.datasets[0], "orders_a.csv")
+    assert [r[:2] for r in ledger(pg_url)] == [("orders_a.csv", "loaded")] and not (landing / "orders_a.csv").exists()
