@@ -1,11 +1,10 @@
 """Forcing a replay: ``bulksync files reprocess`` puts a processed or quarantined file back into the landing folder.
 
-It holds the lease of the file's interval (:mod:`.lease`) while it works, so it never moves a file an
-extract of that interval is reading. The file's accepted ledger rows become ``replaced`` (so an
-identical file is no longer a duplicate),
+The file's accepted ledger rows become ``replaced`` (so an identical file is no longer a duplicate),
 its copy from ``archive/`` (or the file itself from ``quarantine/``) goes back into the landing
 root under its original name, with a trigger file when the drop uses them; the next run loads it
-as a new arrival.
+as a new arrival. It holds the lease of the file's interval (:mod:`.lease`) while it works, so it
+never moves a file an extract of that interval is reading.
 """
 
 from __future__ import annotations
