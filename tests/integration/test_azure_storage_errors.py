@@ -54,3 +54,29 @@ def test_a_key_refused_after_the_extract_names_the_connection_in_every_stage(
         assert out["error"].startswith(f"StorageAccessError: {refused(container)}"), (stage, out["error"])
         assert WRONG not in out["stderr"] and WRONG[:16] not in out["stderr"]
         assert "HttpResponseError" not in out["stderr"]
+
+
+def test_a_drop_zone_whose_key_is_revoked_mid_extract_names_the_connection(azurite: Azurite, container: str) -> None:
+    """The store checked the container when it opened; the account then refuses the key (revoked)."""
+    from azure.storage.blob import BlobServiceClient
+
+    from bulksync.sources.file_drop.store import open_store
+    from tests.azure_drops import landing_url, put
+
+    put(azurite, container, "a.csv", "id\n1\n")
+    store = open_store(landing_url(container), "azurite")
+    assert [e.name for e in store.list()] == ["a.csv"]
+    revoked = BlobServiceClient(
+        azurite.blob_endpoint, credential={"account_name": "devstoreaccount1", "account_key": WRONG}
+    )
+    good = store.client  # type: ignore[attr-defined]
+    store.client = revoked.get_container_client(container)  # type: ignore[attr-defined]
+    for op in (store.list, lambda: store.open("a.csv"), lambda: store.claim("a.csv", "processing/x/a.csv")):
+        with pytest.raises(StorageAccessError) as info:
+            op()
+        assert str(info.value).startswith(refused(container)) and WRONG not in str(info.value)
+    store.client = good  # type: ignore[attr-defined]
+    stream = store.open("a.csv")
+    stream.raw._blob = revoked.get_blob_client(container, "drops/a.csv")  # type: ignore[attr-defined]
+    with pytest.raises(StorageAccessError, match="refused the credentials of Airflow connection 'azurite'"):
+        stream.read()
