@@ -116,14 +116,17 @@ def kill(proc: subprocess.Popen[str]) -> None:
     """SIGKILL a child and reap it."""
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    Path(proc.log_path).unlink(missing_ok=True)  # type: ignore[attr-defined]
+    log = getattr(proc, "log_path", None)
+    if log and Path(log).parent == Path(tempfile.gettempdir()):  # only the log spawn() made
+        Path(log).unlink(missing_ok=True)
 
 
 def result(proc: subprocess.Popen[str], timeout: float = 180) -> dict[str, Any]:
     """The child's JSON result (fails on a crash that is not a bulksync error)."""
     proc.wait(timeout=timeout)
     out = output(proc)
-    Path(proc.log_path).unlink(missing_ok=True)  # type: ignore[attr-defined]
+    if Path(proc.log_path).parent == Path(tempfile.gettempdir()):  # type: ignore[attr-defined]
+        Path(proc.log_path).unlink(missing_ok=True)  # type: ignore[attr-defined]
     lines = [line for line in out.splitlines() if line.startswith("{")]
     assert lines, f"exit {proc.returncode}, no result; output:\n{out[-4000:]}"
     data: dict[str, Any] = json.loads(lines[-1])
@@ -142,7 +145,10 @@ def expected(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
 
 
 def ledger(pg_url: str) -> list[tuple[Any, ...]]:
-    """``(file, status, interval, rows, reason, location)`` of every ledger row, by file name then id."""
+    """``(file, status, interval, rows, reason, location)`` of every ledger row, by file name then id
+    (none when the ledger was never created)."""
+    if not query(pg_url, "SELECT 1 FROM pg_tables WHERE schemaname = 'bulksync_audit' AND tablename = 'files'"):
+        return []
     return query(
         pg_url,
         "SELECT file_name, status, interval, rows, reason, location FROM bulksync_audit.files ORDER BY file_name, id",

@@ -242,7 +242,16 @@ class FileDropSource(Source):
         controls = []
         for e in self.store.list(folder):
             base = e.name.rsplit("/", 1)[-1]
-            if e.name in known or e.kind != "file":
+            if e.name in known:
+                continue
+            if e.kind == "symlink":  # never followed: set aside as the link it is
+                message = f"{base} in {folder}/ is a symbolic link; bulksync reads only regular files"
+                where = moves.quarantine(
+                    self.store, e.name, base, "symlink", message, interval=self.interval, run_id=self.run_id
+                )
+                self._record(base, "quarantined", "symlink", message, location=where)
+                continue
+            if e.kind != "file":
                 continue
             if _is_companion(base, self.options):
                 pattern = self.options.arrival.control_pattern
@@ -355,6 +364,13 @@ class FileDropSource(Source):
             return data
 
         try:
+            if entry is not None and entry.kind != "file":
+                raise FileRejectedError(
+                    "symlink" if entry.kind == "symlink" else "not_a_regular_file",
+                    f"{f.name} at {f.location} is a {'symbolic link' if entry.kind == 'symlink' else entry.kind}; "
+                    "bulksync reads only regular files and never follows a link. Ask the client to upload the file "
+                    "itself",
+                )
             self._verify_sidecar(f)
             self._check_head(f, compression, limit, size)
             for batch in self.reader.read(f.name, opener):
