@@ -112,7 +112,12 @@ def clean_result(
             kwargs["column"] = shadows[kwargs["column"]]
         kwargs.pop("batch_id", None)
         res = er.get("result") or {}
-        for key in ("unexpected_index_list", "unexpected_index_query", "unexpected_index_column_names"):
+        for key in (
+            "unexpected_index_list",
+            "partial_unexpected_index_list",
+            "unexpected_index_query",
+            "unexpected_index_column_names",
+        ):
             res.pop(key, None)
         fmt = kwargs.get("result_format")
         if isinstance(fmt, dict):
@@ -219,7 +224,19 @@ def path_safe(text: str) -> str:
     return safe[:150]
 
 
+REMOTE_ASSET = re.compile(r"url\(['\"]?https?://[^)]*\)")
+
+
 def _copy_assets(site: Path) -> None:
-    """bulksync's stylesheet and the vendored Bootstrap / Font Awesome into ``static/bulksync``."""
+    """bulksync's stylesheet and the vendored Bootstrap / Font Awesome into ``static/bulksync``.
+
+    GX's own stylesheet (copied by the site builder) points its dark-mode logo at an S3 bucket: that
+    ``url()`` is replaced by the logo the site already has, so nothing is fetched from the network.
+    """
     target = site / "static" / "bulksync"
     shutil.copytree(STATIC, target, dirs_exist_ok=True)
+    for css in (site / "static" / "styles").glob("*.css"):
+        text = css.read_text(encoding="utf-8")
+        local = REMOTE_ASSET.sub("url('../images/logo-long.png')", text)
+        if local != text:
+            css.write_text(local, encoding="utf-8")
