@@ -364,7 +364,9 @@ def summary(
     console.print(f"[bold]{spec.dag_id}[/bold]: latest committed partition per dataset")
     for row in latest_runs(spec):
         quality = f"  ·  quality {row['quality']}" if row["quality"] else ""
-        console.print(f"\n  [bold]{row['dataset']}[/bold]  window {row['window']}  ({row['seconds']} s){quality}")
+        console.print(
+            f"\n  [bold]{row['dataset']}[/bold]  window {row['window']}  ({row['seconds']} s){quality}", soft_wrap=True
+        )
         console.print(f"    {row['line']}", soft_wrap=True, highlight=False)
         console.print(f"    staging   {row['partition']}", soft_wrap=True)
         console.print(f"    target    {row['target']}", soft_wrap=True)
