@@ -525,7 +525,7 @@ class _KeyCheck:
             from bulksync.sources.api.records import _locate
 
             label, page, index = _locate(origins, i)
-            key = {k: frame[k].iloc[i] for k in keys}
+            key = {k: getattr(v, "item", lambda v=v: v)() for k in keys for v in [frame[k].iloc[i]]}
             raise ApiDataError(
                 f"{where(label, page, index)}: primary key {key} was already read on an earlier page: the data shifted "
                 "under offset paging (records inserted or deleted while reading); nothing was committed. Rerun, "
