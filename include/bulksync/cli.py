@@ -16,6 +16,7 @@ from rich.table import Table
 
 from bulksync.errors import BulksyncError, SpecError
 from bulksync.quality.cli import quality_app
+from bulksync.sources.api.cli import api_app, sandbox_api
 from bulksync.sources.file_drop.cli import convert, files_app
 
 # no locals in tracebacks: they could hold connection URLs or salts
@@ -30,6 +31,8 @@ sandbox_app = typer.Typer(help="Local stand-ins of enterprise systems (demo, tes
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(quality_app, name="quality")
 app.add_typer(files_app, name="files")
+app.add_typer(api_app, name="api")
+sandbox_app.command("api")(sandbox_api)
 app.command("convert")(convert)
 console = Console()
 err = Console(stderr=True)
