@@ -112,6 +112,8 @@ class GraphStandIn(StandIn):
             "accountEnabled": i % 11 != 0,
             "businessPhones": [] if i % 3 else [f"+1 425 555 {i % 10_000:04d}"],
             "officeLocation": CITIES[i % len(CITIES)],
+            "preferredLanguage": "en-US" if i % 4 else "de-DE",
+            "lastPasswordChangeDateTime": iso_s(updated - dt.timedelta(days=i % 60)),
         }
 
     def _group(self, i: int) -> Row:
