@@ -176,8 +176,9 @@ def start_standins(args: list[str]) -> tuple[subprocess.Popen[bytes], dict[str, 
     env_file = DATA / "conn.env"
     env_file.unlink(missing_ok=True)
     log = open(DATA / "standins.log", "wb")  # noqa: SIM115 - lives as long as the process
-    proc = subprocess.Popen([str(Path(PY).parent / "bulksync"), "sandbox", "api", *args, "--conn-prefix", "bench_",
-                             "--workdir", str(DATA / "standins"), "--env-file", str(env_file)], stdout=log, stderr=log)
+    cmd = [PY, "-c", "from bulksync.cli import main; main()", "sandbox", "api", *args, "--conn-prefix", "bench_",
+           "--workdir", str(DATA / "standins"), "--env-file", str(env_file)]
+    proc = subprocess.Popen(cmd, stdout=log, stderr=log, env={**os.environ, "PYTHONPATH": str(REPO / "include")})
     for _ in range(600):
         if env_file.exists() or proc.poll() is not None:
             break
@@ -193,7 +194,8 @@ def start_standins(args: list[str]) -> tuple[subprocess.Popen[bytes], dict[str, 
 
 
 def run(case: str, system: str, obj: str, env: dict[str, str]) -> dict[str, Any]:
-    env = {**env, "AIRFLOW_HOME": str(DATA / "airflow"), "BULKSYNC_HOME": str(DATA), "PYTHONPATH": str(BENCH)}
+    env = {**env, "AIRFLOW_HOME": str(DATA / "airflow"), "BULKSYNC_HOME": str(DATA),
+           "PYTHONPATH": f"{REPO / 'include'}:{BENCH}"}
     proc = subprocess.run([PY, str(Path(__file__)), "--child", case, system, obj], env=env, capture_output=True, text=True)
     if proc.returncode:
         raise SystemExit(f"case {case} {system} failed:\n{proc.stderr[-3000:]}")
