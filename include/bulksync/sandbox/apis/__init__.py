@@ -13,6 +13,7 @@ STANDINS: dict[str, str] = {
     "hubspot": "bulksync.sandbox.apis.hubspot:HubSpotStandIn",
     "msgraph": "bulksync.sandbox.apis.msgraph:GraphStandIn",
     "stripe": "bulksync.sandbox.apis.stripe:StripeStandIn",
+    "okta": "bulksync.sandbox.apis.okta:OktaStandIn",
     "acme_rest": "bulksync.sandbox.apis.acme_rest:AcmeRestStandIn",
 }
 

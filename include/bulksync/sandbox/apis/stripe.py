@@ -47,34 +47,80 @@ class StripeStandIn(StandIn):
     def _customer(self, i: int, n: int) -> Row:
         t = self.stamp(i, n)
         first, last = person(i)
-        return {"id": f"cus_{i:014d}", "created": t, "updated": t, "deleted": None, "email": f"{first}.{i}@example.com".lower(),
-                "name": f"{first} {last}", "balance": (i % 7) * 100 - 300, "currency": "usd" if i % 4 else "eur",
-                "delinquent": i % 9 == 0, "metadata": {"tier": ("gold", "silver", "bronze")[i % 3]}}
+        return {
+            "id": f"cus_{i:014d}",
+            "created": t,
+            "updated": t,
+            "deleted": None,
+            "email": f"{first}.{i}@example.com".lower(),
+            "name": f"{first} {last}",
+            "balance": (i % 7) * 100 - 300,
+            "currency": "usd" if i % 4 else "eur",
+            "delinquent": i % 9 == 0,
+            "metadata": {"tier": ("gold", "silver", "bronze")[i % 3]},
+        }
 
     def render(self, table: str, row: Row) -> dict[str, Any]:
         return {
-            "id": row["id"], "object": "customer", "address": None, "balance": row["balance"],
-            "created": int(row["created"].timestamp()), "currency": row["currency"], "default_source": None,
-            "delinquent": row["delinquent"], "description": None, "discount": None, "email": row["email"],
-            "invoice_prefix": row["id"][-7:].upper(), "invoice_settings": {"custom_fields": None, "default_payment_method": None,
-                                                                            "footer": None, "rendering_options": None},
-            "livemode": False, "metadata": row["metadata"], "name": row["name"], "next_invoice_sequence": 1,
-            "phone": None, "preferred_locales": [], "shipping": None, "tax_exempt": "none", "test_clock": None,
+            "id": row["id"],
+            "object": "customer",
+            "address": None,
+            "balance": row["balance"],
+            "created": int(row["created"].timestamp()),
+            "currency": row["currency"],
+            "default_source": None,
+            "delinquent": row["delinquent"],
+            "description": None,
+            "discount": None,
+            "email": row["email"],
+            "invoice_prefix": row["id"][-7:].upper(),
+            "invoice_settings": {
+                "custom_fields": None,
+                "default_payment_method": None,
+                "footer": None,
+                "rendering_options": None,
+            },
+            "livemode": False,
+            "metadata": row["metadata"],
+            "name": row["name"],
+            "next_invoice_sequence": 1,
+            "phone": None,
+            "preferred_locales": [],
+            "shipping": None,
+            "tax_exempt": "none",
+            "test_clock": None,
         }
 
     def error_response(self, status: int, kind: str, message: str) -> Response:
         if status == 429:
-            body = {"error": {"message": "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.",
-                              "type": "invalid_request_error", "code": "rate_limit", "doc_url": "https://stripe.com/docs/error-codes/rate-limit"}}
+            body = {
+                "error": {
+                    "message": "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.",
+                    "type": "invalid_request_error",
+                    "code": "rate_limit",
+                    "doc_url": "https://stripe.com/docs/error-codes/rate-limit",
+                }
+            }
             return self.json(body, 429)
-        return self.json({"error": {"message": message, "type": "api_error" if status >= 500 else "invalid_request_error"}}, status)
+        return self.json(
+            {"error": {"message": message, "type": "api_error" if status >= 500 else "invalid_request_error"}}, status
+        )
 
     def connection(self) -> dict[str, Any]:
-        return {"conn_type": "http", "host": self.host_name, "schema": "https", "port": self.port, "password": self.key,
-                "extra": {"auth_kind": "bearer", "verify": str(self.tls.ca_bundle)}}
+        return {
+            "conn_type": "http",
+            "host": self.host_name,
+            "schema": "https",
+            "port": self.port,
+            "password": self.key,
+            "extra": {"auth_kind": "bearer", "verify": str(self.tls.ca_bundle)},
+        }
 
     def routes(self) -> list[Route]:
-        return [Route("/v1/customers", self.customers, methods=["GET"]), Route("/v1/events", self.events, methods=["GET"])]
+        return [
+            Route("/v1/customers", self.customers, methods=["GET"]),
+            Route("/v1/events", self.events, methods=["GET"]),
+        ]
 
     def _check(self, request: Request) -> Response | None:
         header = request.headers.get("authorization", "")
@@ -85,9 +131,18 @@ class StripeStandIn(StandIn):
                 self.auth.check_static(header[7:] if header.lower().startswith("bearer ") else None, self.key)
         except Unauthorized as exc:
             if exc.reason == "missing":
-                return self.json({"error": {"message": "You did not provide an API key.", "type": "invalid_request_error"}}, 401)
-            return self.json({"error": {"message": "Invalid API Key provided: sk_test_*********" + header[-4:],
-                                        "type": "invalid_request_error"}}, 401)
+                return self.json(
+                    {"error": {"message": "You did not provide an API key.", "type": "invalid_request_error"}}, 401
+                )
+            return self.json(
+                {
+                    "error": {
+                        "message": "Invalid API Key provided: sk_test_*********" + header[-4:],
+                        "type": "invalid_request_error",
+                    }
+                },
+                401,
+            )
         return None
 
     @staticmethod
@@ -117,8 +172,15 @@ class StripeStandIn(StandIn):
         if (denied := self._check(request)) is not None:
             return denied
         c = self._created(request.query_params)
-        view = self.tables["customers"].view(Query(field="created", start=c.get("gte") or c.get("gt"), end=c.get("lt") or c.get("lte"),
-                                                    start_inclusive="gt" not in c, end_inclusive="lte" in c))
+        view = self.tables["customers"].view(
+            Query(
+                field="created",
+                start=c.get("gte") or c.get("gt"),
+                end=c.get("lt") or c.get("lte"),
+                start_inclusive="gt" not in c,
+                end_inclusive="lte" in c,
+            )
+        )
         # newest first: walk the ascending view backwards (a page at a time keeps a million rows cheap)
         q = request.query_params
         limit = int(q.get("limit") or 10)
@@ -133,8 +195,14 @@ class StripeStandIn(StandIn):
             start = n - pos + 1
         hi = n - start
         rows = list(reversed(view.slice(max(0, hi - limit), hi)))
-        return self.json({"object": "list", "data": [self.render("customers", r) for r in rows],
-                          "has_more": hi - limit > 0, "url": "/v1/customers"})
+        return self.json(
+            {
+                "object": "list",
+                "data": [self.render("customers", r) for r in rows],
+                "has_more": hi - limit > 0,
+                "url": "/v1/customers",
+            }
+        )
 
     async def events(self, request: Request) -> Response:
         if (denied := self._check(request)) is not None:
@@ -143,9 +211,19 @@ class StripeStandIn(StandIn):
         if q.get("type") not in (None, "customer.deleted"):
             return self.json({"object": "list", "data": [], "has_more": False, "url": "/v1/events"})
         c = self._created(q)
-        view = self.tables["customers"].view(Query(field="deleted", start=c.get("gte"), end=c.get("lt"), deleted="only"))
+        view = self.tables["customers"].view(
+            Query(field="deleted", start=c.get("gte"), end=c.get("lt"), deleted="only")
+        )
         rows = sorted(view.iter(), key=lambda r: r["deleted"], reverse=True)
-        events = [{"id": f"evt_{r['id'][4:]}", "object": "event", "api_version": "2024-06-20", "type": "customer.deleted",
-                   "created": int(r["deleted"].timestamp()), "data": {"object": {**self.render("customers", r), "deleted": True}}}
-                  for r in rows]
+        events = [
+            {
+                "id": f"evt_{r['id'][4:]}",
+                "object": "event",
+                "api_version": "2024-06-20",
+                "type": "customer.deleted",
+                "created": int(r["deleted"].timestamp()),
+                "data": {"object": {**self.render("customers", r), "deleted": True}},
+            }
+            for r in rows
+        ]
         return self._page(request, events, "/v1/events")

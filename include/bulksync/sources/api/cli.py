@@ -41,7 +41,9 @@ def presets(name: Annotated[str | None, typer.Argument(help="A preset: list its 
         window = (body.get("window") or {}).get("cursor_field")
         console.print(f"\n  [bold]{obj}[/bold]  {body.get('description', '')}", soft_wrap=True)
         console.print(f"    incremental on: {window or 'no (full extracts)'}", soft_wrap=True)
-        console.print("    columns: " + ", ".join(f"{c['name']} {c.get('type', 'string')}" for c in cols), soft_wrap=True)
+        console.print(
+            "    columns: " + ", ".join(f"{c['name']} {c.get('type', 'string')}" for c in cols), soft_wrap=True
+        )
 
 
 @api_app.command("try")
@@ -94,8 +96,10 @@ def try_spec(
         console.print("[bold]inferred columns (paste into records.columns to freeze them)[/bold]")
         console.print(result["inferred"], highlight=False, markup=False)
     table = result["table"]
-    console.print(f"[bold]typed rows[/bold] ({table.num_rows} read, schema {', '.join(f'{f.name}: {f.type}' for f in table.schema)})",
-                  soft_wrap=True)
+    console.print(
+        f"[bold]typed rows[/bold] ({table.num_rows} read, schema {', '.join(f'{f.name}: {f.type}' for f in table.schema)})",
+        soft_wrap=True,
+    )
     view = Table(*table.column_names)
     for r in table.slice(0, rows).to_pylist():
         view.add_row(*("" if v is None else str(v) for v in r.values()))
@@ -103,9 +107,15 @@ def try_spec(
 
 
 def sandbox_api(
-    names: Annotated[list[str] | None, typer.Argument(help="Stand-ins to start (default: every vendor stand-in).")] = None,
-    count: Annotated[list[str] | None, typer.Option("--count", help="Rows of a table: NAME.TABLE=N, e.g. hubspot.contacts=100000.")] = None,
-    option: Annotated[list[str] | None, typer.Option("--option", help="A stand-in option: NAME.KEY=VALUE (JSON value).")] = None,
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Stand-ins to start (default: every vendor stand-in).")
+    ] = None,
+    count: Annotated[
+        list[str] | None, typer.Option("--count", help="Rows of a table: NAME.TABLE=N, e.g. hubspot.contacts=100000.")
+    ] = None,
+    option: Annotated[
+        list[str] | None, typer.Option("--option", help="A stand-in option: NAME.KEY=VALUE (JSON value).")
+    ] = None,
     records: int = typer.Option(200, help="Rows of every other table."),
     latency: float = typer.Option(0.0, help="Seconds added to every API request."),
     conn_prefix: str = typer.Option("", help="Connection ids are PREFIX + name (e.g. acme_ → acme_hubspot)."),
@@ -141,13 +151,22 @@ def sandbox_api(
             except KeyError as exc:
                 err.print(f"[red]{exc.args[0]}[/red]")
                 raise typer.Exit(2) from None
-            cfg = StandInConfig(records=records, counts=counts.get(n, {}), options=options.get(n, {}),
-                                workdir=(workdir / n).resolve(), faults=FaultSettings(latency=latency))
+            cfg = StandInConfig(
+                records=records,
+                counts=counts.get(n, {}),
+                options=options.get(n, {}),
+                workdir=(workdir / n).resolve(),
+                faults=FaultSettings(latency=latency),
+            )
             started.append((n, cls(cfg).start()))
         lines = [s.env_line(conn_prefix + n) for n, s in started]
         for n, s in started:
-            console.print(f"# {n} stand-in at {s.base_url} (admin key {s.admin_key}, header X-Sandbox-Admin-Key)",
-                          soft_wrap=True, highlight=False, markup=False)
+            console.print(
+                f"# {n} stand-in at {s.base_url} (admin key {s.admin_key}, header X-Sandbox-Admin-Key)",
+                soft_wrap=True,
+                highlight=False,
+                markup=False,
+            )
         for line in lines:
             console.print(line, soft_wrap=True, highlight=False, markup=False)
         if env_file:

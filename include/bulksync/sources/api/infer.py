@@ -78,10 +78,18 @@ def infer_columns(source: Any, pages: int = 3) -> tuple[list[ApiColumn], str]:
             name += "_"
         names.add(name)
         kind = _kind(vals)
-        cols.append(ApiColumn(name=name, type=kind, path=None if path == name else path,
-                              nullable=name not in source.options.primary_key))
-    fragment = yaml.safe_dump({"columns": [c.model_dump(exclude_none=True, exclude_defaults=True) | {"name": c.name}
-                                           for c in cols]}, sort_keys=False)
+        cols.append(
+            ApiColumn(
+                name=name,
+                type=kind,
+                path=None if path == name else path,
+                nullable=name not in source.options.primary_key,
+            )
+        )
+    fragment = yaml.safe_dump(
+        {"columns": [c.model_dump(exclude_none=True, exclude_defaults=True) | {"name": c.name} for c in cols]},
+        sort_keys=False,
+    )
     return cols, fragment
 
 

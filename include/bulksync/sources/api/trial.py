@@ -16,7 +16,9 @@ def _walk(obj: Any, prefix: str = "") -> list[tuple[str, str]]:
     if isinstance(obj, dict):
         for k, v in obj.items():
             p = f"{prefix}.{k}" if prefix else str(k)
-            out.extend(_walk(v, p) if isinstance(v, dict) and v else [(p, type(v).__name__ if v is not None else "null")])
+            out.extend(
+                _walk(v, p) if isinstance(v, dict) and v else [(p, type(v).__name__ if v is not None else "null")]
+            )
     return out
 
 
@@ -33,7 +35,9 @@ def trial(spec: Any, window: Window, pages: int) -> dict[str, Any]:
         def logged(call: Any) -> Any:
             page = orig(call)
             shown = {k: v for k, v in (call.params or {}).items()}
-            requests.append(f"{call.method} {call.url.split('?')[0]} {shown or ''} -> HTTP {page.status}, page {page.number}")
+            requests.append(
+                f"{call.method} {call.url.split('?')[0]} {shown or ''} -> HTTP {page.status}, page {page.number}"
+            )
             return page
 
         source.client.fetch = logged  # type: ignore[method-assign]
@@ -50,12 +54,21 @@ def trial(spec: Any, window: Window, pages: int) -> dict[str, Any]:
                     first_record = records[0]
                 from bulksync.sources.api.records import Origin
 
-                batches.append(source.converter.convert(records, [Origin(page.label, page.number, len(records))],
-                                                        source._flags(records, q)))
+                batches.append(
+                    source.converter.convert(
+                        records, [Origin(page.label, page.number, len(records))], source._flags(records, q)
+                    )
+                )
                 if n >= pages:
                     break
     finally:
         source.close()
     table = pa.Table.from_batches(batches, schema=source.schema()) if batches else source.schema().empty_table()
-    return {"requests": requests, "paths": _walk(first_record), "inferred": inferred, "table": table,
-            "column_paths": {c.name: c.path or c.name for c in source.columns}, "first": paths.get(first_record, "")}
+    return {
+        "requests": requests,
+        "paths": _walk(first_record),
+        "inferred": inferred,
+        "table": table,
+        "column_paths": {c.name: c.path or c.name for c in source.columns},
+        "first": paths.get(first_record, ""),
+    }
