@@ -17,7 +17,9 @@ from bulksync.spec.columns import TypeName
 from bulksync.spec.common import Identifier, StrictModel
 
 _PATH = re.compile(r"^(\$\.?)?[^\s]*$")
-TimeFormat = Literal["iso8601", "iso8601_ms", "iso8601_s", "epoch_s", "epoch_ms", "odata_v4", "odata_v2", "date"]
+TimeFormat = Literal[
+    "iso8601", "iso8601_ms", "iso8601_s", "epoch_s", "epoch_ms", "odata_v4", "odata_v2", "date", "sql_datetime"
+]
 """How a window bound is written into a request (see :mod:`bulksync.sources.api.window`)."""
 
 

@@ -71,6 +71,7 @@ class GraphStandIn(StandIn):
 
     name = "msgraph"
     docs = DOCS
+    scope = SCOPE
 
     @property
     def tenant(self) -> str:
@@ -216,7 +217,7 @@ class GraphStandIn(StandIn):
                 "auth_kind": "msal",
                 "tenant_id": self.tenant,
                 "authority_host": self.base_url,
-                "scope": SCOPE,
+                "scope": self.scope,
                 "verify": str(self.tls.ca_bundle),
             },
         }
@@ -250,7 +251,7 @@ class GraphStandIn(StandIn):
         form = await self.form(request)
         if request.path_params["tenant"] != self.tenant:
             return self.json({"error": "invalid_tenant", "error_description": "AADSTS90002: Tenant not found."}, 400)
-        if form.get("scope", "").split()[:1] != [SCOPE]:
+        if form.get("scope", "").split()[:1] != [self.scope]:
             return self.json(
                 {
                     "error": "invalid_scope",
