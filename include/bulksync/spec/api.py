@@ -9,9 +9,9 @@ before validation, so every error names the field of the resolved options. See d
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from bulksync.spec.columns import TypeName
 from bulksync.spec.common import Identifier, StrictModel
@@ -71,7 +71,10 @@ class Records(StrictModel):
     """Where the records are and what they become."""
 
     path: str = Field("", description="Dotted path of the record list in a page ('' when the body is the list).")
-    columns: list[ApiColumn] | Literal["infer"] = Field(
+    columns: Annotated[
+        Annotated[list[ApiColumn], Tag("list")] | Annotated[Literal["infer"], Tag("infer")],
+        Discriminator(lambda v: "infer" if v == "infer" else "list"),
+    ] = Field(
         description="Declared columns, or 'infer' (profile the first pages; see `bulksync api try`)."
     )
     missing_is_empty: bool = Field(
