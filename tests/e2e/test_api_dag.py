@@ -41,14 +41,18 @@ def test_airflow_dags_test_of_the_api_pipeline(tmp_path: Path) -> None:
         graph.tables["users"].delete(graph.tables["users"].make(5)["id"], now)
         stripe.tables["customers"].delete("cus_00000000001750", now)
         local = tmp_path / ".local"
-        env = airflow_env(tmp_path, {
-            "AIRFLOW_CONN_ACME_HUBSPOT": hs.connection_json(), "AIRFLOW_CONN_ACME_MSGRAPH": graph.connection_json(),
-            "AIRFLOW_CONN_ACME_STRIPE": stripe.connection_json(),
-            "AIRFLOW_CONN_ACME_WAREHOUSE": f"sqlite:///{local}/demo/warehouse.db",
-            "AIRFLOW_CONN_ACME_CRM": f"sqlite:///{local}/demo/crm.db",
-            "AIRFLOW_CONN_ACME_AS400": f"sqlite:///{local}/demo/as400.db",
-            "BULKSYNC_TOKEN_DIR": str(tmp_path / "tokens"),
-        })
+        env = airflow_env(
+            tmp_path,
+            {
+                "AIRFLOW_CONN_ACME_HUBSPOT": hs.connection_json(),
+                "AIRFLOW_CONN_ACME_MSGRAPH": graph.connection_json(),
+                "AIRFLOW_CONN_ACME_STRIPE": stripe.connection_json(),
+                "AIRFLOW_CONN_ACME_WAREHOUSE": f"sqlite:///{local}/demo/warehouse.db",
+                "AIRFLOW_CONN_ACME_CRM": f"sqlite:///{local}/demo/crm.db",
+                "AIRFLOW_CONN_ACME_AS400": f"sqlite:///{local}/demo/as400.db",
+                "BULKSYNC_TOKEN_DIR": str(tmp_path / "tokens"),
+            },
+        )
         (local / "demo").mkdir(parents=True)
         bindir = Path(sys.executable).parent
         _run([str(bindir / "airflow"), "db", "migrate"], env, tmp_path)
@@ -61,13 +65,17 @@ def test_airflow_dags_test_of_the_api_pipeline(tmp_path: Path) -> None:
         users = dict(con.execute("SELECT id, mail FROM entra_users").fetchall())
         customers = dict(con.execute("SELECT id, email FROM stripe_customers").fetchall())
         con.close()
-        assert contacts == {r["id"]: r["email"] for r in hs.records("contacts")
-                            if r["deleted"] is None and START <= r["updated"] < END}
+        assert contacts == {
+            r["id"]: r["email"] for r in hs.records("contacts") if r["deleted"] is None and START <= r["updated"] < END
+        }
         assert "100001700" not in contacts and len(contacts) == 1320 - 1  # 22 h of one change a minute
         assert users == {r["id"]: r["mail"] for r in graph.records("users") if r["deleted"] is None}
         assert len(users) == 299
-        assert customers == {r["id"]: r["email"] for r in stripe.records("customers")
-                             if r["deleted"] is None and START <= r["created"] < END}
+        assert customers == {
+            r["id"]: r["email"]
+            for r in stripe.records("customers")
+            if r["deleted"] is None and START <= r["created"] < END
+        }
         assert len(customers) == 1320 - 1
     finally:
         for s in (hs, graph, stripe):

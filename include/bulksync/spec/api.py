@@ -74,9 +74,7 @@ class Records(StrictModel):
     columns: Annotated[
         Annotated[list[ApiColumn], Tag("list")] | Annotated[Literal["infer"], Tag("infer")],
         Discriminator(lambda v: "infer" if v == "infer" else "list"),
-    ] = Field(
-        description="Declared columns, or 'infer' (profile the first pages; see `bulksync api try`)."
-    )
+    ] = Field(description="Declared columns, or 'infer' (profile the first pages; see `bulksync api try`).")
     missing_is_empty: bool = Field(
         False, description="A page without the records member is an empty page (else an error naming the path)."
     )

@@ -18,9 +18,15 @@ START, END = dt.datetime(2026, 1, 1, 10, tzinfo=UTC), dt.datetime(2026, 1, 1, 12
 
 
 def run(preset: str, obj: str, conn: str, incremental: bool, **extra: Any) -> Any:
-    spec = api_pipeline(api_dataset("d", conn, {"preset": preset, "object": obj, "incremental": incremental, "limits": FAST, **extra}))
-    return extract(spec, "d", window("2026-01-01T10:00", "2026-01-01T12:00") if incremental else window(None, None),
-                   run_id="inc" if incremental else "full")
+    spec = api_pipeline(
+        api_dataset("d", conn, {"preset": preset, "object": obj, "incremental": incremental, "limits": FAST, **extra})
+    )
+    return extract(
+        spec,
+        "d",
+        window("2026-01-01T10:00", "2026-01-01T12:00") if incremental else window(None, None),
+        run_id="inc" if incremental else "full",
+    )
 
 
 def in_window(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -28,7 +34,9 @@ def in_window(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def test_dynamics365_accounts_with_msal_paging_cookie_and_capped_count(standin: Any, env: Any) -> None:
-    s = standin("dynamics365", "d365", counts={"accounts": 6000}, stamp_step=10.0, faults={"throttle_share": 0.1, "seed": 2})
+    s = standin(
+        "dynamics365", "d365", counts={"accounts": 6000}, stamp_step=10.0, faults={"throttle_share": 0.1, "seed": 2}
+    )
     manifest, table = run("dynamics365", "accounts", "d365", False)
     truth = {r["id"]: (r["name"], Decimal(r["revenue"]), r["updated"]) for r in s.records("accounts")}
     assert {r["accountid"]: (r["name"], r["revenue"], r["modifiedon"]) for r in table.to_pylist()} == truth
@@ -44,9 +52,15 @@ def test_dynamics365_accounts_with_msal_paging_cookie_and_capped_count(standin: 
 def test_sap_odata_v2_sales_orders_string_count_and_date_literals(standin: Any, env: Any) -> None:
     s = standin("sap_odata", "sap", counts={"sales_orders": 2500}, options={"page_size": 400})
     manifest, table = run("sap_odata", "sales_orders", "sap", False)
-    got = {r["SalesOrder"]: (r["TotalNetAmount"], r["LastChangeDateTime"], r["CreationDate"]) for r in table.to_pylist()}
-    assert got == {r["id"]: (Decimal(r["TotalNetAmount"]), r["updated"], r["created"].date()) for r in s.records("sales_orders")}
-    assert manifest.source_count == 2500 and manifest.extra["source_stats"]["pages"] == 7  # __count is the string "2500"
+    got = {
+        r["SalesOrder"]: (r["TotalNetAmount"], r["LastChangeDateTime"], r["CreationDate"]) for r in table.to_pylist()
+    }
+    assert got == {
+        r["id"]: (Decimal(r["TotalNetAmount"]), r["updated"], r["created"].date()) for r in s.records("sales_orders")
+    }
+    assert (
+        manifest.source_count == 2500 and manifest.extra["source_stats"]["pages"] == 7
+    )  # __count is the string "2500"
     manifest, table = run("sap_odata", "sales_orders", "sap", True)
     assert set(table.column("SalesOrder").to_pylist()) == {r["id"] for r in in_window(s.records("sales_orders"))}
     assert manifest.source_count == manifest.rows == 120
@@ -56,7 +70,8 @@ def test_netsuite_suiteql_transactions_signed_offset_paging_and_totals(standin: 
     s = standin("netsuite_suiteql", "ns", counts={"transactions": 2300}, faults={"throttle_share": 0.1, "seed": 4})
     manifest, table = run("netsuite_suiteql", "transactions", "ns", False)
     assert {r["id"]: r["foreigntotal"] for r in table.to_pylist()} == {
-        int(r["id"]): Decimal(r["foreigntotal"]) for r in s.records("transactions")}
+        int(r["id"]): Decimal(r["foreigntotal"]) for r in s.records("transactions")
+    }
     assert manifest.source_count == 2300 and manifest.extra["source_stats"]["pages"] == 3
     manifest, table = run("netsuite_suiteql", "transactions", "ns", True)
     expected = {int(r["id"]): r["updated"] for r in in_window(s.records("transactions"))}
@@ -66,11 +81,15 @@ def test_netsuite_suiteql_transactions_signed_offset_paging_and_totals(standin: 
 def test_workday_raas_report_prompts_bound_to_the_window(standin: Any, env: Any) -> None:
     s = standin("workday_raas", "wd", counts={"workers": 1440})
     _, table = run("workday_raas", "worker_changes", "wd", True)
-    expected = {r["id"]: (r["Legal_Name"], r["Active"] == "1", Decimal(r["FTE"])) for r in in_window(s.records("workers"))}
+    expected = {
+        r["id"]: (r["Legal_Name"], r["Active"] == "1", Decimal(r["FTE"])) for r in in_window(s.records("workers"))
+    }
     assert {r["employee_id"]: (r["legal_name"], r["active"], r["fte"]) for r in table.to_pylist()} == expected
     assert len(expected) == 120 and '"Job_Profile"' in table.column("job_profiles")[0].as_py()
     # an empty report has no Report_Entry member: an empty extract, not an error
-    spec = api_pipeline(api_dataset("d", "wd", {"preset": "workday_raas", "object": "worker_changes", "incremental": True}))
+    spec = api_pipeline(
+        api_dataset("d", "wd", {"preset": "workday_raas", "object": "worker_changes", "incremental": True})
+    )
     manifest, table = extract(spec, "d", window("2030-01-01T00:00", "2030-01-02T00:00"), run_id="empty")
     assert manifest.rows == 0
 

@@ -22,24 +22,56 @@ def user_truth(s: StandIn) -> dict[str, dict[str, Any]]:
     out = {}
     for r in s.records("users"):
         if r["deleted"] is not None:
-            out[r["id"]] = {k: None for k in ("displayName", "givenName", "surname", "mail", "userPrincipalName", "jobTitle",
-                                               "accountEnabled", "businessPhones", "officeLocation", "createdDateTime")}
+            out[r["id"]] = {
+                k: None
+                for k in (
+                    "displayName",
+                    "givenName",
+                    "surname",
+                    "mail",
+                    "userPrincipalName",
+                    "jobTitle",
+                    "accountEnabled",
+                    "businessPhones",
+                    "officeLocation",
+                    "createdDateTime",
+                )
+            }
             out[r["id"]].update(id=r["id"], IsDeleted=True)
             continue
         out[r["id"]] = {
-            "id": r["id"], "displayName": r["displayName"], "givenName": r["givenName"], "surname": r["surname"],
-            "mail": r["mail"], "userPrincipalName": r["userPrincipalName"], "jobTitle": r["jobTitle"],
-            "accountEnabled": r["accountEnabled"], "businessPhones": json.dumps(r["businessPhones"]).replace(" ", "")
-            if r["businessPhones"] else "[]", "officeLocation": r["officeLocation"], "createdDateTime": r["created"],
+            "id": r["id"],
+            "displayName": r["displayName"],
+            "givenName": r["givenName"],
+            "surname": r["surname"],
+            "mail": r["mail"],
+            "userPrincipalName": r["userPrincipalName"],
+            "jobTitle": r["jobTitle"],
+            "accountEnabled": r["accountEnabled"],
+            "businessPhones": json.dumps(r["businessPhones"]).replace(" ", "") if r["businessPhones"] else "[]",
+            "officeLocation": r["officeLocation"],
+            "createdDateTime": r["created"],
             "IsDeleted": False,
         }
     return out
 
 
 def users_spec(obj: str = "users", **options: Any) -> Any:
-    return api_pipeline(api_dataset("users", "graph", {"preset": "msgraph", "object": obj, "limits": FAST, **options},
-                                    {"kind": "postgres", "conn_id": "test_pg", "table": "entra_users", "mode": "merge",
-                                     "keys": ["id"], "delete_flag": "IsDeleted"}))
+    return api_pipeline(
+        api_dataset(
+            "users",
+            "graph",
+            {"preset": "msgraph", "object": obj, "limits": FAST, **options},
+            {
+                "kind": "postgres",
+                "conn_id": "test_pg",
+                "table": "entra_users",
+                "mode": "merge",
+                "keys": ["id"],
+                "delete_flag": "IsDeleted",
+            },
+        )
+    )
 
 
 def _norm(rows: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -82,8 +114,9 @@ def test_removed_users_are_deleted_from_a_merge_target(standin: Any, env: Any, p
 
 
 def test_users_list_total_reconciles_and_throttling_is_retried(standin: Any, env: Any) -> None:
-    s = standin("msgraph", "graph", counts={"users": 2500},
-                faults={"throttle_share": 0.3, "seed": 3, "retry_after": 0.02})
+    s = standin(
+        "msgraph", "graph", counts={"users": 2500}, faults={"throttle_share": 0.3, "seed": 3, "retry_after": 0.02}
+    )
     manifest, table = extract(users_spec("users_list"), "users", window(None, None))
     assert manifest.source_count == manifest.rows == 2500
     assert set(table.column("id").to_pylist()) == {r["id"] for r in s.records("users")}
@@ -92,11 +125,15 @@ def test_users_list_total_reconciles_and_throttling_is_retried(standin: Any, env
 
 def test_directory_audits_window_keeps_the_start_and_drops_the_end(standin: Any, env: Any) -> None:
     s = standin("msgraph", "graph", counts={"directory_audits": 1440})
-    _, table = extract(users_spec("directory_audits", incremental=True), "users",
-                       window("2026-01-01T08:00", "2026-01-01T09:00"))
+    _, table = extract(
+        users_spec("directory_audits", incremental=True), "users", window("2026-01-01T08:00", "2026-01-01T09:00")
+    )
     start, end = dt.datetime(2026, 1, 1, 8, tzinfo=dt.UTC), dt.datetime(2026, 1, 1, 9, tzinfo=dt.UTC)
-    expected = {r["id"]: (r["updated"], r["initiatedBy"]["user"]["userPrincipalName"])
-                for r in s.records("directory_audits") if start <= r["updated"] < end}
+    expected = {
+        r["id"]: (r["updated"], r["initiatedBy"]["user"]["userPrincipalName"])
+        for r in s.records("directory_audits")
+        if start <= r["updated"] < end
+    }
     got = {r["id"]: (r["activityDateTime"], r["initiatedBy_upn"]) for r in table.to_pylist()}
     assert got == expected and len(got) == 60
     assert min(v[0] for v in got.values()) == start and iso_s(end) not in {iso_s(v[0]) for v in got.values()}

@@ -61,8 +61,13 @@ class Replay(StandIn):
         return Response(text, resp["status"], headers, media_type="application/json")
 
     def connection(self) -> dict[str, Any]:
-        return {"conn_type": "http", "host": "127.0.0.1", "schema": "https", "port": self.port,
-                "extra": {"auth_kind": "none", "verify": str(self.tls.ca_bundle)}}
+        return {
+            "conn_type": "http",
+            "host": "127.0.0.1",
+            "schema": "https",
+            "port": self.port,
+            "extra": {"auth_kind": "none", "verify": str(self.tls.ca_bundle)},
+        }
 
 
 @pytest.fixture
@@ -84,7 +89,7 @@ def test_graph_groups_delta_round_with_ten_empty_pages_reads_all_sixteen_groups(
     rec = recording("graph/recorded_groups_delta_sequence.json")
     s = replay(rec["exchanges"])
     spec = api_pipeline(api_dataset("g", "replay", {"preset": "msgraph", "object": "groups"}))
-    manifest, table = extract(spec, "g", window(None, None))
+    _, table = extract(spec, "g", window(None, None))
     recorded = [v for ex in rec["exchanges"] for v in ex["response"]["body"]["value"]]
     assert len(s.seen) == len(rec["exchanges"]) == 12  # every page followed to the deltaLink
     assert sorted(table.column("id").to_pylist()) == sorted(v["id"] for v in recorded) and table.num_rows == 16
@@ -112,20 +117,37 @@ def test_hubspot_recorded_search_page_offset_after_and_string_amounts(replay: An
     page = rec["exchanges"][0]["response"]
     last = {"status": 200, "body": {"total": page["body"]["total"], "results": []}}
     s = replay([rec["exchanges"][0], {"request": rec["exchanges"][0]["request"], "response": last}])
-    spec = api_pipeline(api_dataset("d", "replay", {"preset": "hubspot", "object": "deals", "incremental": True, "deletes": None,
-                                                    "window": {"max_results": 10000}}))
+    spec = api_pipeline(
+        api_dataset(
+            "d",
+            "replay",
+            {
+                "preset": "hubspot",
+                "object": "deals",
+                "incremental": True,
+                "deletes": None,
+                "window": {"max_results": 10000},
+            },
+        )
+    )
     manifest, table = extract(spec, "d", window("2026-02-01T00:00", "2026-04-01T00:00"))
     assert manifest.source_count == 21  # the recorded total
     got = {r["id"]: r["amount"] for r in table.to_pylist()}
-    assert got == {r["id"]: Decimal(r["properties"]["amount"]) if r["properties"]["amount"] else None
-                   for r in page["body"]["results"]}
+    assert got == {
+        r["id"]: Decimal(r["properties"]["amount"]) if r["properties"]["amount"] else None
+        for r in page["body"]["results"]
+    }
     assert '"after": "5"' in json.dumps(s.seen) or "after" in s.seen[-1] or len(s.seen) == 2  # echoed "5" back
 
 
 def test_hubspot_recorded_last_list_page_has_no_paging_and_ends_the_read(replay: Any, env: Any) -> None:
     rec = recording("hubspot/recorded_list_contacts_last_page.json")
-    s = replay([rec["exchanges"][0], {"request": {"path": "/crm/v3/objects/contacts"},
-                                      "response": {"status": 200, "body": {"results": []}}}])
+    s = replay(
+        [
+            rec["exchanges"][0],
+            {"request": {"path": "/crm/v3/objects/contacts"}, "response": {"status": 200, "body": {"results": []}}},
+        ]
+    )
     spec = api_pipeline(api_dataset("c", "replay", {"preset": "hubspot", "object": "contacts"}))
     _, table = extract(spec, "c", window(None, None))
     recorded = rec["exchanges"][0]["response"]["body"]["results"]
@@ -136,12 +158,29 @@ def test_hubspot_recorded_last_list_page_has_no_paging_and_ends_the_read(replay:
 def test_stripe_sdk_autopaging_sequence_sends_the_last_id_and_keeps_params(replay: Any, env: Any) -> None:
     rec = recording("stripe/sdk_mock_autopaging_sequence.json")
     s = replay(rec["exchanges"])
-    spec = api_pipeline(api_dataset("x", "replay", {
-        "endpoint": {"path": "/v1/myresources/mid/do_the_list_thing", "params": {"param1": "abc", "param2": "def"}},
-        "records": {"path": "data", "columns": [{"name": "id", "nullable": False}]},
-        "paginate": {"kind": "cursor", "cursor_from_last": "id", "cursor_param": "starting_after", "has_more_path": "has_more"}}))
+    spec = api_pipeline(
+        api_dataset(
+            "x",
+            "replay",
+            {
+                "endpoint": {
+                    "path": "/v1/myresources/mid/do_the_list_thing",
+                    "params": {"param1": "abc", "param2": "def"},
+                },
+                "records": {"path": "data", "columns": [{"name": "id", "nullable": False}]},
+                "paginate": {
+                    "kind": "cursor",
+                    "cursor_from_last": "id",
+                    "cursor_param": "starting_after",
+                    "has_more_path": "has_more",
+                },
+            },
+        )
+    )
     _, table = extract(spec, "x", window(None, None))
-    assert table.column("id").to_pylist() == [d["id"] for ex in rec["exchanges"] for d in ex["response"]["body"]["data"]]
+    assert table.column("id").to_pylist() == [
+        d["id"] for ex in rec["exchanges"] for d in ex["response"]["body"]["data"]
+    ]
     assert s.seen[1].endswith("param1=abc&param2=def&starting_after=cus_2")
 
 
@@ -174,7 +213,8 @@ def test_standin_records_have_the_recorded_shapes(tmp_path: Path) -> None:
     assert _keys(g.render("users", g.tables["users"].make(0), list(rec_u))) == _keys(rec_u)
     st = StripeStandIn(StandInConfig(workdir=tmp_path / "s", records=3))
     fixture = recording("stripe/spec_fixture_customer.json")["body"]
-    assert _keys(st.render("customers", st.tables["customers"].make(0))) == _keys(fixture) - {"customer_account"} or \
-        _keys(st.render("customers", st.tables["customers"].make(0))) <= _keys(fixture)
+    assert _keys(st.render("customers", st.tables["customers"].make(0))) == _keys(fixture) - {
+        "customer_account"
+    } or _keys(st.render("customers", st.tables["customers"].make(0))) <= _keys(fixture)
     for s in (hs, g, st):
         s.stop()

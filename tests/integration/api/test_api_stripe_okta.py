@@ -23,17 +23,37 @@ def stripe_truth(s: Any, start: dt.datetime | None = None, end: dt.datetime | No
             continue  # a full extract lists live customers, and deletions of no window
         if start is not None and not start <= t < end:
             continue
-        out[r["id"]] = {"id": r["id"], "email": r["email"], "name": r["name"], "balance": r["balance"],
-                        "currency": r["currency"], "delinquent": r["delinquent"], "tier": r["metadata"]["tier"],
-                        "created": r["created"], "IsDeleted": r["deleted"] is not None}
+        out[r["id"]] = {
+            "id": r["id"],
+            "email": r["email"],
+            "name": r["name"],
+            "balance": r["balance"],
+            "currency": r["currency"],
+            "delinquent": r["delinquent"],
+            "tier": r["metadata"]["tier"],
+            "created": r["created"],
+            "IsDeleted": r["deleted"] is not None,
+        }
     return out
 
 
 def test_stripe_customers_full_incremental_and_deleted_events(standin: Any, env: Any, pg_url: str) -> None:
     s = standin("stripe", "st", counts={"customers": 1440}, faults={"throttle_share": 0.15, "seed": 5})
-    spec = api_pipeline(api_dataset("c", "st", {"preset": "stripe", "object": "customers", "limits": FAST},
-                                    {"kind": "postgres", "conn_id": "test_pg", "table": "stripe_customers", "mode": "merge",
-                                     "keys": ["id"], "delete_flag": "IsDeleted"}))
+    spec = api_pipeline(
+        api_dataset(
+            "c",
+            "st",
+            {"preset": "stripe", "object": "customers", "limits": FAST},
+            {
+                "kind": "postgres",
+                "conn_id": "test_pg",
+                "table": "stripe_customers",
+                "mode": "merge",
+                "keys": ["id"],
+                "delete_flag": "IsDeleted",
+            },
+        )
+    )
     ds = spec.dataset("c")
     full = window(None, None)
     ctx = stages.RunContext(run_id="full", window=full, try_number=1)
@@ -45,8 +65,14 @@ def test_stripe_customers_full_incremental_and_deleted_events(standin: Any, env:
     t = s.tables["customers"]
     t.delete("cus_00000000000100", dt.datetime(2026, 1, 1, 12, 10, tzinfo=UTC))
     t.delete("cus_00000000001000", dt.datetime(2026, 1, 1, 12, 20, tzinfo=UTC))
-    inc_spec = api_pipeline(api_dataset("c", "st", {"preset": "stripe", "object": "customers", "incremental": True, "limits": FAST},
-                                        ds.target.model_dump()))
+    inc_spec = api_pipeline(
+        api_dataset(
+            "c",
+            "st",
+            {"preset": "stripe", "object": "customers", "incremental": True, "limits": FAST},
+            ds.target.model_dump(),
+        )
+    )
     win = window("2026-01-01T12:00", "2026-01-01T13:00")
     _, table = extract(inc_spec, "c", win, run_id="inc")
     start, end = dt.datetime(2026, 1, 1, 12, tzinfo=UTC), dt.datetime(2026, 1, 1, 13, tzinfo=UTC)
@@ -72,9 +98,13 @@ def test_okta_users_link_header_paging_search_window_and_deactivations(standin: 
     assert manifest.extra["source_stats"]["pages"] == 5
     t = s.tables["users"]
     t.delete(t.make(10)["id"], dt.datetime(2026, 1, 1, 20, 30, tzinfo=UTC))
-    inc = api_pipeline(api_dataset("u", "okta", {"preset": "okta", "object": "users", "incremental": True, "limits": FAST}))
+    inc = api_pipeline(
+        api_dataset("u", "okta", {"preset": "okta", "object": "users", "incremental": True, "limits": FAST})
+    )
     _, table = extract(inc, "u", window("2026-01-01T20:00", "2026-01-01T21:00"), run_id="inc")
     start, end = dt.datetime(2026, 1, 1, 20, tzinfo=UTC), dt.datetime(2026, 1, 1, 21, tzinfo=UTC)
-    expected = {r["id"]: (r["login"], r["deleted"] is not None) for r in s.records("users") if start <= r["updated"] < end}
+    expected = {
+        r["id"]: (r["login"], r["deleted"] is not None) for r in s.records("users") if start <= r["updated"] < end
+    }
     assert {r["id"]: (r["login"], r["IsDeleted"]) for r in table.to_pylist()} == expected
     assert sum(v[1] for v in expected.values()) == 1 and len(expected) == 61

@@ -236,7 +236,7 @@ class AcmeRestStandIn(StandIn):
                 {
                     "__metadata": {"uri": f"{self.base_url}/odata/v2/Items('{r['id']}')", "type": "ACME.Item"},
                     **r,
-                    "updated_at": f"/Date({int(dt.datetime.fromisoformat(r['updated_at'].replace('Z', '+00:00')).timestamp() * 1000)})/",
+                    "updated_at": f"/Date({_epoch_ms(r['updated_at'])})/",
                 }
                 for r in rows
             ]
@@ -279,3 +279,7 @@ class AcmeRestStandIn(StandIn):
             return self.error_response(404, "not_found", f"account {acc} does not exist")
         view = self.tables["items"].view(Query(where=lambda r: r["account"] == acc))
         return self.json({"data": [self.render("items", r) for r in view.iter()]})
+
+
+def _epoch_ms(iso: str) -> int:
+    return int(dt.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)

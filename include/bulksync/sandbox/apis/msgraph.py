@@ -26,7 +26,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import re
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlencode
 
 import orjson
@@ -70,7 +70,7 @@ class GraphStandIn(StandIn):
     """Tables ``users``, ``groups``, ``directory_audits``."""
 
     name = "msgraph"
-    docs = DOCS
+    docs: ClassVar[tuple[str, ...]] = DOCS
     scope = SCOPE
 
     @property
@@ -295,7 +295,7 @@ class GraphStandIn(StandIn):
         top = min(999, int(q.get("$top") or self.page_size))
         start = end = None
         start_inc = True
-        for field, op, value in _FILTER.findall(q.get("$filter", "")):
+        for _field, op, value in _FILTER.findall(q.get("$filter", "")):
             t = dt.datetime.fromisoformat(value.strip("'").replace("Z", "+00:00"))
             if op.lower() in ("ge", "gt"):
                 start, start_inc = t, op.lower() == "ge"

@@ -97,7 +97,9 @@ def try_spec(
         console.print(result["inferred"], highlight=False, markup=False)
     table = result["table"]
     console.print(
-        f"[bold]typed rows[/bold] ({table.num_rows} read, schema {', '.join(f'{f.name}: {f.type}' for f in table.schema)})",
+        f"[bold]typed rows[/bold] ({table.num_rows} read, schema "
+        + ", ".join(f"{f.name}: {f.type}" for f in table.schema)
+        + ")",
         soft_wrap=True,
     )
     view = Table(*table.column_names)
