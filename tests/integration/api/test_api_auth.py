@@ -173,7 +173,7 @@ def _two_processes(s: StandIn, tmp_path: Path, rotating: bool) -> list[subproces
     }
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", SHARED, "6"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            [sys.executable, "-c", SHARED, "4"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
         for _ in range(2)
     ]
