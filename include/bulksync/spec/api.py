@@ -216,7 +216,6 @@ class Limits(StrictModel):
     breaker_failures: int = Field(
         20, ge=1, description="Open the circuit breaker after this many failed requests in a row (across retries)."
     )
-    pool_slots: int = Field(4, ge=1, le=128, description="Slots of the Airflow pool api__{conn_id}.")
 
 
 class Hooks(StrictModel):
