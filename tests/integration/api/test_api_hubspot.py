@@ -195,3 +195,13 @@ def test_company_contacts_fan_out_over_every_company(standin: Any, env: Any) -> 
     got = {(r["company_id"], r["id"]): r["email"] for r in table.to_pylist()}
     assert got == {(r["associatedcompanyid"], r["id"]): r["email"] for r in s.records("contacts")}
     assert manifest.extra["source_stats"]["parents"] == 50
+
+
+def test_company_contact_associations_through_the_v3_associations_endpoint(standin: Any, env: Any) -> None:
+    s = standin("hubspot", "hs", counts={"contacts": 120}, options={"contacts_per_company": 6})
+    spec = api_pipeline(
+        api_dataset("a", "hs", {"preset": "hubspot", "object": "company_contact_associations", "limits": FAST})
+    )
+    _, table = extract(spec, "a", window(None, None))
+    got = {(r["company_id"], r["contact_id"], r["association_type"]) for r in table.to_pylist()}
+    assert got == {(r["associatedcompanyid"], r["id"], "company_to_contact") for r in s.records("contacts")}
