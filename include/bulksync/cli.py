@@ -17,6 +17,7 @@ from rich.table import Table
 from bulksync.errors import BulksyncError, SpecError
 from bulksync.factory.cli import dags_app
 from bulksync.quality.cli import quality_app
+from bulksync.sources.api.cli import api_app, sandbox_api
 from bulksync.sources.file_drop.cli import convert, files_app
 from bulksync.staging.retention_cli import staging_app
 from bulksync.targets.salesforce.cli import sf_app
@@ -36,6 +37,8 @@ app.add_typer(files_app, name="files")
 app.add_typer(dags_app, name="dags")
 app.add_typer(staging_app, name="staging")
 app.add_typer(sf_app, name="sf")
+app.add_typer(api_app, name="api")
+sandbox_app.command("api")(sandbox_api)
 app.command("convert")(convert)
 console = Console()
 err = Console(stderr=True)

@@ -9,15 +9,17 @@ before validation, so every error names the field of the resolved options. See d
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from bulksync.spec.columns import TypeName
 from bulksync.spec.common import Identifier, StrictModel
 
 _PATH = re.compile(r"^(\$\.?)?[^\s]*$")
-TimeFormat = Literal["iso8601", "iso8601_ms", "iso8601_s", "epoch_s", "epoch_ms", "odata_v4", "odata_v2", "date"]
+TimeFormat = Literal[
+    "iso8601", "iso8601_ms", "iso8601_s", "epoch_s", "epoch_ms", "odata_v4", "odata_v2", "date", "sql_datetime"
+]
 """How a window bound is written into a request (see :mod:`bulksync.sources.api.window`)."""
 
 
@@ -69,9 +71,10 @@ class Records(StrictModel):
     """Where the records are and what they become."""
 
     path: str = Field("", description="Dotted path of the record list in a page ('' when the body is the list).")
-    columns: list[ApiColumn] | Literal["infer"] = Field(
-        description="Declared columns, or 'infer' (profile the first pages; see `bulksync api try`)."
-    )
+    columns: Annotated[
+        Annotated[list[ApiColumn], Tag("list")] | Annotated[Literal["infer"], Tag("infer")],
+        Discriminator(lambda v: "infer" if v == "infer" else "list"),
+    ] = Field(description="Declared columns, or 'infer' (profile the first pages; see `bulksync api try`).")
     missing_is_empty: bool = Field(
         False, description="A page without the records member is an empty page (else an error naming the path)."
     )
@@ -213,7 +216,6 @@ class Limits(StrictModel):
     breaker_failures: int = Field(
         20, ge=1, description="Open the circuit breaker after this many failed requests in a row (across retries)."
     )
-    pool_slots: int = Field(4, ge=1, le=128, description="Slots of the Airflow pool api__{conn_id}.")
 
 
 class Hooks(StrictModel):

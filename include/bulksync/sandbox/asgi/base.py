@@ -239,6 +239,7 @@ class StandIn:
             lifespan="off",
             http="httptools",
             timeout_keep_alive=30,
+            timeout_graceful_shutdown=1,
             backlog=256,
         )
         self._server = uvicorn.Server(config)
@@ -266,6 +267,7 @@ class StandIn:
         """Stop serving and remove the temp folder."""
         if self._server is not None:
             self._server.should_exit = True
+            self._server.force_exit = True  # do not wait for clients' idle keep-alive connections
         if self._thread is not None:
             self._thread.join(timeout=10)
         self._sock.close()

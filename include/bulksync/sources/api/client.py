@@ -83,6 +83,7 @@ class ApiClient:
 
     def close(self) -> None:
         self.http.close()
+        self.auth.close()
 
     # -- one request --------------------------------------------------------------------------
 
