@@ -61,7 +61,8 @@ def pg_copy_batches(
 ) -> Iterator[pa.RecordBatch]:
     """Stream ``sql`` (a SELECT) through COPY on a psycopg connection as batches of the columns' types."""
     schema = pa.schema([c.field for c in columns])
-    parse_types = {c.name: (pa.string() if c.kind == "hex" else c.type) for c in columns}
+    as_text = {c.name for c in columns if c.kind == "hex" or isinstance(c.type, pa.Decimal256Type)}
+    parse_types = {c.name: (pa.string() if c.name in as_text else c.type) for c in columns}
     names = [c.name for c in columns]
     read = pacsv.ReadOptions(column_names=names, block_size=4 << 20, use_threads=True)
     parse = pacsv.ParseOptions(newlines_in_values=True)
@@ -81,7 +82,7 @@ def pg_copy_batches(
             reader = pacsv.open_csv(stream, read_options=read, parse_options=parse, convert_options=convert)
             for batch in reader:
                 arrays = [
-                    _hex_to_binary(batch.column(i)) if c.kind == "hex" else batch.column(i)
+                    _finish(batch.column(i), c, problem) if c.name in as_text else batch.column(i)
                     for i, c in enumerate(columns)
                 ]
                 yield from pa.Table.from_arrays(arrays, schema=schema).to_batches(max_chunksize=batch_size)
@@ -100,6 +101,21 @@ def _csv_problem(exc: Exception, columns: list[SqlColumn], problem: Problem) -> 
         return problem(columns[0], None, f"cannot be read: {exc}")
     col = columns[int(m[1])]
     return problem(col, m[2], f"does not fit {col.type}")
+
+
+def _finish(arr: pa.Array, col: SqlColumn, problem: Problem) -> pa.Array:
+    """Columns pyarrow's CSV reader cannot convert itself: bytea hex text, decimal256."""
+    if col.kind == "hex":
+        return _hex_to_binary(arr)
+    try:
+        return arr.cast(col.type)
+    except pa.ArrowInvalid:
+        for value in arr.to_pylist():
+            try:
+                pa.array([value]).cast(col.type)
+            except pa.ArrowInvalid:
+                raise problem(col, value, f"does not fit {col.type}") from None
+        raise
 
 
 def _hex_to_binary(arr: pa.Array) -> pa.Array:
@@ -134,8 +150,8 @@ def dbapi_cursor(raw: Any) -> Iterator[Any]:
         from pymysql.cursors import SSCursor as PySSCursor
 
         decoders = raw.decoders
-        text = (P.NEWDECIMAL, P.DECIMAL, P.DATETIME, P.TIMESTAMP, P.DATE, P.NEWDATE, P.TIME)
-        raw.decoders = {**decoders, **dict.fromkeys(text, str)}
+        as_text = (P.NEWDECIMAL, P.DECIMAL, P.DATETIME, P.TIMESTAMP, P.DATE, P.NEWDATE, P.TIME)
+        raw.decoders = {**decoders, **dict.fromkeys(as_text, str)}
         cur = raw.cursor(PySSCursor)
         try:
             yield cur
@@ -192,7 +208,7 @@ def _convert(values: list[Any], col: SqlColumn, offset: int, problem: Problem) -
         arr = pa.array(values)
         if pa.types.is_boolean(arr.type) or pa.types.is_null(arr.type):
             return arr.cast(pa.bool_())
-        bad = pc.invert(pc.fill_null(pc.is_in(arr, pa.array([0, 1], arr.type)), True))
+        bad = pc.and_(pc.is_valid(arr), pc.invert(pc.is_in(arr, pa.array([0, 1], arr.type))))
         if pc.any(bad).as_py():
             i = pc.index(bad, True).as_py()
             raise problem(col, values[i], f"is not 0 or 1 (row {offset + i + 1} of this extract)")
