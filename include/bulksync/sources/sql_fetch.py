@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import decimal
+import gc
 import io
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -174,14 +174,30 @@ def dbapi_batches(
     """Fetch an executed cursor ``batch_size`` rows at a time; yield each batch and the rows before it."""
     schema = pa.schema([c.field for c in columns])
     offset = 0
-    while rows := cur.fetchmany(batch_size):
-        values = list(zip(*rows, strict=True))
-        arrays = [to_arrow(list(v), c, offset, problem) for v, c in zip(values, columns, strict=True)]
+    while True:
+        with no_gc():  # a batch is millions of short-lived tuples: the cyclic GC would only rescan the heap
+            rows = cur.fetchmany(batch_size)
+            if not rows:
+                return
+            arrays = [to_arrow(v, c, offset, problem) for v, c in zip(zip(*rows), columns, strict=True)]
+            del rows
         yield pa.RecordBatch.from_arrays(arrays, schema=schema), offset
-        offset += len(rows)
+        offset += len(arrays[0]) if arrays else 0
 
 
-def to_arrow(values: list[Any], col: SqlColumn, offset: int, problem: Problem) -> pa.Array:
+@contextlib.contextmanager
+def no_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector (reference counting still frees everything)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def to_arrow(values: Sequence[Any], col: SqlColumn, offset: int, problem: Problem) -> pa.Array:
     """One column's driver values as ``col.type``, exactly; a value that does not fit raises via ``problem``."""
     try:
         return _convert(values, col, offset, problem)
@@ -190,7 +206,7 @@ def to_arrow(values: list[Any], col: SqlColumn, offset: int, problem: Problem) -
         raise problem(col, bad, f"does not fit {col.type} (row {offset + i + 1} of this extract)") from None
 
 
-def _convert(values: list[Any], col: SqlColumn, offset: int, problem: Problem) -> pa.Array:
+def _convert(values: Sequence[Any], col: SqlColumn, offset: int, problem: Problem) -> pa.Array:
     typ = col.type
     if col.kind == "text":
         try:
@@ -219,20 +235,25 @@ def _convert(values: list[Any], col: SqlColumn, offset: int, problem: Problem) -
         try:
             return pa.array(values, typ)  # Decimal / datetime objects
         except (pa.ArrowInvalid, pa.ArrowTypeError):  # text (MySQL, SQLite) or floats (SQLite NUMERIC)
-            scale = typ.scale if pa.types.is_decimal(typ) else None
-            return _from_text(pa.array([_text(v, scale) for v in values], pa.string()), typ)
+            pass
+        try:
+            inferred = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed kinds in one SQLite column: each as text
+            inferred = pa.array([_text(v) for v in values], pa.string())
+        if pa.types.is_string(inferred.type):
+            return _from_text(inferred, typ)
+        if pa.types.is_decimal(typ) and (pa.types.is_floating(inferred.type) or pa.types.is_integer(inferred.type)):
+            return inferred.cast(typ)  # rounded to the scale, as SQLAlchemy reads SQLite's REAL numerics
+        return inferred.cast(typ)
     return pa.array(values, typ)
 
 
-def _text(v: Any, scale: int | None = None) -> str | None:
-    """A driver value as text; a float bound for a decimal of ``scale`` is rounded to it (SQLite stores
-    NUMERIC(p,s) values as REAL, as SQLAlchemy's own reading of them rounds)."""
+def _text(v: Any) -> str | None:
+    """A driver value as text (bytes as UTF-8)."""
     if v is None or isinstance(v, str):
         return v
     if isinstance(v, bytes):
         return v.decode("utf-8")
-    if isinstance(v, float) and scale is not None:
-        return str(decimal.Decimal(repr(v)).quantize(decimal.Decimal(1).scaleb(-scale)))
     return str(v)
 
 
@@ -274,7 +295,7 @@ def _time_of_day(v: Any, col: SqlColumn, problem: Problem) -> dt.time | None:
     return dt.time(seconds // 3600, seconds // 60 % 60, seconds % 60, us)
 
 
-def _first_bad(values: list[Any], col: SqlColumn) -> tuple[int, Any]:
+def _first_bad(values: Sequence[Any], col: SqlColumn) -> tuple[int, Any]:
     for i, v in enumerate(values):
         try:
             _convert([v], col, 0, _raise)
