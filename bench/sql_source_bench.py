@@ -211,7 +211,7 @@ def prepare(rows: int) -> None:
     ):
         lite.execute("DROP TABLE IF EXISTS accounts")
         lite.execute(f"CREATE TABLE accounts ({ddl.format(ts='DATETIME')})")
-        base = dt.datetime(2026, 1, 1)
+        base, second = dt.datetime(2026, 1, 1), dt.timedelta(seconds=1)
         lite.executemany(
             "INSERT INTO accounts VALUES (?, ?, ?, ?, ?, ?)",
             (

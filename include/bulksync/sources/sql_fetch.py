@@ -179,7 +179,7 @@ def dbapi_batches(
             rows = cur.fetchmany(batch_size)
             if not rows:
                 return
-            arrays = [to_arrow(v, c, offset, problem) for v, c in zip(zip(*rows), columns, strict=True)]
+            arrays = [to_arrow(v, c, offset, problem) for v, c in zip(zip(*rows, strict=True), columns, strict=True)]
             del rows
         yield pa.RecordBatch.from_arrays(arrays, schema=schema), offset
         offset += len(arrays[0]) if arrays else 0
