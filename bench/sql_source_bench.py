@@ -221,7 +221,7 @@ def prepare(rows: int) -> None:
                     (g % 100000) / 100,
                     g % 1000,
                     int(g % 3 == 0),
-                    str(base + dt.timedelta(seconds=g)),
+                    str(base + second * g),
                 )
                 for g in range(1, rows + 1)
             ),
