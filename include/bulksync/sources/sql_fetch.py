@@ -64,7 +64,7 @@ def pg_copy_batches(
     as_text = {c.name for c in columns if c.kind == "hex" or isinstance(c.type, pa.Decimal256Type)}
     parse_types = {c.name: (pa.string() if c.name in as_text else c.type) for c in columns}
     names = [c.name for c in columns]
-    read = pacsv.ReadOptions(column_names=names, block_size=4 << 20, use_threads=True)
+    read = pacsv.ReadOptions(column_names=names, block_size=16 << 20, use_threads=True)
     parse = pacsv.ParseOptions(newlines_in_values=True)
     convert = pacsv.ConvertOptions(
         column_types=parse_types,
