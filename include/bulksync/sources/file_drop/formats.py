@@ -76,6 +76,7 @@ class CsvReader:
             encoding=opts.encoding,
             null_values=list(d.null_values),
             block_size_mb=opts.block_size_mb,
+            lenient_quotes=d.lenient_quotes,
             **(dialect or {}),
         )
 
