@@ -189,7 +189,7 @@ class CsvFilesSource(Source):
             raise FileRejectedError(
                 "encoding", f"{path}: not {opts.encoding} ({exc.reason} at byte {exc.start}); set options.encoding"
             ) from None
-        declared = [c.name for c in opts.columns]
+        declared = [c.header or c.name for c in opts.columns]
         if header != declared:
             missing = [c for c in declared if c not in header]
             extra = [c for c in header if c not in declared]
