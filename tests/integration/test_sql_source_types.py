@@ -292,3 +292,16 @@ def test_sql_server_types_from_type_metadata() -> None:
     assert got[1] == ["6f9619ff-8b86-d011-b42d-00c04fc964ff", None]
     assert got[2] == [D("922337203685477.5807"), D("-0.0001")]
     assert got[3:] == [[D("214748.3647"), None], [True, None], [dt.datetime(2026, 1, 1, 1, 2, 3, 456789)]]
+
+
+def test_a_cancelled_statement_is_transient(pg_url: str, env: pytest.MonkeyPatch) -> None:
+    import json
+
+    from bulksync.errors import SourceConnectionError
+
+    url = sa.engine.make_url(pg_url)
+    conn = {"conn_type": "postgres", "host": url.host, "port": url.port, "login": url.username, "schema": url.database}
+    env.setenv("AIRFLOW_CONN_PG_IMPATIENT", json.dumps({**conn, "extra": {"options": "-c statement_timeout=200"}}))
+    with pytest.raises(SourceConnectionError) as info:
+        _run(_spec("pg_impatient", {"query": "SELECT 1 AS x FROM pg_sleep(2)"}))
+    assert info.value.terminal is False and "statement timeout" in str(info.value)

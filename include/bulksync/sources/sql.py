@@ -111,7 +111,7 @@ class SqlSource(Source):
 
     def _database_error(self, exc: Exception, doing: str, sent: str | None) -> BulksyncError:
         orig = getattr(exc, "orig", None) or exc
-        message = _driver_message(orig, sent, self.options.query)
+        message = _driver_message(orig, sent, self._query if self.options.query else None)
         if _is_transient(orig):
             return SourceConnectionError(
                 f"{self._where}: {doing} failed in {self.hook.describe()}: {message}. This may pass by itself: "
