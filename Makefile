@@ -173,6 +173,7 @@ bench: $(VENV)/.synced  ## benchmarks (not part of make test): see bench/README.
 	$(BIN)/python bench/filedrop_bench.py
 	$(BIN)/python bench/ebcdic_bench.py
 	$(BIN)/python bench/ibmi_bench.py
+	$(BIN)/python bench/sql_source_bench.py
 	$(BIN)/python bench/salesforce_bench.py
 	$(BIN)/python bench/task_overhead_bench.py
 

@@ -382,7 +382,10 @@ class FileDropSource(Source):
             self._check_totals(f, spool.rows, holders)
         except DataError as exc:
             spool.close()
-            if getattr(exc, "reason", None) in ("column_count", "parse_error", "bad_value") and quote:
+            if (
+                getattr(exc, "reason", None) in ("column_count", "parse_error", "bad_value", "field_too_large")
+                and quote
+            ):
                 unclosed = self._unclosed_quote(f, opener)
                 if unclosed:
                     raise unclosed from None
