@@ -385,7 +385,7 @@ class SalesforceTarget(Target):
     ) -> None:
         """Count a finished job; quarantine its failed records; queue its unprocessed ones for a new job."""
         sent = payload.rows.num_rows
-        ok, failed, unprocessed = results.successful.num_rows, results.failed.num_rows, results.unprocessed.num_rows
+        ok, failed, unprocessed = results.ok, results.failed.num_rows, results.unprocessed.num_rows
         if not payload.resent:
             self.tally.sent += sent
         self.tally.succeeded += ok
