@@ -351,10 +351,10 @@ class SalesforceTarget(Target):
                         half = piece.num_rows // 2
                         stack += [(piece.slice(half), where[half:]), (piece.slice(0, half), where[:half])]
                         continue
-                    if count and (size + len(data) > budget or count + piece.num_rows > self.spec.max_records_per_job):
+                    if count and size + len(data) > budget:
                         yield flush()
                     room = self.spec.max_records_per_job - count
-                    if piece.num_rows > room:
+                    if piece.num_rows > room:  # fill this job to max_records_per_job, the rest goes on
                         stack += [(piece.slice(room), where[room:]), (piece.slice(0, room), where[:room])]
                         continue
                     parts.append(data)
@@ -362,6 +362,8 @@ class SalesforceTarget(Target):
                     positions.append(where)
                     size += len(data)
                     count += piece.num_rows
+                    if count == self.spec.max_records_per_job:
+                        yield flush()
         if count:
             yield flush()
 
@@ -473,6 +475,9 @@ class SalesforceTarget(Target):
             "failed": t.failed + t.invalid,
             "unprocessed": t.unprocessed,
             "errors_by_code": t.errors_by_code(),
+            "api_calls": self.api.calls if "api" in self.__dict__ else 0,
+            "reauthentications": self.api.reauthentications if "api" in self.__dict__ else 0,
+            "api_usage": self.api.api_usage if "api" in self.__dict__ else None,
         }
 
     def _result(self, plan: WritePlan, started: float) -> LoadResult:
