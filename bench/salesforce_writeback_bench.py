@@ -154,11 +154,10 @@ def cpu() -> float:
 
 
 def case_bulksync(rows: int) -> dict[str, Any]:
+    import bulksync.targets.salesforce.target  # noqa: F401 - imported before the clock, as the others' modules
     from bulksync import stages
     from bulksync.staging.partition import Window
     from bulksync.targets.salesforce.load import load_partition
-
-    import bulksync.targets.salesforce.target  # noqa: F401 - imported before the clock, as the others' modules
 
     s = spec(rows)
     _client()  # the same imports and connection lookup the other cases make before their clock
