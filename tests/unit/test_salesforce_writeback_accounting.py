@@ -60,3 +60,42 @@ def test_the_report_shows_the_write_back_errors_by_code_escaped(
     assert '<code>FIELD_CUSTOM_VALIDATION_EXCEPTION</code></td><td class="num">7</td><td>Rating</td>' in page
     assert EVIL not in page and "&lt;script&gt;" in page
     assert "Refused by the target" in page and "Unprocessed" in page
+
+
+def test_values_are_encoded_as_salesforce_expects() -> None:
+    import decimal
+
+    import pyarrow as pa
+
+    from bulksync.targets.salesforce.encode import encode
+    from bulksync.targets.salesforce.plan import Column, WritePlan
+
+    berlin = dt.timezone(dt.timedelta(hours=1))
+    batch = pa.table(
+        {
+            "key": ["K1", "K2"],
+            "when": pa.array(
+                [dt.datetime(2026, 1, 1, 10, 0, 0, 123456, tzinfo=berlin), None], pa.timestamp("us", tz="+01:00")
+            ),
+            "naive": pa.array([dt.datetime(2026, 1, 1, 10, 0), None], pa.timestamp("ms")),
+            "day": pa.array([dt.date(2026, 2, 28), None]),
+            "amount": pa.array([decimal.Decimal("12.50"), None], pa.decimal128(10, 2)),
+            "ratio": [0.1, None],
+            "flag": [True, None],
+            "text": ['say "hi",\nthen go', None],
+            "parent": ["P-1", None],
+        }
+    )  # fmt: skip
+    columns = [Column(n, n, {"name": n, "type": "string"}) for n in batch.column_names if n != "parent"]
+    plan = WritePlan(
+        "Account", "upsert", "Acme_Id__c", [*columns, Column("Parent.Acme_Id__c", "parent", {}, True)], "key"
+    )
+    cleared = encode(plan, batch, "clear", header=True).decode()
+    assert cleared == (
+        '"key","when","naive","day","amount","ratio","flag","text","Parent.Acme_Id__c"\n'
+        '"K1","2026-01-01T09:00:00.123Z","2026-01-01T10:00:00.000Z","2026-02-28","12.50","0.1","true",'
+        '"say ""hi"",\nthen go","P-1"\n'
+        '"K2","#N/A","#N/A","#N/A","#N/A","#N/A","#N/A","#N/A","#N/A"\n'
+    )
+    ignored = encode(plan, batch, "ignore", header=False).decode()
+    assert ignored.splitlines()[-1] == '"K2","","","","","","","",""'

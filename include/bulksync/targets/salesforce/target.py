@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 SLICE_ROWS = 10_000
 RESUBMIT_ROUNDS = 2
 BULK_BATCH_RECORDS = 10_000
+MAX_RECORDS_PER_DAY = 150_000_000
+"""Bulk API 2.0: "Maximum number of records uploaded per rolling 24-hour period: 150,000,000"."""
 
 
 class InsertAlreadyLoadedError(DataError):
@@ -129,6 +131,12 @@ class SalesforceTarget(Target):
                 f"Salesforce connection {self.spec.conn_id!r} has {remaining} of {daily.get('Max')} daily API requests "
                 f"left, below min_remaining_api_requests={floor}; the write-back to {self.spec.object} did not start. "
                 "Wait for the rolling 24-hour limit to recover, or lower the floor if that is safe"
+            )
+        if records > MAX_RECORDS_PER_DAY:
+            raise SalesforceLimitError(
+                f"the write-back of {records:,} records to {self.spec.object} exceeds what Bulk API 2.0 takes in a "
+                f"rolling 24 hours ({MAX_RECORDS_PER_DAY:,} records uploaded); nothing was sent. Split the load "
+                "into smaller intervals (a migration's slice) spread over days"
             )
         batches = limits.get("DailyBulkApiBatches") or {}
         needed = math.ceil(records / BULK_BATCH_RECORDS)
