@@ -10,6 +10,7 @@ in the recycle bin); a hard delete purges it.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -22,6 +23,7 @@ from bulksync.sandbox.salesforce import data, ids
 from bulksync.sandbox.salesforce.errors import ApiError
 from bulksync.sandbox.salesforce.schema import OBJECTS, FieldDef, ObjectDef
 
+log = logging.getLogger(__name__)
 CHUNK_ROWS = 50_000
 SANDBOX_USER = data.USER_IDS[0]
 
@@ -249,6 +251,21 @@ class Store:
             if top > self.totals[obj.name]:
                 self.totals[obj.name] = top
             self.version += 1
+            self._compact(obj)
+
+    def _compact(self, obj: ObjectDef) -> None:
+        """Drop overwritten rows once the segments hold more than twice the live ones (keeps memory
+        proportional to the records changed, not to the writes made)."""
+        segments = self.segments[obj.name]
+        held = sum(t.num_rows for t in segments)
+        where = self.overlay[obj.name]
+        if held < 100_000 or held <= 2 * len(where):
+            return
+        keys = self.overlay_keys(obj)
+        live = self.rows(obj, keys) if len(keys) else obj.arrow_schema.empty_table()
+        self.segments[obj.name] = [live.combine_chunks()]
+        self.overlay[obj.name] = {int(i): (0, p) for p, i in enumerate(keys.tolist())}
+        log.info("sandbox store: compacted %s overlay from %d to %d rows", obj.name, held, len(keys))
 
     def purge(self, obj: ObjectDef, record_ids: list[str]) -> None:
         """Hard-delete records: gone from every query (``queryAll`` included) and from the external-id index."""

@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from bulksync.staging.manifest import Manifest
 from bulksync.staging.partition import Partition
-from bulksync.storage.location import Location
+from bulksync.storage.location import Location, open_location
 
 QUARANTINE_STAGE = "target_quarantine"
 RESULT = "_sf_result"
@@ -149,7 +149,10 @@ class InsertLedger:
     """Which intervals of a dataset a write-back started / committed (one small JSON file per interval)."""
 
     def __init__(self, partition: Partition) -> None:
-        self.location: Location = partition.root_location().child(
+        # a migration stages under {root}/_migrations/{run}/: its ledger is the pipeline's, so a second
+        # migration run cannot insert an interval again either
+        root = partition.root.split("/_migrations/", 1)[0]
+        self.location: Location = open_location(root, partition.conn_id).child(
             partition.tenant, partition.pipeline, partition.dataset, LEDGER_FOLDER, f"{partition.window.key}.json"
         )
 

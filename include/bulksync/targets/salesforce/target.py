@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 SLICE_ROWS = 10_000
 RESUBMIT_ROUNDS = 2
 BULK_BATCH_RECORDS = 10_000
+MAX_RECORDS_PER_DAY = 150_000_000
+"""Bulk API 2.0: "Maximum number of records uploaded per rolling 24-hour period: 150,000,000"."""
 
 
 class InsertAlreadyLoadedError(DataError):
@@ -129,6 +131,12 @@ class SalesforceTarget(Target):
                 f"Salesforce connection {self.spec.conn_id!r} has {remaining} of {daily.get('Max')} daily API requests "
                 f"left, below min_remaining_api_requests={floor}; the write-back to {self.spec.object} did not start. "
                 "Wait for the rolling 24-hour limit to recover, or lower the floor if that is safe"
+            )
+        if records > MAX_RECORDS_PER_DAY:
+            raise SalesforceLimitError(
+                f"the write-back of {records:,} records to {self.spec.object} exceeds what Bulk API 2.0 takes in a "
+                f"rolling 24 hours ({MAX_RECORDS_PER_DAY:,} records uploaded); nothing was sent. Split the load "
+                "into smaller intervals (a migration's slice) spread over days"
             )
         batches = limits.get("DailyBulkApiBatches") or {}
         needed = math.ceil(records / BULK_BATCH_RECORDS)
@@ -351,10 +359,10 @@ class SalesforceTarget(Target):
                         half = piece.num_rows // 2
                         stack += [(piece.slice(half), where[half:]), (piece.slice(0, half), where[:half])]
                         continue
-                    if count and (size + len(data) > budget or count + piece.num_rows > self.spec.max_records_per_job):
+                    if count and size + len(data) > budget:
                         yield flush()
                     room = self.spec.max_records_per_job - count
-                    if piece.num_rows > room:
+                    if piece.num_rows > room:  # fill this job to max_records_per_job, the rest goes on
                         stack += [(piece.slice(room), where[room:]), (piece.slice(0, room), where[:room])]
                         continue
                     parts.append(data)
@@ -362,6 +370,8 @@ class SalesforceTarget(Target):
                     positions.append(where)
                     size += len(data)
                     count += piece.num_rows
+                    if count == self.spec.max_records_per_job:
+                        yield flush()
         if count:
             yield flush()
 
@@ -385,7 +395,7 @@ class SalesforceTarget(Target):
     ) -> None:
         """Count a finished job; quarantine its failed records; queue its unprocessed ones for a new job."""
         sent = payload.rows.num_rows
-        ok, failed, unprocessed = results.successful.num_rows, results.failed.num_rows, results.unprocessed.num_rows
+        ok, failed, unprocessed = results.ok, results.failed.num_rows, results.unprocessed.num_rows
         if not payload.resent:
             self.tally.sent += sent
         self.tally.succeeded += ok
@@ -473,6 +483,9 @@ class SalesforceTarget(Target):
             "failed": t.failed + t.invalid,
             "unprocessed": t.unprocessed,
             "errors_by_code": t.errors_by_code(),
+            "api_calls": self.api.calls if "api" in self.__dict__ else 0,
+            "reauthentications": self.api.reauthentications if "api" in self.__dict__ else 0,
+            "api_usage": self.api.api_usage if "api" in self.__dict__ else None,
         }
 
     def _result(self, plan: WritePlan, started: float) -> LoadResult:
