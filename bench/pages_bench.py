@@ -87,10 +87,9 @@ def validation() -> tuple[dict[str, Any], dict[str, Any], Any]:
 
 
 def bench_data_docs(histories: list[int]) -> list[tuple[str, float]]:
+    from bulksync.quality.data_docs import clean_result, publish_validation
     from great_expectations.render.renderer import ValidationResultsPageRenderer
     from great_expectations.render.view import DefaultJinjaPageView
-
-    from bulksync.quality.data_docs import clean_result, publish_validation
 
     suite, result, raw = validation()
     cleaned = clean_result(result, shadows={}, hidden_columns=set(), pii=set(), mask=lambda v: v)
@@ -101,7 +100,9 @@ def bench_data_docs(histories: list[int]) -> list[tuple[str, float]]:
         rows.append(
             (
                 "baseline: GX page renderer + view, one page (no index, CDN assets)",
-                best(lambda: page.write_text(DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(raw)))),
+                best(
+                    lambda: page.write_text(DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(raw)))
+                ),
             )
         )
         for history in histories:
@@ -120,7 +121,7 @@ def bench_data_docs(histories: list[int]) -> list[tuple[str, float]]:
                 )
             counter = iter(range(10**6))
 
-            def one(base: Path = base) -> None:
+            def one(base: Path = base, counter: Any = counter, t0: dt.datetime = t0) -> None:
                 i = next(counter)
                 publish_validation(
                     base=base,
