@@ -26,14 +26,7 @@ from bulksync.quality import report
 
 log = logging.getLogger(__name__)
 
-CSP = (
-    # Nothing bulksync serves has a script (the report and the Data Docs are plain HTML and CSS), and every
-    # asset comes from this app: no script runs, whatever a data value, column or file name holds. Inline
-    # styles stay allowed (GX's pages style elements with style attributes); framing only by the Airflow UI.
-    "default-src 'self'; script-src 'none'; object-src 'none'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; font-src 'self'; connect-src 'none'; frame-src 'none'; "
-    "frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
-)
+CSP = report.PAGE_CSP
 """The Content-Security-Policy of every response of the app (pages, Data Docs files, the icon)."""
 
 SECURITY_HEADERS = {

@@ -131,8 +131,14 @@ def test_the_site_is_built_by_gx_with_every_link_resolving(gate_run: Path) -> No
         for n in validations
     ), validations
     assert {n.split("/")[2] for n in validations} == {"scheduled__2026-01-01T02:00:00+00:00", "manual__2026-01-02"}
+    from markupsafe import escape
+
+    from bulksync.quality.report import META_CSP
+
     for page, refs in pages.items():
         assert refs.scripts == 0 and not refs.handlers, page
+        # the policy travels with the file: a copy served by any web server, or opened from disk, is as inert
+        assert f'<meta http-equiv="Content-Security-Policy" content="{escape(META_CSP)}">' in page.read_text(), page
         links = {ref for tag, ref in refs.refs if tag == "a"}
         if page.name != "index.html":
             assert any(ref.endswith("index.html") for ref in links), f"{page}: no Home link"

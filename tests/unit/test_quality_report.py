@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
+from markupsafe import escape
 
 from bulksync import plugin_app
 from bulksync.quality import report
@@ -596,6 +597,8 @@ def test_served_pages_show_the_same_report_with_links_under_the_mount(client: Te
     assert res.status_code == 200
     assert res.headers["content-type"].startswith("text/html")
     assert res.headers["content-security-policy"] == plugin_app.CSP
+    assert f'<meta http-equiv="Content-Security-Policy" content="{escape(report.META_CSP)}">' in res.text
+    assert "frame-ancestors" not in report.META_CSP and "script-src 'none'" in report.META_CSP
     assert "default-src 'self'; script-src 'none';" in plugin_app.CSP and "'unsafe-inline'" not in plugin_app.CSP.split(
         "style-src"
     )[0]

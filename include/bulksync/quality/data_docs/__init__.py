@@ -20,12 +20,14 @@ bulksync's internal columns are renamed back or dropped, and samples of PII colu
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import json
 import logging
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -178,6 +180,32 @@ def publish_validation(
     Returns:
         The stored result JSON and the validation page, both absolute paths.
     """
+    base.mkdir(parents=True, exist_ok=True)
+    with _site_lock(base):
+        return _publish(base, suite, result, dataset, window, run_id, run_time, datasource)
+
+
+@contextlib.contextmanager
+def _site_lock(base: Path) -> Iterator[None]:
+    """One writer at a time per pipeline site: parallel validate tasks each rebuild the shared index."""
+    with (base / ".data_docs.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _publish(
+    base: Path,
+    suite: dict[str, Any],
+    result: dict[str, Any],
+    dataset: str,
+    window: str,
+    run_id: str,
+    run_time: dt.datetime,
+    datasource: str,
+) -> tuple[Path, Path]:
     import great_expectations as gx
     from great_expectations.core.expectation_validation_result import ExpectationSuiteValidationResult
     from great_expectations.core.run_identifier import RunIdentifier

@@ -37,7 +37,10 @@ class _Escaping:
     env: Any
 
     def _use_bulksync_templates(self) -> None:
+        from bulksync.quality.report import META_CSP
+
         self.env.loader = ChoiceLoader([FileSystemLoader(str(TEMPLATES)), self.env.loader])
+        self.env.globals["bulksync_csp"] = META_CSP
 
     @pass_context
     def render_content_block(
