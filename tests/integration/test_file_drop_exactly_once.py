@@ -13,8 +13,11 @@ from typing import Any
 import pyarrow.compute as pc
 import pytest
 import sqlalchemy as sa
+import yaml
+from typer.testing import CliRunner
 
 from bulksync import stages
+from bulksync.cli import app
 from bulksync.errors import TerminalError
 from bulksync.sources.file_drop.lease import LeaseHeldError
 from bulksync.staging.partition import Window
@@ -24,6 +27,7 @@ from tests.file_drop_corpus import query
 from tests.file_drop_runs import (
     STAGES,
     drop,
+    drop_dataset,
     drop_spec,
     expected,
     kill,
@@ -248,6 +252,17 @@ def test_second_run_refuses_after_waiting_naming_the_holder(landing: Path, tmp_p
         assert "run run-1 on host" in message and f"process {holder.pid}" in message
         assert "waited 1s (options.lease.wait_seconds) and stops without touching any file" in message
         assert sorted(q.name for q in landing.glob("orders_*.csv")) == [f"orders_{i:03d}.csv" for i in range(3)]
+        # the engineer on call sees who holds the interval
+        specs = tmp_path / "specs"
+        specs.mkdir()
+        data = {"tenant": "acme", "pipeline": "drops", "start_date": "2026-01-01"}
+        data["datasets"] = [drop_dataset(str(landing), lease={"wait_seconds": 1})]
+        (specs / "acme__drops.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+        listed = CliRunner().invoke(app, ["files", "list", "acme__drops", "orders", "--specs", str(specs)])
+        assert listed.exit_code == 0, listed.output
+        text = " ".join(listed.output.split())
+        assert f"interval {DAY.key} is being extracted: lease held by run run-1 on host" in text
+        assert f"process {holder.pid}" in text
     finally:
         Path(p["go"]).write_text("go")
     assert result(holder)["ok"]
