@@ -407,3 +407,40 @@ def test_reprocess_refuses_while_an_extract_holds_the_interval(landing: Path, pg
     ):
         reprocess(spec, spec.datasets[0], "orders_a.csv")
     assert [r[:2] for r in ledger(pg_url)] == [("orders_a.csv", "loaded")] and not (landing / "orders_a.csv").exists()
+
+
+def test_full_window_file_loaded_but_left_in_processing_is_archived_not_read_again(
+    landing: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The extract died between marking its files staged and moving them, and the later stages ran anyway
+    (the task marked success by hand): the next full-window run archives the loaded file, never rereads it."""
+    from bulksync.sources.file_drop.store import LocalLandingStore
+
+    spec = drop_spec(str(landing), mode="append")
+    ds = spec.datasets[0]
+    drop(landing, "orders_a.csv", A)
+    real_move = LocalLandingStore.move
+
+    def crash(self: LocalLandingStore, name: str, dest: str) -> None:
+        if dest.startswith("archive/"):
+            raise OSError("killed while archiving (simulated)")
+        real_move(self, name, dest)
+
+    monkeypatch.setattr(LocalLandingStore, "move", crash)
+    ctx = stages.RunContext(run_id="run-1", window=FULL, try_number=1)
+    with pytest.raises(OSError, match="killed while archiving"):
+        stages.extract(spec, ds, ctx)
+    monkeypatch.setattr(LocalLandingStore, "move", real_move)
+    for stage in ("transform", "load", "reconcile"):
+        getattr(stages, stage)(spec, ds, ctx)
+    assert [r[:2] for r in ledger(pg_url)] == [("orders_a.csv", "loaded")]
+    assert (landing / "processing" / "full" / "orders_a.csv").is_file()
+    drop(landing, "orders_c.csv", C)
+
+    out = run_all(spec, FULL, "run-2")
+
+    assert out["staged"] == 1 and table(pg_url) == expected(A + C)  # A appended once
+    got = ledger(pg_url)
+    assert [r[:2] for r in got] == [("orders_a.csv", "loaded"), ("orders_c.csv", "loaded")]
+    assert all((landing / r[5]).is_file() and r[5].startswith("archive/") for r in got)
+    assert not list((landing / "processing").rglob("*.csv"))
