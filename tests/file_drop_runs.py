@@ -19,6 +19,16 @@ from tests.helpers import pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ["extract", "transform", "load", "reconcile"]
+_CHILDREN: list[subprocess.Popen[str]] = []
+
+
+def reap() -> None:
+    """SIGKILL every child :func:`spawn` started that still runs (a failed test leaves paused ones)."""
+    while _CHILDREN:
+        proc = _CHILDREN.pop()
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 def drop_dataset(landing: str, *, mode: str = "merge", lease: dict[str, Any] | None = None, **options: Any) -> Any:
@@ -84,6 +94,7 @@ def spawn(
     )
     log.close()
     proc.log_path = log.name  # type: ignore[attr-defined]
+    _CHILDREN.append(proc)
     return proc
 
 

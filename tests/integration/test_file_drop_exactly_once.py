@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from tests.file_drop_runs import (
     leases,
     ledger,
     many,
+    reap,
     result,
     spawn,
     table,
@@ -46,6 +48,13 @@ FULL = Window()
 A = [(1, "Anna", "10.50"), (2, "Bob", "-3.00")]
 B = [(3, "Chloé", "0.01")]
 C = [(4, "Dan", "4.00")]
+
+
+@pytest.fixture(autouse=True)
+def _no_orphans() -> Iterator[None]:
+    """Children a failed test left paused are killed, not left waiting."""
+    yield
+    reap()
 
 
 @pytest.fixture
