@@ -19,10 +19,20 @@ from tests.helpers import pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ["extract", "transform", "load", "reconcile"]
+_CHILDREN: list[subprocess.Popen[str]] = []
 
 
-def drop_spec(landing: str, *, mode: str = "merge", lease: dict[str, Any] | None = None, **options: Any) -> Any:
-    """One file_drop dataset ``orders`` into PostgreSQL ``orders`` (connection ``test_pg``)."""
+def reap() -> None:
+    """SIGKILL every child :func:`spawn` started that still runs (a failed test leaves paused ones)."""
+    while _CHILDREN:
+        proc = _CHILDREN.pop()
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def drop_dataset(landing: str, *, mode: str = "merge", lease: dict[str, Any] | None = None, **options: Any) -> Any:
+    """The raw spec of one file_drop dataset ``orders`` into PostgreSQL ``orders`` (connection ``test_pg``)."""
     opts = {
         "landing": landing,
         "pattern": "orders_*.csv",
@@ -35,8 +45,12 @@ def drop_spec(landing: str, *, mode: str = "merge", lease: dict[str, Any] | None
     target = {"kind": "postgres", "conn_id": "test_pg", "table": "orders", "mode": mode}
     if mode == "merge":
         target["keys"] = ["id"]
-    return pipeline([{"name": "orders", "source": {"kind": "file_drop", "options": opts}, "target": target}],
-                    pipeline="drops")  # fmt: skip
+    return {"name": "orders", "source": {"kind": "file_drop", "options": opts}, "target": target}
+
+
+def drop_spec(landing: str, **kwargs: Any) -> Any:
+    """A pipeline ``acme/drops`` of :func:`drop_dataset`."""
+    return pipeline([drop_dataset(landing, **kwargs)], pipeline="drops")
 
 
 def drop(landing: Path, name: str, rows: list[tuple[Any, ...]]) -> None:
@@ -80,6 +94,7 @@ def spawn(
     )
     log.close()
     proc.log_path = log.name  # type: ignore[attr-defined]
+    _CHILDREN.append(proc)
     return proc
 
 

@@ -5,6 +5,7 @@ a raw ``HttpResponseError`` (Azurite, real SDK)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from bulksync import stages
 from bulksync.errors import StorageAccessError
 from tests.azurite import Azurite
-from tests.file_drop_runs import result, spawn
+from tests.file_drop_runs import reap, result, spawn
 from tests.helpers import DAY
 from tests.integration.test_azure_staging import ctx, orders, spec_for
 
@@ -25,6 +26,13 @@ def refused(container: str) -> str:
         f"storage account 'devstoreaccount1' refused the credentials of Airflow connection 'azurite' for container "
         f"'{container}' (HTTP 403"
     )
+
+
+@pytest.fixture(autouse=True)
+def _no_orphans() -> Iterator[None]:
+    """Children a failed test left paused are killed, not left waiting."""
+    yield
+    reap()
 
 
 @pytest.fixture

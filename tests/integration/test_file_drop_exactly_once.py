@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pyarrow.compute as pc
 import pytest
 import sqlalchemy as sa
+import yaml
+from typer.testing import CliRunner
 
 from bulksync import stages
+from bulksync.cli import app
 from bulksync.errors import TerminalError
 from bulksync.sources.file_drop.lease import LeaseHeldError
 from bulksync.staging.partition import Window
@@ -24,12 +28,14 @@ from tests.file_drop_corpus import query
 from tests.file_drop_runs import (
     STAGES,
     drop,
+    drop_dataset,
     drop_spec,
     expected,
     kill,
     leases,
     ledger,
     many,
+    reap,
     result,
     spawn,
     table,
@@ -42,6 +48,13 @@ FULL = Window()
 A = [(1, "Anna", "10.50"), (2, "Bob", "-3.00")]
 B = [(3, "Chloé", "0.01")]
 C = [(4, "Dan", "4.00")]
+
+
+@pytest.fixture(autouse=True)
+def _no_orphans() -> Iterator[None]:
+    """Children a failed test left paused are killed, not left waiting."""
+    yield
+    reap()
 
 
 @pytest.fixture
@@ -248,6 +261,17 @@ def test_second_run_refuses_after_waiting_naming_the_holder(landing: Path, tmp_p
         assert "run run-1 on host" in message and f"process {holder.pid}" in message
         assert "waited 1s (options.lease.wait_seconds) and stops without touching any file" in message
         assert sorted(q.name for q in landing.glob("orders_*.csv")) == [f"orders_{i:03d}.csv" for i in range(3)]
+        # the engineer on call sees who holds the interval
+        specs = tmp_path / "specs"
+        specs.mkdir()
+        data = {"tenant": "acme", "pipeline": "drops", "start_date": "2026-01-01"}
+        data["datasets"] = [drop_dataset(str(landing), lease={"wait_seconds": 1})]
+        (specs / "acme__drops.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+        listed = CliRunner().invoke(app, ["files", "list", "acme__drops", "orders", "--specs", str(specs)])
+        assert listed.exit_code == 0, listed.output
+        text = " ".join(listed.output.split())
+        assert f"interval {DAY.key} is being extracted: lease held by run run-1 on host" in text
+        assert f"process {holder.pid}" in text
     finally:
         Path(p["go"]).write_text("go")
     assert result(holder)["ok"]
@@ -392,3 +416,40 @@ def test_reprocess_refuses_while_an_extract_holds_the_interval(landing: Path, pg
     ):
         reprocess(spec, spec.datasets[0], "orders_a.csv")
     assert [r[:2] for r in ledger(pg_url)] == [("orders_a.csv", "loaded")] and not (landing / "orders_a.csv").exists()
+
+
+def test_full_window_file_loaded_but_left_in_processing_is_archived_not_read_again(
+    landing: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The extract died between marking its files staged and moving them, and the later stages ran anyway
+    (the task marked success by hand): the next full-window run archives the loaded file, never rereads it."""
+    from bulksync.sources.file_drop.store import LocalLandingStore
+
+    spec = drop_spec(str(landing), mode="append")
+    ds = spec.datasets[0]
+    drop(landing, "orders_a.csv", A)
+    real_move = LocalLandingStore.move
+
+    def crash(self: LocalLandingStore, name: str, dest: str) -> None:
+        if dest.startswith("archive/"):
+            raise OSError("killed while archiving (simulated)")
+        real_move(self, name, dest)
+
+    monkeypatch.setattr(LocalLandingStore, "move", crash)
+    ctx = stages.RunContext(run_id="run-1", window=FULL, try_number=1)
+    with pytest.raises(OSError, match="killed while archiving"):
+        stages.extract(spec, ds, ctx)
+    monkeypatch.setattr(LocalLandingStore, "move", real_move)
+    for stage in ("transform", "load", "reconcile"):
+        getattr(stages, stage)(spec, ds, ctx)
+    assert [r[:2] for r in ledger(pg_url)] == [("orders_a.csv", "loaded")]
+    assert (landing / "processing" / "full" / "orders_a.csv").is_file()
+    drop(landing, "orders_c.csv", C)
+
+    out = run_all(spec, FULL, "run-2")
+
+    assert out["staged"] == 1 and table(pg_url) == expected(A + C)  # A appended once
+    got = ledger(pg_url)
+    assert [r[:2] for r in got] == [("orders_a.csv", "loaded"), ("orders_c.csv", "loaded")]
+    assert all((landing / r[5]).is_file() and r[5].startswith("archive/") for r in got)
+    assert not list((landing / "processing").rglob("*.csv"))

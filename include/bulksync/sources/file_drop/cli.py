@@ -53,6 +53,7 @@ def list_files(
     try:
         ledger = ledger_for(spec, ds)
         rows = ledger.rows(file, limit)
+        held = ledger.leases_held()
         where = ledger.describe()
         ledger.close()
     except BulksyncError as exc:
@@ -70,7 +71,10 @@ def list_files(
             r.location or "",
             (r.sha256 or "")[:12],
         )
-    (console if console.is_terminal else Console(width=200)).print(table)  # piped: no truncated names
+    out = console if console.is_terminal else Console(width=200)  # piped: no truncated names
+    out.print(table)
+    for interval, holder in held:
+        out.print(f"interval {interval} is being extracted: lease held by {holder.describe()}")
 
 
 @files_app.command("reprocess")

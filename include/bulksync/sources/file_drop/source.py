@@ -270,15 +270,20 @@ class FileDropSource(Source):
     def _archive_loaded(self, r: Any) -> None:
         """Archive a ``loaded`` file still in ``processing/`` (a crash between its ledger update and its move)."""
         store = self.store
-        if not (r.location or "").startswith("processing/") or not store.exists(r.location):
+        src = f"{moves.processing_folder(self.interval)}/{r.file_name}"
+        if r.location and r.location != src and store.exists(r.location):
+            return  # archived where the ledger says
+        if not store.exists(src):
             return
         self._fence()
         day = dt.datetime.now(dt.UTC).date()
-        companions = self._companions_of(r.location)
-        dest = moves.archive(store, r.location, r.file_name, r.sha256, day)
-        moves.move_companions(store, companions, r.location, dest)
+        free = bool(r.location) and r.location.startswith("archive/") and not store.exists(r.location)
+        dest = r.location if free else moves.archive_name(store, r.file_name, r.sha256, day)
+        companions = self._companions_of(src)
+        store.move(src, dest)
+        moves.move_companions(store, companions, src, dest)
         self._ledger().update(r.id, location=dest)
-        log.info("%s (loaded earlier) was still in %s: archived as %s", r.file_name, r.location, dest)
+        log.info("%s (loaded earlier) was still in %s: archived as %s", r.file_name, src, dest)
 
     def _companions_of(self, location: str) -> list[str]:
         folder, _, base = location.rpartition("/")
