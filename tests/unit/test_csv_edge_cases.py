@@ -35,7 +35,8 @@ def _refused(tmp_path: Path, data: bytes, columns: list[dict[str, Any]] = THREE,
 def test_text_after_a_closing_quote_is_refused_with_line_and_byte(tmp_path: Path) -> None:
     err = _refused(tmp_path, b'a,b,c\n1,2,3\na,"b"c,d\n')
     assert err.reason == "bad_quoting"
-    assert "f.csv, line 3 (byte 16): a quote inside a field (text after a closing quote" in str(err) and "lenient_quotes" in str(err)
+    assert "f.csv, line 3 (byte 16): a quote inside a field (text after a closing quote" in str(err)
+    assert "lenient_quotes" in str(err)
 
 
 def test_blanks_after_a_quoted_field_are_refused(tmp_path: Path) -> None:
