@@ -103,7 +103,7 @@ class CsvFilesSource(Source):
         )
         schema = self.schema()
         seen = 0
-        stream = CheckedCsvBytes(
+        checker = CheckedCsvBytes(
             self._opener(),
             str(path),
             opts.encoding,
@@ -111,26 +111,35 @@ class CsvFilesSource(Source):
             opts.quote_char,
             check_quotes=not opts.lenient_quotes and not opts.escape_char,
         )
+        if opener is None:  # pyarrow reads the file natively; the checks read it beside it (page cache)
+            stream: Any = path
+            checker.drain_in_background()
+        else:  # one pass over the caller's stream: the checks see the bytes on their way to pyarrow
+            stream = checker
         try:
             reader = pacsv.open_csv(stream, read_options=read, parse_options=parse, convert_options=convert)
             for batch in reader:
+                if checker.error is not None:
+                    raise checker.error
                 batch = self._finish(batch, schema, path, seen)
                 seen += batch.num_rows
                 yield batch
+            checker.finish()  # the whole file checked before its last rows count as read
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            checker.finish()  # a problem the checks found explains the parse error better
             if "Could not skip initial" in str(exc) and opts.header and self._header_only(path):
                 return  # a header line without a final newline: a file of no rows
             if "straddling" in str(exc) or "block size" in str(exc):
                 raise FileRejectedError(
                     "field_too_large",
-                    f"{path}, after byte {stream.offset:,}: a record is larger than the read block of "
+                    f"{path}: a record is larger than the read block of "
                     f"{opts.block_size_mb} MiB (or a quote is never closed). Raise options.block_size_mb (bulksync "
                     "convert: --block-size-mb) above the largest record; memory grows with it",
                 ) from None
             raise self._diagnose(path, exc) from None
         finally:
             if opener is None:  # our own file; a caller's stream is closed by the caller
-                stream.close()
+                checker.close()
 
     def _finish(self, batch: pa.RecordBatch, schema: pa.Schema, path: Path, seen: int) -> pa.RecordBatch:
         arrays = []
