@@ -158,6 +158,7 @@ bench: $(VENV)/.synced  ## benchmarks (not part of make test): see bench/README.
 	$(BIN)/python bench/ebcdic_bench.py
 	$(BIN)/python bench/ibmi_bench.py
 	$(BIN)/python bench/salesforce_bench.py
+	$(BIN)/python bench/api_bench.py
 
 clean:  ## remove .local (Airflow home, staging, demo data)
 	rm -rf $(LOCAL)/airflow $(LOCAL)/staging $(LOCAL)/demo
