@@ -166,6 +166,12 @@ class Window(StrictModel):
     endpoint: Endpoint | None = Field(None, description="The request of a window when it differs (HubSpot search).")
     paginate: Paginate | None = Field(None, description="Paging of the window's request when it differs.")
     min_slice_seconds: float = Field(1.0, gt=0, description="Refuse to split a window below this width.")
+    requests_per_second: float | None = Field(
+        None,
+        gt=0,
+        description="Client-side budget of the window's requests when the API limits them more "
+        "tightly than the others (HubSpot search: 5 a second).",
+    )
 
 
 class Parent(StrictModel):

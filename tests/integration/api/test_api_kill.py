@@ -22,6 +22,7 @@ OPTIONS = {
     "preset": "hubspot",
     "object": "contacts",
     "incremental": True,
+    "window": {"requests_per_second": 1000},
     "batch_records": 100,
     "limits": {"requests_per_second": 1000},
 }
