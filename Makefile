@@ -176,6 +176,7 @@ bench: $(VENV)/.synced  ## benchmarks (not part of make test): see bench/README.
 	$(BIN)/python bench/sql_source_bench.py
 	$(BIN)/python bench/salesforce_bench.py
 	$(BIN)/python bench/task_overhead_bench.py
+	$(BIN)/python bench/api_bench.py
 
 clean:  ## remove .local (Airflow home, staging, demo data)
 	rm -rf $(LOCAL)/airflow $(LOCAL)/staging $(LOCAL)/demo

@@ -305,7 +305,12 @@ class MsalAuth(Authenticator):
             secret = self.fields.get("client_secret") or self.fields.get("password") or self.need("client_secret")[0]
             host = str(self.fields.get("authority_host") or "https://login.microsoftonline.com").rstrip("/")
             session = requests.Session()
-            session.verify = self.transport.get("verify", True)
+            verify = self.fields.get("verify", True)
+            session.verify = (
+                verify
+                if not isinstance(verify, str) or verify.lower() not in ("true", "false")
+                else (verify.lower() == "true")
+            )
             session.trust_env = False
             self._session = session
             self._app = msal.ConfidentialClientApplication(

@@ -16,6 +16,7 @@ from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 from bulksync.spec.columns import TypeName
 from bulksync.spec.common import Identifier, StrictModel
 
+_SECRET_PARAMS = {"api_key", "apikey", "hapikey", "access_token", "client_secret", "password", "secret", "token"}
 _PATH = re.compile(r"^(\$\.?)?[^\s]*$")
 TimeFormat = Literal[
     "iso8601", "iso8601_ms", "iso8601_s", "epoch_s", "epoch_ms", "odata_v4", "odata_v2", "date", "sql_datetime"
@@ -64,6 +65,17 @@ class Endpoint(StrictModel):
         bad = [k for k in v if k.lower() in ("authorization", "x-api-key", "api-key", "cookie")]
         if bad:
             raise ValueError(f"header {bad[0]!r} holds credentials: put them in the Airflow connection, not the spec")
+        return v
+
+    @field_validator("params")
+    @classmethod
+    def _no_secret_params(cls, v: dict[str, Any]) -> dict[str, Any]:
+        bad = [k for k in v if k.lower().replace("-", "_") in _SECRET_PARAMS]
+        if bad:
+            raise ValueError(
+                f"query parameter {bad[0]!r} holds credentials: put the key in the Airflow connection "
+                "(auth_kind api_key with api_key_param), not the spec"
+            )
         return v
 
 
@@ -154,6 +166,12 @@ class Window(StrictModel):
     endpoint: Endpoint | None = Field(None, description="The request of a window when it differs (HubSpot search).")
     paginate: Paginate | None = Field(None, description="Paging of the window's request when it differs.")
     min_slice_seconds: float = Field(1.0, gt=0, description="Refuse to split a window below this width.")
+    requests_per_second: float | None = Field(
+        None,
+        gt=0,
+        description="Client-side budget of the window's requests when the API limits them more "
+        "tightly than the others (HubSpot search: 5 a second).",
+    )
 
 
 class Parent(StrictModel):

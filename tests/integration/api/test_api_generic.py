@@ -214,6 +214,12 @@ def test_404_for_a_parent_id_names_it(standin: Any, env: Any) -> None:
             r"GET /v1/items/offset, page 2, record 0: primary key \{'id': 1019\} was already read",
         ),
         (
+            {"gap_offset": True},
+            "offset",
+            ApiDataError,
+            r"GET /v1/items/offset: the API said 95 records \(page 1\) but offset paging returned 94: records moved",
+        ),
+        (
             {"bad_record": {41: {"updated_at": None}}},
             "cursor",
             ApiDataError,
@@ -234,7 +240,16 @@ def test_404_for_a_parent_id_names_it(standin: Any, env: Any) -> None:
             r"GET /v1/items/page, page 1, record 3, field 'id': value 'abc' does not fit the declared type int64",
         ),
     ],
-    ids=["non-json", "html-200", "repeated-token", "shifting-offset", "missing-non-null", "bad-decimal", "bad-int"],
+    ids=[
+        "non-json",
+        "html-200",
+        "repeated-token",
+        "shifting-offset",
+        "offset-gap",
+        "missing-non-null",
+        "bad-decimal",
+        "bad-int",
+    ],
 )
 def test_bad_input_names_endpoint_page_record_and_field(
     standin: Any, env: Any, settings: dict[str, Any], style: str, exc: type[Exception], match: str

@@ -16,6 +16,7 @@ from bulksync.staging.reader import read_manifest
 from tests.integration.api.conftest import api_dataset, api_pipeline, extract, rows_by, window
 
 FAST = {"requests_per_second": 1000, "initial_wait_seconds": 0.01, "max_wait_seconds": 0.5}
+FAST_SEARCH = {"requests_per_second": 1000}  # the preset keeps search to 4 a second
 
 
 def contact_truth(
@@ -51,7 +52,7 @@ def contacts_spec(**options: Any) -> Any:
         api_dataset(
             "contacts",
             "hs",
-            {"preset": "hubspot", "object": "contacts", "limits": FAST, **options},
+            {"preset": "hubspot", "object": "contacts", "limits": FAST, "window": FAST_SEARCH, **options},
             {
                 "kind": "postgres",
                 "conn_id": "test_pg",

@@ -22,6 +22,7 @@ OPTIONS = {
     "preset": "hubspot",
     "object": "contacts",
     "incremental": True,
+    "window": {"requests_per_second": 1000},
     "batch_records": 100,
     "limits": {"requests_per_second": 1000},
 }
@@ -32,9 +33,10 @@ def test_sigkill_mid_extract_commits_nothing_and_the_rerun_is_exact(
 ) -> None:
     s = standin("hubspot", "hs", counts={"contacts": 1440})
     flag = tmp_path / "killpoint"
+    passed = {k: v for k, v in os.environ.items() if k.startswith(("AIRFLOW_CONN", "BULKSYNC"))}
     script = textwrap.dedent(f"""
         import os, json
-        os.environ.update({json.dumps({k: v for k, v in os.environ.items() if k.startswith(("AIRFLOW_CONN", "BULKSYNC"))})})
+        os.environ.update({json.dumps(passed)})
         from bulksync import stages
         from bulksync.sources.api.client import ApiClient
         from tests.integration.api.conftest import api_dataset, api_pipeline, window
@@ -47,7 +49,8 @@ def test_sigkill_mid_extract_commits_nothing_and_the_rerun_is_exact(
             return fetch(self, call)
         ApiClient.fetch = slow
         spec = api_pipeline(api_dataset("contacts", "hs", {OPTIONS!r}))
-        stages.extract(spec, spec.dataset("contacts"), stages.RunContext("killed", window("2026-01-01T00:00", "2026-01-02T00:00"), 1))
+        win = window("2026-01-01T00:00", "2026-01-02T00:00")
+        stages.extract(spec, spec.dataset("contacts"), stages.RunContext("killed", win, 1))
     """)
     kill_child_at_flag(script, flag, ROOT, timeout=120)
     spec = api_pipeline(api_dataset("contacts", "hs", OPTIONS))

@@ -63,6 +63,7 @@ BASE = {"endpoint": {"path": "/x"}, "records": {"path": "data", "columns": [{"na
             "holds credentials",
         ),
         ({**BASE, "deletes": {"flag": "IsDeleted", "when_path": "@removed"}}, "options", "deletes needs primary_key"),
+        ({**BASE, "endpoint": {"path": "/x", "params": {"hapikey": "abc"}}}, "endpoint.params", "holds credentials"),
         ({**BASE, "endpoint": {"path": "/x", "method": "PUT"}}, "endpoint.method", "'GET' or 'POST'"),
         ({**BASE, "pagination": {}}, "options.pagination", "unknown field"),
         (

@@ -17,8 +17,9 @@ served by every paging style the engine knows, each as its usual vendor shapes i
 
 Every listing takes ``updated_since`` / ``updated_before`` (ISO 8601, ``[since, before)``). Bad inputs on
 demand through ``options``: ``repeat_token`` (the cursor endpoint repeats page 2's token), ``shift_offset``
-(the offset endpoint's data shifts by one record after the first page), ``bad_record`` (record index → a
-replacement dict), ``nonjson`` / ``html`` (the next endpoint answers plain text / an HTML page with 200).
+(the offset endpoint's data shifts by one record after the first page; ``gap_offset`` the other way),
+``bad_record`` (record index → a replacement dict), ``nonjson`` / ``html`` (the next endpoint answers
+plain text / an HTML page with 200).
 Auth (option ``auth``): ``api_key`` (``X-API-Key``, default), ``api_key_query`` (``?api_key=``), ``basic``,
 ``oauth`` (bearer tokens of ``POST /oauth/token``: client credentials, refresh token, JWT bearer) or ``oauth1``
 (NetSuite-style OAuth 1.0a HMAC-SHA256 with realm ``ACME_SB1``).
@@ -201,7 +202,9 @@ class AcmeRestStandIn(StandIn):
         if style == "offset":
             off = int(q.get("offset") or 0)
             if opts.get("shift_offset") and off > 0:
-                off -= 1  # a record was deleted before this page: everything moved up by one
+                off -= 1  # a record was inserted before this page: everything moved down by one
+            if opts.get("gap_offset") and off > 0:
+                off += 1  # a record was deleted before this page: everything moved up by one
             rows = view.slice(off, off + limit)
             return self.json({"items": [self.render("items", r) for r in rows], "total": len(view)})
         if style == "page":

@@ -6,6 +6,12 @@ throw-away CA, the shared :class:`~bulksync.sandbox.asgi.auth.Authority`, fault 
 routes, a movable clock and the admin endpoints under ``/__admin`` (mutate records, move the clock,
 set faults, expire tokens, read the ground truth). It serves in a background thread of the calling
 process (tests, the CLI) on a free port unless one is given.
+
+Moving the Salesforce sandbox here (a later step; ``sandbox/salesforce`` is an ``http.server`` today):
+its ``tls.make_tls`` is this module's ``make_tls`` without the client pair, its ``Faults`` shares map to
+:class:`~bulksync.sandbox.asgi.faults.FaultSettings` (``drop`` → ``reset``), its OAuth ``Authority`` to
+:class:`~bulksync.sandbox.asgi.auth.Authority`, its ``/__admin`` endpoints to
+:mod:`~bulksync.sandbox.asgi.admin`; the Bulk API job store stays its own.
 """
 
 from __future__ import annotations

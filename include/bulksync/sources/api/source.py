@@ -161,7 +161,10 @@ class ApiSource(Source):
         if piece is not None and o.window is not None:
             endpoint = o.window.endpoint or endpoint
             paginate = o.window.paginate or paginate
-        return Query(self._call(endpoint, piece), paginate, o.records.path, piece=piece)
+        call = self._call(endpoint, piece)
+        if piece is not None and o.window is not None:
+            call.rate = o.window.requests_per_second
+        return Query(call, paginate, o.records.path, piece=piece)
 
     def plan(self) -> list[Query]:
         """The queries of the extract (first pages fetched, windows split to fit the API's cap)."""
