@@ -181,7 +181,7 @@ class SalesforceTarget(Target):
             return done.result()
         plan = self.plan(schema)
         check = Precheck(plan, max_record_bytes=self.spec.max_bytes_per_job - len(header_bytes(plan)))
-        for batch in batches():
+        for batch in self._check_batches(batches, check):
             check.add(batch)
         invalid = check.finish(lambda: self._keys(batches, plan))
         if check.problems and self.spec.invalid_rows == "fail":
@@ -217,6 +217,15 @@ class SalesforceTarget(Target):
                 }
             )
         return result
+
+    def _check_batches(self, batches: BatchSource, check: Precheck) -> Iterator[pa.RecordBatch]:
+        """The batches the record checks read: only the columns they judge, when the partition is bound."""
+        if self.partition is None or self.manifest is None or check.check_sizes:
+            yield from batches()
+            return
+        from bulksync.staging.reader import iter_batches
+
+        yield from iter_batches(self.partition, self.manifest, columns=check.columns())
 
     def _keys(self, batches: BatchSource, plan: WritePlan) -> list[str]:
         from bulksync.targets.salesforce.encode import text_column
