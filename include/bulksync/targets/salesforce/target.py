@@ -168,6 +168,12 @@ class SalesforceTarget(Target):
                 f"`bulksync sf load {self.partition.tenant}__{self.partition.pipeline} {self.partition.dataset} "
                 f"--window {self.partition.window.key} --force`, or use upsert with an external id"
             )
+        if self.spec.operation == "insert" and not ledger.claim(force=self.force):
+            raise InsertAlreadyLoadedError(
+                f"another insert into {self.spec.object} for interval {self.partition.window.key} of dataset "
+                f"{self.partition.dataset} is running (or died before recording its jobs); two inserts of one "
+                "interval would duplicate records. Wait for it, check the org, then rerun with --force"
+            )
         return ledger
 
     # -- the load -----------------------------------------------------------------------------
