@@ -25,6 +25,7 @@ from bulksync.sandbox.salesforce.schema import OBJECTS, FieldDef, ObjectDef
 
 log = logging.getLogger(__name__)
 CHUNK_ROWS = 50_000
+_DEAD = pa.table({})
 SANDBOX_USER = data.USER_IDS[0]
 
 
@@ -61,6 +62,8 @@ class Store:
         self.base = {o.name: int(wanted.get(o.name.lower(), default_count)) for o in OBJECTS.values()}
         self.totals = dict(self.base)
         self.segments: dict[str, list[pa.Table]] = {o.name: [] for o in OBJECTS.values()}
+        self._live: dict[str, list[int]] = {o.name: [] for o in OBJECTS.values()}
+        """Live rows per segment; a segment whose rows were all written again is freed."""
         self.overlay: dict[str, dict[int, tuple[int, int]]] = {o.name: {} for o in OBJECTS.values()}
         self._keys: dict[str, np.ndarray | None] = {o.name: None for o in OBJECTS.values()}
         self.external: dict[str, dict[str, dict[str, int]]] = {
@@ -234,7 +237,14 @@ class Store:
             number = len(segments)
             segments.append(table)
             where = self.overlay[obj.name]
+            live = self._live[obj.name]
+            live.append(len(indices))
             for pos, index in enumerate(indices.tolist()):
+                before = where.get(index)
+                if before is not None:
+                    live[before[0]] -= 1
+                    if not live[before[0]]:  # every row of that segment was written again: free it
+                        segments[before[0]] = _DEAD
                 where[index] = (number, pos)
             self._keys[obj.name] = None
             for name, known in self.external[obj.name].items():
@@ -251,21 +261,6 @@ class Store:
             if top > self.totals[obj.name]:
                 self.totals[obj.name] = top
             self.version += 1
-            self._compact(obj)
-
-    def _compact(self, obj: ObjectDef) -> None:
-        """Drop overwritten rows once the segments hold more than twice the live ones (keeps memory
-        proportional to the records changed, not to the writes made)."""
-        segments = self.segments[obj.name]
-        held = sum(t.num_rows for t in segments)
-        where = self.overlay[obj.name]
-        if held < 100_000 or held <= 2 * len(where):
-            return
-        keys = self.overlay_keys(obj)
-        live = self.rows(obj, keys) if len(keys) else obj.arrow_schema.empty_table()
-        self.segments[obj.name] = [live.combine_chunks()]
-        self.overlay[obj.name] = {int(i): (0, p) for p, i in enumerate(keys.tolist())}
-        log.info("sandbox store: compacted %s overlay from %d to %d rows", obj.name, held, len(keys))
 
     def purge(self, obj: ObjectDef, record_ids: list[str]) -> None:
         """Hard-delete records: gone from every query (``queryAll`` included) and from the external-id index."""

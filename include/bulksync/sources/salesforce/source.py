@@ -237,8 +237,8 @@ class SalesforceSource(Source):
                 for i, (a, b) in enumerate(ranges):
                     if i in split:
                         parts = math.ceil(counts[i] / size)
-                        edges = [a + (b - a) * k // parts for k in range(parts + 1)]
-                        for x, y in itertools.pairwise(edges):
+                        points = [a + (b - a) * k // parts for k in range(parts + 1)]
+                        for x, y in itertools.pairwise(points):
                             new_ranges.append((x, y))
                             new_counts.append(self._count(x, y, prefix))
                     else:
@@ -251,14 +251,14 @@ class SalesforceSource(Source):
         edges: list[str | None] = [None, *bounds, None]
         chunks = [{"lo": a, "hi": b} for a, b in itertools.pairwise(edges)]
         log.info(
-            "%s: %d records planned as %d Id ranges of %s records (target %d), with %d REST queries and no ordered "
-            "Id scan",
+            "%s: %d records planned as %d Id ranges of %s records (target %d) with %d API calls so far and no "
+            "ordered Id scan",
             self.options.object,
             total,
             len(chunks),
             "/".join(str(c) for c in counts),
             size,
-            len(counts) + 3,
+            self.api.calls,
         )
         return chunks
 

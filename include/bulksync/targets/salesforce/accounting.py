@@ -16,6 +16,7 @@ that an interval's insert started and committed, so a second insert of it is ref
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -155,6 +156,26 @@ class InsertLedger:
         self.location: Location = open_location(root, partition.conn_id).child(
             partition.tenant, partition.pipeline, partition.dataset, LEDGER_FOLDER, f"{partition.window.key}.json"
         )
+
+    def claim(self, force: bool = False) -> bool:
+        """Claim the interval for an insert (a file created exclusively beside the entry), so two inserts of
+        one interval started at once cannot both send. False when it is claimed already. Local staging only:
+        on object storage the entry written before the first upload is the guard."""
+        if not self.location.is_local:
+            return True
+        import os
+
+        path = self.location.path + ".claim"
+        self.location.makedirs_parent()
+        if force:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        os.close(fd)
+        return True
 
     def read(self) -> dict[str, Any] | None:
         """The interval's entry, if any."""

@@ -168,6 +168,12 @@ class SalesforceTarget(Target):
                 f"`bulksync sf load {self.partition.tenant}__{self.partition.pipeline} {self.partition.dataset} "
                 f"--window {self.partition.window.key} --force`, or use upsert with an external id"
             )
+        if self.spec.operation == "insert" and not ledger.claim(force=self.force):
+            raise InsertAlreadyLoadedError(
+                f"another insert into {self.spec.object} for interval {self.partition.window.key} of dataset "
+                f"{self.partition.dataset} is running (or died before recording its jobs); two inserts of one "
+                "interval would duplicate records. Wait for it, check the org, then rerun with --force"
+            )
         return ledger
 
     # -- the load -----------------------------------------------------------------------------
@@ -181,7 +187,7 @@ class SalesforceTarget(Target):
             return done.result()
         plan = self.plan(schema)
         check = Precheck(plan, max_record_bytes=self.spec.max_bytes_per_job - len(header_bytes(plan)))
-        for batch in batches():
+        for batch in self._check_batches(batches, check):
             check.add(batch)
         invalid = check.finish(lambda: self._keys(batches, plan))
         if check.problems and self.spec.invalid_rows == "fail":
@@ -217,6 +223,15 @@ class SalesforceTarget(Target):
                 }
             )
         return result
+
+    def _check_batches(self, batches: BatchSource, check: Precheck) -> Iterator[pa.RecordBatch]:
+        """The batches the record checks read: only the columns they judge, when the partition is bound."""
+        if self.partition is None or self.manifest is None or check.check_sizes:
+            yield from batches()
+            return
+        from bulksync.staging.reader import iter_batches
+
+        yield from iter_batches(self.partition, self.manifest, columns=check.columns())
 
     def _keys(self, batches: BatchSource, plan: WritePlan) -> list[str]:
         from bulksync.targets.salesforce.encode import text_column
