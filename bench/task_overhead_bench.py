@@ -198,6 +198,16 @@ def run_scheduler(
                 [str(BIN / "airflow"), name], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
         )
+        if name == "api-server":  # tasks report to its execution API: it must answer before one is queued
+            up = time.monotonic() + timeout
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), 1).close()
+                    break
+                except OSError:
+                    if time.monotonic() > up or procs[0].poll() is not None:
+                        sys.exit("the api-server did not start; see bench/.data/task_overhead/api-server.log")
+                    time.sleep(0.5)
     db = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].removeprefix("sqlite:///")
 
     def runs() -> list[tuple[str, str]]:
