@@ -13,6 +13,7 @@ STANDINS: dict[str, str] = {
     "hubspot": "bulksync.sandbox.apis.hubspot:HubSpotStandIn",
     "msgraph": "bulksync.sandbox.apis.msgraph:GraphStandIn",
     "stripe": "bulksync.sandbox.apis.stripe:StripeStandIn",
+    "workday_raas": "bulksync.sandbox.apis.workday_raas:WorkdayRaasStandIn",
     "acme_rest": "bulksync.sandbox.apis.acme_rest:AcmeRestStandIn",
 }
 
