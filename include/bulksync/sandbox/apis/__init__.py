@@ -14,6 +14,7 @@ STANDINS: dict[str, str] = {
     "msgraph": "bulksync.sandbox.apis.msgraph:GraphStandIn",
     "stripe": "bulksync.sandbox.apis.stripe:StripeStandIn",
     "workday_raas": "bulksync.sandbox.apis.workday_raas:WorkdayRaasStandIn",
+    "netsuite_suiteql": "bulksync.sandbox.apis.netsuite_suiteql:NetSuiteStandIn",
     "acme_rest": "bulksync.sandbox.apis.acme_rest:AcmeRestStandIn",
 }
 
