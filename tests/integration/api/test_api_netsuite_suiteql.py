@@ -14,9 +14,10 @@ import pytest
 import sqlalchemy as sa
 
 from bulksync import stages
-from bulksync.errors import ConfigurationError
+from bulksync.errors import ConfigurationError, StagingError
 from bulksync.sandbox.asgi import StandIn
-from bulksync.sources.api.errors import ApiRequestError
+from bulksync.sources.api.errors import ApiDataError, ApiRequestError
+from bulksync.staging.reader import iter_batches, read_manifest
 from tests.integration.api import recorded
 from tests.integration.api.conftest import api_dataset, api_pipeline, extract, rows_by, window
 from tests.integration.api.recorded import recording
@@ -185,6 +186,33 @@ def test_transactions_and_twenty_percent_faults_with_concurrency_429s(standin: A
         s.faults.served["throttle"] >= 2
         and manifest.extra["source_stats"]["retries"] >= sum(s.faults.served.values()) - 1
     )
+
+
+def test_a_customer_deleted_while_the_offset_pages_are_read_fails_and_commits_nothing(standin: Any, env: Any) -> None:
+    standin(
+        "netsuite_suiteql",
+        "ns",
+        counts={"customer": 2500, "transaction": 0},
+        options={"delete_on_request": {3: ["1001"]}},
+    )
+    sp = spec()
+    with pytest.raises(
+        ApiDataError, match=r"said 2500 records \(page 1\) but offset paging returned 2499.*nothing was committed"
+    ):
+        extract(sp, "customers", window(None, None))
+    with pytest.raises(StagingError):
+        read_manifest(stages.partition_for(sp, sp.dataset("customers"), window(None, None)), "extract")
+
+
+def test_changed_customers_keep_their_place_in_an_id_ordered_read(standin: Any, env: Any) -> None:
+    s = standin("netsuite_suiteql", "ns", counts={"customer": 30, "transaction": 0})
+    s.tables["customer"].upsert("1003", {"companyname": "Changed Ltd"}, s.clock.now(), lambda: "x")
+    sp = spec(paginate={"limit": 10})
+    manifest, table = extract(sp, "customers", window(None, None))
+    part = stages.partition_for(sp, sp.dataset("customers"), window(None, None))
+    staged = [i for b in iter_batches(part, manifest) for i in b.column("id").to_pylist()]  # in read order
+    assert staged == list(range(1000, 1030))  # ORDER BY id, as NetSuite sorts: not appended after the others
+    assert rows_by(table, "id")[1003]["companyname"] == "Changed Ltd"
 
 
 def test_two_tasks_over_the_account_concurrency_limit_are_both_exact(standin: Any, env: Any) -> None:

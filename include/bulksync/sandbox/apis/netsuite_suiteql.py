@@ -33,7 +33,8 @@ requires to be GMT. Tables: ``customer``, ``transaction``; ``DeletedRecord`` lis
 
 Options: ``account`` (``1234567_SB1``), ``concurrency_limit`` (429 beyond that many requests at once; 0 = off),
 ``max_results`` (the per-query cap, 100,000; lower it to test window splitting cheaply), ``query_seconds`` (how
-long a query holds its concurrency slot).
+long a query holds its concurrency slot), ``delete_on_request`` (``{request number: [customer ids]}`` deleted
+just before that authenticated SuiteQL request is answered: data changing under offset paging).
 """
 
 from __future__ import annotations
@@ -182,6 +183,10 @@ class NetSuiteStandIn(StandIn):
         self.concurrency_limit = int(self.config.options.get("concurrency_limit", 0))
         self.max_results = int(self.config.options.get("max_results", MAX_RESULTS))
         self.query_seconds = float(self.config.options.get("query_seconds", 0.0))
+        self.delete_on_request = {
+            int(k): list(v) for k, v in dict(self.config.options.get("delete_on_request", {})).items()
+        }
+        self.served = 0
         self._in_flight = 0
         self.concurrency_refused = 0
         self._lock = threading.Lock()
@@ -312,6 +317,9 @@ class NetSuiteStandIn(StandIn):
     async def suiteql(self, request: Request) -> Response:
         if (denied := self._check(request)) is not None:
             return denied
+        self.served += 1
+        for key in self.delete_on_request.get(self.served, ()):  # a user deleting records while we read
+            self.tables["customer"].delete(key, self.clock.now())
         with self._lock:
             self._in_flight += 1
             over = self.concurrency_limit and self._in_flight > self.concurrency_limit
@@ -454,4 +462,16 @@ class NetSuiteStandIn(StandIn):
             deleted="only" if deleted in ("only", "none") else "exclude",
             where=(lambda r: False) if deleted == "none" else (where if equals else None),
         )
-        return table, select, source.view(query)
+        view = source.view(query)
+        order = (m["order"] or "").lower()
+        if view.extra and order and column(order)[0] == "id":
+            # ORDER BY id: changed rows keep their place (the overlay is sorted in, not appended)
+            return table, select, _Rows(sorted(view.iter(), key=lambda r: int(r["id"])))
+        return table, select, view
+
+
+class _Rows(list[Row]):
+    """An ordered result held in memory (small tables with changes), sliced like a View."""
+
+    def slice(self, start: int, stop: int) -> list[Row]:
+        return self[start:stop]
