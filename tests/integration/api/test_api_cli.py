@@ -61,7 +61,7 @@ def _spec(tmp_path: Path, options: dict[str, Any]) -> Path:
 
 def test_try_shows_requests_paths_and_typed_rows_without_staging(standin: Any, env: Any, tmp_path: Path) -> None:
     standin("acme_rest", "acme", counts={"items": 60})
-    options = {
+    options: dict[str, Any] = {
         "endpoint": {"path": "/v1/items/cursor"},
         "records": {
             "path": "data",
