@@ -239,17 +239,3 @@ def test_doc_examples_embedded_in_the_standin_are_the_recorded_ones() -> None:
     rec = recording("workday/mock_airbyte_report_entry.json")["exchanges"][0]["response"]["body"]["Report_Entry"][0]
     assert DOC_EXAMPLES["airbyte_report_2"]["Report_Entry"][0] == rec
     assert DOC_EXAMPLES["faros_customreports"] == recording("workday/mock_faros_customreports.json")["body"]
-
-
-@pytest.mark.parametrize(
-    ("name", "declared"),
-    [("workday_raas", "Last_Updated timestamptz"), ("netsuite_suiteql", "lastmodifieddate timestamptz")],
-)
-def test_bulksync_api_presets_lists_objects_with_inferred_columns(name: str, declared: str) -> None:
-    from typer.testing import CliRunner
-
-    from bulksync.cli import app
-
-    result = CliRunner().invoke(app, ["api", "presets", name])
-    assert result.exit_code == 0, result.output
-    assert "columns: infer" in result.output and declared in result.output
