@@ -127,7 +127,14 @@ def test_invalid_spec_is_an_import_error_of_its_own_file_only(tmp_path: Path) ->
     assert "acme__nightly.yaml" in errors
     assert "datasets[0].target.mode (dataset 'accounts')" in errors
     assert "Input should be 'append', 'merge', 'replace' or 'interval'" in errors
-    assert sorted(bag.dag_ids) == ["acme__drops", "acme__ibmi", "acme__salesforce", "bulksync__migration"]
+    assert sorted(bag.dag_ids) == [
+        "acme__api",
+        "acme__drops",
+        "acme__ibmi",
+        "acme__salesforce",
+        "acme__writeback",
+        "bulksync__migration",
+    ]
     # the migration DAG offers the valid pipelines and lists the left-out one in its docs
     migration = bag.dags["bulksync__migration"]
     assert "acme__nightly" not in migration.params.get_param("pipeline").schema["examples"]

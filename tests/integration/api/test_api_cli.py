@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -61,7 +64,7 @@ def _spec(tmp_path: Path, options: dict[str, Any]) -> Path:
 
 def test_try_shows_requests_paths_and_typed_rows_without_staging(standin: Any, env: Any, tmp_path: Path) -> None:
     standin("acme_rest", "acme", counts={"items": 60})
-    options = {
+    options: dict[str, Any] = {
         "endpoint": {"path": "/v1/items/cursor"},
         "records": {
             "path": "data",
@@ -86,7 +89,9 @@ def test_try_shows_requests_paths_and_typed_rows_without_staging(standin: Any, e
     assert "inferred columns" in out.output and "- name: updated_at\n  type: timestamptz" in out.output
 
 
-def test_sandbox_api_prints_ready_connection_lines(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def _serving(tmp_path: Path, *args: str) -> Iterator[list[str]]:
+    """``bulksync sandbox api ARGS`` in a process of its own; yields the export lines of its env file."""
     env_file = tmp_path / "conn.env"
     proc = subprocess.Popen(
         [
@@ -95,10 +100,7 @@ def test_sandbox_api_prints_ready_connection_lines(tmp_path: Path) -> None:
             "from bulksync.cli import main; main()",
             "sandbox",
             "api",
-            "stripe",
-            "okta",
-            "--conn-prefix",
-            "acme_",
+            *args,
             "--workdir",
             str(tmp_path / "w"),
             "--env-file",
@@ -114,7 +116,16 @@ def test_sandbox_api_prints_ready_connection_lines(tmp_path: Path) -> None:
             if env_file.exists() or proc.poll() is not None:
                 break
             time.sleep(0.1)
-        lines = env_file.read_text().splitlines()
+        assert env_file.exists(), proc.stdout.read() if proc.poll() is not None and proc.stdout else "no env file"
+        yield env_file.read_text().splitlines()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert not env_file.exists()  # removed on exit
+
+
+def test_sandbox_api_prints_ready_connection_lines(tmp_path: Path) -> None:
+    with _serving(tmp_path, "stripe", "okta", "--conn-prefix", "acme_") as lines:
         assert [ln.split("=", 1)[0] for ln in lines] == [
             "export AIRFLOW_CONN_ACME_STRIPE",
             "export AIRFLOW_CONN_ACME_OKTA",
@@ -128,7 +139,35 @@ def test_sandbox_api_prints_ready_connection_lines(tmp_path: Path) -> None:
             headers={"Authorization": f"SSWS {conn['password']}"},
         )
         assert r.status_code == 200 and len(r.json()) == 2 and 'rel="next"' in r.headers["link"]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-    assert not env_file.exists()  # removed on exit
+
+
+def test_sandbox_api_workday_and_netsuite_connections_extract_with_their_presets(
+    tmp_path: Path, env: pytest.MonkeyPatch
+) -> None:
+    from tests.integration.api.conftest import api_dataset, api_pipeline, extract, window
+
+    with _serving(tmp_path, "workday_raas", "netsuite_suiteql", "--records", "30", "--conn-prefix", "acme_") as lines:
+        assert [ln.split("=", 1)[0] for ln in lines] == [
+            "export AIRFLOW_CONN_ACME_WORKDAY_RAAS",
+            "export AIRFLOW_CONN_ACME_NETSUITE_SUITEQL",
+        ]
+        for line in lines:
+            key, _, value = line.removeprefix("export ").partition("=")
+            env.setenv(key, value.strip("'"))
+        spec = api_pipeline(
+            api_dataset("w", "acme_workday_raas", {"preset": "workday_raas", "object": "workers"}),
+            api_dataset("c", "acme_netsuite_suiteql", {"preset": "netsuite_suiteql", "object": "customers"}),
+        )
+        for name, key, first in (("w", "Employee_ID", "210000"), ("c", "id", 1000)):
+            manifest, table = extract(spec, name, window(None, None), run_id=name)
+            assert manifest.rows == 30 and sorted(table.column(key).to_pylist())[0] == first
+
+
+@pytest.mark.parametrize(
+    ("name", "declared"),
+    [("workday_raas", "Last_Updated timestamptz"), ("netsuite_suiteql", "lastmodifieddate timestamptz")],
+)
+def test_presets_shows_objects_whose_columns_are_inferred(name: str, declared: str) -> None:
+    result = CliRunner().invoke(app, ["api", "presets", name])
+    assert result.exit_code == 0, result.output
+    assert "columns: infer" in result.output and declared in result.output

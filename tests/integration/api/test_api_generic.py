@@ -15,7 +15,7 @@ from bulksync.sources.api.errors import ApiDataError, ApiRequestError
 from bulksync.staging.reader import read_manifest
 from tests.integration.api.conftest import api_dataset, api_pipeline, extract, window
 
-COLUMNS = [
+COLUMNS: list[dict[str, Any]] = [
     {"name": "id", "type": "int64", "nullable": False},
     {"name": "name"},
     {"name": "amount", "type": "decimal(10,2)"},

@@ -19,7 +19,7 @@ FAST = {"initial_wait_seconds": 0.01, "max_wait_seconds": 0.5}
 def user_truth(s: StandIn) -> dict[str, dict[str, Any]]:
     import json
 
-    out = {}
+    out: dict[str, dict[str, Any]] = {}
     for r in s.records("users"):
         if r["deleted"] is not None:
             out[r["id"]] = {
@@ -107,7 +107,7 @@ def test_removed_users_are_deleted_from_a_merge_target(standin: Any, env: Any, p
         stages.load(spec, ds, ctx)
     engine = sa.create_engine(pg_url)
     with engine.connect() as conn:
-        got = dict(conn.execute(sa.text('SELECT id, "displayName" FROM entra_users')).all())
+        got: dict[str, str] = {r[0]: r[1] for r in conn.execute(sa.text('SELECT id, "displayName" FROM entra_users'))}
     engine.dispose()
     assert got == {r["id"]: r["displayName"] for r in s.records("users") if r["deleted"] is None}
     assert len(got) == 117

@@ -22,8 +22,8 @@ CASES: dict[str, tuple[str, str, str, type, dict[str, Any]]] = {
     "okta": ("users", "users", "id", str, {}),
     "dynamics365": ("accounts", "accounts", "accountid", str, {}),
     "sap_odata": ("sales_orders", "sales_orders", "SalesOrder", str, {"page_size": 100}),
-    "netsuite_suiteql": ("transactions", "transactions", "id", int, {}),
-    "workday_raas": ("worker_changes", "workers", "employee_id", str, {}),
+    "netsuite_suiteql": ("customers", "customer", "id", int, {}),
+    "workday_raas": ("workers", "workers", "Employee_ID", str, {}),
 }
 FAULTS = {
     "throttle_share": 0.06,

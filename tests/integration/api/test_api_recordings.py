@@ -1,93 +1,33 @@
 """The presets and stand-ins against the vendors' recorded responses (tests/fixtures/api_recordings,
 copied from /work/shared/api-recordings; see its INDEX.md for where each file comes from).
 
-A replay server (the stand-in framework, answering each request with the next recorded response of
-the same path, vendor hosts rewritten to itself) feeds the recorded pages to the preset's options,
-so the engine's paging and columns meet the bytes the vendors sent. The stand-ins' records are
-compared with the recorded records' shape.
+A replay server (:mod:`tests.integration.api.recorded`: the stand-in framework answering each request
+with the next recorded response, headers included, vendor hosts rewritten to itself) feeds the
+recorded pages to the preset's options, so the engine's paging and columns meet the bytes the
+vendors sent. The stand-ins' records are compared with the recorded records' shape.
 """
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
-from bulksync.sandbox.asgi import StandIn, StandInConfig, Table
+from bulksync.sandbox.asgi import StandInConfig
 from bulksync.sources.api.paginate import link_next
+from tests.integration.api import recorded
 from tests.integration.api.conftest import api_dataset, api_pipeline, extract, window
+from tests.integration.api.recorded import recording
 
-REC = Path(__file__).resolve().parents[2] / "fixtures" / "api_recordings"
 VENDOR_HOSTS = ("https://graph.microsoft.com", "https://api.hubapi.com", "https://api.stripe.com")
-
-
-def recording(name: str) -> dict[str, Any]:
-    return json.loads((REC / name).read_text())
-
-
-class Replay(StandIn):
-    """Answers requests with recorded responses, in order, per path."""
-
-    name = "replay"
-
-    def build_tables(self) -> dict[str, Table]:
-        return {}
-
-    def routes(self) -> list[Route]:
-        self.queue: dict[str, list[dict[str, Any]]] = {}
-        for ex in self.config.options["exchanges"]:
-            req = ex["request"]
-            path = req.get("path") or "/" + req["url"].split("/", 3)[3].split("?")[0]
-            self.queue.setdefault(path, []).append(ex["response"])
-        self.seen: list[str] = []
-        return [Route("/{path:path}", self.answer, methods=["GET", "POST"])]
-
-    async def answer(self, request: Request) -> Response:
-        self.seen.append(str(request.url).replace(self.base_url, ""))
-        queue = self.queue.get(request.url.path)
-        if not queue:
-            return self.json({"error": f"no recorded response left for {request.url.path}"}, 404)
-        resp = queue.pop(0)
-        text = json.dumps(resp["body"])
-        for host in VENDOR_HOSTS:
-            text = text.replace(host, self.base_url)
-        headers = {k: v for k, v in (resp.get("headers") or {}).items() if k.lower() in ("link", "retry-after")}
-        return Response(text, resp["status"], headers, media_type="application/json")
-
-    def connection(self) -> dict[str, Any]:
-        return {
-            "conn_type": "http",
-            "host": "127.0.0.1",
-            "schema": "https",
-            "port": self.port,
-            "extra": {"auth_kind": "none", "verify": str(self.tls.ca_bundle)},
-        }
-
-
-@pytest.fixture
-def replay(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
-    started: list[StandIn] = []
-
-    def start(exchanges: list[dict[str, Any]]) -> Replay:
-        s = Replay(StandInConfig(workdir=tmp_path / f"r{len(started)}", options={"exchanges": exchanges})).start()
-        started.append(s)
-        monkeypatch.setenv("AIRFLOW_CONN_REPLAY", s.connection_json())
-        return s
-
-    yield start
-    for s in started:
-        s.stop()
+replay = recorded.replay  # the fixture (tests/integration/api/recorded.py)
 
 
 def test_graph_groups_delta_round_with_ten_empty_pages_reads_all_sixteen_groups(replay: Any, env: Any) -> None:
     rec = recording("graph/recorded_groups_delta_sequence.json")
-    s = replay(rec["exchanges"])
+    s = replay(rec["exchanges"], hosts=VENDOR_HOSTS)
     spec = api_pipeline(api_dataset("g", "replay", {"preset": "msgraph", "object": "groups"}))
     _, table = extract(spec, "g", window(None, None))
     recorded = [v for ex in rec["exchanges"] for v in ex["response"]["body"]["value"]]
@@ -101,7 +41,7 @@ def test_graph_groups_delta_round_with_ten_empty_pages_reads_all_sixteen_groups(
 
 def test_graph_users_delta_recorded_removed_entries_are_flagged(replay: Any, env: Any) -> None:
     rec = recording("graph/recorded_users_delta_sequence.json")
-    replay(rec["exchanges"])
+    replay(rec["exchanges"], hosts=VENDOR_HOSTS)
     spec = api_pipeline(api_dataset("u", "replay", {"preset": "msgraph", "object": "users"}))
     _, table = extract(spec, "u", window(None, None))
     recorded = rec["exchanges"][0]["response"]["body"]["value"]
@@ -116,7 +56,7 @@ def test_hubspot_recorded_search_page_offset_after_and_string_amounts(replay: An
     rec = recording("hubspot/recorded_search_deals_page1.json")
     page = rec["exchanges"][0]["response"]
     last = {"status": 200, "body": {"total": page["body"]["total"], "results": []}}
-    s = replay([rec["exchanges"][0], {"request": rec["exchanges"][0]["request"], "response": last}])
+    s = replay([rec["exchanges"][0], {"request": rec["exchanges"][0]["request"], "response": last}], hosts=VENDOR_HOSTS)
     spec = api_pipeline(
         api_dataset(
             "d",
@@ -137,7 +77,7 @@ def test_hubspot_recorded_search_page_offset_after_and_string_amounts(replay: An
         r["id"]: Decimal(r["properties"]["amount"]) if r["properties"]["amount"] else None
         for r in page["body"]["results"]
     }
-    assert '"after": "5"' in json.dumps(s.seen) or "after" in s.seen[-1] or len(s.seen) == 2  # echoed "5" back
+    assert len(s.seen) == 2 and s.seen[1]["body"]["after"] == "5"  # the recorded paging.next.after echoed back
 
 
 def test_hubspot_recorded_last_list_page_has_no_paging_and_ends_the_read(replay: Any, env: Any) -> None:
@@ -146,7 +86,8 @@ def test_hubspot_recorded_last_list_page_has_no_paging_and_ends_the_read(replay:
         [
             rec["exchanges"][0],
             {"request": {"path": "/crm/v3/objects/contacts"}, "response": {"status": 200, "body": {"results": []}}},
-        ]
+        ],
+        hosts=VENDOR_HOSTS,
     )
     spec = api_pipeline(api_dataset("c", "replay", {"preset": "hubspot", "object": "contacts"}))
     _, table = extract(spec, "c", window(None, None))
@@ -157,7 +98,7 @@ def test_hubspot_recorded_last_list_page_has_no_paging_and_ends_the_read(replay:
 
 def test_stripe_sdk_autopaging_sequence_sends_the_last_id_and_keeps_params(replay: Any, env: Any) -> None:
     rec = recording("stripe/sdk_mock_autopaging_sequence.json")
-    s = replay(rec["exchanges"])
+    s = replay(rec["exchanges"], hosts=VENDOR_HOSTS)
     spec = api_pipeline(
         api_dataset(
             "x",
@@ -181,7 +122,7 @@ def test_stripe_sdk_autopaging_sequence_sends_the_last_id_and_keeps_params(repla
     assert table.column("id").to_pylist() == [
         d["id"] for ex in rec["exchanges"] for d in ex["response"]["body"]["data"]
     ]
-    assert s.seen[1].endswith("param1=abc&param2=def&starting_after=cus_2")
+    assert s.seen[1]["url"].endswith("param1=abc&param2=def&starting_after=cus_2")
 
 
 @pytest.mark.parametrize("variant", ["current_docs", "older_docs"])

@@ -41,9 +41,8 @@ def presets(name: Annotated[str | None, typer.Argument(help="A preset: list its 
         window = (body.get("window") or {}).get("cursor_field")
         console.print(f"\n  [bold]{obj}[/bold]  {body.get('description', '')}", soft_wrap=True)
         console.print(f"    incremental on: {window or 'no (full extracts)'}", soft_wrap=True)
-        console.print(
-            "    columns: " + ", ".join(f"{c['name']} {c.get('type', 'string')}" for c in cols), soft_wrap=True
-        )
+        shown = cols if isinstance(cols, str) else ", ".join(f"{c['name']} {c.get('type', 'string')}" for c in cols)
+        console.print(f"    columns: {shown}", soft_wrap=True)
 
 
 @api_app.command("try")

@@ -180,8 +180,12 @@ def _lower(v: Any) -> str | None:
     if v is None or isinstance(v, bool):
         return None if v is None else ("true" if v else "false")
     if isinstance(v, str):
-        return v.strip().lower() if v.strip() else None
+        text = v.strip().lower()
+        return _BOOL_LETTERS.get(text, text) if text else None  # NetSuite sends "T"/"F"
     raise TypeError(f"expected a boolean, got {type(v).__name__}")
+
+
+_BOOL_LETTERS = {"t": "true", "f": "false", "y": "true", "n": "false", "yes": "true", "no": "false"}
 
 
 def _decimal_text(v: Any) -> str | None:
