@@ -12,7 +12,9 @@ from the extras present:
 
 The extra ``ca_bundle`` (a PEM file) is the trust store of every request (``requests.Session.verify``).
 Without ``login_url`` the hook behaves like the provider's. Tokens and secrets are never logged and
-never put into exception messages.
+never put into exception messages: the access token (session id) and any refresh token obtained at
+run time are registered with the secret scrubber (:mod:`bulksync.scrub`) the moment they arrive, so a
+log line, a traceback or a stored report that happens to contain one shows ``***``.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from airflow.providers.salesforce.hooks.salesforce import SalesforceHook
 from simple_salesforce import Salesforce, api
 
 from bulksync.errors import ConfigurationError, SourceConnectionError
-from bulksync.hooks.base import get_connection
+from bulksync.hooks.base import get_connection, register_secrets
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +98,9 @@ class BulksyncSalesforceHook(SalesforceHook):
         """The simple_salesforce client, logged in (cached)."""
         self.session = self.http_session
         if not self.login_url:
-            return super().conn
+            sf = super().conn
+            register_secrets(getattr(sf, "session_id", None))  # the provider's own login (username/password…)
+            return sf
         token, instance_url = self.fetch_token()
         return Salesforce(
             session_id=token,
@@ -115,6 +119,7 @@ class BulksyncSalesforceHook(SalesforceHook):
             sf._generate_headers()
         elif getattr(sf, "_salesforce_login_partial", None) is not None:
             sf._refresh_session()
+            register_secrets(sf.session_id)
         else:
             raise ConfigurationError(
                 f"the Salesforce session of connection {self.conn_id!r} expired and it has no login to renew it: "
@@ -205,6 +210,7 @@ class BulksyncSalesforceHook(SalesforceHook):
                 f"({form['grant_type'].rsplit(':', 1)[-1]} grant): {error} {desc}".rstrip()
                 + ". Check the connection's consumer key, secret, key or refresh token"
             )
+        register_secrets(str(body["access_token"]), body.get("refresh_token"))
         instance_url = body.get("instance_url") or self.extra("instance_url")
         if not instance_url:
             raise ConfigurationError(f"the Salesforce login of connection {self.conn_id!r} returned no instance_url")
