@@ -314,6 +314,7 @@ class SalesforceSandbox(StandIn):
                 return self._render(Api.versions(), limit_info=False)
             if not path.startswith("/services/data/v"):
                 raise not_found()
+            self.auth.check(request.headers.get("authorization"))  # again: an ``expire`` fault came after precheck
             version, _, rest = path[len("/services/data/v") :].partition("/")
             return await run_in_threadpool(self._api, method, version, rest, query, body, request.headers)
         except ApiError as exc:
