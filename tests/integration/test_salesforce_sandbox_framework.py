@@ -3,6 +3,8 @@ Salesforce clients in Salesforce's shapes, and the wire details clients rely on 
 
 from __future__ import annotations
 
+import socket
+import ssl
 import time
 from typing import Any
 
@@ -54,3 +56,19 @@ def test_wire_details_clients_rely_on(salesforce_sandbox: SandboxHandle) -> None
     unauthenticated = sb.session().get(sb.instance_url + "/services/data/v59.0/limits", timeout=30)
     assert unauthenticated.status_code == 401
     assert unauthenticated.json() == [{"errorCode": "INVALID_SESSION_ID", "message": "Session expired or invalid"}]
+
+
+def test_a_constructed_sandbox_already_accepts_connections(tmp_path: Any) -> None:
+    """``bulksync sandbox salesforce --env-file`` writes the file before serving: clients must not be refused."""
+    from bulksync.sandbox.salesforce import SalesforceSandbox, SandboxConfig
+
+    sandbox = SalesforceSandbox(SandboxConfig(workdir=tmp_path, records_per_object=1))
+    try:
+        early = socket.create_connection(("127.0.0.1", sandbox.port), timeout=5)  # queued, not refused
+        sandbox.start()
+        context = ssl.create_default_context(cafile=str(sandbox.ca_bundle))
+        with context.wrap_socket(early, server_hostname="127.0.0.1") as tls:
+            tls.sendall(b"GET /services/data/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            assert tls.recv(64).startswith(b"HTTP/1.1 200")
+    finally:
+        sandbox.stop()

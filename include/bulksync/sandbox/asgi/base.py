@@ -113,6 +113,7 @@ class StandIn:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((self.config.host, self.config.port))
+        self._sock.listen(256)  # connections queue from now on: a CLI that announces itself before serving
         self.port = int(self._sock.getsockname()[1])
         self.auth: Authority = self.build_authority()
         self.tables: dict[str, Table] = self.build_tables()
