@@ -28,13 +28,27 @@ import requests
 from airflow.providers.salesforce.hooks.salesforce import SalesforceHook
 from simple_salesforce import Salesforce, api
 
+from bulksync import scrub
 from bulksync.errors import ConfigurationError, SourceConnectionError
-from bulksync.hooks.base import get_connection, register_secrets
+from bulksync.hooks.base import get_connection
 
 log = logging.getLogger(__name__)
 
 TOKEN_PATH = "/services/oauth2/token"
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+
+def mask_tokens(*tokens: str | None) -> None:
+    """Register tokens obtained at run time with bulksync's scrubber: every log record of the process.
+
+    Not with Airflow's secrets masker as well (what :func:`bulksync.hooks.base.register_secrets`
+    adds): it recompiles one regular expression of every secret it knows on each addition, which
+    made a renewal cost seconds once a process had re-authenticated a few hundred times (short
+    token lifetimes, one long write-back). The records our code, simple_salesforce and urllib3 log
+    go through the scrubber all the same.
+    """
+    scrub.install()
+    scrub.SCRUBBER.add(*tokens)
 
 
 class BulksyncSalesforceHook(SalesforceHook):
@@ -99,7 +113,7 @@ class BulksyncSalesforceHook(SalesforceHook):
         self.session = self.http_session
         if not self.login_url:
             sf = super().conn
-            register_secrets(getattr(sf, "session_id", None))  # the provider's own login (username/password…)
+            mask_tokens(getattr(sf, "session_id", None))  # the provider's own login (username/password…)
             return sf
         token, instance_url = self.fetch_token()
         return Salesforce(
@@ -119,7 +133,7 @@ class BulksyncSalesforceHook(SalesforceHook):
             sf._generate_headers()
         elif getattr(sf, "_salesforce_login_partial", None) is not None:
             sf._refresh_session()
-            register_secrets(sf.session_id)
+            mask_tokens(sf.session_id)
         else:
             raise ConfigurationError(
                 f"the Salesforce session of connection {self.conn_id!r} expired and it has no login to renew it: "
@@ -210,7 +224,7 @@ class BulksyncSalesforceHook(SalesforceHook):
                 f"({form['grant_type'].rsplit(':', 1)[-1]} grant): {error} {desc}".rstrip()
                 + ". Check the connection's consumer key, secret, key or refresh token"
             )
-        register_secrets(str(body["access_token"]), body.get("refresh_token"))
+        mask_tokens(str(body["access_token"]), body.get("refresh_token"))
         instance_url = body.get("instance_url") or self.extra("instance_url")
         if not instance_url:
             raise ConfigurationError(f"the Salesforce login of connection {self.conn_id!r} returned no instance_url")
