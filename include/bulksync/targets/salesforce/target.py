@@ -99,6 +99,11 @@ class SalesforceTarget(Target):
     def api(self) -> SalesforceApi:
         return SalesforceApi(self.hook, self.spec)
 
+    def row_count(self) -> int:
+        """Live records of the target object in the org (``SELECT COUNT()``, one attempt: for summaries)."""
+        body = self.api.request("GET", "query", params={"q": f"SELECT COUNT() FROM {self.spec.object}"}, attempts=1)
+        return int(body["totalSize"])
+
     # -- checks before anything is sent -------------------------------------------------------
 
     def describe(self, name: str) -> dict[str, Any]:
