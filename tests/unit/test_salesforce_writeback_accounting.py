@@ -59,7 +59,7 @@ def test_the_report_shows_the_write_back_errors_by_code_escaped(
     assert "Write-back · upsert into Account · 85 succeeded, 10 failed, 5 unprocessed · 2 jobs" in page
     assert '<code>FIELD_CUSTOM_VALIDATION_EXCEPTION</code></td><td class="num">7</td><td>Rating</td>' in page
     assert EVIL not in page and "&lt;script&gt;" in page
-    assert "Refused by the target" in page and "Unprocessed" in page
+    assert "Failed in the target" in page and "Unprocessed by the target" in page
 
 
 def test_values_are_encoded_as_salesforce_expects() -> None:
