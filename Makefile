@@ -28,7 +28,7 @@ export AIRFLOW_CONN_ACME_WAREHOUSE := sqlite:///$(LOCAL)/demo/warehouse.db
 export AIRFLOW_CONN_ACME_AS400 := sqlite:///$(LOCAL)/demo/as400.db
 export AIRFLOW_VAR_BULKSYNC_PII_SALT := demo-salt-for-local-sample-data-only
 
-.PHONY: help venv demo demo-salesforce demo-azure airflow test test-unit lint typecheck bench validate clean azurite
+.PHONY: help venv demo demo-salesforce demo-azure demo-api airflow test test-unit lint typecheck bench validate clean azurite
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -65,6 +65,7 @@ demo: $(AIRFLOW_HOME)/airflow.db  ## build the demo sources and run the demo nig
 	  | sed -E 's/, run_id=.*(state=[a-z]+).*/, \1/' | tail -1
 	$(BIN)/bulksync summary acme__ibmi
 	@$(MAKE) --no-print-directory demo-salesforce
+	@$(MAKE) --no-print-directory demo-api
 	@$(MAKE) --no-print-directory demo-azure
 
 SF_DEMO := $(LOCAL)/sandbox/salesforce
@@ -84,6 +85,24 @@ demo-salesforce: $(AIRFLOW_HOME)/airflow.db  ## Salesforce demo: sandbox in the 
 	grep -o "DagRun Finished: dag_id=[^,]*, logical_date=[^,]*.*state=[a-z]*" $(LOCAL)/demo-salesforce.log \
 	  | sed -E 's/, run_id=.*(state=[a-z]+).*/, \1/' | tail -1
 	$(BIN)/bulksync summary acme__salesforce
+
+API_DEMO := $(LOCAL)/sandbox/api
+demo-api: $(AIRFLOW_HOME)/airflow.db  ## API demo: HubSpot, Graph and Stripe stand-ins in the background, acme__api DAG
+	@mkdir -p $(API_DEMO) $(LOCAL)/demo && rm -f $(API_DEMO)/conn.env
+	@set -e; \
+	$(BIN)/bulksync sandbox api hubspot msgraph stripe --conn-prefix acme_ --records 2000 --count hubspot.contacts=3000 \
+	  --workdir $(API_DEMO) --env-file $(API_DEMO)/conn.env > $(API_DEMO)/sandbox.log 2>&1 & pid=$$!; \
+	trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null || true' EXIT; \
+	for i in $$(seq 120); do [ -f $(API_DEMO)/conn.env ] || ! kill -0 $$pid 2>/dev/null && break; sleep 0.5; done; \
+	[ -f $(API_DEMO)/conn.env ] || { echo "the API stand-ins did not start:"; tail -20 $(API_DEMO)/sandbox.log; exit 1; }; \
+	. $(API_DEMO)/conn.env; echo "HubSpot, Graph and Stripe stand-ins running (log: $(API_DEMO)/sandbox.log)"; \
+	for c in hubspot msgraph stripe; do $(BIN)/airflow pools set api__acme_$$c 4 "ACME $$c API" > /dev/null; done; \
+	echo "running: airflow dags test acme__api $(DEMO_DATE)  (log: $(LOCAL)/demo-api.log)"; \
+	$(BIN)/airflow dags test acme__api $(DEMO_DATE) > $(LOCAL)/demo-api.log 2>&1 \
+	  || { grep -E "ERROR|Error|error:|FAILED|failed" $(LOCAL)/demo-api.log | tail -30; exit 1; }; \
+	grep -o "DagRun Finished: dag_id=[^,]*, logical_date=[^,]*.*state=[a-z]*" $(LOCAL)/demo-api.log \
+	  | sed -E 's/, run_id=.*(state=[a-z]+).*/, \1/' | tail -1
+	$(BIN)/bulksync summary acme__api
 
 AZURITE_KEY := Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==
 demo-azure: $(VENV)/.synced azurite  ## Azure demo: Azurite in the background, drop zone → staging → SQLite and a Parquet lake
@@ -154,8 +173,10 @@ bench: $(VENV)/.synced  ## benchmarks (not part of make test): see bench/README.
 	$(BIN)/python bench/filedrop_bench.py
 	$(BIN)/python bench/ebcdic_bench.py
 	$(BIN)/python bench/ibmi_bench.py
+	$(BIN)/python bench/sql_source_bench.py
 	$(BIN)/python bench/salesforce_bench.py
 	$(BIN)/python bench/task_overhead_bench.py
+	$(BIN)/python bench/api_bench.py
 
 clean:  ## remove .local (Airflow home, staging, demo data)
 	rm -rf $(LOCAL)/airflow $(LOCAL)/staging $(LOCAL)/demo

@@ -19,10 +19,20 @@ from tests.helpers import pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ["extract", "transform", "load", "reconcile"]
+_CHILDREN: list[subprocess.Popen[str]] = []
 
 
-def drop_spec(landing: str, *, mode: str = "merge", lease: dict[str, Any] | None = None, **options: Any) -> Any:
-    """One file_drop dataset ``orders`` into PostgreSQL ``orders`` (connection ``test_pg``)."""
+def reap() -> None:
+    """SIGKILL every child :func:`spawn` started that still runs (a failed test leaves paused ones)."""
+    while _CHILDREN:
+        proc = _CHILDREN.pop()
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def drop_dataset(landing: str, *, mode: str = "merge", lease: dict[str, Any] | None = None, **options: Any) -> Any:
+    """The raw spec of one file_drop dataset ``orders`` into PostgreSQL ``orders`` (connection ``test_pg``)."""
     opts = {
         "landing": landing,
         "pattern": "orders_*.csv",
@@ -35,8 +45,12 @@ def drop_spec(landing: str, *, mode: str = "merge", lease: dict[str, Any] | None
     target = {"kind": "postgres", "conn_id": "test_pg", "table": "orders", "mode": mode}
     if mode == "merge":
         target["keys"] = ["id"]
-    return pipeline([{"name": "orders", "source": {"kind": "file_drop", "options": opts}, "target": target}],
-                    pipeline="drops")  # fmt: skip
+    return {"name": "orders", "source": {"kind": "file_drop", "options": opts}, "target": target}
+
+
+def drop_spec(landing: str, **kwargs: Any) -> Any:
+    """A pipeline ``acme/drops`` of :func:`drop_dataset`."""
+    return pipeline([drop_dataset(landing, **kwargs)], pipeline="drops")
 
 
 def drop(landing: Path, name: str, rows: list[tuple[Any, ...]]) -> None:
@@ -80,6 +94,7 @@ def spawn(
     )
     log.close()
     proc.log_path = log.name  # type: ignore[attr-defined]
+    _CHILDREN.append(proc)
     return proc
 
 
@@ -116,14 +131,17 @@ def kill(proc: subprocess.Popen[str]) -> None:
     """SIGKILL a child and reap it."""
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    Path(proc.log_path).unlink(missing_ok=True)  # type: ignore[attr-defined]
+    log = getattr(proc, "log_path", None)
+    if log and Path(log).parent == Path(tempfile.gettempdir()):  # only the log spawn() made
+        Path(log).unlink(missing_ok=True)
 
 
 def result(proc: subprocess.Popen[str], timeout: float = 180) -> dict[str, Any]:
     """The child's JSON result (fails on a crash that is not a bulksync error)."""
     proc.wait(timeout=timeout)
     out = output(proc)
-    Path(proc.log_path).unlink(missing_ok=True)  # type: ignore[attr-defined]
+    if Path(proc.log_path).parent == Path(tempfile.gettempdir()):  # type: ignore[attr-defined]
+        Path(proc.log_path).unlink(missing_ok=True)  # type: ignore[attr-defined]
     lines = [line for line in out.splitlines() if line.startswith("{")]
     assert lines, f"exit {proc.returncode}, no result; output:\n{out[-4000:]}"
     data: dict[str, Any] = json.loads(lines[-1])
@@ -142,7 +160,10 @@ def expected(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
 
 
 def ledger(pg_url: str) -> list[tuple[Any, ...]]:
-    """``(file, status, interval, rows, reason, location)`` of every ledger row, by file name then id."""
+    """``(file, status, interval, rows, reason, location)`` of every ledger row, by file name then id
+    (none when the ledger was never created)."""
+    if not query(pg_url, "SELECT 1 FROM pg_tables WHERE schemaname = 'bulksync_audit' AND tablename = 'files'"):
+        return []
     return query(
         pg_url,
         "SELECT file_name, status, interval, rows, reason, location FROM bulksync_audit.files ORDER BY file_name, id",

@@ -99,9 +99,9 @@ SQL_TYPE = b"bulksync.sql_type"
 a table bulksync creates keeps it (see :func:`bulksync.targets.ddl.column_type`)."""
 
 
-def sql_type_name(sa_type: Any) -> str:
-    """A SQLAlchemy type as the database names it (``NUMERIC(10, 2)``), for messages and metadata."""
+def sql_type_name(sa_type: Any, dialect: Any = None) -> str:
+    """A SQLAlchemy type as the database names it (``numeric(10, 2)``, ``tinyint(1)``), for messages and metadata."""
     try:
-        return str(sa_type.compile())
+        return str(sa_type.compile(dialect=dialect)).lower()
     except Exception:  # noqa: BLE001 - a dialect-specific type without a generic rendering
-        return type(sa_type).__name__.upper()
+        return type(sa_type).__name__.lower()

@@ -17,6 +17,7 @@ from rich.table import Table
 from bulksync.errors import BulksyncError, SpecError
 from bulksync.factory.cli import dags_app
 from bulksync.quality.cli import quality_app
+from bulksync.sources.api.cli import api_app, sandbox_api
 from bulksync.sources.file_drop.cli import convert, files_app
 from bulksync.staging.retention_cli import staging_app
 from bulksync.targets.salesforce.cli import sf_app
@@ -36,6 +37,8 @@ app.add_typer(files_app, name="files")
 app.add_typer(dags_app, name="dags")
 app.add_typer(staging_app, name="staging")
 app.add_typer(sf_app, name="sf")
+app.add_typer(api_app, name="api")
+sandbox_app.command("api")(sandbox_api)
 app.command("convert")(convert)
 console = Console()
 err = Console(stderr=True)
@@ -364,7 +367,9 @@ def summary(
     console.print(f"[bold]{spec.dag_id}[/bold]: latest committed partition per dataset")
     for row in latest_runs(spec):
         quality = f"  ·  quality {row['quality']}" if row["quality"] else ""
-        console.print(f"\n  [bold]{row['dataset']}[/bold]  window {row['window']}  ({row['seconds']} s){quality}")
+        console.print(
+            f"\n  [bold]{row['dataset']}[/bold]  window {row['window']}  ({row['seconds']} s){quality}", soft_wrap=True
+        )
         console.print(f"    {row['line']}", soft_wrap=True, highlight=False)
         console.print(f"    staging   {row['partition']}", soft_wrap=True)
         console.print(f"    target    {row['target']}", soft_wrap=True)

@@ -10,7 +10,11 @@ alone, it replaces its own staging partition and its own rows in the target.
 - ``replace``: the target is emptied once (:func:`prepare_targets`), then each slice deletes and
   re-inserts its own window of the source's cursor column (``interval`` mode); a dataset migrated
   in one slice is simply replaced.
-- ``dry_run``: each slice counts the source rows of its window; nothing is staged or loaded.
+- ``dry_run``: each slice counts the source rows of its window; nothing is staged or loaded. A
+  Salesforce target's dry run also stages the slice and checks it against the org's describe
+  (spec, then every record) without sending anything (Bulk API 2.0 has no validate-only mode).
+- Salesforce targets keep their spec's operation (upsert/update/insert …): ``merge`` only;
+  ``replace`` and table overrides do not apply to an org.
 
 Only incremental sources (``incremental: true`` with a ``cursor_field``) can be cut by date; other
 datasets are migrated in one full slice, and the plan says so.
@@ -157,9 +161,17 @@ def select(specs: list[PipelineSpec], req: MigrationRequest) -> tuple[PipelineSp
     return spec, chosen
 
 
-def target_for(ds: DatasetSpec, req: MigrationRequest, sliced: bool) -> SqlTargetSpec:
-    """The dataset's target with the request's table override / suffix and load mode (SQL targets only)."""
+def target_for(ds: DatasetSpec, req: MigrationRequest, sliced: bool) -> Any:
+    """The dataset's target with the request's table override / suffix and load mode (SQL targets), or
+    its Salesforce target as the spec says."""
     t = ds.target
+    if t.kind == "salesforce":
+        if req.load_mode != "merge" or req.target_table or req.target_suffix:
+            raise MigrationParamsError(
+                f"dataset {ds.name} writes into Salesforce ({t.object}, {t.operation}): use load_mode='merge' and no "
+                "target_table / target_suffix (an org is not emptied or renamed; the spec's operation applies)"
+            )
+        return t
     if not isinstance(t, SqlTargetSpec):
         raise MigrationParamsError(
             f"dataset {ds.name} loads into a {t.kind} target; migrations load SQL targets only "
@@ -257,7 +269,7 @@ def prepare_targets(specs: list[PipelineSpec], req: MigrationRequest, slices: li
     _, datasets = select(specs, req)
     emptied = []
     for ds in datasets:
-        if sum(1 for s in slices if s["dataset"] == ds.name) <= 1:
+        if sum(1 for s in slices if s["dataset"] == ds.name) <= 1 or ds.target.kind == "salesforce":
             continue
         target = target_for(ds, req, sliced=True)
         from bulksync.targets.registry import make_target
@@ -286,6 +298,14 @@ def run_slice(
     ds = spec.dataset(piece["dataset"])
     window = Window.from_json(piece)
     label = f"{ds.name} slice {piece['index']}/{piece['of']} {window.key}"
+    if req.dry_run and ds.target.kind == "salesforce":
+        mspec, mds = migration_spec(spec, ds, req, piece["of"] > 1, run_id)
+        ctx = stages.RunContext(run_id=f"{run_id}__{ds.name}__{window.key}", window=window, try_number=try_number)
+        from bulksync.targets.salesforce.load import dry_run
+
+        checked = dry_run(mspec, mds, ctx)
+        log.info("dry run %s: %s", label, checked)
+        return {"dataset": ds.name, "window": window.key, "dry_run": True, **checked}
     if req.dry_run:
         count = count_rows(ds, window)
         log.info("dry run %s: %d source rows, nothing staged or loaded", label, count)
@@ -342,7 +362,7 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
     for r in results:
         t = totals.setdefault(r["dataset"], {"slices": 0})
         t["slices"] += 1
-        for key in ("source_rows", "extracted", "loaded", "inserted", "updated", "deleted", "quarantined"):
+        for key in ("source_rows", "extracted", "loaded", "inserted", "updated", "deleted", "quarantined", "invalid"):
             if key in r:
                 t[key] = t.get(key, 0) + int(r[key])
     for name, t in totals.items():

@@ -26,15 +26,15 @@ from bulksync.quality import report
 
 log = logging.getLogger(__name__)
 
-REPORT_HEADERS = {
-    # The report has no scripts and no external assets: forbid both, allow framing by the Airflow UI only.
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
-        "frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
-    ),
+CSP = report.PAGE_CSP
+"""The Content-Security-Policy of every response of the app (pages, Data Docs files, the icon)."""
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-store",
+    "Referrer-Policy": "same-origin",
 }
+REPORT_HEADERS = {**SECURITY_HEADERS, "Cache-Control": "no-store"}
 
 ICON_SVG = (  # status-coloured bars: readable on the light nav and on its dark "selected" background
     '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24">'
@@ -186,13 +186,23 @@ def create_app(access: Access | None = None) -> FastAPI:
         )
         return _html(page, 403)
 
+    @app.middleware("http")
+    async def _security_headers(request: Request, call_next: Any) -> Response:
+        """Every answer, redirects and errors included, carries the CSP (FastAPI's own 404/422 too)."""
+        response: Response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
     @app.get("/", include_in_schema=False)
     def root(request: Request) -> RedirectResponse:
         return RedirectResponse(f"{_prefix(request)}/reports/", status_code=307)
 
     @app.get("/icon.svg", include_in_schema=False)
     def icon() -> Response:
-        return Response(ICON_SVG, media_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"})
+        return Response(
+            ICON_SVG, media_type="image/svg+xml", headers={**SECURITY_HEADERS, "Cache-Control": "max-age=86400"}
+        )
 
     @app.get("/reports/", response_class=HTMLResponse)
     def reports_index(request: Request, user: Any = user_dep) -> HTMLResponse:
@@ -230,6 +240,6 @@ def create_app(access: Access | None = None) -> FastAPI:
                 back_text=f"Report of {tenant}/{pipeline}",
             )
             return _html(page, 404)
-        return FileResponse(file, headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"})
+        return FileResponse(file, headers={**SECURITY_HEADERS, "Cache-Control": "no-cache"})
 
     return app

@@ -25,10 +25,17 @@ def _latest_partition(folder: Path) -> Path | None:
 
 
 def _table_rows(ds: Any) -> str:
+    """The target's current row count: ``count(*)`` of a SQL table, a target's own ``row_count()``
+    (Salesforce: the org's ``SELECT COUNT()`` of the object), or ``? (Error)`` when it cannot be had."""
     from bulksync.targets.registry import make_target
 
     target = make_target(ds.target)
     try:
+        row_count = getattr(target, "row_count", None)
+        if row_count is not None:
+            return f"{row_count():,} in the org"  # a SaaS target: the object holds more than bulksync loaded
+        if not hasattr(target, "table_sql"):
+            return f"n/a ({ds.target.kind})"
         with target.hook.connect() as conn:  # type: ignore[attr-defined]
             n = conn.exec_driver_sql(f"SELECT count(*) FROM {target.table_sql}").scalar_one()  # type: ignore[attr-defined]
         return f"{n:,}"

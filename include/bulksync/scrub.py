@@ -251,12 +251,47 @@ def connection_secrets(conn: Any) -> list[str]:
     return out
 
 
+def trie_pattern(words: Iterable[str]) -> str:
+    """One regular expression matching any of ``words``, the longest one where several start alike.
+
+    The words are laid out as a trie (``abc|abd`` becomes ``ab(?:c|d)``), so a scan tries one branch
+    per character instead of every word at every position: a thousand registered forms cost about
+    what a few do (a plain alternation of them is ~25 times slower per log line).
+    """
+    trie: dict[str, Any] = {}
+    for word in words:
+        node = trie
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}  # end of a word
+
+    def chain(char: str, node: dict[str, Any]) -> str:
+        run = [char]
+        while len(node) == 1 and "" not in node:  # a stretch without branches: no recursion for it
+            ((char, node),) = node.items()
+            run.append(char)
+        return re.escape("".join(run)) + build(node)
+
+    def build(node: dict[str, Any]) -> str:
+        ends = "" in node
+        branches = [chain(char, child) for char, child in sorted(node.items()) if char]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        if ends:  # a word may end here, or go on: prefer going on (the longer match)
+            return f"(?:{body})?"
+        return body
+
+    return build(trie)
+
+
 class Scrubber:
     """Replaces registered secrets, in all their forms, by ``***``; safe to share between threads."""
 
     def __init__(self) -> None:
         self._forms: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
+        self._foreign_cache: dict[int, tuple[tuple[int, int, int], re.Pattern[str] | None]] = {}
         self._lock = threading.Lock()
 
     def __bool__(self) -> bool:
@@ -273,8 +308,7 @@ class Scrubber:
             if new <= self._forms:
                 return
             self._forms |= new
-            ordered = sorted(self._forms, key=len, reverse=True)  # longest first: no half-masked leftovers
-            self._pattern = re.compile("|".join(map(re.escape, ordered)))
+            self._pattern = re.compile(trie_pattern(self._forms))
 
     def forms(self) -> frozenset[str]:
         """Every form registered so far (for tests and diagnostics; never log it)."""
@@ -288,10 +322,30 @@ class Scrubber:
         if pattern is not None:
             text = pattern.sub(MASK, text)
         for masker in _airflow_maskers():
-            replacer = masker.replacer
-            if replacer is not None:
-                text = replacer.sub(MASK, text)
+            foreign = self._foreign(masker)
+            if foreign is not None:
+                text = foreign.sub(MASK, text)
         return text
+
+    def _foreign(self, masker: Any) -> re.Pattern[str] | None:
+        """The secrets Airflow's masker knows and this scrubber does not (e.g. provider hooks' passwords).
+
+        Airflow's own replacer is one alternation of every pattern, ours included, and costs far more
+        per line than the trie; so only the patterns it has beyond ours are applied, recompiled when
+        either side grows.
+        """
+        patterns = getattr(masker, "patterns", None)
+        if not patterns:
+            return None
+        key = (id(masker), len(patterns), len(self._forms))
+        cached = self._foreign_cache.get(id(masker))
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        ours = {re.escape(f) for f in self._forms}
+        extra = sorted((p for p in patterns if p not in ours), key=len, reverse=True)
+        compiled = re.compile("|".join(extra)) if extra else None
+        self._foreign_cache[id(masker)] = (key, compiled)
+        return compiled
 
     def scrub_value(self, value: Any) -> Any:
         """Scrub the strings inside lists, tuples and dicts (keys too), leaving other values alone."""

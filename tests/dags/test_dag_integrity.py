@@ -127,7 +127,14 @@ def test_invalid_spec_is_an_import_error_of_its_own_file_only(tmp_path: Path) ->
     assert "acme__nightly.yaml" in errors
     assert "datasets[0].target.mode (dataset 'accounts')" in errors
     assert "Input should be 'append', 'merge', 'replace' or 'interval'" in errors
-    assert sorted(bag.dag_ids) == ["acme__drops", "acme__ibmi", "acme__salesforce", "bulksync__migration"]
+    assert sorted(bag.dag_ids) == [
+        "acme__api",
+        "acme__drops",
+        "acme__ibmi",
+        "acme__salesforce",
+        "acme__writeback",
+        "bulksync__migration",
+    ]
     # the migration DAG offers the valid pipelines and lists the left-out one in its docs
     migration = bag.dags["bulksync__migration"]
     assert "acme__nightly" not in migration.params.get_param("pipeline").schema["examples"]
@@ -190,3 +197,18 @@ def test_a_dag_file_whose_spec_is_gone_is_an_import_error_saying_what_to_do(tmp_
     assert "no pipeline spec beside the DAG file acme__drops.py" in message
     assert "`bulksync dags sync` removes the DAG files it wrote for specs that are gone" in message
     assert "acme__nightly" in bag.dag_ids
+
+
+def test_parsing_a_dag_file_loads_no_engine() -> None:
+    """The dag-processor parses every DAG file over and over and every task parses its own first:
+    pyarrow, pandas and Great Expectations load only in the tasks that use them."""
+    import subprocess
+    import sys
+
+    code = (
+        "import runpy, sys\n"
+        f"runpy.run_path({str(DAGS / 'pipelines' / 'acme__nightly.py')!r})\n"
+        "print(sorted(m for m in ('pyarrow', 'pandas', 'numpy', 'great_expectations') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"

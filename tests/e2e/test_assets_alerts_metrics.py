@@ -12,6 +12,7 @@ Expected numbers are read from the committed staging manifests and the warehouse
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import socket
@@ -23,6 +24,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import yaml
@@ -45,11 +47,22 @@ with DAG("acme_reporting", schedule=[Asset("bulksync://acme/nightly/orders")], c
 """
 
 
+ECHO_TOKEN = "Ech0-T0ken/9f8e+7d6=="  # the secret path segment of the echoing webhook's URL
+GONE_PASSWORD = "G0ne-Pa55/word+x"
+
+
 class Hook(BaseHTTPRequestHandler):
     received: list[dict[str, Any]] = []
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
+        if self.path.startswith("/echo/"):  # a receiver that echoes the token it refuses, raw and encoded
+            url = f"http://127.0.0.1:{self.server.server_address[1]}{self.path}"
+            text = f"invalid token {ECHO_TOKEN} ({quote(url, safe='')}, {base64.b64encode(url.encode()).decode()})"
+            self.send_response(403)
+            self.end_headers()
+            self.wfile.write(text.encode())
+            return
         type(self).received.append(json.loads(body))
         self.send_response(200)
         self.end_headers()
@@ -104,7 +117,7 @@ def home(tmp_path_factory: pytest.TempPathFactory, webhook: list[dict[str, Any]]
         "schedule": "0 2 * * *",
         "start_date": "2026-01-01",
         "tasks": {"retries": 1, "retry_delay_minutes": 0.01, "retry_exponential_backoff": False},
-        "alerts": {"webhooks": ["ops_hook"], "on": ["failed", "retry"]},
+        "alerts": {"webhooks": ["ops_hook", "ops_echo"], "on": ["failed", "retry"]},
         "datasets": [
             {
                 "name": "ledger",
@@ -135,7 +148,10 @@ def home(tmp_path_factory: pytest.TempPathFactory, webhook: list[dict[str, Any]]
             "BULKSYNC_STAGING_ROOT": str(local / "staging"),
             "AIRFLOW_CONN_ACME_CRM": f"sqlite:///{local}/demo/crm.db",
             "AIRFLOW_CONN_ACME_WAREHOUSE": f"sqlite:///{local}/demo/warehouse.db",
-            "AIRFLOW_CONN_ACME_GONE": "postgresql://postgres@127.0.0.1:1/gone",
+            "AIRFLOW_CONN_ACME_GONE": f"postgresql://postgres:{quote(GONE_PASSWORD, safe='')}@127.0.0.1:1/gone",
+            "AIRFLOW_CONN_OPS_ECHO": json.dumps(
+                {"conn_type": "http", "host": f"http://127.0.0.1:{Hook.port}/echo/T0AB12/{quote(ECHO_TOKEN, safe='')}"}  # type: ignore[attr-defined]
+            ),
             "AIRFLOW_CONN_OPS_HOOK": json.dumps(
                 {"conn_type": "http", "host": f"http://127.0.0.1:{Hook.port}/hook", "extra": {"flavor": "generic"}}  # type: ignore[attr-defined]
             ),
@@ -153,6 +169,7 @@ def home(tmp_path_factory: pytest.TempPathFactory, webhook: list[dict[str, Any]]
     (home / "metrics.txt").write_text("\n".join(drain(statsd)), encoding="utf-8")
     broken_out = run([str(BIN / "airflow"), "dags", "test", "acme__broken", LOGICAL], env, home, check=False)
     assert "state=failed" in broken_out, broken_out[-3000:]
+    (home / "broken.log").write_text(broken_out, encoding="utf-8")
     (home / "env.json").write_text(json.dumps(env), encoding="utf-8")
     return home
 
@@ -275,3 +292,25 @@ def test_failures_and_retries_post_alerts_with_interval_error_log_and_retries_le
         assert alert["report_url"].endswith("/bulksync/reports/acme/broken")
     nightly = [a for a in webhook if a["pipeline"] == "nightly"]
     assert nightly == [], "a successful run posts no failed/retry alert"
+
+
+def test_no_form_of_a_secret_reaches_the_task_logs_or_the_records(home: Path) -> None:
+    """Issue 12 item 8, in real Airflow task logs: a webhook echoing its token (raw, in the URL-encoded URL,
+    in the base64 URL) and a source connection's password leave no trace in any file Airflow or bulksync wrote."""
+    secrets = {
+        "token": ECHO_TOKEN,
+        "quoted token": quote(ECHO_TOKEN, safe=""),
+        "base64 token": base64.b64encode(ECHO_TOKEN.encode()).decode(),
+        "password": GONE_PASSWORD,
+        "quoted password": quote(GONE_PASSWORD, safe=""),
+    }
+    files = [p for p in (home / ".local").rglob("*") if p.is_file() and p.suffix in (".log", ".json", ".html", "")]
+    logs = [home / "nightly.log", home / "broken.log", *(p for p in files if p.suffix == ".log")]  # dags test: stdout
+    echoed = [p for p in logs if "ops_echo" in p.read_text(errors="replace")]
+    assert echoed, "the echoing webhook's refusal is not in any task log"
+    assert any("invalid token ***" in p.read_text(errors="replace") for p in echoed)
+    found = []
+    for path in {*files, *logs}:
+        text = path.read_text(errors="replace")
+        found += [f"{name} in {path.relative_to(home)}" for name, form in secrets.items() if form in text]
+    assert not found, found

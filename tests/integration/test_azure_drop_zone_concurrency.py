@@ -6,6 +6,7 @@ replaces a partition another run committed while it was writing (ETag condition 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,8 +20,15 @@ from bulksync.staging.writer import PartitionWriter
 from tests.azure_drops import PG_TARGET, blob_drop_spec, blobs, put
 from tests.azurite import CONN_ID, Azurite
 from tests.file_drop_corpus import csv_text, query
-from tests.file_drop_runs import STAGES, result, spawn, wait_flag, wait_log
+from tests.file_drop_runs import STAGES, reap, result, spawn, wait_flag, wait_log
 from tests.helpers import DAY
+
+
+@pytest.fixture(autouse=True)
+def _no_orphans() -> Iterator[None]:
+    """Children a failed test left paused are killed, not left waiting."""
+    yield
+    reap()
 
 
 @pytest.fixture

@@ -89,7 +89,7 @@ def test_partitions_and_markers(azurite: Any, container: str) -> None:
     names = [b.name for b in azurite.service_client().get_container_client(container).list_blobs()]
     assert not [n for n in names if "/_tmp/" in n]
     assert sorted(n.rsplit("/", 1)[1] for n in names if not n.endswith(".parquet")) == sorted(
-        [SUCCESS] * 6 + [f"{DAY.key}.json"]
+        [SUCCESS] * 6 + [f"{DAY.key}.json", f"{DAY.key}.lock", "_commit.lock"]
     )
 
 

@@ -52,9 +52,8 @@ def test_validate_ok_and_list(project: Path) -> None:
 
 
 def test_validate_reports_every_problem_and_fails(project: Path) -> None:
-    (project / "specs" / "p2.yaml").write_text(
-        SPEC.format().replace("p1", "p2").replace("mode: merge, keys: [id]", "mode: merge")
-    )
+    (project / "specs" / "p2.yaml").write_text(SPEC.format().replace("p1", "p2").replace("mode: merge, keys: [id]",
+                                                                                 "mode: merge"))
     (project / "specs" / "p3.yaml").write_text("tenant: t1\npipeline: p3\nstart_date: 2026-01-01\ndatasets: []\n")
     res = CliRunner().invoke(app, ["validate"])
     assert res.exit_code == 1
@@ -89,8 +88,7 @@ def test_run_bad_data_fails_with_clear_message_and_loads_nothing(project: Path) 
     out = " ".join(res.output.split())
     assert "b.csv, line 3, column 'id': value 'four' is not a valid int64" in out
     assert not (project / "wh.db").exists() or sqlite3.connect(project / "wh.db").execute(
-        "SELECT count(*) FROM sqlite_master WHERE name='people'"
-    ).fetchone() == (0,)
+        "SELECT count(*) FROM sqlite_master WHERE name='people'").fetchone() == (0,)
     assert not (project / "staging" / "t1" / "p1" / "people" / "full").exists()
 
 

@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pyarrow.compute as pc
 import pytest
 import sqlalchemy as sa
+import yaml
+from typer.testing import CliRunner
 
 from bulksync import stages
+from bulksync.cli import app
 from bulksync.errors import TerminalError
 from bulksync.sources.file_drop.lease import LeaseHeldError
 from bulksync.staging.partition import Window
@@ -24,16 +28,19 @@ from tests.file_drop_corpus import query
 from tests.file_drop_runs import (
     STAGES,
     drop,
+    drop_dataset,
     drop_spec,
     expected,
     kill,
     leases,
     ledger,
     many,
+    reap,
     result,
     spawn,
     table,
     wait_flag,
+    wait_log,
 )
 from tests.helpers import DAY
 
@@ -41,6 +48,13 @@ FULL = Window()
 A = [(1, "Anna", "10.50"), (2, "Bob", "-3.00")]
 B = [(3, "Chloé", "0.01")]
 C = [(4, "Dan", "4.00")]
+
+
+@pytest.fixture(autouse=True)
+def _no_orphans() -> Iterator[None]:
+    """Children a failed test left paused are killed, not left waiting."""
+    yield
+    reap()
 
 
 @pytest.fixture
@@ -158,26 +172,32 @@ def test_reconcile_fails_and_marks_nothing_loaded_when_the_partition_lost_a_stag
 # -- 12.4: two runs of one interval -----------------------------------------------------------------
 
 
-def test_two_runs_of_one_interval_at_once_in_two_processes(landing: Path, pg_url: str) -> None:
+def test_two_runs_of_one_interval_at_once_in_two_processes(landing: Path, tmp_path: Path, pg_url: str) -> None:
+    """The scheduled run is reading its claimed files when a manual rerun of the interval starts: the rerun
+    waits for the lease, then replays exactly those files. Before the lease, the rerun read the other run's
+    claimed files as left over by an earlier try; the two moved them under each other."""
     spec = drop_spec(str(landing))
-    rows = many(landing, 30)
-    procs = [spawn(spec, DAY, f"run-{i}", stages=STAGES) for i in range(2)]
-    results = [result(p) for p in procs]
+    rows = many(landing, 20)
+    p = pause(tmp_path, "accept", 3)
+    first = spawn(spec, DAY, "scheduled", stages=STAGES, pause=p)
+    wait_flag(first, Path(p["flag"]))
+    second = spawn(spec, DAY, "manual", stages=STAGES)
+    assert wait_log(second, "waiting for interval", "file(s) to read for interval") == "waiting for interval"
+    Path(p["go"]).write_text("go")
+    results = [result(first), result(second)]
 
     assert [r["ok"] for r in results] == [True, True], [r.get("error") or r["stderr"][-2000:] for r in results]
-    # one run claimed and read every file; the other waited, then replayed exactly those files
-    assert sorted(r["rows"] for r in results) == [90, 90]
-    assert "waiting for interval" in "".join(r["stderr"] for r in results)
+    assert [r["rows"] for r in results] == [60, 60]  # the second replayed exactly what the first claimed
     assert table(pg_url) == expected(rows)
     got = ledger(pg_url)
-    assert [(r[0], r[1], r[3], r[4]) for r in got] == [(f"orders_{i:03d}.csv", "loaded", 3, None) for i in range(30)]
+    assert [(r[0], r[1], r[3], r[4]) for r in got] == [(f"orders_{i:03d}.csv", "loaded", 3, None) for i in range(20)]
     assert all((landing / r[5]).is_file() for r in got)  # every archive path in the ledger exists
-    assert archived(landing) == [f"orders_{i:03d}.csv" for i in range(30)]
+    assert archived(landing) == [f"orders_{i:03d}.csv" for i in range(20)]
     assert not list(landing.glob("quarantine/*")) and not list(landing.glob("processing/**/*.csv"))
     assert leases(pg_url) == []
 
 
-@pytest.mark.parametrize(("kill_at", "nth"), [("claim", 7), ("accept", 4), ("committed", 1), ("archive", 5)])
+@pytest.mark.parametrize(("kill_at", "nth"), [("claim", 7), ("committed", 1), ("archive", 5)])
 def test_holder_killed_at_any_point_its_retry_takes_over_at_once(
     landing: Path, tmp_path: Path, pg_url: str, kill_at: str, nth: int
 ) -> None:
@@ -241,6 +261,17 @@ def test_second_run_refuses_after_waiting_naming_the_holder(landing: Path, tmp_p
         assert "run run-1 on host" in message and f"process {holder.pid}" in message
         assert "waited 1s (options.lease.wait_seconds) and stops without touching any file" in message
         assert sorted(q.name for q in landing.glob("orders_*.csv")) == [f"orders_{i:03d}.csv" for i in range(3)]
+        # the engineer on call sees who holds the interval
+        specs = tmp_path / "specs"
+        specs.mkdir()
+        data = {"tenant": "acme", "pipeline": "drops", "start_date": "2026-01-01"}
+        data["datasets"] = [drop_dataset(str(landing), lease={"wait_seconds": 1})]
+        (specs / "acme__drops.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+        listed = CliRunner().invoke(app, ["files", "list", "acme__drops", "orders", "--specs", str(specs)])
+        assert listed.exit_code == 0, listed.output
+        text = " ".join(listed.output.split())
+        assert f"interval {DAY.key} is being extracted: lease held by run run-1 on host" in text
+        assert f"process {holder.pid}" in text
     finally:
         Path(p["go"]).write_text("go")
     assert result(holder)["ok"]
@@ -297,3 +328,128 @@ def test_a_holder_frozen_past_its_expiry_loses_the_lease_and_changes_nothing(
     assert [r[:4] for r in ledger(pg_url)] == [(f"orders_{i:03d}.csv", "loaded", DAY.key, 3) for i in range(6)]
     assert archived(landing) == [f"orders_{i:03d}.csv" for i in range(6)]
     assert not list(landing.glob("quarantine/*")) and not list(landing.glob("orders_*"))
+
+
+MIGRATION_CHILD = """
+import json, sys, pathlib, time
+from bulksync import migration, stages
+from bulksync.spec.models import PipelineSpec
+from bulksync.sources.file_drop.source import FileDropSource
+
+args = json.loads(sys.argv[1])
+spec = PipelineSpec.model_validate(args["spec"])
+flag = pathlib.Path(args["flag"])
+real = FileDropSource.committed
+
+def committed(self, manifest):
+    real(self, manifest)
+    flag.write_text("extract committed")
+    time.sleep(120)
+
+FileDropSource.committed = committed
+req = migration.MigrationRequest(pipeline=spec.dag_id, full_history=True, load_mode="merge")
+piece = migration.plan([spec], req)[0]
+migration.run_slice([spec], req, piece, "migration-1", 1)
+"""
+
+
+def test_migration_full_history_of_a_file_drop_killed_after_its_extract_loses_nothing(
+    landing: Path, tmp_path: Path, pg_url: str
+) -> None:
+    """The migration DAG migrates a file drop in one full slice; its first run is SIGKILLed after the extract
+    committed, a second migration run (a new run id, its own staging root) must still load every file."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from bulksync import migration
+    from tests.file_drop_runs import ROOT, wait_flag
+
+    spec = drop_spec(str(landing))
+    drop(landing, "orders_a.csv", A)
+    drop(landing, "orders_b.csv", B)
+    flag = tmp_path / "flag"
+    args = json.dumps({"spec": spec.model_dump(mode="json"), "flag": str(flag)})
+    log = tmp_path / "migration-1.log"
+    with log.open("w") as out:
+        child = subprocess.Popen(
+            [sys.executable, "-c", MIGRATION_CHILD, args],
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    child.log_path = str(log)  # type: ignore[attr-defined]
+    wait_flag(child, flag)  # type: ignore[arg-type]
+    kill(child)  # type: ignore[arg-type]
+    assert [r[:3] for r in ledger(pg_url)] == [("orders_a.csv", "staged", "full"), ("orders_b.csv", "staged", "full")]
+
+    req = migration.MigrationRequest(pipeline=spec.dag_id, full_history=True, load_mode="merge")
+    pieces = migration.plan([spec], req)
+    assert len(pieces) == 1 and pieces[0]["start"] is None and pieces[0]["end"] is None
+    out = migration.run_slice([spec], req, pieces[0], "migration-2", 1)
+
+    assert out["extracted"] == 3 and table(pg_url) == expected(A + B)
+    assert [r[:3] for r in ledger(pg_url)] == [("orders_a.csv", "loaded", "full"), ("orders_b.csv", "loaded", "full")]
+
+
+def test_reprocess_refuses_while_an_extract_holds_the_interval(landing: Path, pg_url: str) -> None:
+    from bulksync.sources.file_drop.replay import reprocess
+
+    spec = drop_spec(str(landing), lease={"wait_seconds": 0.5})
+    drop(landing, "orders_a.csv", A)
+    run_all(spec, DAY, "run-1")
+    engine = sa.create_engine(pg_url)
+    with engine.begin() as conn:  # a live extract of that interval on another worker
+        conn.execute(
+            sa.text(
+                "INSERT INTO bulksync_audit.file_leases (tenant, pipeline, dataset, interval, token, run_id, host, "
+                "pid, acquired_at, expires_at) VALUES ('acme', 'drops', 'orders', :i, 'x', 'run-2', 'worker-9', 1, "
+                "now(), now() + interval '1 hour')"
+            ),
+            {"i": DAY.key},
+        )
+    engine.dispose()
+    with pytest.raises(
+        LeaseHeldError, match=f"another run is extracting interval {DAY.key} .*: run run-2 on host worker-9"
+    ):
+        reprocess(spec, spec.datasets[0], "orders_a.csv")
+    assert [r[:2] for r in ledger(pg_url)] == [("orders_a.csv", "loaded")] and not (landing / "orders_a.csv").exists()
+
+
+def test_full_window_file_loaded_but_left_in_processing_is_archived_not_read_again(
+    landing: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The extract died between marking its files staged and moving them, and the later stages ran anyway
+    (the task marked success by hand): the next full-window run archives the loaded file, never rereads it."""
+    from bulksync.sources.file_drop.store import LocalLandingStore
+
+    spec = drop_spec(str(landing), mode="append")
+    ds = spec.datasets[0]
+    drop(landing, "orders_a.csv", A)
+    real_move = LocalLandingStore.move
+
+    def crash(self: LocalLandingStore, name: str, dest: str) -> None:
+        if dest.startswith("archive/"):
+            raise OSError("killed while archiving (simulated)")
+        real_move(self, name, dest)
+
+    monkeypatch.setattr(LocalLandingStore, "move", crash)
+    ctx = stages.RunContext(run_id="run-1", window=FULL, try_number=1)
+    with pytest.raises(OSError, match="killed while archiving"):
+        stages.extract(spec, ds, ctx)
+    monkeypatch.setattr(LocalLandingStore, "move", real_move)
+    for stage in ("transform", "load", "reconcile"):
+        getattr(stages, stage)(spec, ds, ctx)
+    assert [r[:2] for r in ledger(pg_url)] == [("orders_a.csv", "loaded")]
+    assert (landing / "processing" / "full" / "orders_a.csv").is_file()
+    drop(landing, "orders_c.csv", C)
+
+    out = run_all(spec, FULL, "run-2")
+
+    assert out["staged"] == 1 and table(pg_url) == expected(A + C)  # A appended once
+    got = ledger(pg_url)
+    assert [r[:2] for r in got] == [("orders_a.csv", "loaded"), ("orders_c.csv", "loaded")]
+    assert all((landing / r[5]).is_file() and r[5].startswith("archive/") for r in got)
+    assert not list((landing / "processing").rglob("*.csv"))

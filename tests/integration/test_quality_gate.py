@@ -159,8 +159,8 @@ def test_error_failure_stops_the_load_with_every_failure_named(project: Path, sq
     ).fetchone() == (0,)
     assert audit(sqlite_conn) == [("orders", "failed", "failed", None, None, 0, None, None, None)]
     reports = project / "reports" / "acme" / "gate"
-    assert len(list((reports / "validations" / "orders").glob("*.json"))) == 1
-    assert len(list((reports / "data_docs" / "validations" / "orders").glob("*.html"))) == 1
+    assert len(list((reports / "gx" / "validations" / "orders" / "manual__1").glob("*/orders-*.json"))) == 1
+    assert len(list((reports / "data_docs" / "validations" / "orders" / "manual__1").glob("*/orders-*.html"))) == 1
 
 
 def test_pii_samples_are_masked(project: Path, sqlite_conn: Path) -> None:

@@ -92,3 +92,153 @@ def test_the_24_hour_request_limit_fails_at_once_with_the_reset_time(salesforce_
     assert "rolling 24-hour window" in text and "UTC at the latest" in text and info.value.reset_at is not None
     assert src.api.retries == 0  # not retried as if it could clear in seconds
     assert sb.faults.api_used - calls <= 5
+
+
+@pytest.mark.salesforce_sandbox(counts={"Account": 10_000_000}, records_per_object=10)
+def test_pk_chunk_planning_over_10_million_records_reads_no_ordered_ids(salesforce_sandbox: Any) -> None:
+    """Planning counts equal Id ranges with REST COUNT() queries; no Bulk job orders the object's Ids."""
+    import datetime as dt
+
+    from bulksync.sandbox.salesforce import engine, soql
+
+    sb = salesforce_sandbox.admin
+    window = Window(dt.datetime(2025, 11, 25, tzinfo=dt.UTC), dt.datetime(2025, 12, 23, tzinfo=dt.UTC))
+    s = spec({"incremental": True, "chunking": {"chunk_size": 1_250_000}})
+    src = SalesforceSource(s.datasets[0].source, window)
+    try:
+        chunks = src.plan_chunks()
+    finally:
+        src.close()
+    assert sb.jobs.created == 0  # no Bulk query job at all, so no ORDER BY Id over the object
+    assert src.api.calls < 40
+    assert chunks[0]["lo"] is None and chunks[-1]["hi"] is None
+    where = "SystemModstamp >= 2025-11-25T00:00:00Z AND SystemModstamp < 2025-12-23T00:00:00Z"
+
+    def count(extra: str = "") -> int:  # the sandbox's own count, not the client's
+        return engine.count(sb.store, soql.parse(f"SELECT COUNT() FROM Account WHERE {where}{extra}"), True)
+
+    total = count()
+    sizes = [
+        count((f" AND Id > '{c['lo']}'" if c["lo"] else "") + (f" AND Id <= '{c['hi']}'" if c["hi"] else ""))
+        for c in chunks
+    ]
+    assert sum(sizes) == total and 4_500_000 < total < 5_500_000 and len(chunks) == -(-total // 1_250_000)
+    assert all(abs(n - total / len(chunks)) < 0.05 * total / len(chunks) for n in sizes), sizes
+
+
+# The 57 properties of a field in describeSObjects / REST describe ("Field" of DescribeSObjectResult, SOAP API
+# Developer Guide; the same keys jsforce's Field type lists).
+FIELD_KEYS = sorted(
+    [
+        "aggregatable",
+        "aiPredictionField",
+        "autoNumber",
+        "byteLength",
+        "calculated",
+        "calculatedFormula",
+        "cascadeDelete",
+        "caseSensitive",
+        "compoundFieldName",
+        "controllerName",
+        "createable",
+        "custom",
+        "defaultValue",
+        "defaultValueFormula",
+        "defaultedOnCreate",
+        "dependentPicklist",
+        "deprecatedAndHidden",
+        "digits",
+        "displayLocationInDecimal",
+        "encrypted",
+        "externalId",
+        "extraTypeInfo",
+        "filterable",
+        "filteredLookupInfo",
+        "formulaTreatNullNumberAsZero",
+        "groupable",
+        "highScaleNumber",
+        "htmlFormatted",
+        "idLookup",
+        "inlineHelpText",
+        "label",
+        "length",
+        "mask",
+        "maskType",
+        "name",
+        "nameField",
+        "namePointing",
+        "nillable",
+        "permissionable",
+        "picklistValues",
+        "polymorphicForeignKey",
+        "precision",
+        "queryByDistance",
+        "referenceTargetField",
+        "referenceTo",
+        "relationshipName",
+        "relationshipOrder",
+        "restrictedDelete",
+        "restrictedPicklist",
+        "scale",
+        "searchPrefilterable",
+        "soapType",
+        "sortable",
+        "type",
+        "unique",
+        "updateable",
+        "writeRequiresMasterRead",
+    ]
+)
+
+
+def test_describe_fields_carry_every_documented_key(salesforce_sandbox: Any) -> None:
+    sf = salesforce_sandbox.client()
+    assert len(FIELD_KEYS) == 57
+    for obj in ("Account", "Contact", "Opportunity", "Lead", "Invoice__c"):
+        for field in getattr(sf, obj).describe()["fields"]:
+            assert sorted(field) == FIELD_KEYS, (obj, field["name"], set(FIELD_KEYS) ^ set(field))
+    acme = next(f for f in sf.Account.describe()["fields"] if f["name"] == "Acme_Id__c")
+    assert (acme["externalId"], acme["unique"], acme["idLookup"]) == (True, True, True)
+    rating = next(f for f in sf.Account.describe()["fields"] if f["name"] == "Rating")
+    assert rating["restrictedPicklist"] is True
+
+
+@pytest.mark.salesforce_sandbox(counts={"Account": 10}, job_seconds=1.0)
+def test_jobs_report_in_progress_while_processing_even_when_the_result_is_ready(salesforce_sandbox: Any) -> None:
+    import time
+
+    sf = salesforce_sandbox.client()
+    session, base = sf.session, sf.base_url
+    headers = {**sf.headers}
+    body = {"operation": "query", "query": "SELECT Id FROM Account"}
+
+    def poll(job_id: str) -> list[str]:
+        states = []
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            states.append(session.get(base + f"jobs/query/{job_id}", headers=headers).json()["state"])
+            if states[-1] == "JobComplete":
+                break
+            time.sleep(0.1)
+        return states
+
+    poll(session.post(base + "jobs/query", json=body, headers=headers).json()["id"])
+    # the same query again: its result is reused at once, yet the job is InProgress for its processing time
+    states = poll(session.post(base + "jobs/query", json=body, headers=headers).json()["id"])
+    assert "InProgress" in states and states[-1] == "JobComplete"
+    deadline = time.monotonic() + 10
+    ingest = session.post(
+        base + "jobs/ingest", json={"object": "Account", "operation": "insert"}, headers=headers
+    ).json()
+    put = session.put(base + f"jobs/ingest/{ingest['id']}/batches", data=b"Name\nA\n",
+                      headers={**headers, "Content-Type": "text/csv"})  # fmt: skip
+    assert put.status_code == 201
+    session.patch(base + f"jobs/ingest/{ingest['id']}", json={"state": "UploadComplete"}, headers=headers)
+    seen = []
+    while time.monotonic() < deadline + 10:
+        info = session.get(base + f"jobs/ingest/{ingest['id']}", headers=headers).json()
+        seen.append(info["state"])
+        if info["state"] == "JobComplete":
+            break
+        time.sleep(0.1)
+    assert "InProgress" in seen and seen[-1] == "JobComplete" and info["numberRecordsProcessed"] == 1

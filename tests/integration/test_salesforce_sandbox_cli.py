@@ -105,7 +105,7 @@ def test_public_host_names_the_urls_and_the_certificate(tmp_path: Path) -> None:
         SandboxConfig(host="0.0.0.0", public_host="salesforce-sandbox", workdir=tmp_path, records_per_object=1)
     )
     try:
-        assert sandbox.httpd.server_address[0] == "0.0.0.0"
+        assert sandbox.address[0] == "0.0.0.0"
         assert sandbox.login_url == f"https://salesforce-sandbox:{sandbox.port}"
         assert sandbox.instance_url == f"https://salesforce-sandbox:{sandbox.port}"
         cert = x509.load_pem_x509_certificate(sandbox.tls.cert.read_bytes())

@@ -282,3 +282,34 @@ def test_a_load_killed_half_way(salesforce_sandbox: Any, env: Any, tmp_path: Pat
     assert {k: {f: v for f, v in r.items() if f != "Id"} for k, r in org.items()} == {
         r["acme_id"]: expected(r) for r in rows
     }
+
+
+@pytest.mark.salesforce_sandbox(job_seconds=0.5)
+def test_two_inserts_of_one_interval_at_once_write_the_records_once(
+    salesforce_sandbox: Any, env: Any, tmp_path: Path
+) -> None:
+    rows = account_rows(40)
+    write_csv(tmp_path / "in", rows, ACCOUNT_COLUMNS)
+    spec = account_spec(
+        tmp_path / "in", operation="insert", external_id=None, max_records_per_job=20, max_parallel_jobs=1
+    )
+    ds = spec.datasets[0]
+    ctx = stages.RunContext(run_id="both", window=Window())
+    stages.extract(spec, ds, ctx)
+    stages.transform(spec, ds, ctx)
+    script = KILL_SCRIPT.replace("sys.argv[1]", repr(str(tmp_path / "in"))).replace("sys.argv[2]", repr("insert"))
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script],
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
+    outcomes = [(p.wait(timeout=120), p.stderr.read().decode() if p.stderr else "") for p in procs]
+    assert sorted(code for code, _ in outcomes) == [0, 1], outcomes
+    refused = next(err for code, err in outcomes if code)
+    assert "InsertAlreadyLoadedError" in refused
+    assert salesforce_sandbox.client().query("SELECT COUNT() FROM Account WHERE Name LIKE '%Söhne%'")["totalSize"] == 40

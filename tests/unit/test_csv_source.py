@@ -27,17 +27,10 @@ COLUMNS = [
     {"name": "born", "type": "date"},
     {"name": "note", "type": "string"},
 ]
-SCHEMA = pa.schema(
-    [
-        pa.field("id", pa.int64(), nullable=False),
-        ("name", pa.string()),
-        ("amount", pa.decimal128(12, 2)),
-        ("ts", pa.timestamp("us", tz="UTC")),
-        ("active", pa.bool_()),
-        ("born", pa.date32()),
-        ("note", pa.string()),
-    ]
-)
+SCHEMA = pa.schema([
+    pa.field("id", pa.int64(), nullable=False), ("name", pa.string()), ("amount", pa.decimal128(12, 2)),
+    ("ts", pa.timestamp("us", tz="UTC")), ("active", pa.bool_()), ("born", pa.date32()), ("note", pa.string()),
+])
 # Records as written in the file (fields already quoted); the delimiter is filled in per variant.
 RECORDS = [
     ["id", "name", "amount", "ts", "active", "born", "note"],
@@ -47,61 +40,28 @@ RECORDS = [
     ["4", '"Müller €"', '"10"', "2024-12-31T23:59:59.123456+00:00", "1", "1999-12-31", '"multi\nline"'],
 ]
 EXPECTED = [
-    {
-        "id": 1,
-        "name": "Smith, John",
-        "amount": Decimal("12.50"),
-        "ts": dt.datetime(2024, 3, 1, 8, tzinfo=UTC),
-        "active": True,
-        "born": dt.date(1980, 2, 29),
-        "note": 'say "hi"',
-    },
-    {
-        "id": 2,
-        "name": "",
-        "amount": Decimal("0.01"),
-        "ts": dt.datetime(2024, 3, 1, 8, tzinfo=UTC),
-        "active": False,
-        "born": None,
-        "note": "plain",
-    },
-    {
-        "id": 3,
-        "name": None,
-        "amount": Decimal("-9999999999.99"),
-        "ts": None,
-        "active": None,
-        "born": dt.date(2000, 1, 1),
-        "note": "a;b",
-    },
-    {
-        "id": 4,
-        "name": "Müller €",
-        "amount": Decimal("10.00"),
-        "ts": dt.datetime(2024, 12, 31, 23, 59, 59, 123456, tzinfo=UTC),
-        "active": True,
-        "born": dt.date(1999, 12, 31),
-        "note": "multi\nline",
-    },
+    {"id": 1, "name": "Smith, John", "amount": Decimal("12.50"), "ts": dt.datetime(2024, 3, 1, 8, tzinfo=UTC),
+     "active": True, "born": dt.date(1980, 2, 29), "note": 'say "hi"'},
+    {"id": 2, "name": "", "amount": Decimal("0.01"), "ts": dt.datetime(2024, 3, 1, 8, tzinfo=UTC),
+     "active": False, "born": None, "note": "plain"},
+    {"id": 3, "name": None, "amount": Decimal("-9999999999.99"), "ts": None, "active": None,
+     "born": dt.date(2000, 1, 1), "note": "a;b"},
+    {"id": 4, "name": "Müller €", "amount": Decimal("10.00"),
+     "ts": dt.datetime(2024, 12, 31, 23, 59, 59, 123456, tzinfo=UTC), "active": True, "born": dt.date(1999, 12, 31),
+     "note": "multi\nline"},
 ]
 
 
 def source(folder: Path, columns: list[dict[str, Any]] | None = None, **options: Any) -> CsvFilesSource:
     """Build the source from a parsed spec, as the extract task does."""
     data = {
-        "tenant": "acme",
-        "pipeline": "drops",
-        "start_date": "2024-01-01",
-        "datasets": [
-            {
-                "name": "accounts",
-                "source": {
-                    "kind": "csv_files",
-                    "options": {"path": str(folder), "columns": columns or COLUMNS, **options},
-                },
-                "target": {"kind": "postgres", "conn_id": "dwh", "table": "accounts"},
-            }
-        ],
+        "tenant": "acme", "pipeline": "drops", "start_date": "2024-01-01",
+        "datasets": [{
+            "name": "accounts",
+            "source": {"kind": "csv_files",
+                       "options": {"path": str(folder), "columns": columns or COLUMNS, **options}},
+            "target": {"kind": "postgres", "conn_id": "dwh", "table": "accounts"},
+        }],
     }
     return CsvFilesSource(parse_spec(data, "drops.yaml").datasets[0].source, Window())
 
@@ -141,51 +101,34 @@ def test_timestamps_without_offset_are_taken_as_utc(tmp_path: Path) -> None:
     (tmp_path / "a.csv").write_text("id,ts\n1,2024-03-01T10:00:00\n2,\n3,2024-03-01 23:59:59.5\n")
     table = read_all(source(tmp_path, [{"name": "id", "type": "int"}, {"name": "ts", "type": "timestamptz"}]))
     assert table.column("ts").type == pa.timestamp("us", tz="UTC")
-    assert table.column("ts").to_pylist() == [
-        dt.datetime(2024, 3, 1, 10, tzinfo=UTC),
-        None,
-        dt.datetime(2024, 3, 1, 23, 59, 59, 500000, tzinfo=UTC),
-    ]
+    assert table.column("ts").to_pylist() == [dt.datetime(2024, 3, 1, 10, tzinfo=UTC), None,
+                                              dt.datetime(2024, 3, 1, 23, 59, 59, 500000, tzinfo=UTC)]
 
 
 def test_timestamps_with_and_without_offset_in_one_column(tmp_path: Path) -> None:
     (tmp_path / "a.csv").write_text("id,ts\n1,2024-03-01T10:00:00\n2,2024-03-01T10:00:00+02:00\n")
     table = read_all(source(tmp_path, [{"name": "id", "type": "int"}, {"name": "ts", "type": "timestamptz"}]))
-    assert table.column("ts").to_pylist() == [
-        dt.datetime(2024, 3, 1, 10, tzinfo=UTC),
-        dt.datetime(2024, 3, 1, 8, tzinfo=UTC),
-    ]
+    assert table.column("ts").to_pylist() == [dt.datetime(2024, 3, 1, 10, tzinfo=UTC),
+                                              dt.datetime(2024, 3, 1, 8, tzinfo=UTC)]
 
 
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ("2024-03-01", dt.datetime(2024, 3, 1, tzinfo=UTC)),
-        ("2024-03-01T10", dt.datetime(2024, 3, 1, 10, tzinfo=UTC)),
-        ("2024-03-01T10:00Z", dt.datetime(2024, 3, 1, 10, tzinfo=UTC)),
-        ("2024-03-01 10:00:00-05", dt.datetime(2024, 3, 1, 15, tzinfo=UTC)),
-        ("2024-03-01T10:00:00.5+0130", dt.datetime(2024, 3, 1, 8, 30, 0, 500000, tzinfo=UTC)),
-    ],
-)
+@pytest.mark.parametrize(("value", "expected"), [
+    ("2024-03-01", dt.datetime(2024, 3, 1, tzinfo=UTC)),
+    ("2024-03-01T10", dt.datetime(2024, 3, 1, 10, tzinfo=UTC)),
+    ("2024-03-01T10:00Z", dt.datetime(2024, 3, 1, 10, tzinfo=UTC)),
+    ("2024-03-01 10:00:00-05", dt.datetime(2024, 3, 1, 15, tzinfo=UTC)),
+    ("2024-03-01T10:00:00.5+0130", dt.datetime(2024, 3, 1, 8, 30, 0, 500000, tzinfo=UTC)),
+])
 def test_timestamptz_forms_in_a_mixed_column(tmp_path: Path, value: str, expected: dt.datetime) -> None:
     (tmp_path / "a.csv").write_text(f"id,ts\n1,2024-03-01T10:00:00\n2,{value}\n3,2024-03-01T10:00:00+02:00\n")
     table = read_all(source(tmp_path, [{"name": "id", "type": "int"}, {"name": "ts", "type": "timestamptz"}]))
     assert table.column("ts").to_pylist()[1] == expected
 
 
-@pytest.mark.parametrize(
-    "bad",
-    [
-        "2024-03-01T25:00:00+02:00",
-        "2024-02-30T10:00:00",
-        "2024-03-01Z",
-        "2024-03-01T10:00:00+02:00:00",
-        "2024-03-01T10:00:00.1234567",
-        "2024-03-01T10:00:00 +02:00",
-        "20240301T100000",
-        "2024-03-01T10:00:00+02:60",
-    ],
-)
+@pytest.mark.parametrize("bad", [
+    "2024-03-01T25:00:00+02:00", "2024-02-30T10:00:00", "2024-03-01Z", "2024-03-01T10:00:00+02:00:00",
+    "2024-03-01T10:00:00.1234567", "2024-03-01T10:00:00 +02:00", "20240301T100000", "2024-03-01T10:00:00+02:60",
+])
 def test_bad_timestamptz_in_a_mixed_column_names_line_and_column(tmp_path: Path, bad: str) -> None:
     (tmp_path / "a.csv").write_text(f'id,ts\n1,2024-03-01T10:00:00\n2,"{bad}"\n3,2024-03-01T10:00:00+02:00\n')
     with pytest.raises(DataError, match=re.escape(f"line 3, column 'ts': value '{bad}' is not a valid timestamptz")):
@@ -193,22 +136,16 @@ def test_bad_timestamptz_in_a_mixed_column_names_line_and_column(tmp_path: Path,
 
 
 def test_declared_formats_for_dates_and_timestamps(tmp_path: Path) -> None:
-    cols = [
-        {"name": "d", "type": "date", "format": "%d.%m.%Y"},
-        {"name": "tz", "type": "timestamptz", "format": "%d.%m.%Y %H:%M"},
-        {"name": "naive", "type": "timestamp", "format": "%Y%m%d%H%M%S"},
-    ]
+    cols = [{"name": "d", "type": "date", "format": "%d.%m.%Y"},
+            {"name": "tz", "type": "timestamptz", "format": "%d.%m.%Y %H:%M"},
+            {"name": "naive", "type": "timestamp", "format": "%Y%m%d%H%M%S"}]
     (tmp_path / "a.csv").write_text("d,tz,naive\n29.02.2024,01.03.2024 10:30,20240301103000\n,,\n")
     table = read_all(source(tmp_path, cols))
-    assert table.schema == pa.schema(
-        [("d", pa.date32()), ("tz", pa.timestamp("us", tz="UTC")), ("naive", pa.timestamp("us"))]
-    )
+    assert table.schema == pa.schema([("d", pa.date32()), ("tz", pa.timestamp("us", tz="UTC")),
+                                      ("naive", pa.timestamp("us"))])
     assert table.to_pylist() == [
-        {
-            "d": dt.date(2024, 2, 29),
-            "tz": dt.datetime(2024, 3, 1, 10, 30, tzinfo=UTC),
-            "naive": dt.datetime(2024, 3, 1, 10, 30),
-        },
+        {"d": dt.date(2024, 2, 29), "tz": dt.datetime(2024, 3, 1, 10, 30, tzinfo=UTC),
+         "naive": dt.datetime(2024, 3, 1, 10, 30)},
         {"d": None, "tz": None, "naive": None},
     ]
 
@@ -219,16 +156,13 @@ def test_impossible_date_with_format_is_refused(tmp_path: Path) -> None:
         read_all(source(tmp_path, [{"name": "d", "type": "date", "format": "%d.%m.%Y"}]))
 
 
-@pytest.mark.parametrize(
-    ("fmt", "bad"),
-    [
-        ("%d.%m.%Y %H:%M", "30.02.2024 10:30"),
-        ("%Y%m%d", "20230229"),
-        ("%d %b %Y", "31 Apr 2024"),
-        ("%d.%m.%Y %H:%M %z", "31.02.2024 10:30 +0200"),
-        ("%d.%m.%Y", "01.03.24"),
-    ],
-)
+@pytest.mark.parametrize(("fmt", "bad"), [
+    ("%d.%m.%Y %H:%M", "30.02.2024 10:30"),
+    ("%Y%m%d", "20230229"),
+    ("%d %b %Y", "31 Apr 2024"),
+    ("%d.%m.%Y %H:%M %z", "31.02.2024 10:30 +0200"),
+    ("%d.%m.%Y", "01.03.24"),
+])
 def test_rolled_over_date_after_good_ones_names_the_line(tmp_path: Path, fmt: str, bad: str) -> None:
     good = dt.datetime(2024, 2, 29, 10, 30, tzinfo=dt.timezone(dt.timedelta(hours=2))).strftime(fmt)
     (tmp_path / "a.csv").write_text(f'note,d\n"x\ny","{good}"\n"z","{bad}"\n')
@@ -238,10 +172,8 @@ def test_rolled_over_date_after_good_ones_names_the_line(tmp_path: Path, fmt: st
 
 
 def test_formats_read_unpadded_and_differently_cased_values(tmp_path: Path) -> None:
-    cols = [
-        {"name": "d", "type": "date", "format": "%d %b %Y"},
-        {"name": "tz", "type": "timestamptz", "format": "%d.%m.%Y %H:%M %z"},
-    ]
+    cols = [{"name": "d", "type": "date", "format": "%d %b %Y"},
+            {"name": "tz", "type": "timestamptz", "format": "%d.%m.%Y %H:%M %z"}]
     (tmp_path / "a.csv").write_text("d,tz\n1 mar 2024,1.3.2024 9:05 +0100\n 29 FEB 2024 ,29.02.2024 23:30 -0100\n")
     assert read_all(source(tmp_path, cols)).to_pylist() == [
         {"d": dt.date(2024, 3, 1), "tz": dt.datetime(2024, 3, 1, 8, 5, tzinfo=UTC)},
@@ -261,10 +193,8 @@ def test_files_are_read_in_name_order_and_counted(tmp_path: Path) -> None:
         (tmp_path / name).write_text("id\n" + rows)
     src = source(tmp_path, [{"name": "id", "type": "int64"}], pattern="acc_*.csv")
     assert read_all(src).column("id").to_pylist() == [1, 2, 3]
-    assert src.stats["files"] == [
-        {"path": str(tmp_path / "acc_1.csv"), "rows": 2},
-        {"path": str(tmp_path / "acc_2.csv"), "rows": 1},
-    ]
+    assert src.stats["files"] == [{"path": str(tmp_path / "acc_1.csv"), "rows": 2},
+                                  {"path": str(tmp_path / "acc_2.csv"), "rows": 1}]
 
 
 def test_no_matching_file_names_folder_and_pattern(tmp_path: Path) -> None:
@@ -294,20 +224,15 @@ INT_COLS = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("content", "line", "column", "value", "typ"),
-    [
-        ("id,name,amt\n1,a,1.00\n2,b,2.00\nx3,c,3.00\n", 4, "id", "x3", "int64"),
-        ('id,name,amt\n1,"a\nb\nc",1.00\n2,b,2.00\nx3,c,3.00\n', 6, "id", "x3", "int64"),
-        ("id,name,amt\r\n1,a,1\r\n99999999999999999999,c,1\r\n", 3, "id", "99999999999999999999", "int64"),
-        ("id,name,amt\n1,a,1.00\n2,b,1.005\n", 3, "amt", "1.005", "decimal(5,2)"),
-        ("id,name,amt\n1,a,1.00\n2,b,abc\n", 3, "amt", "abc", "decimal(5,2)"),
-    ],
-    ids=["int", "int_after_quoted_newlines", "int_overflow_crlf", "decimal_scale", "decimal_not_a_number"],
-)
-def test_bad_value_names_file_line_column_and_value(
-    tmp_path: Path, content: str, line: int, column: str, value: str, typ: str
-) -> None:
+@pytest.mark.parametrize(("content", "line", "column", "value", "typ"), [
+    ("id,name,amt\n1,a,1.00\n2,b,2.00\nx3,c,3.00\n", 4, "id", "x3", "int64"),
+    ('id,name,amt\n1,"a\nb\nc",1.00\n2,b,2.00\nx3,c,3.00\n', 6, "id", "x3", "int64"),
+    ("id,name,amt\r\n1,a,1\r\n99999999999999999999,c,1\r\n", 3, "id", "99999999999999999999", "int64"),
+    ("id,name,amt\n1,a,1.00\n2,b,1.005\n", 3, "amt", "1.005", "decimal(5,2)"),
+    ("id,name,amt\n1,a,1.00\n2,b,abc\n", 3, "amt", "abc", "decimal(5,2)"),
+], ids=["int", "int_after_quoted_newlines", "int_overflow_crlf", "decimal_scale", "decimal_not_a_number"])
+def test_bad_value_names_file_line_column_and_value(tmp_path: Path, content: str, line: int, column: str,
+                                                    value: str, typ: str) -> None:
     path = tmp_path / "drop.csv"
     path.write_bytes(content.encode())
     with pytest.raises(DataError) as info:
@@ -318,15 +243,11 @@ def test_bad_value_names_file_line_column_and_value(
     )
 
 
-@pytest.mark.parametrize(
-    ("content", "line", "column", "value", "typ"),
-    [
-        ("id,ok,d\n1,yes,2024-01-01\n", 2, "ok", "yes", "bool"),
-        ("id,ok,d\n1,true,2024-02-30\n", 2, "d", "2024-02-30", "date"),
-        ("id,ok,d\n1,true,2024-01-01\n2,,2024-01-01\n", 3, "ok", "", "bool"),
-    ],
-    ids=["bool", "date", "empty_not_null_value"],
-)
+@pytest.mark.parametrize(("content", "line", "column", "value", "typ"), [
+    ("id,ok,d\n1,yes,2024-01-01\n", 2, "ok", "yes", "bool"),
+    ("id,ok,d\n1,true,2024-02-30\n", 2, "d", "2024-02-30", "date"),
+    ("id,ok,d\n1,true,2024-01-01\n2,,2024-01-01\n", 3, "ok", "", "bool"),
+], ids=["bool", "date", "empty_not_null_value"])
 def test_bad_bool_and_date(tmp_path: Path, content: str, line: int, column: str, value: str, typ: str) -> None:
     (tmp_path / "a.csv").write_text(content)
     cols = [{"name": "id", "type": "int64"}, {"name": "ok", "type": "bool"}, {"name": "d", "type": "date"}]
@@ -368,37 +289,27 @@ def test_decimal_with_too_many_integer_digits_is_refused(tmp_path: Path) -> None
 def test_decimals_within_precision_in_any_notation(tmp_path: Path) -> None:
     (tmp_path / "drop.csv").write_text('id,name,amt\n1,a,999.99\n2,b,-999.990\n3,c," 1e2 "\n4,d,.5\n')
     assert read_all(source(tmp_path, INT_COLS)).column("amt").to_pylist() == [
-        Decimal("999.99"),
-        Decimal("-999.99"),
-        Decimal("100.00"),
-        Decimal("0.50"),
+        Decimal("999.99"), Decimal("-999.99"), Decimal("100.00"), Decimal("0.50"),
     ]
 
 
-@pytest.mark.parametrize(
-    ("typ", "value"),
-    [
-        ("decimal(38,30)", "1e36"),  # overflows 128 bits at scale 30: pyarrow alone wraps it to 18924529.75...
-        ("decimal(38,38)", "9.9e1"),
-        ("decimal(38,2)", "1234567890123456789012345678901234567.5"),
-        ("decimal(38,2)", "1e37"),
-    ],
-)
+@pytest.mark.parametrize(("typ", "value"), [
+    ("decimal(38,30)", "1e36"),  # overflows 128 bits at scale 30: pyarrow alone wraps it to 18924529.75...
+    ("decimal(38,38)", "9.9e1"),
+    ("decimal(38,2)", "1234567890123456789012345678901234567.5"),
+    ("decimal(38,2)", "1e37"),
+])
 def test_decimal_overflowing_arrow_is_refused_not_wrapped(tmp_path: Path, typ: str, value: str) -> None:
     (tmp_path / "drop.csv").write_text(f"id,amt\n1,0\n2,{value}\n")
     with pytest.raises(DataError, match=re.escape(f"line 3, column 'amt': value '{value}' is not a valid {typ}")):
         read_all(source(tmp_path, [{"name": "id", "type": "int64"}, {"name": "amt", "type": typ}]))
 
 
-@pytest.mark.parametrize(
-    ("content", "line", "fields"),
-    [
-        ("id,name,amt\n1,a,1.00\n2,b,2.00,9\n3,c,3.00\n", 3, 4),
-        ("id,name,amt\n1,a,1.00\n2,b\n", 3, 2),
-        ('id,name,amt\n1,"x\ny",1.00\n2,"b,c",1,\n', 4, 4),
-    ],
-    ids=["too_many", "too_few", "after_quoted_newline"],
-)
+@pytest.mark.parametrize(("content", "line", "fields"), [
+    ("id,name,amt\n1,a,1.00\n2,b,2.00,9\n3,c,3.00\n", 3, 4),
+    ("id,name,amt\n1,a,1.00\n2,b\n", 3, 2),
+    ('id,name,amt\n1,"x\ny",1.00\n2,"b,c",1,\n', 4, 4),
+], ids=["too_many", "too_few", "after_quoted_newline"])
 def test_wrong_field_count_names_the_line(tmp_path: Path, content: str, line: int, fields: int) -> None:
     path = tmp_path / "drop.csv"
     path.write_text(content)
@@ -410,15 +321,12 @@ def test_wrong_field_count_names_the_line(tmp_path: Path, content: str, line: in
     )
 
 
-@pytest.mark.parametrize(
-    ("header", "detail"),
-    [
-        ("id,amt", "missing ['name']"),
-        ("id,name,amt,extra", "unexpected ['extra']"),
-        ("id,nam,amt", "missing ['name']; unexpected ['nam']"),
-        ("id,amt,name", "in a different order: ['id', 'amt', 'name']"),
-    ],
-)
+@pytest.mark.parametrize(("header", "detail"), [
+    ("id,amt", "missing ['name']"),
+    ("id,name,amt,extra", "unexpected ['extra']"),
+    ("id,nam,amt", "missing ['name']; unexpected ['nam']"),
+    ("id,amt,name", "in a different order: ['id', 'amt', 'name']"),
+])
 def test_header_must_match_declared_columns(tmp_path: Path, header: str, detail: str) -> None:
     path = tmp_path / "drop.csv"
     path.write_text(header + "\n")

@@ -96,7 +96,8 @@ def test_min_max_and_quantiles() -> None:
     q = DB2.quantiles("LINSEQ", "ACMELIB.ORDLIN", 250_000)
     assert q.text == (
         "SELECT LINSEQ FROM (SELECT LINSEQ, ROW_NUMBER() OVER (ORDER BY LINSEQ) AS BULKSYNC_RN "
-        "FROM ACMELIB.ORDLIN) AS R WHERE MOD(BULKSYNC_RN, :step) = 0 ORDER BY LINSEQ FOR READ ONLY WITH UR"
+        "FROM ACMELIB.ORDLIN WHERE LINSEQ IS NOT NULL) AS R WHERE MOD(BULKSYNC_RN, :step) = 0 ORDER BY LINSEQ "
+        "FOR READ ONLY WITH UR"
     )
     assert q.params == {"step": 250_000}
     assert 'BULKSYNC_RN" % :step = 0' in SqlBuilder("sqlite").quantiles("K", "T", 2).text

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
+from markupsafe import escape
 
 from bulksync import plugin_app
 from bulksync.quality import report
@@ -595,7 +596,12 @@ def test_served_pages_show_the_same_report_with_links_under_the_mount(client: Te
     res = client.get(href)
     assert res.status_code == 200
     assert res.headers["content-type"].startswith("text/html")
-    assert "default-src 'none'" in res.headers["content-security-policy"]
+    assert res.headers["content-security-policy"] == plugin_app.CSP
+    assert f'<meta http-equiv="Content-Security-Policy" content="{escape(report.META_CSP)}">' in res.text
+    assert "frame-ancestors" not in report.META_CSP and "script-src 'none'" in report.META_CSP
+    assert "default-src 'self'; script-src 'none';" in plugin_app.CSP and "'unsafe-inline'" not in plugin_app.CSP.split(
+        "style-src"
+    )[0]
     report_page = Page(res.text)
     assert report_page.row("orders") == "orders ⚠ Quarantined 2026-02-05 02:15:00 UTC 985 12 ✓ ok 1 of 2"
     assert len(report_page.sections["accounts"].bars) == 30
@@ -603,6 +609,9 @@ def test_served_pages_show_the_same_report_with_links_under_the_mount(client: Te
 
     docs = client.get(report_page.href("validation result of this run", "orders"))
     assert docs.status_code == 200 and "<h1>Validation of orders</h1>" in docs.text
+    assert docs.headers["content-security-policy"] == plugin_app.CSP  # Data Docs files too (issue 12 item 6)
+    for path in ("/bulksync/icon.svg", "/bulksync/reports/acme/nightly/data_docs/missing.html", "/bulksync/nowhere"):
+        assert client.get(path).headers["content-security-policy"] == plugin_app.CSP, path
     assert client.get(report_page.href("Data Docs")).text == "<h1>acme/nightly Data Docs</h1>"
     assert client.get("/bulksync/reports/acme/nightly/data_docs/").text == "<h1>acme/nightly Data Docs</h1>"
     assert client.get("/bulksync/reports", follow_redirects=True).url.path == "/bulksync/reports/"
@@ -796,3 +805,40 @@ def test_a_dataset_without_records_says_so(root: Path) -> None:
     assert page.row("orders").startswith("orders ✓ Pass")
     listing = Page(report.render_reports_index())
     assert listing.row("acme / nightly").startswith("acme / nightly ✓ Pass – contacts: No runs ✓ orders: Pass")
+
+
+def test_a_dataset_without_a_suite_reads_no_suite_not_pass(root: Path) -> None:
+    """Issue 14 item 10: no suite ran, so nothing passed; a failed run without a suite still reads Failed."""
+    write_record(root, make_record("contacts", 1).model_copy(update={"quality": None}))
+    write_record(root, make_record("leads", 1, status="failed").model_copy(update={"quality": None}))
+    write_record(root, make_record("orders", 1))
+    page = Page(report.render_pipeline_report("acme", "nightly"))
+    assert page.text.startswith("Data quality · acme / nightly ✕ 1 Failed ✓ 1 Pass – 1 No suite 3 datasets")
+    assert page.row("contacts") == "contacts – No suite 2026-01-02 02:15:00 UTC 1,000 0 ✓ ok –"
+    assert page.row("leads").startswith("leads ✕ Failed")
+    assert "No quality suite ran for this dataset." in page.section("contacts")
+    listing = Page(report.render_reports_index())
+    assert "– contacts: No suite" in listing.row("acme / nightly")
+
+
+def test_a_null_in_a_pii_column_shows_as_null(root: Path) -> None:
+    """Issue 14 item 10: the gate masks PII samples, but a null is no secret and was shown as ``<***``."""
+    import pandas as pd
+
+    from bulksync.quality.gate import mask
+
+    samples = [mask(v) for v in ["jane@example.com", None, pd.NA, float("nan"), "ab"]]
+    assert samples == ["j***", None, None, None, "***"]
+    failed = ExpectationOutcome(
+        expectation="expect_column_values_to_match_regex",
+        column="email",
+        success=False,
+        row_level=True,
+        unexpected_count=5,
+        unexpected_percent=50.0,
+        samples=samples,
+    )
+    write_record(root, make_record("contacts", 1, quality="failed", status="failed", failed=[failed]))
+    section = Page(report.render_pipeline_report("acme", "nightly")).section("contacts")
+    assert 'expect_column_values_to_match_regex email error 5 50.00% "j***" null null null "***"' in section
+    assert "<***" not in section

@@ -171,3 +171,16 @@ def test_stored_run_records_are_scrubbed(
     text = path.read_text(encoding="utf-8")
     assert_absent(text, leaked_forms("St0red-Secret-42"))
     assert "could not connect: password *** / *** refused" in text
+
+
+def test_the_trie_pattern_masks_exactly_what_an_alternation_of_the_forms_would() -> None:
+    import random
+    import re
+    import string
+
+    rng = random.Random(7)
+    words = {"".join(rng.choice(string.ascii_letters + "%+/=") for _ in range(rng.randint(5, 40))) for _ in range(300)}
+    words |= {"abcde", "abcdefgh", "abcdexyz", "x" * 2000}  # shared prefixes, a word inside a longer one
+    text = " | ".join(rng.sample(sorted(words), 40)) + " abcdefghij abcdexy " + "x" * 2001
+    alternation = re.compile("|".join(map(re.escape, sorted(words, key=len, reverse=True))))
+    assert re.sub(scrub.trie_pattern(words), "*", text) == alternation.sub("*", text)

@@ -170,3 +170,35 @@ def test_a_trailing_newline_in_a_name_is_refused(tmp_path: Path, field: str, yam
     with pytest.raises(SpecError) as info:
         load_spec(path)
     assert any("\\n'" in msg and "is not a valid" in msg for _, _, msg in info.value.problems), info.value.problems
+
+
+def test_bulksync_validate_refuses_the_bombs_the_dag_file_would_choke_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``bulksync validate`` reads specs through the DAG file's loader: it fails, naming each file, in seconds."""
+    from typer.testing import CliRunner
+
+    from bulksync.cli import app
+
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "nightly.yaml").write_text(alias_bomb(9), encoding="utf-8")
+    sums = "    transforms:\n      - derive: {total: '" + "+".join(["id"] * 100_000) + "'}\n"
+    (specs / "sums.yaml").write_text(spec_text(sums).replace("pipeline: nightly", "pipeline: sums"), encoding="utf-8")
+    nots = "    transforms:\n      - filter: '" + " not" * 5000 + " id'\n"
+    (specs / "nots.yaml").write_text(spec_text(nots).replace("pipeline: nightly", "pipeline: nots"), encoding="utf-8")
+    monkeypatch.setenv("BULKSYNC_HOME", str(tmp_path))
+    monkeypatch.setenv("BULKSYNC_SPECS_DIR", str(specs))
+    started = time.monotonic()
+    res = CliRunner().invoke(app, ["validate"])
+    assert time.monotonic() - started < 20
+    out = "".join(res.output.split())  # rich wraps long lines anywhere: compare without whitespace
+
+    def has(text: str) -> bool:
+        return "".join(text.split()) in out
+
+    assert res.exit_code == 1, res.output
+    assert has("nightly.yaml: line 16: the document expands to more than 200,000 values")
+    assert has("sums.yaml") and has("is longer than the limit of 10,000; split it into several derive/filter steps")
+    assert has("nots.yaml")
+    assert not has("RecursionError") and not has("MemoryError") and not has("Traceback")

@@ -19,35 +19,32 @@ from bulksync.transform.expressions import (
 from bulksync.transform.runner import to_pandas
 
 
-@pytest.mark.parametrize(
-    ("expr", "message"),
-    [
-        ("x.__class__", "Attribute is not allowed in expression 'x.__class__'"),
-        ("os.system", "Attribute is not allowed in expression 'os.system'"),
-        ("os.system('id')", "Call is not allowed in expression \"os.system('id')\""),
-        ("__import__('os')", "unknown function '__import__' in \"__import__('os')\"; allowed: abs, coalesce, concat"),
-        ("eval('1')", "unknown function 'eval'"),
-        ("open('/etc/passwd')", "unknown function 'open'"),
-        ("name[0]", "Subscript is not allowed in expression 'name[0]'"),
-        ("lambda: 1", "Lambda is not allowed in expression 'lambda: 1'"),
-        ("(lambda: 1)()", "Call is not allowed"),
-        ("upper(x=name)", "Call is not allowed"),
-        ("[c for c in name]", "ListComp is not allowed"),
-        ("f'{name}'", "JoinedStr is not allowed"),
-        ("(y := 1)", "NamedExpr is not allowed"),
-        ("{'a': 1}", "Dict is not allowed"),
-        ("a ** 1000", "BinOp is not allowed"),
-        ("a & b", "BinOp is not allowed"),
-        ("a is None", "Compare is not allowed"),
-        ("a if b else c", "IfExp is not allowed"),
-        ("status in [name]", "lists may hold only literals in 'status in [name]'"),
-        ("b'abc' == a", "literal b'abc' not allowed"),
-        ("upper(a, b)", "upper() takes 1..1 arguments in 'upper(a, b)'"),
-        ("substr(a)", "substr() takes 2..3 arguments"),
-        ("amount >", "cannot parse expression 'amount >': invalid syntax"),
-        ("import os", "cannot parse expression 'import os'"),
-    ],
-)
+@pytest.mark.parametrize(("expr", "message"), [
+    ("x.__class__", "Attribute is not allowed in expression 'x.__class__'"),
+    ("os.system", "Attribute is not allowed in expression 'os.system'"),
+    ("os.system('id')", "Call is not allowed in expression \"os.system('id')\""),
+    ("__import__('os')", "unknown function '__import__' in \"__import__('os')\"; allowed: abs, coalesce, concat"),
+    ("eval('1')", "unknown function 'eval'"),
+    ("open('/etc/passwd')", "unknown function 'open'"),
+    ("name[0]", "Subscript is not allowed in expression 'name[0]'"),
+    ("lambda: 1", "Lambda is not allowed in expression 'lambda: 1'"),
+    ("(lambda: 1)()", "Call is not allowed"),
+    ("upper(x=name)", "Call is not allowed"),
+    ("[c for c in name]", "ListComp is not allowed"),
+    ("f'{name}'", "JoinedStr is not allowed"),
+    ("(y := 1)", "NamedExpr is not allowed"),
+    ("{'a': 1}", "Dict is not allowed"),
+    ("a ** 1000", "BinOp is not allowed"),
+    ("a & b", "BinOp is not allowed"),
+    ("a is None", "Compare is not allowed"),
+    ("a if b else c", "IfExp is not allowed"),
+    ("status in [name]", "lists may hold only literals in 'status in [name]'"),
+    ("b'abc' == a", "literal b'abc' not allowed"),
+    ("upper(a, b)", "upper() takes 1..1 arguments in 'upper(a, b)'"),
+    ("substr(a)", "substr() takes 2..3 arguments"),
+    ("amount >", "cannot parse expression 'amount >': invalid syntax"),
+    ("import os", "cannot parse expression 'import os'"),
+])
 def test_parse_expression_refuses(expr: str, message: str) -> None:
     with pytest.raises(ExpressionError) as info:
         parse_expression(expr)
@@ -55,17 +52,14 @@ def test_parse_expression_refuses(expr: str, message: str) -> None:
     assert isinstance(info.value, ValueError)
 
 
-@pytest.mark.parametrize(
-    ("expr", "columns"),
-    [
-        ("amount > 0 and status != 'X'", {"amount", "status"}),
-        ("concat(first, ' ', last)", {"first", "last"}),
-        ("upper(trim(name)) in ['A', 'B']", {"name"}),
-        ("not is_null(email) or -balance <= 10.5", {"email", "balance"}),
-        ("round(price * qty, 2)", {"price", "qty"}),
-        ("1 < 2", set()),
-    ],
-)
+@pytest.mark.parametrize(("expr", "columns"), [
+    ("amount > 0 and status != 'X'", {"amount", "status"}),
+    ("concat(first, ' ', last)", {"first", "last"}),
+    ("upper(trim(name)) in ['A', 'B']", {"name"}),
+    ("not is_null(email) or -balance <= 10.5", {"email", "balance"}),
+    ("round(price * qty, 2)", {"price", "qty"}),
+    ("1 < 2", set()),
+])
 def test_allowed_expressions_parse_and_report_their_columns(expr: str, columns: set[str]) -> None:
     assert isinstance(parse_expression(expr), ast.expr)
     assert referenced_columns(expr) == columns
@@ -73,53 +67,46 @@ def test_allowed_expressions_parse_and_report_their_columns(expr: str, columns: 
 
 @pytest.fixture
 def df() -> pd.DataFrame:
-    return to_pandas(
-        pa.table(
-            {
-                "name": pa.array(["  Ann ", "bob", None]),
-                "n": pa.array([1, -2, None], pa.int64()),
-                "x": pa.array([1.25, 2.5, 3.75]),
-            }
-        )
-    )
+    return to_pandas(pa.table({
+        "name": pa.array(["  Ann ", "bob", None]),
+        "n": pa.array([1, -2, None], pa.int64()),
+        "x": pa.array([1.25, 2.5, 3.75]),
+    }))
 
 
 def values(result: Any) -> list[Any]:
     return [None if v is pd.NA else v for v in result.tolist()]
 
 
-@pytest.mark.parametrize(
-    ("expr", "expected"),
-    [
-        ("upper(name)", ["  ANN ", "BOB", None]),
-        ("lower(upper(name))", ["  ann ", "bob", None]),
-        ("trim(name)", ["Ann", "bob", None]),
-        ("length(name)", [6, 3, None]),
-        ("concat(trim(name), ':', n)", ["Ann:1", "bob:-2", ":"]),
-        ("coalesce(name, 'n/a')", ["  Ann ", "bob", "n/a"]),
-        ("abs(n)", [1, 2, None]),
-        ("round(x, 1)", [1.2, 2.5, 3.8]),
-        ("is_null(n)", [False, False, True]),
-        ("not_null(name)", [True, True, False]),
-        ("substr(trim(name), 2, 2)", ["nn", "ob", None]),
-        ("substr(trim(name), 2)", ["nn", "ob", None]),
-        ("n * 10 - 1", [9, -21, None]),
-        ("x / 2", [0.625, 1.25, 1.875]),
-        ("-n", [-1, 2, None]),
-        ("n > 0", [True, False, None]),
-        ("0 < x < 3", [True, True, False]),
-        ("n in [1, 5]", [True, False, False]),
-        ("not (x > 2)", [True, False, False]),
-        ("x > 2 or n == 1", [True, True, True]),
-        ("x > 2 and is_null(n)", [False, False, True]),
-        ("n % 3", [1, 1, None]),
-        ("n % -3", [-2, -2, None]),
-        ("7 % n", [0, -1, None]),
-        ("x % 1", [0.25, 0.5, 0.75]),
-        ("-x % 2", [0.75, 1.5, 0.25]),
-        ("n % x", [1.0, 0.5, None]),
-    ],
-)
+@pytest.mark.parametrize(("expr", "expected"), [
+    ("upper(name)", ["  ANN ", "BOB", None]),
+    ("lower(upper(name))", ["  ann ", "bob", None]),
+    ("trim(name)", ["Ann", "bob", None]),
+    ("length(name)", [6, 3, None]),
+    ("concat(trim(name), ':', n)", ["Ann:1", "bob:-2", ":"]),
+    ("coalesce(name, 'n/a')", ["  Ann ", "bob", "n/a"]),
+    ("abs(n)", [1, 2, None]),
+    ("round(x, 1)", [1.2, 2.5, 3.8]),
+    ("is_null(n)", [False, False, True]),
+    ("not_null(name)", [True, True, False]),
+    ("substr(trim(name), 2, 2)", ["nn", "ob", None]),
+    ("substr(trim(name), 2)", ["nn", "ob", None]),
+    ("n * 10 - 1", [9, -21, None]),
+    ("x / 2", [0.625, 1.25, 1.875]),
+    ("-n", [-1, 2, None]),
+    ("n > 0", [True, False, None]),
+    ("0 < x < 3", [True, True, False]),
+    ("n in [1, 5]", [True, False, False]),
+    ("not (x > 2)", [True, False, False]),
+    ("x > 2 or n == 1", [True, True, True]),
+    ("x > 2 and is_null(n)", [False, False, True]),
+    ("n % 3", [1, 1, None]),
+    ("n % -3", [-2, -2, None]),
+    ("7 % n", [0, -1, None]),
+    ("x % 1", [0.25, 0.5, 0.75]),
+    ("-x % 2", [0.75, 1.5, 0.25]),
+    ("n % x", [1.0, 0.5, None]),
+])
 def test_evaluate(df: pd.DataFrame, expr: str, expected: list[Any]) -> None:
     assert values(evaluate(expr, df)) == expected
 

@@ -25,24 +25,19 @@ UTC_US = pa.timestamp("us", tz="UTC")
 
 def parse_steps(*steps: dict[str, Any]) -> list[Any]:
     data = {
-        "tenant": "acme",
-        "pipeline": "nightly",
-        "start_date": "2024-01-01",
-        "datasets": [
-            {
-                "name": "contacts",
-                "source": {"kind": "sql", "conn_id": "crm", "options": {"table": "contacts"}},
-                "transforms": list(steps),
-                "target": {"kind": "postgres", "conn_id": "dwh", "table": "contacts"},
-            }
-        ],
+        "tenant": "acme", "pipeline": "nightly", "start_date": "2024-01-01",
+        "datasets": [{
+            "name": "contacts",
+            "source": {"kind": "sql", "conn_id": "crm", "options": {"table": "contacts"}},
+            "transforms": list(steps),
+            "target": {"kind": "postgres", "conn_id": "dwh", "table": "contacts"},
+        }],
     }
     return list(parse_spec(data, "nightly.yaml").datasets[0].transforms)
 
 
-def run_tables(
-    steps: list[dict[str, Any]], batches: list[pa.RecordBatch], salts: dict[int, str] | None = None
-) -> list[pa.Table]:
+def run_tables(steps: list[dict[str, Any]], batches: list[pa.RecordBatch],
+               salts: dict[int, str] | None = None) -> list[pa.Table]:
     runner = TransformRunner(parse_steps(*steps), salts)
     return list(runner.run(lambda: iter(batches), batches[0].schema))
 
@@ -52,9 +47,8 @@ def at(hour: int) -> dt.datetime:
 
 
 def batch(ids: list[int], versions: list[str], updated: list[dt.datetime | None]) -> pa.RecordBatch:
-    return pa.record_batch(
-        {"id": pa.array(ids, pa.int64()), "v": pa.array(versions), "updated_at": pa.array(updated, UTC_US)}
-    )
+    return pa.record_batch({"id": pa.array(ids, pa.int64()), "v": pa.array(versions),
+                            "updated_at": pa.array(updated, UTC_US)})
 
 
 @pytest.fixture
@@ -88,41 +82,27 @@ def test_dedupe_without_latest_by_keeps_the_last_row_seen(three_batches: list[pa
 
 
 def test_dedupe_sees_the_output_of_earlier_steps(three_batches: list[pa.RecordBatch]) -> None:
-    steps = [
-        {"filter": "v != 'a2'"},
-        {"rename": {"id": "contact_id"}},
-        {"dedupe": {"keys": ["contact_id"], "latest_by": "updated_at"}},
-        {"select": ["contact_id", "v"]},
-    ]
+    steps = [{"filter": "v != 'a2'"}, {"rename": {"id": "contact_id"}},
+             {"dedupe": {"keys": ["contact_id"], "latest_by": "updated_at"}}, {"select": ["contact_id", "v"]}]
     tables = run_tables(steps, three_batches)
-    assert rows(tables) == [
-        {"contact_id": 2, "v": "b1"},
-        {"contact_id": 1, "v": "a3"},
-        {"contact_id": 3, "v": "c2"},
-        {"contact_id": 4, "v": "d1"},
-    ]
+    assert rows(tables) == [{"contact_id": 2, "v": "b1"}, {"contact_id": 1, "v": "a3"},
+                            {"contact_id": 3, "v": "c2"}, {"contact_id": 4, "v": "d1"}]
 
 
 def test_dedupe_on_composite_keys() -> None:
-    b1 = pa.record_batch(
-        {"k1": ["x", "x", "y"], "k2": pa.array([1, 2, 1], pa.int64()), "n": pa.array([10, 20, 30], pa.int64())}
-    )
+    b1 = pa.record_batch({"k1": ["x", "x", "y"], "k2": pa.array([1, 2, 1], pa.int64()),
+                          "n": pa.array([10, 20, 30], pa.int64())})
     b2 = pa.record_batch({"k1": ["x", "y"], "k2": pa.array([1, 2], pa.int64()), "n": pa.array([5, 40], pa.int64())})
     tables = run_tables([{"dedupe": {"keys": ["k1", "k2"], "latest_by": "n"}}], [b1, b2])
     assert sorted((r["k1"], r["k2"], r["n"]) for r in rows(tables)) == [
-        ("x", 1, 10),
-        ("x", 2, 20),
-        ("y", 1, 30),
-        ("y", 2, 40),
-    ]
+        ("x", 1, 10), ("x", 2, 20), ("y", 1, 30), ("y", 2, 40)]
 
 
 def test_dedupe_on_unknown_column_names_it(three_batches: list[pa.RecordBatch]) -> None:
     with pytest.raises(StepError) as info:
         run_tables([{"dedupe": {"keys": ["contact_id"]}}], three_batches)
-    assert str(info.value) == (
-        "transforms[0] dedupe: column(s) ['contact_id'] do not exist; columns: ['id', 'v', 'updated_at']"
-    )
+    assert str(info.value) == ("transforms[0] dedupe: column(s) ['contact_id'] do not exist; "
+                               "columns: ['id', 'v', 'updated_at']")
 
 
 def test_filter_that_removes_everything_yields_nothing(three_batches: list[pa.RecordBatch]) -> None:
@@ -130,17 +110,13 @@ def test_filter_that_removes_everything_yields_nothing(three_batches: list[pa.Re
 
 
 def test_output_schema_matches_what_run_produces(three_batches: list[pa.RecordBatch]) -> None:
-    steps = parse_steps(
-        {"rename": {"v": "version"}},
-        {"cast": {"id": "decimal(38,0)"}},
-        {"derive": {"tag": "concat('v=', version)", "late": "is_null(updated_at)"}},
-        {"drop": ["updated_at"]},
-    )
+    steps = parse_steps({"rename": {"v": "version"}}, {"cast": {"id": "decimal(38,0)"}},
+                        {"derive": {"tag": "concat('v=', version)", "late": "is_null(updated_at)"}},
+                        {"drop": ["updated_at"]})
     runner = TransformRunner(steps)
     tables = list(runner.run(lambda: iter(three_batches), three_batches[0].schema))
-    expected = pa.schema(
-        [("id", pa.decimal128(38, 0)), ("version", pa.string()), ("tag", pa.string()), ("late", pa.bool_())]
-    )
+    expected = pa.schema([("id", pa.decimal128(38, 0)), ("version", pa.string()), ("tag", pa.string()),
+                          ("late", pa.bool_())])
     assert runner.output_schema(three_batches[0].schema) == expected
     assert [tb.schema for tb in tables] == [expected] * 3
     assert pa.concat_tables(tables).column("late").to_pylist() == [False] * 5 + [True] + [False] * 2
@@ -151,14 +127,11 @@ def sha(value: str, salt: str = SALT) -> str:
 
 
 def test_hash_is_salted_sha256_hex_and_nulls_stay_null() -> None:
-    b1 = pa.record_batch(
-        {"email": ["ann@example.com", None], "phone": pa.array([4915112345, None], pa.int64()), "keep": ["x", "y"]}
-    )
+    b1 = pa.record_batch({"email": ["ann@example.com", None], "phone": pa.array([4915112345, None], pa.int64()),
+                          "keep": ["x", "y"]})
     b2 = pa.record_batch({"email": ["Bob@Example.com"], "phone": pa.array([1], pa.int64()), "keep": ["z"]})
-    steps = [
-        {"rename": {"keep": "plain"}},
-        {"hash": {"columns": ["email", "phone"], "salt": {"variable": "acme_pii_salt"}}},
-    ]
+    steps = [{"rename": {"keep": "plain"}},
+             {"hash": {"columns": ["email", "phone"], "salt": {"variable": "acme_pii_salt"}}}]
     tables = run_tables(steps, [b1, b2], salts={1: SALT})
     assert rows(tables) == [
         {"email": sha("ann@example.com"), "phone": sha("4915112345"), "plain": "x"},
@@ -178,12 +151,8 @@ def test_different_salts_give_different_hashes() -> None:
 
 
 def test_resolve_salts_maps_hash_step_indexes_to_their_secret() -> None:
-    steps = parse_steps(
-        {"trim": "all"},
-        {"hash": {"columns": ["a"], "salt": {"variable": "s1"}}},
-        {"drop": ["b"]},
-        {"hash": {"columns": ["c"], "salt": {"conn_id": "c2"}}},
-    )
+    steps = parse_steps({"trim": "all"}, {"hash": {"columns": ["a"], "salt": {"variable": "s1"}}},
+                        {"drop": ["b"]}, {"hash": {"columns": ["c"], "salt": {"conn_id": "c2"}}})
     seen: list[t.SaltSpec] = []
 
     def get_secret(spec: t.SaltSpec) -> str:
@@ -253,9 +222,8 @@ def test_unknown_transform_fails_the_run(tmp_path: Path, monkeypatch: pytest.Mon
         run_tables([{"python": {"name": "no_such_fn"}}], [pa.record_batch({"a": [1]})])
 
 
-def test_python_transform_returning_no_dataframe_is_a_step_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_python_transform_returning_no_dataframe_is_a_step_error(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     suffix = write_transform_module(tmp_path, PHONE_MODULE)
     monkeypatch.setenv("BULKSYNC_TRANSFORMS_DIR", str(tmp_path))
     with pytest.raises(StepError) as info:
@@ -272,7 +240,6 @@ def test_registering_a_name_twice_is_refused() -> None:
 
     assert transform(name)(first) is first  # re-registering the same function is harmless
     with pytest.raises(ConfigurationError, match=f"transform '{name}' is registered twice"):
-
         @transform(name)
         def second(df: Any) -> Any:
             return df

@@ -138,6 +138,8 @@ def _dataset_tasks(spec_json: dict[str, Any], ds: DatasetSpec) -> None:
         kwargs: dict[str, Any] = {"task_id": op.stage, "spec": spec_json, "dataset": ds.name}
         if op in (PlanExtractOperator, ExtractOperator):
             kwargs.update(source_pool)
+        if op is LoadOperator and pool_of(ds.target):  # a write-back: its jobs count against the org's pool
+            kwargs.update(pool=pool_of(ds.target), pool_slots=int(getattr(ds.target, "max_parallel_jobs", 1)))
         if op is ExtractOperator and isinstance(previous, PlanExtractOperator):
             task: Any = ExtractOperator.partial(**kwargs).expand(chunk=previous.output)
         else:

@@ -11,6 +11,7 @@ with ``client_key``. Nothing secret is logged.
 from __future__ import annotations
 
 import logging
+import os
 from functools import cached_property
 from typing import Any
 
@@ -104,34 +105,38 @@ class ApiHook(HttpHook):
 
     @cached_property
     def transport(self) -> dict[str, Any]:
-        """``httpx`` keyword arguments for TLS, proxies and timeouts."""
+        """``httpx`` keyword arguments: one TLS context (CA bundle, client certificate), proxy, timeout."""
+        import ssl
+
         e = self.extras
         verify: Any = e.get("verify", e.get("verify_ssl", True))
         if isinstance(verify, str) and verify.lower() in ("true", "false"):
             verify = verify.lower() == "true"
-        kwargs: dict[str, Any] = {"verify": verify, "timeout": float(e.get("timeout") or self.timeout)}
+        if verify is False:
+            ctx = ssl.create_default_context()
+            ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+        elif isinstance(verify, str):  # a CA bundle file or folder
+            is_dir = os.path.isdir(verify)
+            ctx = ssl.create_default_context(cafile=None if is_dir else verify, capath=verify if is_dir else None)
+        else:
+            ctx = None  # httpx's default: certifi, or SSL_CERT_FILE / SSL_CERT_DIR with trust_env
         cert = e.get("cert")
-        if cert:
-            pair = (
-                tuple(cert)
-                if isinstance(cert, list | tuple)
-                else (cert, e["client_key"])
-                if e.get("client_key")
-                else cert
-            )
-            import ssl
-
-            ctx = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
-            if verify is False:
-                ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
-            ctx.load_cert_chain(*(pair if isinstance(pair, tuple) else (pair,)))
+        if cert:  # mutual TLS
+            ctx = ctx or ssl.create_default_context()
+            if isinstance(cert, list | tuple):
+                ctx.load_cert_chain(*cert)
+            else:
+                ctx.load_cert_chain(cert, e.get("client_key") or None)
+        kwargs: dict[str, Any] = {"timeout": float(e.get("timeout") or self.timeout)}
+        if ctx is not None:
             kwargs["verify"] = ctx
         proxy = e.get("proxy") or e.get("proxies")
         if isinstance(proxy, dict):
             proxy = proxy.get("https") or proxy.get("http")
         if proxy:
             kwargs["proxy"] = proxy
-        kwargs["trust_env"] = bool(e.get("trust_env", not isinstance(verify, str)))
+        if "trust_env" in e:
+            kwargs["trust_env"] = str(e["trust_env"]).lower() not in ("false", "0")
         return kwargs
 
     @cached_property

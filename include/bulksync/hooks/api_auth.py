@@ -84,6 +84,9 @@ class Authenticator:
         """What a log line may say about this auth (no secrets)."""
         return self.kind
 
+    def close(self) -> None:
+        """Release sessions the auth opened."""
+
 
 class ApiKeyAuth(Authenticator):
     kind = "api_key"
@@ -288,6 +291,7 @@ class MsalAuth(Authenticator):
         super().__init__(conn_id, fields)
         self.transport = transport
         self._app: Any = None
+        self._session: Any = None
         self.token: str | None = None
         self.expires_at = 0.0
 
@@ -301,8 +305,14 @@ class MsalAuth(Authenticator):
             secret = self.fields.get("client_secret") or self.fields.get("password") or self.need("client_secret")[0]
             host = str(self.fields.get("authority_host") or "https://login.microsoftonline.com").rstrip("/")
             session = requests.Session()
-            session.verify = self.transport.get("verify", True)
+            verify = self.fields.get("verify", True)
+            session.verify = (
+                verify
+                if not isinstance(verify, str) or verify.lower() not in ("true", "false")
+                else (verify.lower() == "true")
+            )
             session.trust_env = False
+            self._session = session
             self._app = msal.ConfidentialClientApplication(
                 client_id,
                 client_credential=secret,
@@ -335,6 +345,10 @@ class MsalAuth(Authenticator):
                 self.authentications += 1
                 log.info("authenticated connection %s with Entra ID (msal)", self.conn_id)
             request.headers["Authorization"] = f"Bearer {self.token}"
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
 
     def refused(self) -> bool:
         with self.lock:

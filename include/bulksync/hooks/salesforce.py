@@ -12,7 +12,9 @@ from the extras present:
 
 The extra ``ca_bundle`` (a PEM file) is the trust store of every request (``requests.Session.verify``).
 Without ``login_url`` the hook behaves like the provider's. Tokens and secrets are never logged and
-never put into exception messages.
+never put into exception messages: the access token (session id) and any refresh token obtained at
+run time are registered with the secret scrubber (:mod:`bulksync.scrub`) the moment they arrive, so a
+log line, a traceback or a stored report that happens to contain one shows ``***``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import requests
 from airflow.providers.salesforce.hooks.salesforce import SalesforceHook
 from simple_salesforce import Salesforce, api
 
+from bulksync import scrub
 from bulksync.errors import ConfigurationError, SourceConnectionError
 from bulksync.hooks.base import get_connection
 
@@ -33,6 +36,19 @@ log = logging.getLogger(__name__)
 
 TOKEN_PATH = "/services/oauth2/token"
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+
+def mask_tokens(*tokens: str | None) -> None:
+    """Register tokens obtained at run time with bulksync's scrubber: every log record of the process.
+
+    Not with Airflow's secrets masker as well (what :func:`bulksync.hooks.base.register_secrets`
+    adds): it recompiles one regular expression of every secret it knows on each addition, which
+    made a renewal cost seconds once a process had re-authenticated a few hundred times (short
+    token lifetimes, one long write-back). The records our code, simple_salesforce and urllib3 log
+    go through the scrubber all the same.
+    """
+    scrub.install()
+    scrub.SCRUBBER.add(*tokens)
 
 
 class BulksyncSalesforceHook(SalesforceHook):
@@ -96,7 +112,9 @@ class BulksyncSalesforceHook(SalesforceHook):
         """The simple_salesforce client, logged in (cached)."""
         self.session = self.http_session
         if not self.login_url:
-            return super().conn
+            sf = super().conn
+            mask_tokens(getattr(sf, "session_id", None))  # the provider's own login (username/password…)
+            return sf
         token, instance_url = self.fetch_token()
         return Salesforce(
             session_id=token,
@@ -115,6 +133,7 @@ class BulksyncSalesforceHook(SalesforceHook):
             sf._generate_headers()
         elif getattr(sf, "_salesforce_login_partial", None) is not None:
             sf._refresh_session()
+            mask_tokens(sf.session_id)
         else:
             raise ConfigurationError(
                 f"the Salesforce session of connection {self.conn_id!r} expired and it has no login to renew it: "
@@ -205,6 +224,7 @@ class BulksyncSalesforceHook(SalesforceHook):
                 f"({form['grant_type'].rsplit(':', 1)[-1]} grant): {error} {desc}".rstrip()
                 + ". Check the connection's consumer key, secret, key or refresh token"
             )
+        mask_tokens(str(body["access_token"]), body.get("refresh_token"))
         instance_url = body.get("instance_url") or self.extra("instance_url")
         if not instance_url:
             raise ConfigurationError(f"the Salesforce login of connection {self.conn_id!r} returned no instance_url")

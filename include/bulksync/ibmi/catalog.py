@@ -150,9 +150,28 @@ class Catalog:
         if not cols:
             raise ConfigurationError(
                 f"file {name.library or '(default library)'}/{name.file} not found on {self.where} "
-                f"({name.describe()}): check the library and file names, and that the user is authorised to them"
+                f"({name.describe()}){self._close_files(name)}: check the library and file names, and that the "
+                "user is authorised to them"
             )
         return cols
+
+    def _close_files(self, name: FileName) -> str:
+        """``; did you mean …`` from the files of the library, or nothing."""
+        import difflib
+
+        try:
+            if self.b.is_db2i:
+                if not name.library:
+                    return ""
+                sql = Sql("SELECT TABLE_NAME FROM QSYS2.SYSTABLES WHERE TABLE_SCHEMA = :lib", {"lib": name.library})
+                files = [str(r[0]).strip() for r in self._run(sql)]
+            else:
+                schema, _ = self._emulated_table(name)
+                files = [t for t in sa.inspect(self.conn).get_table_names(schema=schema) if MEMBER_SEPARATOR not in t]
+        except sa.exc.DBAPIError:
+            return ""
+        close = difflib.get_close_matches(name.file.upper(), [f.upper() for f in files], n=3, cutoff=0.6)
+        return f"; did you mean {', '.join(close)}?" if close else ""
 
     def _db2i_columns(self, name: FileName) -> list[CatalogColumn]:
         out = []

@@ -143,8 +143,38 @@ def describe_query(conn: sa.Connection, query_source: str, dialect: str) -> list
             return [_from_sqlalchemy(c) for c in sa.inspect(conn).get_columns(view, schema="temp")]
         finally:
             conn.exec_driver_sql(f"DROP VIEW {view}")
+    if dialect == "mysql":
+        return _described_mysql(conn, query_source)
     desc = conn.exec_driver_sql(f"SELECT * FROM {query_source} WHERE 1 = 0").cursor.description
     return [_described(d, dialect) for d in desc]
+
+
+def _described_mysql(conn: sa.Connection, query_source: str) -> list[CatalogColumn]:
+    """MySQL / MariaDB: the description plus the field flags, so VARBINARY / BLOB columns (binary flag,
+    bytes values) are told apart from text (the description alone reports both as strings)."""
+    from bulksync.sources.sql import _field_flags
+    from bulksync.sources.sql_columns import mysql_needs_sample
+    from bulksync.sources.sql_fetch import dbapi_cursor
+
+    raw = conn.connection.driver_connection
+    with dbapi_cursor(raw) as cur:
+        cur.execute(f"SELECT * FROM {query_source} WHERE 1 = 0")
+        desc = cur.description
+        flags = _field_flags(cur, len(desc))
+        cur.fetchall()
+        first: list[Any] = [None] * len(desc)
+        if any(mysql_needs_sample(d, f) for d, f in zip(desc, flags, strict=True)):
+            cur.execute(f"SELECT * FROM {query_source} LIMIT 1")
+            rows = cur.fetchall()
+            first = list(rows[0]) if rows else first
+    cols = []
+    for d, f, v in zip(desc, flags, first, strict=True):
+        col = _described(d, "mysql")
+        binary = isinstance(v, bytes | bytearray) or (v is None and d[1] in (249, 250, 251, 252) and f & 128)
+        if mysql_needs_sample(d, f) and binary:
+            col = CatalogColumn(name=col.name, sql_type="BINARY", length=col.length, ccsid=65535)
+        cols.append(col)
+    return cols
 
 
 def _described(d: Any, dialect: str) -> CatalogColumn:

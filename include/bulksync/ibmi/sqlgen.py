@@ -157,11 +157,24 @@ class SqlBuilder:
         k = self.ident(key)
         rn = self.ident("BULKSYNC_RN")
         every = f"{rn} % :step = 0" if self.dialect == "sqlite" else f"MOD({rn}, :step) = 0"
+        not_null = f"{k} IS NOT NULL"  # NULL keys belong to the first range (see key_range)
+        where = f"{where} AND {not_null}" if where else f" WHERE {not_null}"
         text = (
             f"SELECT {k} FROM (SELECT {k}, ROW_NUMBER() OVER (ORDER BY {k}) AS {rn} FROM {source}{where}) AS R "
             f"WHERE {every} ORDER BY {k}{self._tail()}"
         )
         return Sql(text, {**params, "step": int(step)})
+
+    def range_counts(self, key: str, source: str, cuts: Sequence[Any], predicates: Sequence[Predicate] = ()) -> Sql:
+        """Rows per planned range ``[None, cut1, …, None)`` (NULL keys in the first): one scan, to check balance."""
+        where, params = self._where(predicates)
+        k = self.ident(key)
+        b = self.ident("BULKSYNC_RANGE")
+        whens = " ".join(f"WHEN {k} < :cut_{i} THEN {i}" for i in range(len(cuts)))
+        params |= {f"cut_{i}": c for i, c in enumerate(cuts)}
+        case = f"CASE WHEN {k} IS NULL THEN 0 {whens} ELSE {len(cuts)} END"
+        text = f"SELECT {b}, COUNT(*) FROM (SELECT {case} AS {b} FROM {source}{where}) AS R GROUP BY {b}{self._tail()}"
+        return Sql(text, params)
 
     # -- predicates ------------------------------------------------------------------------
 

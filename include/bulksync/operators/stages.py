@@ -1,7 +1,9 @@
 """Operators for the stages of one dataset: extract, transform, load.
 
 Each is a few lines: it rebuilds the spec it was given at parse time, works out the run's window
-from the data interval, calls :mod:`bulksync.stages`, and returns a small summary for XCom.
+from the data interval, calls the function of :mod:`bulksync.stages` named like its ``stage``
+(imported when the task runs, so parsing a DAG file loads no pyarrow), and returns a small summary
+for XCom.
 Terminal bulksync errors fail the task at once (no retries); everything else is retried.
 """
 
@@ -10,28 +12,31 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
-from bulksync import stages
 from bulksync.errors import BulksyncError
 from bulksync.operators.observe import after_stage
 from bulksync.operators.task_logs import quiet_third_party_loggers, task_process_age
 from bulksync.spec.models import PipelineSpec
-from bulksync.staging.partition import Window
+
+if TYPE_CHECKING:
+    from bulksync.stages import RunContext
 
 log = logging.getLogger(__name__)
 
 
-def run_context(context: Any) -> stages.RunContext:
+def run_context(context: Any) -> RunContext:
     """The bulksync run context of an Airflow task: run id, data interval and try number."""
     start: dt.datetime | None = context.get("data_interval_start")
     end: dt.datetime | None = context.get("data_interval_end")
     ti = context.get("ti")
-    return stages.RunContext(
+    from bulksync.stages import RunContext  # the engine (pyarrow) loads in tasks, not at DAG parsing
+    from bulksync.staging.partition import Window
+
+    return RunContext(
         run_id=str(context["run_id"]),
         window=Window(start, end),
         try_number=getattr(ti, "try_number", None),
@@ -49,7 +54,6 @@ class BulksyncStageOperator(BaseOperator):
 
     stage: ClassVar[str]
     ui_color = "#e8f4fd"
-    _run: ClassVar[Callable[..., Any]]
 
     def __init__(self, *, spec: dict[str, Any], dataset: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -97,7 +101,9 @@ class BulksyncStageOperator(BaseOperator):
 
     def run_stage(self, spec: PipelineSpec, context: Any) -> Any:
         """Call the stage function for this task's dataset and run."""
-        return type(self)._run(spec, spec.dataset(self.dataset), run_context(context))
+        from bulksync import stages
+
+        return getattr(stages, self.stage)(spec, spec.dataset(self.dataset), run_context(context))
 
 
 class ExtractOperator(BulksyncStageOperator):
@@ -108,7 +114,6 @@ class ExtractOperator(BulksyncStageOperator):
     """
 
     stage = "extract"
-    _run = staticmethod(stages.extract)
 
     def __init__(self, *, chunk: dict[str, Any] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -121,6 +126,8 @@ class ExtractOperator(BulksyncStageOperator):
     def run_stage(self, spec: PipelineSpec, context: Any) -> Any:
         index = getattr(context.get("ti"), "map_index", -1) if self.chunk is not None else -1
         chunk_index = index if index is not None and index >= 0 else None
+        from bulksync import stages
+
         return stages.extract(spec, spec.dataset(self.dataset), run_context(context), chunk_index=chunk_index)
 
 
@@ -129,14 +136,12 @@ class PlanExtractOperator(BulksyncStageOperator):
 
     stage = "plan_extract"
     checks_first = True  # type: ignore[assignment]
-    _run = staticmethod(stages.plan_extract)
 
 
 class CommitExtractOperator(BulksyncStageOperator):
     """Assemble the committed chunks of a chunked extract into the partition's extract."""
 
     stage = "commit_extract"
-    _run = staticmethod(stages.commit_extract)
 
 
 class TransformOperator(BulksyncStageOperator):
@@ -144,7 +149,6 @@ class TransformOperator(BulksyncStageOperator):
 
     stage = "transform"
     ui_color = "#fdf6e3"
-    _run = staticmethod(stages.transform)
 
 
 class LoadOperator(BulksyncStageOperator):
@@ -152,7 +156,6 @@ class LoadOperator(BulksyncStageOperator):
 
     stage = "load"
     ui_color = "#e6f5e6"
-    _run = staticmethod(stages.load)
 
 
 class ValidateOperator(BulksyncStageOperator):
@@ -160,7 +163,6 @@ class ValidateOperator(BulksyncStageOperator):
 
     stage = "validate"
     ui_color = "#fde8e8"
-    _run = staticmethod(stages.validate)
 
 
 class ReconcileOperator(BulksyncStageOperator):
@@ -168,4 +170,3 @@ class ReconcileOperator(BulksyncStageOperator):
 
     stage = "reconcile"
     ui_color = "#ede7f6"
-    _run = staticmethod(stages.reconcile)

@@ -10,6 +10,7 @@ pass into ``validated/`` and ``quarantine/``.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import os
@@ -21,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 
 from bulksync.errors import DataError, TerminalError
-from bulksync.quality.model import ExpectationOutcome, QualityResult, run_key
+from bulksync.quality.model import ExpectationOutcome, QualityResult
 from bulksync.settings import reports_root
 from bulksync.spec.models import DatasetSpec, PipelineSpec
 from bulksync.spec.transforms import HashStep
@@ -52,10 +53,23 @@ def pii_columns(ds: DatasetSpec) -> set[str]:
     return cols
 
 
-def mask(value: Any) -> str:
-    """Mask a sample value: keep the first character of long strings, hide the rest."""
+def mask(value: Any) -> str | None:
+    """Mask a sample value: keep the first character of long strings, hide the rest; a null stays null."""
+    if _is_null(value):
+        return None
     text = str(value)
     return text[:1] + "***" if len(text) > 3 else "***"
+
+
+def _is_null(value: Any) -> bool:
+    if value is None:
+        return True
+    try:
+        import pandas as pd
+
+        return bool(pd.isna(value)) if not isinstance(value, list | tuple | dict) else False
+    except (TypeError, ValueError):
+        return False
 
 
 def _max_bytes() -> int:
@@ -303,7 +317,7 @@ def run_gate(
         expectations=outcomes,
         duration_seconds=time.monotonic() - started,
     )
-    quality = _persist(spec, ds, partition, run_id, result, quality)
+    quality = _persist(spec, ds, partition, run_id, result, quality, suite=suite_dict, shadows=shadows, pii=pii)
     return quality, quarantined, failing_rows
 
 
@@ -339,49 +353,39 @@ def _json_safe(value: Any) -> Any:
 
 
 def _persist(
-    spec: PipelineSpec, ds: DatasetSpec, partition: Partition, run_id: str, result: Any, quality: QualityResult
+    spec: PipelineSpec,
+    ds: DatasetSpec,
+    partition: Partition,
+    run_id: str,
+    result: Any,
+    quality: QualityResult,
+    *,
+    suite: dict[str, Any],
+    shadows: dict[str, str],
+    pii: set[str],
 ) -> QualityResult:
-    """Write the GX result JSON and its Data Docs page under the reports root."""
+    """Store the GX result in the pipeline's GX stores and rebuild its Data Docs (GX's site builder)."""
+    from bulksync.quality.data_docs import clean_result, publish_validation
+
     root = reports_root()
     base = root / spec.tenant / spec.pipeline
-    name = f"{partition.window.key}__{run_key(run_id)}"
-    vpath = base / "validations" / ds.name / f"{name}.json"
-    dpath = base / "data_docs" / "validations" / ds.name / f"{name}.html"
-    vpath.parent.mkdir(parents=True, exist_ok=True)
-    dpath.parent.mkdir(parents=True, exist_ok=True)
-    _write(vpath, json.dumps(result.to_json_dict(), indent=2, default=str))
+    cleaned = clean_result(result.to_json_dict(), shadows=shadows, hidden_columns={ROW}, pii=pii, mask=mask)
     try:
-        from great_expectations.render.renderer import ValidationResultsPageRenderer
-        from great_expectations.render.view import DefaultJinjaPageView
-
-        _write(dpath, DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(result)))
-        _write_docs_index(base / "data_docs")
-        docs = str(dpath.relative_to(root))
-    except Exception as exc:  # noqa: BLE001 - Data Docs are a convenience; the JSON result is kept
-        log.warning("could not render Data Docs for %s: %s", ds.name, exc)
-        docs = None
-    return quality.model_copy(update={"validation_path": str(vpath.relative_to(root)), "data_docs_path": docs})
-
-
-def _write(path: Any, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _write_docs_index(site: Any) -> None:
-    """A plain index of the pipeline's Data Docs pages, newest first."""
-    from html import escape
-
-    pages = sorted(site.glob("validations/*/*.html"), key=lambda p: p.stat().st_mtime, reverse=True)
-    items = "\n".join(
-        f'<li><a href="{escape(str(p.relative_to(site)))}">{escape(p.parent.name)} — {escape(p.stem)}</a></li>'
-        for p in pages
-    )
-    _write(
-        site / "index.html",
-        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Data Docs</title></head>"
-        f"<body><h1>Great Expectations Data Docs</h1><ul>{items}</ul></body></html>",
+        stored, page = publish_validation(
+            base=base,
+            suite=suite,
+            result=cleaned,
+            dataset=ds.name,
+            window=partition.window.key,
+            run_id=run_id,
+            run_time=dt.datetime.now(dt.UTC),
+            datasource=spec.dag_id,
+        )
+    except Exception as exc:  # noqa: BLE001 - Data Docs are a convenience; the verdict stands without them
+        log.warning("could not build the Data Docs of %s: %s: %s", ds.name, type(exc).__name__, exc)
+        return quality
+    return quality.model_copy(
+        update={"validation_path": str(stored.relative_to(root)), "data_docs_path": str(page.relative_to(root))}
     )
 
 

@@ -4,10 +4,12 @@ Files under the reports root (``$BULKSYNC_REPORTS_ROOT``)::
 
     {tenant}/{pipeline}/
         index.html                                  the pipeline's data-quality report (static)
-        data_docs/index.html                        GX Data Docs site of the pipeline
-        data_docs/validations/{dataset}/{interval}__{run_key}.html
         runs/{dataset}/{finished_at:%Y%m%dT%H%M%S}__{run_key}.json   one RunRecord per run
-        validations/{dataset}/{interval}__{run_key}.json           the GX validation result
+        gx/expectations/{suite}.json                GX stores (see bulksync.quality.data_docs)
+        gx/validations/{suite}/{run_name}/{run_time}/{dataset}-{window}.json
+        data_docs/index.html                        GX Data Docs site of the pipeline (GX's site builder)
+        data_docs/expectations/{suite}.html
+        data_docs/validations/{suite}/{run_name}/{run_time}/{dataset}-{window}.html
 """
 
 from __future__ import annotations

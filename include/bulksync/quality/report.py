@@ -33,6 +33,20 @@ log = logging.getLogger(__name__)
 
 Verdict = Literal["pass", "warn", "quarantined", "failed"]
 
+PAGE_CSP = (
+    # Nothing bulksync serves has a script (the report and the Data Docs are plain HTML and CSS), and every
+    # asset comes from the same place: no script runs, whatever a data value, column or file name holds.
+    # Inline styles stay allowed (GX's pages style elements with style attributes).
+    "default-src 'self'; script-src 'none'; object-src 'none'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self'; connect-src 'none'; frame-src 'none'; "
+    "frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
+)
+"""The Content-Security-Policy of every page and file bulksync serves (the plugin sends it as a header)."""
+
+META_CSP = "; ".join(d for d in PAGE_CSP.split("; ") if not d.startswith("frame-ancestors"))
+"""The same policy for a ``<meta http-equiv>`` in every page bulksync writes, so a copy of the reports
+root opened from disk or served by any web server is as inert (``frame-ancestors`` only works as a header)."""
+
 RUNS_DIR = "runs"
 DATA_DOCS_DIR = "data_docs"
 INDEX_HTML = "index.html"
@@ -153,6 +167,21 @@ def verdict(run: RunRecord) -> Verdict:
     return max(from_run, from_quality, key=lambda v: _RANK[v])
 
 
+NO_SUITE = "No suite"
+
+
+def shown_status(run: RunRecord) -> tuple[Verdict, str, str, str]:
+    """``(verdict, label, icon, badge class)`` of a run as the report shows it.
+
+    A run that succeeded without a quality suite is not a "Pass" of anything: it reads "No suite"
+    (a failed or mismatched run without a suite still reads "Failed").
+    """
+    v = verdict(run)
+    if v == "pass" and run.quality is None:
+        return v, NO_SUITE, "–", "nosuite"
+    return v, _LABEL[v], _ICON[v], v
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # View models: everything the templates show, already formatted.
 
@@ -211,6 +240,7 @@ class DatasetView:
     label: str
     icon: str
     run: RunRecord | None
+    badge: str = "none"
     finished: str = ""
     window: str = ""
     loaded: str = "–"
@@ -328,7 +358,7 @@ def _trend(runs: Sequence[RunRecord]) -> Trend | None:
         h = max(round(rows / peak * _CHART_H), _MIN_BAR)
         if v in ("failed", "quarantined"):
             h = max(h, _MIN_BAD_BAR)
-        tip = f"{_when(run.finished_at)} · {_LABEL[v]} · {rows:,} rows loaded · run {run.run_id}"
+        tip = f"{_when(run.finished_at)} · {shown_status(run)[1]} · {rows:,} rows loaded · run {run.run_id}"
         if run.reconciliation is not None and run.reconciliation.quarantined:
             tip += f" · {run.reconciliation.quarantined:,} quarantined"
         bars.append(TrendBar(x=i * _SLOT + 2, y=_CHART_H - h + 2, height=h, verdict=v, tooltip=tip))
@@ -347,12 +377,13 @@ def _dataset_view(tenant: str, pipeline: str, name: str, base_url: str | None) -
     if not runs:
         return DatasetView(name=name, verdict="pass", label="No runs", icon="–", run=None, unreadable=unreadable)
     run = runs[-1]
-    v = verdict(run)
+    v, label, icon, badge = shown_status(run)
     view = DatasetView(
         name=name,
         verdict=v,
-        label=_LABEL[v],
-        icon=_ICON[v],
+        label=label,
+        icon=icon,
+        badge=badge,
         run=run,
         finished=_when(run.finished_at),
         window=f"{_when(run.window_start)} → {_when(run.window_end)}" if run.window_start else run.interval,
@@ -389,6 +420,7 @@ _ENV = jinja2.Environment(
     trim_blocks=False,
     lstrip_blocks=True,
 )
+_ENV.globals["csp"] = META_CSP
 
 
 def _mode(base_url: str) -> str | None:
@@ -427,16 +459,17 @@ def render_pipeline_report(tenant: str, pipeline: str, base_url: str = "") -> st
     prefix = _mode(base_url)
     datasets = [_dataset_view(tenant, pipeline, name, prefix) for name in list_datasets(tenant, pipeline)]
     datasets.sort(key=lambda d: (-_RANK[d.verdict] if d.run is not None else 1, d.name))  # problems first
-    counts = {v: sum(1 for d in datasets if d.run is not None and d.verdict == v) for v in _LABEL}
+    chips: dict[str, str] = {**{str(k): v for k, v in _LABEL.items()}, "nosuite": NO_SUITE}
+    counts = {b: sum(1 for d in datasets if d.run is not None and d.badge == b) for b in chips}
     site = _data_docs_link(tenant, pipeline, f"{tenant}/{pipeline}/{DATA_DOCS_DIR}/{INDEX_HTML}", prefix)
     return _ENV.get_template("report_page.html").render(
         tenant=tenant,
         pipeline=pipeline,
         datasets=datasets,
-        counts=[(v, _LABEL[v], counts[v]) for v in reversed(_LABEL) if counts[v]],
+        counts=[(b, chips[b], counts[b]) for b in ("failed", "quarantined", "warn", "pass", "nosuite") if counts[b]],
         overall=_worst(datasets),
         labels=_LABEL,
-        icons=_ICON,
+        icons={**_ICON, "nosuite": "–"},
         data_docs_site=site if site is not None and not site.note else None,
         index_href="../../index.html" if prefix is None else f"{prefix}/reports/",
         generated=_when(dt.datetime.now(dt.UTC)),
@@ -461,10 +494,16 @@ def pipeline_summaries(pipelines: Iterable[tuple[str, str]] | None = None, base_
         for name in list_datasets(tenant, pipeline):
             runs, unreadable = _read_runs(pipeline_dir(tenant, pipeline) / RUNS_DIR / name, 1)
             if runs:
-                v = verdict(runs[-1])
+                v, label, icon, badge = shown_status(runs[-1])
                 views.append(
                     DatasetView(
-                        name=name, verdict=v, label=_LABEL[v], icon=_ICON[v], run=runs[-1], unreadable=unreadable
+                        name=name,
+                        verdict=v,
+                        label=label,
+                        icon=icon,
+                        badge=badge,
+                        run=runs[-1],
+                        unreadable=unreadable,
                     )
                 )
             else:

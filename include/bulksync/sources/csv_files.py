@@ -30,6 +30,7 @@ from bulksync.arrow_types import arrow_type
 from bulksync.errors import ConfigurationError, DataError, FileRejectedError
 from bulksync.settings import resolve_path
 from bulksync.sources.base import Source
+from bulksync.sources.csv_checks import CheckedCsvBytes
 from bulksync.spec.sources import CsvOptions
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ class CsvFilesSource(Source):
             quote_char=opts.quote_char or False,
             escape_char=opts.escape_char or False,
             newlines_in_values=True,
+            ignore_empty_lines=len(opts.columns) > 1,  # in a one-column file an empty line is an empty value
         )
         convert = pacsv.ConvertOptions(
             column_types=raw_types,
@@ -101,15 +103,43 @@ class CsvFilesSource(Source):
         )
         schema = self.schema()
         seen = 0
+        checker = CheckedCsvBytes(
+            self._opener(),
+            str(path),
+            opts.encoding,
+            opts.delimiter,
+            opts.quote_char,
+            check_quotes=not opts.lenient_quotes and not opts.escape_char,
+        )
+        if opener is None:  # pyarrow reads the file natively; the checks read it beside it (page cache)
+            stream: Any = path
+            checker.drain_in_background()
+        else:  # one pass over the caller's stream: the checks see the bytes on their way to pyarrow
+            stream = checker
         try:
-            stream = self._opener() if opener else path
             reader = pacsv.open_csv(stream, read_options=read, parse_options=parse, convert_options=convert)
             for batch in reader:
+                if checker.error is not None:
+                    raise checker.error
                 batch = self._finish(batch, schema, path, seen)
                 seen += batch.num_rows
                 yield batch
+            checker.finish()  # the whole file checked before its last rows count as read
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            checker.finish()  # a problem the checks found explains the parse error better
+            if "Could not skip initial" in str(exc) and opts.header and self._header_only(path):
+                return  # a header line without a final newline: a file of no rows
+            if "straddling" in str(exc) or "block size" in str(exc):
+                raise FileRejectedError(
+                    "field_too_large",
+                    f"{path}: a record is larger than the read block of "
+                    f"{opts.block_size_mb} MiB (or a quote is never closed). Raise options.block_size_mb (bulksync "
+                    "convert: --block-size-mb) above the largest record; memory grows with it",
+                ) from None
             raise self._diagnose(path, exc) from None
+        finally:
+            if opener is None:  # our own file; a caller's stream is closed by the caller
+                checker.close()
 
     def _finish(self, batch: pa.RecordBatch, schema: pa.Schema, path: Path, seen: int) -> pa.RecordBatch:
         arrays = []
@@ -135,6 +165,12 @@ class CsvFilesSource(Source):
             arrays.append(arr)
         return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
+    def _header_only(self, path: Path) -> bool:
+        """True when the file is one line (the header) without a final newline."""
+        with self._opener() as f:
+            data = f.read(1 << 20)
+        return b"\n" not in data and b"\r" not in data
+
     def _line_of_record(self, path: Path, record: int) -> int:
         """File line on which data record ``record`` (0-based, as pyarrow counts) starts."""
         opts = self.options
@@ -144,8 +180,9 @@ class CsvFilesSource(Source):
                 next(reader, None)
             line = reader.line_num + 1
             seen = 0
+            one_column = len(opts.columns) == 1
             for fields in reader:
-                if fields:  # pyarrow skips empty lines
+                if fields or one_column:  # pyarrow skips empty lines, except in a one-column file
                     if seen == record:
                         return line
                     seen += 1
@@ -161,7 +198,7 @@ class CsvFilesSource(Source):
             raise FileRejectedError(
                 "encoding", f"{path}: not {opts.encoding} ({exc.reason} at byte {exc.start}); set options.encoding"
             ) from None
-        declared = [c.name for c in opts.columns]
+        declared = [c.header or c.name for c in opts.columns]
         if header != declared:
             missing = [c for c in declared if c not in header]
             extra = [c for c in header if c not in declared]
@@ -191,6 +228,7 @@ class CsvFilesSource(Source):
     def _diagnose(self, path: Path, exc: Exception) -> DataError:
         """Find the exact record behind a pyarrow conversion error with the csv module."""
         opts = self.options
+        csv.field_size_limit(1 << 30)  # the block size bounds a field, not the csv module's 128 KiB default
         checks = [(c.name, c.type, _checker(c.type, c.format)) for c in opts.columns]
         nulls = set(opts.null_values)
         try:
@@ -200,9 +238,10 @@ class CsvFilesSource(Source):
                     next(reader, None)
                 line = reader.line_num + 1
                 for record in reader:
-                    if not record:  # an empty line: pyarrow skips it
+                    if not record and len(checks) > 1:  # an empty line: pyarrow skips it
                         line = reader.line_num + 1
                         continue
+                    record = record or [""]
                     if len(record) != len(checks):
                         return FileRejectedError(
                             "column_count",

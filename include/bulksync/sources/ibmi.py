@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import decimal
+import difflib
 import gc
 import itertools
 import logging
@@ -23,7 +24,7 @@ from typing import Any
 import pyarrow as pa
 import sqlalchemy as sa
 
-from bulksync.errors import ConfigurationError
+from bulksync.errors import BulksyncError, ConfigurationError, SourceConnectionError
 from bulksync.hooks.ibmi import IbmiHook
 from bulksync.ibmi.catalog import Catalog, CatalogColumn
 from bulksync.ibmi.fetch import describe_query, iter_rows
@@ -93,8 +94,37 @@ class IbmiSource(Source):
     def _columns(self) -> list[CatalogColumn]:
         source = self._source  # checks the member (and creates its alias) first
         if self.file is None:
-            return describe_query(self._conn, source, self.hook.backend)
+            with self._sql_errors("reading the query's columns"):
+                return describe_query(self._conn, source, self.hook.backend)
         return self.catalog.columns(self.file)
+
+    @contextlib.contextmanager
+    def _sql_errors(self, doing: str) -> Iterator[None]:
+        """A statement the system refuses: a terminal error quoting the user's query; a lost connection: transient."""
+        from bulksync.sources.sql import _is_database_error
+
+        try:
+            yield
+        except Exception as exc:
+            if isinstance(exc, BulksyncError) or not _is_database_error(exc):
+                raise
+            orig = getattr(exc, "orig", None) or exc
+            message = str(getattr(getattr(orig, "diag", None), "message_primary", None) or orig).strip()
+            message = message.splitlines()[0] if message else type(orig).__name__
+            for wrapper in (") AS Q WHERE 1 = 0", ") AS Q"):
+                message = message.replace(wrapper, "")
+            invalidated = bool(getattr(exc, "connection_invalidated", False))
+            if invalidated or ("Operational" in type(exc).__name__ and _lost(orig)):
+                raise SourceConnectionError(
+                    f"{self.where}: {doing} failed on {self.hook.describe()}: {message}; the task is retried"
+                ) from None
+            if self.file is None:
+                query = " ".join((self.options.query or "").split())
+                raise ConfigurationError(
+                    f"{self.where}: the system refused the query ({message}). The query: {query[:300]!r} - fix "
+                    "options.query (run it in ACS Run SQL Scripts or STRSQL to check it)"
+                ) from None
+            raise ConfigurationError(f"{self.where}: {doing} failed on {self.hook.describe()}: {message}") from None
 
     @cached_property
     def _plan(self) -> tuple[list[CatalogColumn], list[StagedColumn]]:
@@ -110,9 +140,12 @@ class IbmiSource(Source):
     def _predicates(self, chunk: dict[str, Any] | None = None) -> list[Predicate]:
         preds = []
         inc = self.options.incremental
+        if inc is not None:  # checked on a full-window run too, which filters nothing
+            self._require(inc.timestamp or inc.date or "", "incremental")
+            if inc.time:
+                self._require(inc.time, "incremental")
         if inc is not None and not self.window.is_full:
             window = self.window.widened(inc.overlap_minutes)
-            self._require(inc.timestamp or inc.date or "", "incremental")
             if inc.timestamp:
                 tz = self.options.timezone
                 preds.append(
@@ -137,8 +170,13 @@ class IbmiSource(Source):
         return preds
 
     def _require(self, column: str, what: str) -> None:
-        if column.upper() not in {c.name.upper() for c in self._columns}:
-            raise ConfigurationError(f"{what} column {column} is not a column of {self.where}")
+        names = [c.name for c in self._columns]
+        if column.upper() not in {n.upper() for n in names}:
+            close = difflib.get_close_matches(column.upper(), [n.upper() for n in names], n=3, cutoff=0.6)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise ConfigurationError(
+                f"{what} column {column} is not a column of {self.where}{hint} Its columns: {', '.join(names)}"
+            )
 
     def select_sql(self) -> Sql:
         """The statement this extract (or chunk) runs."""
@@ -148,8 +186,10 @@ class IbmiSource(Source):
     # -- the contract ----------------------------------------------------------------------
 
     def source_count(self) -> int | None:
+        _ = self._plan  # the file (or query) is looked up in the catalogue before anything runs on it
         sql = self.builder.count(self._source, self._predicates())
-        count = int(self._conn.execute(sa.text(sql.text), sql.params).scalar_one())
+        with self._sql_errors("counting the rows"):
+            count = int(self._conn.execute(sa.text(sql.text), sql.params).scalar_one())
         log.info("%s reports %d rows for window %s%s", self.where, count, self.window.key, self._chunk_note())
         return count
 
@@ -158,9 +198,10 @@ class IbmiSource(Source):
         decoder = BatchDecoder(selected, staged, self.options.strict, self.where)
         sql = self.select_sql()
         log.info("reading %s: %s", self.where, sql.text)
-        rows_of = iter_rows(self._conn, sql, self.options.batch_size)
+        with self._sql_errors("reading the rows"):
+            rows_of = iter_rows(self._conn, sql, self.options.batch_size)
         while True:
-            with _no_gc():  # millions of short-lived tuples: the cyclic GC would only rescan them
+            with _no_gc(), self._sql_errors("reading the rows"):  # the GC would only rescan short-lived tuples
                 rows = next(rows_of, None)
                 batch = None if rows is None else decoder.decode(rows)
             if batch is None:
@@ -194,18 +235,26 @@ class IbmiSource(Source):
         preds = self._predicates(chunk={})
         sql = self.builder.min_max(chunking.key, self._source, preds)
         lo, hi, count = self._conn.execute(sa.text(sql.text), sql.params).one()
-        if not count:
-            log.info("%s: no rows in window %s, one chunk", self.where, self.window.key)
+        if not count or lo is None:
+            log.info("%s: no keyed rows in window %s, one chunk", self.where, self.window.key)
             return [{"index": 0, "lo": None, "hi": None}]
         n = chunking.chunks or max(1, math.ceil(count / (chunking.chunk_size or count)))
         if chunking.split == "quantiles":
-            step = max(1, math.ceil(count / n))
-            q = self.builder.quantiles(chunking.key, self._source, step, preds)
-            cuts = [_plain(r[0]) for r in self._conn.execute(sa.text(q.text), q.params).fetchall()]
-            cuts = [c for c in cuts if c != _plain(lo)][: n - 1]  # the n-th quantile is the maximum
+            cuts = self._quantile_cuts(chunking.key, preds, count, n, lo)
         else:
-            cuts = _even_cuts(_plain(lo), _plain(hi), n, chunking.key, self.where)
-        cuts = sorted(set(cuts))
+            cuts = sorted(set(_even_cuts(_plain(lo), _plain(hi), n, chunking.key, self.where)))
+            counts = self._range_counts(chunking.key, cuts, preds)
+            target = math.ceil(count / n)
+            if n > 1 and max(counts, default=0) > 2 * target:
+                log.warning(
+                    "%s: minmax ranges of %s are unbalanced (largest %d rows, %d planned): the keys are skewed, "
+                    "splitting by quantiles instead (set split: quantiles to skip this check)",
+                    self.where,
+                    chunking.key,
+                    max(counts),
+                    target,
+                )
+                cuts = self._quantile_cuts(chunking.key, preds, count, n, lo)
         edges: list[Any] = [None, *cuts, None]
         chunks = [{"index": i, "lo": a, "hi": b} for i, (a, b) in enumerate(itertools.pairwise(edges))]
         log.info(
@@ -218,6 +267,20 @@ class IbmiSource(Source):
             chunking.split,
         )
         return chunks
+
+    def _quantile_cuts(self, key: str, preds: list[Predicate], count: int, n: int, lo: Any) -> list[Any]:
+        step = max(1, math.ceil(count / n))
+        q = self.builder.quantiles(key, self._source, step, preds)
+        cuts = [_plain(r[0]) for r in self._conn.execute(sa.text(q.text), q.params).fetchall()]
+        cuts = [c for c in cuts if c is not None and c != _plain(lo)][: n - 1]  # the n-th quantile is the maximum
+        return sorted(set(cuts))
+
+    def _range_counts(self, key: str, cuts: list[Any], preds: list[Predicate]) -> list[int]:
+        """Rows in each planned range, in one scan."""
+        if not cuts:
+            return []
+        sql = self.builder.range_counts(key, self._source, cuts, preds)
+        return [int(r[1]) for r in self._conn.execute(sa.text(sql.text), sql.params).fetchall()]
 
     def close(self) -> None:
         if "_conn" in self.__dict__:
@@ -263,3 +326,9 @@ def _even_cuts(lo: Any, hi: Any, n: int, key: str, where: str) -> list[Any]:
         width = (hi - lo + 1) / n
         return [lo + math.ceil(width * i) for i in range(1, n) if lo + math.ceil(width * i) <= hi]
     return [lo + (hi - lo) * i / n for i in range(1, n)]
+
+
+def _lost(orig: Any) -> bool:
+    """True when the driver reports a lost or refused connection."""
+    text = str(orig).lower()
+    return any(w in text for w in ("connection", "server closed", "gone away", "lost", "timeout", "08s01", "08001"))

@@ -61,6 +61,12 @@ class SqlSource(Source):
         return self.hook.dialect
 
     @property
+    def _query(self) -> str:
+        """``options.query`` without a trailing semicolon, ending in a newline (so a last ``--`` comment
+        cannot swallow what bulksync wraps around it)."""
+        return (self.options.query or "").strip().rstrip(";").rstrip() + "\n"
+
+    @property
     def _name(self) -> str:
         return self.options.table or "the query"
 
@@ -105,7 +111,7 @@ class SqlSource(Source):
 
     def _database_error(self, exc: Exception, doing: str, sent: str | None) -> BulksyncError:
         orig = getattr(exc, "orig", None) or exc
-        message = _driver_message(orig, sent, self.options.query)
+        message = _driver_message(orig, sent, self._query if self.options.query else None)
         if _is_transient(orig):
             return SourceConnectionError(
                 f"{self._where}: {doing} failed in {self.hook.describe()}: {message}. This may pass by itself: "
@@ -206,7 +212,7 @@ class SqlSource(Source):
         self._check_table(schema, name)
         with self._sql_errors("reading the table's columns"):
             table = sa.Table(name, sa.MetaData(), schema=schema or None, autoload_with=self._conn)
-        return [self._typed(sa_column(c.name, c.type, self.dialect)) for c in table.columns]
+        return [self._typed(sa_column(c.name, c.type, self.dialect, self._conn.dialect)) for c in table.columns]
 
     def _quoted_table(self, schema: str, name: str) -> str:
         q = self._conn.dialect.identifier_preparer.quote
@@ -255,7 +261,7 @@ class SqlSource(Source):
         return dataclasses.replace(col, type=typ, kind=kind)
 
     def _query_columns(self) -> list[SqlColumn]:
-        query = self.options.query or ""
+        query = self._query
         sent = f"{_DESCRIBE_PREFIX}{query}) AS q LIMIT 0"
         if self.dialect == "postgresql":
             return self._describe_pg(sent, query)
@@ -269,7 +275,7 @@ class SqlSource(Source):
                     cols = sa.inspect(self._conn).get_columns(view, schema="temp")
                 finally:
                     self._conn.exec_driver_sql(f"DROP VIEW temp.{view}")
-            return [self._typed(sa_column(c["name"], c["type"], "sqlite")) for c in cols]
+            return [self._typed(sa_column(c["name"], c["type"], "sqlite", self._conn.dialect)) for c in cols]
         return self._inferred_columns()
 
     def _describe_pg(self, sent: str, query: str | None) -> list[SqlColumn]:
@@ -300,7 +306,7 @@ class SqlSource(Source):
 
     def _inferred_columns(self) -> list[SqlColumn]:
         """Other databases' queries: typed from the first rows (the driver describes no types we know)."""
-        stmt = sa.select(sa.text("*")).select_from(sa.text(f"({self.options.query}) AS q")).limit(1000)
+        stmt = sa.select(sa.text("*")).select_from(sa.text(f"({self._query}) AS q")).limit(1000)
         with self._sql_errors("reading the query's first rows"):
             result = self._conn.execute(stmt)
             names, rows = list(result.keys()), result.fetchall()
@@ -324,8 +330,8 @@ class SqlSource(Source):
             self._require(self.options.cursor_field, "cursor_field")
         return cols
 
-    def _require(self, name: str, what: str) -> None:
-        names = [c.name for c in self._all_columns]
+    def _require(self, name: str, what: str, columns: list[SqlColumn] | None = None) -> None:
+        names = [c.name for c in (self._all_columns if columns is None else columns)]
         if name not in names:
             raise ConfigurationError(
                 f"{self._where}: {what} names {name!r}, which is not a column{_close(name, names)}. "
@@ -346,7 +352,7 @@ class SqlSource(Source):
         if self.options.table:
             schema, _, name = self.options.table.rpartition(".")
             return sa.table(name, *cols, schema=schema or None)
-        return sa.text(self.options.query or "").columns(*cols).subquery("q")
+        return sa.text(self._query).columns(*cols).subquery("q")
 
     def _statement(self, chunk: dict[str, Any] | None) -> sa.Select[Any]:
         src = self._from
@@ -368,8 +374,7 @@ class SqlSource(Source):
         cursor = self.options.cursor_field
         if not (self.options.incremental and cursor):
             return stmt
-        if cursor not in src.c:
-            self._require(cursor, "cursor_field")
+        self._require(cursor, "cursor_field", columns)
         col = src.c[cursor]
         typed = next(c for c in columns if c.name == cursor)
         naive = self.dialect in ("mysql", "sqlite") or getattr(typed.type, "tz", None) is None

@@ -202,12 +202,12 @@ def mysql_needs_sample(d: Any, flags: int) -> bool:
 # -- SQLite and the rest: from reflected SQLAlchemy types ----------------------------------------
 
 
-def sa_column(name: str, sa_type: Any, dialect: str) -> SqlColumn:
+def sa_column(name: str, sa_type: Any, dialect: str, dialect_impl: Any = None) -> SqlColumn:
     """A column typed from its reflected SQLAlchemy type (SQLite, SQL Server and other dialects)."""
     import sqlalchemy as sa
 
     typ = arrow_from_sqlalchemy(sa_type)
-    sql_type = sql_type_name(sa_type)
+    sql_type = sql_type_name(sa_type, dialect_impl)
     note, kind = None, "plain"
     if isinstance(sa_type, sa.JSON):
         kind = "json"

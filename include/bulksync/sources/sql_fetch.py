@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import decimal
+import gc
 import io
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -61,9 +61,10 @@ def pg_copy_batches(
 ) -> Iterator[pa.RecordBatch]:
     """Stream ``sql`` (a SELECT) through COPY on a psycopg connection as batches of the columns' types."""
     schema = pa.schema([c.field for c in columns])
-    parse_types = {c.name: (pa.string() if c.kind == "hex" else c.type) for c in columns}
+    as_text = {c.name for c in columns if c.kind == "hex" or isinstance(c.type, pa.Decimal256Type)}
+    parse_types = {c.name: (pa.string() if c.name in as_text else c.type) for c in columns}
     names = [c.name for c in columns]
-    read = pacsv.ReadOptions(column_names=names, block_size=4 << 20, use_threads=True)
+    read = pacsv.ReadOptions(column_names=names, block_size=16 << 20, use_threads=True)
     parse = pacsv.ParseOptions(newlines_in_values=True)
     convert = pacsv.ConvertOptions(
         column_types=parse_types,
@@ -81,7 +82,7 @@ def pg_copy_batches(
             reader = pacsv.open_csv(stream, read_options=read, parse_options=parse, convert_options=convert)
             for batch in reader:
                 arrays = [
-                    _hex_to_binary(batch.column(i)) if c.kind == "hex" else batch.column(i)
+                    _finish(batch.column(i), c, problem) if c.name in as_text else batch.column(i)
                     for i, c in enumerate(columns)
                 ]
                 yield from pa.Table.from_arrays(arrays, schema=schema).to_batches(max_chunksize=batch_size)
@@ -100,6 +101,21 @@ def _csv_problem(exc: Exception, columns: list[SqlColumn], problem: Problem) -> 
         return problem(columns[0], None, f"cannot be read: {exc}")
     col = columns[int(m[1])]
     return problem(col, m[2], f"does not fit {col.type}")
+
+
+def _finish(arr: pa.Array, col: SqlColumn, problem: Problem) -> pa.Array:
+    """Columns pyarrow's CSV reader cannot convert itself: bytea hex text, decimal256."""
+    if col.kind == "hex":
+        return _hex_to_binary(arr)
+    try:
+        return arr.cast(col.type)
+    except pa.ArrowInvalid:
+        for value in arr.to_pylist():
+            try:
+                pa.array([value]).cast(col.type)
+            except pa.ArrowInvalid:
+                raise problem(col, value, f"does not fit {col.type}") from None
+        raise
 
 
 def _hex_to_binary(arr: pa.Array) -> pa.Array:
@@ -134,8 +150,8 @@ def dbapi_cursor(raw: Any) -> Iterator[Any]:
         from pymysql.cursors import SSCursor as PySSCursor
 
         decoders = raw.decoders
-        text = (P.NEWDECIMAL, P.DECIMAL, P.DATETIME, P.TIMESTAMP, P.DATE, P.NEWDATE, P.TIME)
-        raw.decoders = {**decoders, **dict.fromkeys(text, str)}
+        as_text = (P.NEWDECIMAL, P.DECIMAL, P.DATETIME, P.TIMESTAMP, P.DATE, P.NEWDATE, P.TIME)
+        raw.decoders = {**decoders, **dict.fromkeys(as_text, str)}
         cur = raw.cursor(PySSCursor)
         try:
             yield cur
@@ -158,14 +174,30 @@ def dbapi_batches(
     """Fetch an executed cursor ``batch_size`` rows at a time; yield each batch and the rows before it."""
     schema = pa.schema([c.field for c in columns])
     offset = 0
-    while rows := cur.fetchmany(batch_size):
-        values = list(zip(*rows, strict=True))
-        arrays = [to_arrow(list(v), c, offset, problem) for v, c in zip(values, columns, strict=True)]
+    while True:
+        with no_gc():  # a batch is millions of short-lived tuples: the cyclic GC would only rescan the heap
+            rows = cur.fetchmany(batch_size)
+            if not rows:
+                return
+            arrays = [to_arrow(v, c, offset, problem) for v, c in zip(zip(*rows, strict=True), columns, strict=True)]
+            del rows
         yield pa.RecordBatch.from_arrays(arrays, schema=schema), offset
-        offset += len(rows)
+        offset += len(arrays[0]) if arrays else 0
 
 
-def to_arrow(values: list[Any], col: SqlColumn, offset: int, problem: Problem) -> pa.Array:
+@contextlib.contextmanager
+def no_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector (reference counting still frees everything)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def to_arrow(values: Sequence[Any], col: SqlColumn, offset: int, problem: Problem) -> pa.Array:
     """One column's driver values as ``col.type``, exactly; a value that does not fit raises via ``problem``."""
     try:
         return _convert(values, col, offset, problem)
@@ -174,7 +206,7 @@ def to_arrow(values: list[Any], col: SqlColumn, offset: int, problem: Problem) -
         raise problem(col, bad, f"does not fit {col.type} (row {offset + i + 1} of this extract)") from None
 
 
-def _convert(values: list[Any], col: SqlColumn, offset: int, problem: Problem) -> pa.Array:
+def _convert(values: Sequence[Any], col: SqlColumn, offset: int, problem: Problem) -> pa.Array:
     typ = col.type
     if col.kind == "text":
         try:
@@ -192,7 +224,7 @@ def _convert(values: list[Any], col: SqlColumn, offset: int, problem: Problem) -
         arr = pa.array(values)
         if pa.types.is_boolean(arr.type) or pa.types.is_null(arr.type):
             return arr.cast(pa.bool_())
-        bad = pc.invert(pc.fill_null(pc.is_in(arr, pa.array([0, 1], arr.type)), True))
+        bad = pc.and_(pc.is_valid(arr), pc.invert(pc.is_in(arr, pa.array([0, 1], arr.type))))
         if pc.any(bad).as_py():
             i = pc.index(bad, True).as_py()
             raise problem(col, values[i], f"is not 0 or 1 (row {offset + i + 1} of this extract)")
@@ -203,20 +235,25 @@ def _convert(values: list[Any], col: SqlColumn, offset: int, problem: Problem) -
         try:
             return pa.array(values, typ)  # Decimal / datetime objects
         except (pa.ArrowInvalid, pa.ArrowTypeError):  # text (MySQL, SQLite) or floats (SQLite NUMERIC)
-            scale = typ.scale if pa.types.is_decimal(typ) else None
-            return _from_text(pa.array([_text(v, scale) for v in values], pa.string()), typ)
+            pass
+        try:
+            inferred = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed kinds in one SQLite column: each as text
+            inferred = pa.array([_text(v) for v in values], pa.string())
+        if pa.types.is_string(inferred.type):
+            return _from_text(inferred, typ)
+        if pa.types.is_decimal(typ) and (pa.types.is_floating(inferred.type) or pa.types.is_integer(inferred.type)):
+            return inferred.cast(typ)  # rounded to the scale, as SQLAlchemy reads SQLite's REAL numerics
+        return inferred.cast(typ)
     return pa.array(values, typ)
 
 
-def _text(v: Any, scale: int | None = None) -> str | None:
-    """A driver value as text; a float bound for a decimal of ``scale`` is rounded to it (SQLite stores
-    NUMERIC(p,s) values as REAL, as SQLAlchemy's own reading of them rounds)."""
+def _text(v: Any) -> str | None:
+    """A driver value as text (bytes as UTF-8)."""
     if v is None or isinstance(v, str):
         return v
     if isinstance(v, bytes):
         return v.decode("utf-8")
-    if isinstance(v, float) and scale is not None:
-        return str(decimal.Decimal(repr(v)).quantize(decimal.Decimal(1).scaleb(-scale)))
     return str(v)
 
 
@@ -258,7 +295,7 @@ def _time_of_day(v: Any, col: SqlColumn, problem: Problem) -> dt.time | None:
     return dt.time(seconds // 3600, seconds // 60 % 60, seconds % 60, us)
 
 
-def _first_bad(values: list[Any], col: SqlColumn) -> tuple[int, Any]:
+def _first_bad(values: Sequence[Any], col: SqlColumn) -> tuple[int, Any]:
     for i, v in enumerate(values):
         try:
             _convert([v], col, 0, _raise)

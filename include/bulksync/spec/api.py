@@ -9,15 +9,18 @@ before validation, so every error names the field of the resolved options. See d
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from bulksync.spec.columns import TypeName
 from bulksync.spec.common import Identifier, StrictModel
 
+_SECRET_PARAMS = {"api_key", "apikey", "hapikey", "access_token", "client_secret", "password", "secret", "token"}
 _PATH = re.compile(r"^(\$\.?)?[^\s]*$")
-TimeFormat = Literal["iso8601", "iso8601_ms", "iso8601_s", "epoch_s", "epoch_ms", "odata_v4", "odata_v2", "date"]
+TimeFormat = Literal[
+    "iso8601", "iso8601_ms", "iso8601_s", "epoch_s", "epoch_ms", "odata_v4", "odata_v2", "date", "sql_datetime"
+]
 """How a window bound is written into a request (see :mod:`bulksync.sources.api.window`)."""
 
 
@@ -64,14 +67,26 @@ class Endpoint(StrictModel):
             raise ValueError(f"header {bad[0]!r} holds credentials: put them in the Airflow connection, not the spec")
         return v
 
+    @field_validator("params")
+    @classmethod
+    def _no_secret_params(cls, v: dict[str, Any]) -> dict[str, Any]:
+        bad = [k for k in v if k.lower().replace("-", "_") in _SECRET_PARAMS]
+        if bad:
+            raise ValueError(
+                f"query parameter {bad[0]!r} holds credentials: put the key in the Airflow connection "
+                "(auth_kind api_key with api_key_param), not the spec"
+            )
+        return v
+
 
 class Records(StrictModel):
     """Where the records are and what they become."""
 
     path: str = Field("", description="Dotted path of the record list in a page ('' when the body is the list).")
-    columns: list[ApiColumn] | Literal["infer"] = Field(
-        description="Declared columns, or 'infer' (profile the first pages; see `bulksync api try`)."
-    )
+    columns: Annotated[
+        Annotated[list[ApiColumn], Tag("list")] | Annotated[Literal["infer"], Tag("infer")],
+        Discriminator(lambda v: "infer" if v == "infer" else "list"),
+    ] = Field(description="Declared columns, or 'infer' (profile the first pages; see `bulksync api try`).")
     missing_is_empty: bool = Field(
         False, description="A page without the records member is an empty page (else an error naming the path)."
     )
@@ -151,6 +166,12 @@ class Window(StrictModel):
     endpoint: Endpoint | None = Field(None, description="The request of a window when it differs (HubSpot search).")
     paginate: Paginate | None = Field(None, description="Paging of the window's request when it differs.")
     min_slice_seconds: float = Field(1.0, gt=0, description="Refuse to split a window below this width.")
+    requests_per_second: float | None = Field(
+        None,
+        gt=0,
+        description="Client-side budget of the window's requests when the API limits them more "
+        "tightly than the others (HubSpot search: 5 a second).",
+    )
 
 
 class Parent(StrictModel):
@@ -213,7 +234,6 @@ class Limits(StrictModel):
     breaker_failures: int = Field(
         20, ge=1, description="Open the circuit breaker after this many failed requests in a row (across retries)."
     )
-    pool_slots: int = Field(4, ge=1, le=128, description="Slots of the Airflow pool api__{conn_id}.")
 
 
 class Hooks(StrictModel):

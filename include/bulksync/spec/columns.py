@@ -63,3 +63,8 @@ class ColumnSpec(StrictModel):
     type: TypeName
     nullable: bool = True
     format: str | None = Field(None, description="strptime format for date/timestamp columns.")
+    header: str | None = Field(
+        None,
+        description="CSV: the column's name in the file's header line when it is not an identifier "
+        "('Contact Phone Number'); the header check compares with it, the data keeps 'name'.",
+    )

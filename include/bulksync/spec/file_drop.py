@@ -92,6 +92,11 @@ class CsvDialectSpec(StrictModel):
     check_header: bool = Field(True, description="Compare the header line with the declared column names.")
     null_values: list[str] = Field(default_factory=lambda: [""])
     detect: bool = Field(False, description="Detect delimiter and quote per file from a sample (csv.Sniffer).")
+    lenient_quotes: bool = Field(
+        False,
+        description="Read malformed quoting as pyarrow does (text after a closing quote appended, blanks kept) "
+        "instead of rejecting the file with the line.",
+    )
 
 
 class FixedWidthColumn(ColumnSpec):

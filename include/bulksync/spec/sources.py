@@ -66,6 +66,11 @@ class CsvOptions(StrictModel):
     primary_key: list[Identifier] = Field(default_factory=list)
     allow_missing: bool = Field(False, description="Succeed with zero rows when no file matches.")
     block_size_mb: int = Field(4, ge=1, le=512, description="pyarrow read block: memory per reader thread.")
+    lenient_quotes: bool = Field(
+        False,
+        description="Read malformed quoting as pyarrow does (text after a closing quote appended, blanks kept) "
+        "instead of rejecting the file with the line.",
+    )
 
     @model_validator(mode="after")
     def _unique_columns(self) -> CsvOptions:

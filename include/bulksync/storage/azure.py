@@ -130,6 +130,30 @@ def azure_filesystem(conn_id: str) -> Any:
     return AzureBlobFileSystem(**filesystem_options(conn))
 
 
+def access_error(
+    exc: BaseException, conn_id: str, container: str, account: str | None = None
+) -> StorageAccessError | None:
+    """The :class:`StorageAccessError` of an SDK error that is a refusal of the credentials (HTTP 401 / 403),
+    naming account, container and connection, never the secret; ``None`` for any other error."""
+    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
+
+    if not isinstance(exc, HttpResponseError):
+        return None
+    if not isinstance(exc, ClientAuthenticationError) and exc.status_code not in (401, 403):
+        return None
+    if account is None:
+        try:
+            account = account_name_of(get_connection(conn_id))
+        except Exception:  # noqa: BLE001 - the message still names the connection
+            account = "?"
+    code = getattr(getattr(exc, "error_code", None), "value", None) or getattr(exc, "error_code", None)
+    return StorageAccessError(
+        f"storage account {account!r} refused the credentials of Airflow connection {conn_id!r} for container "
+        f"{container!r} (HTTP {exc.status_code} {code or 'authentication failed'}); check the connection's key, "
+        "SAS token or service principal and that it may read, write and list blobs in the container"
+    )
+
+
 _checked: set[tuple[str, str]] = set()
 
 
@@ -167,14 +191,10 @@ def check_container(conn_id: str, container: str) -> None:
             "create it or fix the container in the spec's path"
         ) from None
     except (ClientAuthenticationError, HttpResponseError) as exc:
-        if not isinstance(exc, ClientAuthenticationError) and exc.status_code not in (401, 403):
+        refused = access_error(exc, conn_id, container, account)
+        if refused is None:
             raise
-        code = getattr(getattr(exc, "error_code", None), "value", None) or getattr(exc, "error_code", None)
-        raise StorageAccessError(
-            f"storage account {account!r} refused the credentials of Airflow connection {conn_id!r} for container "
-            f"{container!r} (HTTP {exc.status_code} {code or 'authentication failed'}); check the connection's key, "
-            "SAS token or service principal and that it may read, write and list blobs in the container"
-        ) from None
+        raise refused from None
     except (ServiceRequestError, ValueError) as exc:
         raise SourceConnectionError(
             f"cannot reach storage account {account!r} of Airflow connection {conn_id!r} ({type(exc).__name__})"

@@ -3,6 +3,10 @@ commit them.
 
 A partition folder counts only while it holds ``_SUCCESS``; the marker is a small JSON document
 listing the folder's data files (name, rows, bytes), the run and the intervals they came from.
+
+To read a lake table with that guarantee, use :func:`committed_dataset` (a lazy, streaming
+``pyarrow.dataset`` of exactly the files the markers list) or :func:`read_committed`; see
+docs/azure.md, "Reading the lake", for what readers that ignore the markers see.
 """
 
 from __future__ import annotations
@@ -110,6 +114,43 @@ def committed_partitions(table: Location) -> dict[str, dict[str, Any]]:
         if marker is not None:
             out[rel] = marker
     return out
+
+
+def committed_dataset(table: Location | str, conn_id: str | None = None) -> Any:
+    """A ``pyarrow.dataset.Dataset`` of the committed files of a lake table, Hive partition columns included.
+
+    Only the files the ``_SUCCESS`` markers list are in it: a folder being committed, or left by a
+    killed commit, is absent. Nothing is read until the dataset is scanned, so filters and column
+    selections push down and batches stream (``dataset.to_batches()``).
+
+    Args:
+        table: the lake table folder (``abfs://container/path/table`` with ``conn_id``, a local path, or a
+            :class:`~bulksync.storage.location.Location`).
+        conn_id: the Airflow ``wasb`` connection of an Azure URL.
+
+    Returns:
+        the dataset, or ``None`` when no partition is committed.
+    """
+    import pyarrow.dataset as ds
+
+    from bulksync.storage.location import open_location
+
+    loc = open_location(table, conn_id) if isinstance(table, str) else table
+    files = [
+        loc.child(rel, str(f["name"])).path
+        for rel, marker in sorted(committed_partitions(loc).items())
+        for f in marker["files"]
+    ]
+    if not files:
+        return None
+    fs = None if loc.is_local else loc.fs
+    return ds.dataset(
+        files,
+        filesystem=fs,
+        format="parquet",
+        partitioning=ds.partitioning(flavor="hive"),
+        partition_base_dir=loc.path,
+    )
 
 
 def read_committed(table: Location) -> pa.Table | None:

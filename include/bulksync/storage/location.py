@@ -5,6 +5,12 @@ give a :class:`Location` whose :meth:`child` builds sub-folders; reads and write
 ``fs`` (``fsspec.AbstractFileSystem``). URLs: ``abfs://`` / ``abfss://`` / ``az://container/prefix``
 and ``wasb://container@account.blob.core.windows.net/prefix`` (``wasbs://`` too); anything else is
 a local path.
+
+Every stage's first access to an Azure location goes through one check of the connection and the
+container (:func:`~bulksync.storage.azure.check_container_once`, in :func:`open_location`), and the
+operations of :class:`Location` turn a refusal of the credentials later on (a key rotated while a
+run is under way) into the same :class:`~bulksync.errors.StorageAccessError`, naming the storage
+account, the container and the connection, never the secret.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import contextlib
 import os
 import posixpath
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -54,6 +61,22 @@ class Location:
     url: str
     conn_id: str | None = None
 
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Turn a refusal of an Azure connection's credentials into a :class:`StorageAccessError`."""
+        if self.is_local or not self.conn_id:
+            yield
+            return
+        try:
+            yield
+        except Exception as exc:
+            from bulksync.storage.azure import access_error
+
+            refused = access_error(exc, self.conn_id, self.path.split("/", 1)[0])
+            if refused is None:
+                raise
+            raise refused from None
+
     @property
     def is_local(self) -> bool:
         """True on the local filesystem (where atomic folder renames and hard links exist)."""
@@ -77,7 +100,8 @@ class Location:
 
     def exists(self) -> bool:
         """True when a file or a folder (a prefix holding blobs) exists here."""
-        return bool(self.fs.exists(self.path))
+        with self._errors():
+            return bool(self.fs.exists(self.path))
 
     def read_text(self) -> str:
         """The file's text (UTF-8).
@@ -85,14 +109,15 @@ class Location:
         Raises:
             FileNotFoundError: no such file.
         """
-        with self.fs.open(self.path, "rb") as f:
+        with self._errors(), self.fs.open(self.path, "rb") as f:
             return bytes(f.read()).decode("utf-8")
 
     def write_text(self, text: str) -> None:
         """Write a small file in one piece: one blob upload on object stores, a temporary file
         renamed into place locally (so a reader sees the old or the new content, never a part)."""
         if not self.is_local:
-            self.fs.pipe_file(self.path, text.encode("utf-8"))
+            with self._errors():
+                self.fs.pipe_file(self.path, text.encode("utf-8"))
             return
         parent = posixpath.dirname(self.path)
         os.makedirs(parent, exist_ok=True)
@@ -108,11 +133,12 @@ class Location:
 
     def size(self) -> int:
         """Bytes of the file."""
-        return int(self.fs.size(self.path))
+        with self._errors():
+            return int(self.fs.size(self.path))
 
     def remove(self) -> None:
         """Delete the file or folder (recursively); a missing one is fine."""
-        with contextlib.suppress(FileNotFoundError):
+        with self._errors(), contextlib.suppress(FileNotFoundError):
             self.fs.rm(self.path, recursive=True)
 
     def refresh(self) -> None:
@@ -123,7 +149,8 @@ class Location:
         """Names of the direct children (files and sub-folders); empty when the folder is missing."""
         self.refresh()
         try:
-            entries = self.fs.ls(self.path, detail=False)
+            with self._errors():
+                entries = self.fs.ls(self.path, detail=False)
         except FileNotFoundError:
             return []
         return sorted({posixpath.basename(str(e).rstrip("/")) for e in entries})
@@ -147,8 +174,9 @@ def open_location(url: str, conn_id: str | None = None) -> Location:
         )
     if not conn_id:
         raise ConfigurationError(f"{url} needs conn_id: the Airflow connection (type wasb) of the storage account")
-    from bulksync.storage.azure import azure_filesystem
+    from bulksync.storage.azure import azure_filesystem, check_container_once
 
     container, prefix = split_azure_url(url)
+    check_container_once(conn_id, container)  # the first access of a stage: credentials and container checked
     path = f"{container}/{prefix}" if prefix else container
     return Location(azure_filesystem(conn_id), path, f"abfs://{path}", conn_id)

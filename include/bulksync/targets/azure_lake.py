@@ -6,13 +6,25 @@ Layout of ``{path}/{table}/``::
     region=EU/day=2026-01-01/_SUCCESS      the commit marker: lists the folder's files, written last
     _intervals/{interval}.json             which partitions an interval wrote (for its reruns)
     _tmp/{interval}-{attempt}/...          files being written (readers ignore ``_`` folders)
+    _locks/{interval}.lock, _commit.lock   one load per interval, one commit per table at a time
 
-A load streams the batches into per-partition Parquet files under ``_tmp/`` (at most one row group
-buffered per open partition file), then commits partition by partition: remove the folder's
-marker, copy the new files in, delete what they replace (``append``: the same interval's files of
-earlier attempts; ``replace_partition``: all earlier files of the folder), write the marker. A
-folder without ``_SUCCESS`` does not count; a kill at any point leaves every folder committed
-(old or new content) or marker-less, and rerunning the interval commits it.
+A load takes its interval's lock (a second load of the interval waits, then refuses), removes the
+``_tmp/`` folders of killed attempts, streams the batches into per-partition Parquet files under
+``_tmp/`` (at most one row group buffered per open partition file), then, holding the table's
+commit lock, commits partition by partition **delete-then-copy**: remove the folder's marker,
+delete the files the new ones replace (``append``: the same interval's files of earlier attempts;
+``replace_partition``: every earlier file of the folder), copy the new files in, write the marker.
+
+What readers get (docs/azure.md, "Reading the lake"):
+
+* readers that honour the markers — :func:`bulksync.storage.hive.committed_dataset` (a
+  ``pyarrow.dataset`` of the listed files), :func:`~bulksync.storage.hive.read_committed`, or any
+  engine given the files ``_SUCCESS`` lists — see committed data only: a folder being committed,
+  or left by a killed commit, is absent until its interval's rerun commits it;
+* plain readers that ignore ``_SUCCESS`` (``pyarrow.dataset(partitioning="hive")``, Spark, DuckDB,
+  Synapse) never see two versions of an interval's rows at once, so never duplicates; while a commit
+  runs, and after a killed commit until the rerun, a folder may lack some or all of the interval's
+  rows. Blob storage has no atomic multi-file switch a plain reader would honour.
 """
 
 from __future__ import annotations
@@ -32,12 +44,14 @@ from bulksync.errors import TargetSchemaError
 from bulksync.staging.partition import Window
 from bulksync.storage.hive import SUCCESS, read_marker, split_by_partition, write_marker
 from bulksync.storage.location import Location, open_location, split_azure_url
+from bulksync.storage.lock import StorageLock
 from bulksync.targets.base import BatchSource, LoadResult, Target
 
 log = logging.getLogger(__name__)
 
 TMP = "_tmp"
 INTERVALS = "_intervals"
+LOCKS = "_locks"
 WRITE_BLOCK = 4 << 20  # bytes per uploaded block: what one open file buffers besides its row group
 
 
@@ -152,20 +166,23 @@ class AzureLakeTarget(Target):
             raise TargetSchemaError(f"lake table {self.spec.table}: every column is a partition column; keep one out")
         table = self.root()
         interval, attempt = window.key, uuid.uuid4().hex[:8]
-        tmp = table.child(TMP, f"{interval}-{attempt}")
-        data_schema = pa.schema([f for f in schema if f.name not in cols])
-        files = _PartitionFiles(tmp, data_schema, f"part-{interval}-{attempt}", self.spec)
-        try:
-            for batch in batches():
-                for folder, rows in split_by_partition(batch, cols):
-                    files.write(folder, rows)
-            written = files.close_all()
-            deleted = self._commit(table, tmp, written, interval, attempt, run_id)
-        except BaseException:
-            files.abort()
+        with StorageLock(table.child(LOCKS, f"{interval}.lock"), f"the load of interval {interval} into {table.url}"):
+            self._clean_tmp(table, interval)
+            tmp = table.child(TMP, f"{interval}-{attempt}")
+            data_schema = pa.schema([f for f in schema if f.name not in cols])
+            files = _PartitionFiles(tmp, data_schema, f"part-{interval}-{attempt}", self.spec)
+            try:
+                for batch in batches():
+                    for folder, rows in split_by_partition(batch, cols):
+                        files.write(folder, rows)
+                written = files.close_all()
+                with StorageLock(table.child(LOCKS, "_commit.lock"), f"the commit of {table.url}"):
+                    deleted = self._commit(table, tmp, written, interval, attempt, run_id)
+            except BaseException:
+                files.abort()
+                tmp.remove()
+                raise
             tmp.remove()
-            raise
-        tmp.remove()
         log.info(
             "lake %s (%s): %d rows in %d files into %d partitions, %d rows replaced",
             table.url,
@@ -184,6 +201,31 @@ class AzureLakeTarget(Target):
             deleted=deleted,
             duration_seconds=time.monotonic() - started,
         )
+
+    @staticmethod
+    def _clean_tmp(table: Location, interval: str) -> None:
+        """Remove ``_tmp/`` folders of killed attempts: this interval's (its lock is ours), and another
+        interval's when nobody holds that interval's lock."""
+        stale: dict[str, list[str]] = {}
+        for name in table.child(TMP).list_names():
+            other = name.rsplit("-", 1)[0]
+            stale.setdefault(other, []).append(name)
+        removed = 0
+        for other, names in stale.items():
+            lock = None
+            if other != interval:
+                lock = StorageLock(table.child(LOCKS, f"{other}.lock"), f"interval {other}")
+                if not lock.acquire(wait=False):
+                    continue  # a live load of that interval is writing them
+            try:
+                for name in names:
+                    table.child(TMP, name).remove()
+                    removed += 1
+            finally:
+                if lock is not None:
+                    lock.release()
+        if removed:
+            log.info("lake %s: removed %d temporary folder(s) of killed loads under %s/", table.url, removed, TMP)
 
     # -- the commit ------------------------------------------------------------------------
 
@@ -239,8 +281,8 @@ class AzureLakeTarget(Target):
         final_names = {str(f["name"]) for f in final}
         if marker is not None:
             part.child(SUCCESS).remove()  # from here until the new marker, the folder does not count
-        for f in new:
-            self._place(tmp.child(folder, f["name"]), part.child(f["name"]), int(f["bytes"]))
+        # delete-then-copy: what the new files replace goes first, so a reader ignoring the marker
+        # never sees two versions of an interval's rows side by side
         replaced = 0
         known = {str(f["name"]) for f in before} | set(committed)
         for name in part.list_names():
@@ -249,6 +291,8 @@ class AzureLakeTarget(Target):
             if name.startswith(own) or name in known:
                 part.child(name).remove()
                 replaced += committed.get(name, 0)
+        for f in new:
+            self._place(tmp.child(folder, f["name"]), part.child(f["name"]), int(f["bytes"]))
         if final:
             write_marker(part, final, run_id=run_id, intervals=sorted({_interval_of(str(f["name"])) for f in final}))
         log.info(

@@ -30,7 +30,9 @@ def standin(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Callabl
     monkeypatch.setenv("BULKSYNC_TOKEN_DIR", str(tmp_path / "tokens"))
 
     def start(name: str, conn_id: str | None = None, faults: dict[str, Any] | None = None, **config: Any) -> StandIn:
-        cfg = StandInConfig(workdir=tmp_path / f"standin-{name}-{len(started)}", faults=FaultSettings(**(faults or {})), **config)
+        cfg = StandInConfig(
+            workdir=tmp_path / f"standin-{name}-{len(started)}", faults=FaultSettings(**(faults or {})), **config
+        )
         s = standin_class(name)(cfg).start()
         started.append(s)
         monkeypatch.setenv(f"AIRFLOW_CONN_{(conn_id or name).upper()}", s.connection_json())
@@ -41,7 +43,9 @@ def standin(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Callabl
         s.stop()
 
 
-def api_dataset(name: str, conn_id: str, options: dict[str, Any], target: dict[str, Any] | None = None) -> dict[str, Any]:
+def api_dataset(
+    name: str, conn_id: str, options: dict[str, Any], target: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """A dataset spec with an ``api`` source (and a SQLite-free default target to satisfy the model)."""
     return {
         "name": name,

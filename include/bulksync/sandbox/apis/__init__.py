@@ -13,6 +13,11 @@ STANDINS: dict[str, str] = {
     "hubspot": "bulksync.sandbox.apis.hubspot:HubSpotStandIn",
     "msgraph": "bulksync.sandbox.apis.msgraph:GraphStandIn",
     "stripe": "bulksync.sandbox.apis.stripe:StripeStandIn",
+    "okta": "bulksync.sandbox.apis.okta:OktaStandIn",
+    "dynamics365": "bulksync.sandbox.apis.dynamics365:DataverseStandIn",
+    "sap_odata": "bulksync.sandbox.apis.sap_odata:SapODataStandIn",
+    "netsuite_suiteql": "bulksync.sandbox.apis.netsuite_suiteql:NetSuiteStandIn",
+    "workday_raas": "bulksync.sandbox.apis.workday_raas:WorkdayRaasStandIn",
     "acme_rest": "bulksync.sandbox.apis.acme_rest:AcmeRestStandIn",
 }
 

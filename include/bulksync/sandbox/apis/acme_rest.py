@@ -17,9 +17,12 @@ served by every paging style the engine knows, each as its usual vendor shapes i
 
 Every listing takes ``updated_since`` / ``updated_before`` (ISO 8601, ``[since, before)``). Bad inputs on
 demand through ``options``: ``repeat_token`` (the cursor endpoint repeats page 2's token), ``shift_offset``
-(the offset endpoint's data shifts by one record after the first page), ``bad_record`` (record index → a
-replacement dict), ``nonjson`` / ``html`` (the next endpoint answers plain text / an HTML page with 200).
-Auth: API key in ``X-API-Key``.
+(the offset endpoint's data shifts by one record after the first page; ``gap_offset`` the other way),
+``bad_record`` (record index → a replacement dict), ``nonjson`` / ``html`` (the next endpoint answers
+plain text / an HTML page with 200).
+Auth (option ``auth``): ``api_key`` (``X-API-Key``, default), ``api_key_query`` (``?api_key=``), ``basic``,
+``oauth`` (bearer tokens of ``POST /oauth/token``: client credentials, refresh token, JWT bearer) or ``oauth1``
+(NetSuite-style OAuth 1.0a HMAC-SHA256 with realm ``ACME_SB1``).
 """
 
 from __future__ import annotations
@@ -36,13 +39,14 @@ from starlette.routing import Route
 
 from bulksync.sandbox.apis.common import iso_s
 from bulksync.sandbox.asgi import Query, Row, StandIn, Table
-from bulksync.sandbox.asgi.auth import Unauthorized
+from bulksync.sandbox.asgi.auth import OAuthError, Unauthorized
 
 
 class AcmeRestStandIn(StandIn):
     """Tables ``items`` and ``accounts`` (items i belong to account i // 10)."""
 
     name = "acme_rest"
+    token_paths = ("/oauth/token",)
 
     def build_tables(self) -> dict[str, Table]:
         n = self.count("items")
@@ -103,6 +107,7 @@ class AcmeRestStandIn(StandIn):
 
     def routes(self) -> list[Route]:
         return [
+            Route("/oauth/token", self.token, methods=["POST"]),
             Route("/v1/items/{style}", self.items, methods=["GET"]),
             Route("/odata/{version}/Items", self.odata, methods=["GET"]),
             Route("/graphql", self.graphql, methods=["POST"]),
@@ -111,11 +116,28 @@ class AcmeRestStandIn(StandIn):
         ]
 
     def _check(self, request: Request) -> Response | None:
+        mode = self.config.options.get("auth", "api_key")
+        header = request.headers.get("authorization")
         try:
-            self.auth.check_static(request.headers.get("x-api-key"), self.credentials.api_key)
+            if mode == "api_key":
+                self.auth.check_static(request.headers.get("x-api-key"), self.credentials.api_key)
+            elif mode == "api_key_query":
+                self.auth.check_static(request.query_params.get("api_key"), self.credentials.api_key)
+            elif mode == "basic":
+                self.auth.check_basic(header, self.credentials.username, self.credentials.password)
+            elif mode == "oauth1":
+                self.auth.check_oauth1(request.method, str(request.url), header, "ACME_SB1")
+            else:  # oauth: tokens from /oauth/token
+                self.auth.check_bearer(header)
         except Unauthorized as exc:
-            return self.json({"error": {"code": "unauthorized", "message": f"API key {exc.reason}"}}, 401)
+            return self.json({"error": {"code": "unauthorized", "message": f"credentials {exc.reason}"}}, 401)
         return None
+
+    async def token(self, request: Request) -> Response:
+        try:
+            return self.json(self.auth.grant(await self.form(request), self.basic(request)))
+        except OAuthError as exc:
+            return self.json({"error": exc.error, "error_description": exc.description}, exc.status)
 
     def _view(self, q: Any) -> Any:
         since, before = q.get("updated_since"), q.get("updated_before")
@@ -180,7 +202,9 @@ class AcmeRestStandIn(StandIn):
         if style == "offset":
             off = int(q.get("offset") or 0)
             if opts.get("shift_offset") and off > 0:
-                off -= 1  # a record was deleted before this page: everything moved up by one
+                off -= 1  # a record was inserted before this page: everything moved down by one
+            if opts.get("gap_offset") and off > 0:
+                off += 1  # a record was deleted before this page: everything moved up by one
             rows = view.slice(off, off + limit)
             return self.json({"items": [self.render("items", r) for r in rows], "total": len(view)})
         if style == "page":
@@ -215,7 +239,7 @@ class AcmeRestStandIn(StandIn):
                 {
                     "__metadata": {"uri": f"{self.base_url}/odata/v2/Items('{r['id']}')", "type": "ACME.Item"},
                     **r,
-                    "updated_at": f"/Date({int(dt.datetime.fromisoformat(r['updated_at'].replace('Z', '+00:00')).timestamp() * 1000)})/",
+                    "updated_at": f"/Date({_epoch_ms(r['updated_at'])})/",
                 }
                 for r in rows
             ]
@@ -258,3 +282,7 @@ class AcmeRestStandIn(StandIn):
             return self.error_response(404, "not_found", f"account {acc} does not exist")
         view = self.tables["items"].view(Query(where=lambda r: r["account"] == acc))
         return self.json({"data": [self.render("items", r) for r in view.iter()]})
+
+
+def _epoch_ms(iso: str) -> int:
+    return int(dt.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import re
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlencode
 
 import orjson
@@ -70,7 +70,8 @@ class GraphStandIn(StandIn):
     """Tables ``users``, ``groups``, ``directory_audits``."""
 
     name = "msgraph"
-    docs = DOCS
+    docs: ClassVar[tuple[str, ...]] = DOCS
+    scope = SCOPE
 
     @property
     def tenant(self) -> str:
@@ -112,6 +113,8 @@ class GraphStandIn(StandIn):
             "accountEnabled": i % 11 != 0,
             "businessPhones": [] if i % 3 else [f"+1 425 555 {i % 10_000:04d}"],
             "officeLocation": CITIES[i % len(CITIES)],
+            "preferredLanguage": "en-US" if i % 4 else "de-DE",
+            "lastPasswordChangeDateTime": iso_s(updated - dt.timedelta(days=i % 60)),
         }
 
     def _group(self, i: int) -> Row:
@@ -214,7 +217,7 @@ class GraphStandIn(StandIn):
                 "auth_kind": "msal",
                 "tenant_id": self.tenant,
                 "authority_host": self.base_url,
-                "scope": SCOPE,
+                "scope": self.scope,
                 "verify": str(self.tls.ca_bundle),
             },
         }
@@ -248,7 +251,7 @@ class GraphStandIn(StandIn):
         form = await self.form(request)
         if request.path_params["tenant"] != self.tenant:
             return self.json({"error": "invalid_tenant", "error_description": "AADSTS90002: Tenant not found."}, 400)
-        if form.get("scope", "").split()[:1] != [SCOPE]:
+        if form.get("scope", "").split()[:1] != [self.scope]:
             return self.json(
                 {
                     "error": "invalid_scope",
@@ -292,7 +295,7 @@ class GraphStandIn(StandIn):
         top = min(999, int(q.get("$top") or self.page_size))
         start = end = None
         start_inc = True
-        for field, op, value in _FILTER.findall(q.get("$filter", "")):
+        for _field, op, value in _FILTER.findall(q.get("$filter", "")):
             t = dt.datetime.fromisoformat(value.strip("'").replace("Z", "+00:00"))
             if op.lower() in ("ge", "gt"):
                 start, start_inc = t, op.lower() == "ge"

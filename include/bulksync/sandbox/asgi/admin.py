@@ -6,6 +6,11 @@
 - ``GET  /__admin/tables/{table}``: the ground truth (every row, deleted ones included);
 - ``POST /__admin/tables/{table}`` ``{"id"?: …, "fields": {…}}``: create or change a row (stamped now);
 - ``DELETE /__admin/tables/{table}/{id}`` (``?hard=true`` purges instead of archiving).
+
+A stand-in shapes the answers through :meth:`~bulksync.sandbox.asgi.base.StandIn.admin_error`,
+:meth:`~bulksync.sandbox.asgi.base.StandIn.admin_state` and
+:meth:`~bulksync.sandbox.asgi.base.StandIn.admin_done` (the Salesforce sandbox answers errors the
+Salesforce way and actions with 204), and adds routes of its own after these.
 """
 
 from __future__ import annotations
@@ -23,25 +28,33 @@ if TYPE_CHECKING:
     from bulksync.sandbox.asgi.base import StandIn
 
 
+def admin_guard(standin: StandIn, request: Request) -> Response | None:
+    """The 403 answer unless ``request`` carries the stand-in's admin key."""
+    from bulksync.sandbox.asgi.base import ADMIN_HEADER
+
+    if not secrets.compare_digest(request.headers.get(ADMIN_HEADER, ""), standin.admin_key):
+        return standin.admin_error(403, f"admin endpoints need the {ADMIN_HEADER} header")
+    return None
+
+
+def default_state(standin: StandIn) -> dict[str, Any]:
+    """``GET /__admin/state`` of a stand-in that does not override :meth:`StandIn.admin_state`."""
+    return {
+        **standin.faults.state(),
+        "auth": dict(standin.auth.counts),
+        "tables": {n: len(t.view(_all())) for n, t in standin.tables.items()},
+        "requests_by_path": dict(standin.requests_by_path),
+    }
+
+
 def admin_routes(standin: StandIn) -> list[Route]:
     """The admin routes bound to one stand-in."""
 
     def guard(request: Request) -> Response | None:
-        from bulksync.sandbox.asgi.base import ADMIN_HEADER
-
-        if not secrets.compare_digest(request.headers.get(ADMIN_HEADER, ""), standin.admin_key):
-            return standin.json({"error": f"admin endpoints need the {ADMIN_HEADER} header"}, 403)
-        return None
+        return admin_guard(standin, request)
 
     async def state(request: Request) -> Response:
-        return guard(request) or standin.json(
-            {
-                **standin.faults.state(),
-                "auth": dict(standin.auth.counts),
-                "tables": {n: len(t.view(_all())) for n, t in standin.tables.items()},
-                "requests_by_path": dict(standin.requests_by_path),
-            }
-        )
+        return guard(request) or standin.json(standin.admin_state())
 
     async def faults(request: Request) -> Response:
         if (denied := guard(request)) is not None:
@@ -49,7 +62,7 @@ def admin_routes(standin: StandIn) -> list[Route]:
         try:
             standin.faults.configure(**(await _json(request)))
         except TypeError as exc:
-            return standin.json({"error": str(exc)}, 400)
+            return standin.admin_error(400, str(exc))
         return standin.json(standin.faults.state())
 
     async def faults_clear(request: Request) -> Response:
@@ -59,21 +72,21 @@ def admin_routes(standin: StandIn) -> list[Route]:
         return standin.json(standin.faults.state())
 
     async def expire(request: Request) -> Response:
-        return guard(request) or standin.json({"expired": standin.auth.expire_all()})
+        return guard(request) or standin.admin_done({"expired": standin.auth.expire_all()})
 
     async def clock(request: Request) -> Response:
         if (denied := guard(request)) is not None:
             return denied
         now = (await _json(request)).get("now")
         standin.clock.set(dt.datetime.fromisoformat(now.replace("Z", "+00:00")) if now else None)
-        return standin.json({"now": standin.clock.now()})
+        return standin.admin_done({"now": standin.clock.now()})
 
     async def table(request: Request) -> Response:
         if (denied := guard(request)) is not None:
             return denied
         name = request.path_params["table"]
         if name not in standin.tables:
-            return standin.json({"error": f"no table {name!r}; tables: {sorted(standin.tables)}"}, 404)
+            return standin.admin_error(404, f"no table {name!r}; tables: {sorted(standin.tables)}")
         t = standin.tables[name]
         if request.method == "GET":
             return standin.json([standin.render(name, r) for r in t.rows()])
@@ -88,7 +101,7 @@ def admin_routes(standin: StandIn) -> list[Route]:
         try:
             standin.tables[name].delete(key, standin.clock.now(), hard=request.query_params.get("hard") == "true")
         except KeyError:
-            return standin.json({"error": f"no row {key!r} in {name!r}"}, 404)
+            return standin.admin_error(404, f"no row {key!r} in {name!r}")
         return Response(status_code=204)
 
     return [

@@ -238,7 +238,7 @@ class Authority:
         req.params = signature.collect_parameters(
             uri_query=query, headers={"Authorization": authorization}, exclude_oauth_signature=True, with_realm=False
         )
-        req.signature = oauth.get("oauth_signature", "")
+        req.signature = utils.unescape(oauth.get("oauth_signature", ""))
         if not signature.verify_hmac_sha256(req, c.consumer_secret, c.token_secret):
             raise Unauthorized("invalid")
 

@@ -6,6 +6,14 @@ throw-away CA, the shared :class:`~bulksync.sandbox.asgi.auth.Authority`, fault 
 routes, a movable clock and the admin endpoints under ``/__admin`` (mutate records, move the clock,
 set faults, expire tokens, read the ground truth). It serves in a background thread of the calling
 process (tests, the CLI) on a free port unless one is given.
+
+A vendor whose wire formats go beyond the defaults plugs into hooks rather than replacing pieces:
+:attr:`StandIn.faults_class` (its own fault kinds, answered by :meth:`StandIn.vendor_fault`),
+:meth:`StandIn.build_credentials` / :meth:`StandIn.build_authority` (its token formats on the shared
+token bookkeeping), :meth:`StandIn.fault_exempt` and :meth:`StandIn.precheck` (which requests count
+and when the session is checked), :meth:`StandIn.admin_error` / :meth:`StandIn.admin_state` /
+:meth:`StandIn.admin_done` (the admin answers). The Salesforce sandbox
+(:class:`~bulksync.sandbox.salesforce.server.SalesforceSandbox`) is built that way.
 """
 
 from __future__ import annotations
@@ -85,6 +93,10 @@ class StandIn:
     """Paths exempt from fault injection (token endpoints, discovery documents)."""
     docs: ClassVar[tuple[str, ...]] = ()
     """The vendor documentation pages the stand-in follows."""
+    faults_class: ClassVar[type[Faults]] = Faults
+    """The fault settings and draws (a subclass adds vendor kinds)."""
+    server_header: ClassVar[str | None] = None
+    """The ``Server`` header value (None: uvicorn's own)."""
 
     def __init__(self, config: StandInConfig | None = None) -> None:
         self.config = config or StandInConfig()
@@ -94,17 +106,16 @@ class StandIn:
         self.tls: TlsFiles = make_tls(
             self.workdir / "tls", (self.config.public_host,) if self.config.public_host else ()
         )
-        self.credentials: Credentials = make_credentials(self.workdir)
+        self.credentials: Credentials = self.build_credentials()
         self.admin_key = secrets.token_hex(12)
         self.clock = Clock()
-        self.faults = Faults(self.config.faults)
+        self.faults = self.faults_class(self.config.faults)
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((self.config.host, self.config.port))
+        self._sock.listen(256)  # connections queue from now on: a CLI that announces itself before serving
         self.port = int(self._sock.getsockname()[1])
-        self.auth = Authority(
-            self.credentials, self.config.token_lifetime, self.config.rotate_refresh, audience=self.token_url
-        )
+        self.auth: Authority = self.build_authority()
         self.tables: dict[str, Table] = self.build_tables()
         self.requests_by_path: dict[str, int] = {}
         app = Starlette(routes=[*admin_routes(self), *self.routes()])
@@ -113,6 +124,16 @@ class StandIn:
         self._thread: threading.Thread | None = None
 
     # -- what subclasses provide ----------------------------------------------------------------
+
+    def build_credentials(self) -> Credentials:
+        """The secrets the stand-in accepts (random per start)."""
+        return make_credentials(self.workdir)
+
+    def build_authority(self) -> Authority:
+        """The token issuer and checker (called once :attr:`port` is known)."""
+        return Authority(
+            self.credentials, self.config.token_lifetime, self.config.rotate_refresh, audience=self.token_url
+        )
 
     def build_tables(self) -> dict[str, Table]:
         """The stand-in's tables (generated rows)."""
@@ -127,6 +148,32 @@ class StandIn:
 
         ``kind`` is one of throttle, unavailable, unauthorized, not_found, bad_request."""
         return self.json({"error": kind, "message": message}, status, self.retry_headers(status))
+
+    def fault_exempt(self, path: str) -> bool:
+        """Requests that never get faults nor count: admin and token endpoints by default."""
+        return path.startswith("/__admin") or any(path.startswith(p) for p in self.token_paths)
+
+    async def precheck(self, scope: dict[str, Any]) -> Response | None:
+        """An answer that refuses an API request before its fault draw (none by default)."""
+        return None
+
+    async def vendor_fault(self, kind: str) -> Response | None:
+        """Apply a fault kind of the stand-in's own: the answer to send, or None to serve the request."""
+        raise NotImplementedError(f"{type(self).__name__} draws fault kind {kind!r} but does not apply it")
+
+    def admin_error(self, status: int, message: str) -> Response:
+        """An admin endpoint's error answer."""
+        return self.json({"error": message}, status)
+
+    def admin_state(self) -> dict[str, Any]:
+        """``GET /__admin/state``."""
+        from bulksync.sandbox.asgi.admin import default_state
+
+        return default_state(self)
+
+    def admin_done(self, body: dict[str, Any]) -> Response:
+        """The answer of an admin action (expire tokens, set the clock)."""
+        return self.json(body)
 
     def render(self, table: str, row: Row) -> dict[str, Any]:
         """A row in the vendor's shape (for the ground truth of :meth:`records`)."""
@@ -148,6 +195,12 @@ class StandIn:
     def host_name(self) -> str:
         """The host clients connect to."""
         return self.config.public_host or "127.0.0.1"
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The address the stand-in listens on."""
+        host, port = self._sock.getsockname()[:2]
+        return str(host), int(port)
 
     @property
     def base_url(self) -> str:
@@ -239,7 +292,10 @@ class StandIn:
             lifespan="off",
             http="httptools",
             timeout_keep_alive=30,
+            timeout_graceful_shutdown=1,
             backlog=256,
+            server_header=self.server_header is None,
+            headers=[("Server", self.server_header)] if self.server_header else None,
         )
         self._server = uvicorn.Server(config)
         self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
@@ -266,6 +322,7 @@ class StandIn:
         """Stop serving and remove the temp folder."""
         if self._server is not None:
             self._server.should_exit = True
+            self._server.force_exit = True  # do not wait for clients' idle keep-alive connections
         if self._thread is not None:
             self._thread.join(timeout=10)
         self._sock.close()

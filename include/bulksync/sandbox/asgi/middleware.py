@@ -35,20 +35,27 @@ def quiet_injected_faults() -> None:
 
 
 class FaultMiddleware:
-    """Draws a fault for each API request (not admin, not token endpoints) and applies it."""
+    """Draws a fault for each API request (not admin, not token endpoints) and applies it.
+
+    A request the stand-in's :meth:`~bulksync.sandbox.asgi.base.StandIn.precheck` refuses (a vendor
+    that checks the session before counting a request) is answered without a draw. Kinds outside
+    :data:`~bulksync.sandbox.asgi.faults.KINDS` go to the stand-in's
+    :meth:`~bulksync.sandbox.asgi.base.StandIn.vendor_fault`.
+    """
 
     def __init__(self, app: Any, standin: StandIn) -> None:
         self.app, self.standin = app, standin
 
-    def _exempt(self, path: str) -> bool:
-        return path.startswith("/__admin") or any(path.startswith(p) for p in self.standin.token_paths)
-
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or self._exempt(scope["path"]):
+        if scope["type"] != "http" or self.standin.fault_exempt(scope["path"]):
             await self.app(scope, receive, send)
             return
         s = self.standin
         s.requests_by_path[scope["path"]] = s.requests_by_path.get(scope["path"], 0) + 1
+        refused = await s.precheck(scope)
+        if refused is not None:
+            await refused(scope, receive, send)
+            return
         fault = s.faults.draw()
         if s.faults.settings.latency:
             await asyncio.sleep(s.faults.settings.latency)
@@ -63,10 +70,30 @@ class FaultMiddleware:
             raise InjectedFault("connection reset by the fault injector")
         elif fault == "truncate":
             await self.app(scope, receive, _truncating(send))
-        else:
+        elif fault == "drop":
+            drop_connection(send)
+        elif fault == "expire" or fault is None:
             if fault == "expire":
                 s.auth.expire_all()
             await self.app(scope, receive, send)
+        else:
+            answer = await s.vendor_fault(fault)
+            await (answer or self.app)(scope, receive, send)
+
+
+def drop_connection(send: Any) -> None:
+    """Close the client's connection before any byte of an answer (uvicorn's HTTP protocols).
+
+    ASGI has no message for "close without answering" (an app that raises before answering gets a
+    500), so this reaches the protocol's transport behind ``send`` (uvicorn's request cycle) and
+    aborts it; the cycle is marked disconnected so uvicorn sends nothing after it.
+    """
+    cycle = getattr(send, "__self__", None)
+    transport = getattr(cycle, "transport", None)
+    if transport is None:
+        raise InjectedFault("connection dropped by the fault injector")  # another server: a 500 at least
+    transport.abort()
+    cycle.disconnected = True  # type: ignore[union-attr]
 
 
 def _truncating(send: Any) -> Any:

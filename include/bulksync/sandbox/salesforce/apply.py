@@ -32,6 +32,7 @@ store as one segment.
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -507,7 +508,7 @@ def _fast(fdef: FieldDef, values: pa.Array, picked: np.ndarray) -> pa.Array | No
                 return None
             if t == "int":
                 return pc.cast(numbers, pa.int64())  # a fraction raises ArrowInvalid: per-record path
-            return pc.round(numbers, fdef.scale)
+            return pc.round(numbers, fdef.scale, round_mode="half_up")  # values beyond the scale round half up
         if t == "date":
             return pc.cast(pc.utf8_rtrim(values, characters="Z"), pa.date32())
         if t == "datetime":
@@ -556,7 +557,9 @@ def _convert(fdef: FieldDef, value: str) -> Any:
         number = float(value)
         if number != number or abs(number) >= 10 ** (fdef.precision - fdef.scale if fdef.precision else 18):
             raise OverflowError(value)
-        return round(number, fdef.scale)
+        return float(
+            decimal.Decimal(value.strip()).quantize(decimal.Decimal(1).scaleb(-fdef.scale), decimal.ROUND_HALF_UP)
+        )
     if t == "date":
         return dt.date.fromisoformat(value.strip().removesuffix("Z"))
     if t == "datetime":

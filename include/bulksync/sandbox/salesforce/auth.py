@@ -7,6 +7,11 @@ signed with the connected app's private key (the sandbox writes it to ``jwt-key.
 signature is verified against its certificate), with ``iss`` = client id, ``sub`` = the sandbox
 user name, ``aud`` = the login URL (or ``https://login.salesforce.com`` / ``https://test.salesforce.com``)
 and an ``exp`` in the future.
+
+The token bookkeeping (issued tokens, their expiry, ``expire_all``, the counters of
+``/__admin/state``) is the stand-in framework's :class:`bulksync.sandbox.asgi.auth.Authority`; this
+module adds Salesforce's wire formats: its token response (``instance_url``, ``id``, ``signature``),
+its OAuth error codes and ``INVALID_SESSION_ID``.
 """
 
 from __future__ import annotations
@@ -15,7 +20,6 @@ import base64
 import hashlib
 import hmac
 import secrets
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +29,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from bulksync.sandbox.asgi import auth as framework
 from bulksync.sandbox.salesforce import errors
 from bulksync.sandbox.salesforce.store import SANDBOX_USER
 
@@ -32,16 +37,11 @@ ORG_ID = "00D5J0000008sbXUAQ"
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
 
-@dataclass(frozen=True)
-class Credentials:
+@dataclass
+class Credentials(framework.Credentials):
     """What the sandbox accepts. ``jwt_key`` is the connected app's private key file (PEM)."""
 
-    client_id: str
-    client_secret: str
-    username: str
-    password: str
-    refresh_token: str
-    jwt_key: Path
+    jwt_key: Path = Path("jwt-key.pem")
 
 
 class OAuthError(Exception):
@@ -67,10 +67,14 @@ def make_credentials(folder: Path) -> Credentials:
         password=secrets.token_urlsafe(12),
         refresh_token="5Aep861sandbox" + secrets.token_hex(16),
         jwt_key=path,
+        private_key_file=path,
+        public_key_pem=key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ),
     )
 
 
-class Authority:
+class Authority(framework.Authority):
     """Issues and checks access tokens.
 
     Args:
@@ -83,16 +87,15 @@ class Authority:
     def __init__(
         self, credentials: Credentials, login_url: str, instance_url: str, token_lifetime: float = 7200
     ) -> None:
-        self.credentials = credentials
+        super().__init__(credentials, token_lifetime, audience=login_url)
+        self.credentials: Credentials = credentials
         self.login_url = login_url
         self.instance_url = instance_url
         self.token_lifetime = token_lifetime
-        self.tokens: dict[str, float] = {}
-        self.lock = threading.Lock()
         private = serialization.load_pem_private_key(credentials.jwt_key.read_bytes(), password=None)
         self.jwt_public = private.public_key()
 
-    def grant(self, form: dict[str, str], basic: tuple[str, str] | None) -> dict[str, Any]:
+    def grant(self, form: dict[str, str], basic: tuple[str, str] | None = None) -> dict[str, Any]:
         """Handle one token request; return the token response or raise :class:`OAuthError`."""
         creds = self.credentials
         grant_type = form.get("grant_type", "")
@@ -103,6 +106,7 @@ class Authority:
         elif grant_type == "password":
             self._client(client_id, client_secret)
             if form.get("username") != creds.username or form.get("password") != creds.password:
+                self.counts["rejected"] += 1
                 raise OAuthError("invalid_grant", "authentication failure")
         elif grant_type == "refresh_token":
             if client_id != creds.client_id or (client_secret and client_secret != creds.client_secret):
@@ -117,8 +121,10 @@ class Authority:
 
     def _client(self, client_id: str, client_secret: str) -> None:
         if client_id != self.credentials.client_id:
+            self.counts["rejected"] += 1
             raise OAuthError("invalid_client_id", "client identifier invalid")
         if not hmac.compare_digest(client_secret.encode(), self.credentials.client_secret.encode()):
+            self.counts["rejected"] += 1
             raise OAuthError("invalid_client", "invalid client credentials")
 
     def _jwt(self, assertion: str) -> None:
@@ -147,6 +153,7 @@ class Authority:
         token = f"{ORG_ID[:15]}!AQ8AQ{secrets.token_urlsafe(48)}"
         with self.lock:
             self.tokens[token] = time.monotonic() + self.token_lifetime
+            self.counts["issued"] += 1
         issued_at = str(int(time.time() * 1000))
         identity = f"{self.login_url}/id/{ORG_ID}/{SANDBOX_USER}"
         digest = hmac.new(self.credentials.client_secret.encode(), (identity + issued_at).encode(), hashlib.sha256)
@@ -173,9 +180,6 @@ class Authority:
         with self.lock:
             expiry = self.tokens.get(token.strip())
         if expiry is None or expiry < time.monotonic():
+            with self.lock:
+                self.counts["rejected"] += 1
             raise errors.invalid_session()
-
-    def expire_all(self) -> None:
-        """Make every issued token invalid (clients must re-authenticate)."""
-        with self.lock:
-            self.tokens.clear()

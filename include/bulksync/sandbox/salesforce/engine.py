@@ -99,8 +99,17 @@ def scan(store: Store, query: Query, include_deleted: bool, size: int = 50_000) 
             if table is not None:
                 yield table
 
+    def backwards() -> Iterator[pa.Table]:
+        for start, stop in reversed(p.ranges(size)):
+            table = p.read(start, stop)
+            if table is not None:
+                yield table.take(pa.array(np.arange(table.num_rows - 1, -1, -1)))
+
     source: Iterator[pa.Table] = filtered()
-    if query.order and not p.streamable and [(n, d) for n, d, _ in query.order] != [("Id", False)]:
+    by_id_desc = [(n, d) for n, d, _ in query.order] == [("Id", True)]
+    if by_id_desc and query.limit is not None and not query.offset:
+        source = backwards()  # ORDER BY Id DESC LIMIT n: the primary-key index read from its end
+    elif query.order and not p.streamable and [(n, d) for n, d, _ in query.order] != [("Id", False)]:
         empty = query.obj.arrow_schema.empty_table().select(p.columns)
         whole = pa.concat_tables(list(filtered()) or [empty])
         keys = [

@@ -1,27 +1,44 @@
-"""The HTTPS server and the :class:`SalesforceSandbox` that ties store, auth, jobs and faults together."""
+"""The :class:`SalesforceSandbox`: Salesforce's REST, OAuth and Bulk API 2.0 on the stand-in framework.
+
+The sandbox is a :class:`~bulksync.sandbox.asgi.base.StandIn`: a Starlette app on uvicorn over HTTPS
+with the framework's throw-away CA (:mod:`bulksync.sandbox.asgi.tls`), fault injection
+(:mod:`bulksync.sandbox.asgi.middleware`, with Salesforce's own kinds from
+:mod:`~bulksync.sandbox.salesforce.faults`), token bookkeeping (:mod:`bulksync.sandbox.asgi.auth`,
+with Salesforce's formats from :mod:`~bulksync.sandbox.salesforce.auth`), movable clock and
+``/__admin`` endpoints (:mod:`bulksync.sandbox.asgi.admin`, plus ``validation-rules``). What is
+Salesforce's stays here and in the modules beside it: the record store, SOQL, the REST resources
+(:mod:`~bulksync.sandbox.salesforce.rest`), Bulk query and ingest jobs.
+
+Requests are answered as Salesforce answers them (the bodies and headers the unmodified
+simple_salesforce client relies on): JSON serialised like ``json.dumps``, errors as
+``[{"errorCode", "message"}]``, ``Sforce-Limit-Info`` on every versioned API answer, Bulk results
+streamed from their result file with ``Content-Length`` (never built in memory).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import base64
-import contextlib
 import datetime as dt
 import json
 import logging
-import secrets
-import shutil
-import socket
-import ssl
-import tempfile
-import threading
-import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit
+from typing import Any, ClassVar
+from urllib.parse import parse_qs, quote
 
 import pyarrow as pa
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.responses import Response as HttpResponse
+from starlette.responses import StreamingResponse
+from starlette.routing import Route
 
+from bulksync.sandbox.asgi import ADMIN_HEADER, StandIn, StandInConfig
+from bulksync.sandbox.asgi.admin import admin_guard
+from bulksync.sandbox.asgi.faults import Faults as FrameworkFaults
 from bulksync.sandbox.salesforce import engine, soql
 from bulksync.sandbox.salesforce.auth import Authority, Credentials, OAuthError, make_credentials
 from bulksync.sandbox.salesforce.bulk import JobManager
@@ -32,15 +49,20 @@ from bulksync.sandbox.salesforce.ingest import IngestManager
 from bulksync.sandbox.salesforce.rest import Api, Response
 from bulksync.sandbox.salesforce.schema import find_object
 from bulksync.sandbox.salesforce.store import Store
-from bulksync.sandbox.salesforce.tls import make_tls
+
+__all__ = ["ADMIN_HEADER", "SalesforceSandbox", "SandboxConfig"]
 
 log = logging.getLogger(__name__)
-ADMIN_HEADER = "X-Sandbox-Admin-Key"
+TOKEN_PATH = "/services/oauth2/token"
+JSON_TYPE = "application/json;charset=UTF-8"
+METHODS = ["GET", "POST", "PATCH", "DELETE", "PUT"]
 
 
 @dataclass
-class SandboxConfig:
-    """How to run a sandbox.
+class SandboxConfig(StandInConfig):
+    """How to run a sandbox (the framework's :class:`~bulksync.sandbox.asgi.base.StandInConfig` fields
+    ``port``, ``host``, ``public_host``, ``token_lifetime``, ``workdir``, ``faults``, ``client_cert``, plus
+    Salesforce's).
 
     Attributes:
         port: TCP port (0 picks a free one).
@@ -58,141 +80,16 @@ class SandboxConfig:
         max_upload_bytes: the largest ingest upload accepted (default: Salesforce's 150 MB of base64).
     """
 
-    port: int = 0
-    host: str = "127.0.0.1"
-    public_host: str | None = None
-    records_per_object: int = 1000
-    counts: dict[str, int] = field(default_factory=dict)
-    seed: int = 20260101
     token_lifetime: float = 7200.0
-    job_seconds: float = 0.3
-    workdir: Path | None = None
-    modstamp_end: dt.datetime = DEFAULT_MODSTAMP_END
     faults: FaultSettings = field(default_factory=FaultSettings)
+    records_per_object: int = 1000
+    seed: int = 20260101
+    job_seconds: float = 0.3
+    modstamp_end: dt.datetime = DEFAULT_MODSTAMP_END
     max_upload_bytes: int | None = None
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 64
-    sandbox: SalesforceSandbox
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
-    server_version = "sandbox"
-    sys_version = ""
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s %s", self.client_address[0], format % args)
-
-    def do_GET(self) -> None:
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:
-        self._dispatch("POST")
-
-    def do_PATCH(self) -> None:
-        self._dispatch("PATCH")
-
-    def do_DELETE(self) -> None:
-        self._dispatch("DELETE")
-
-    def do_PUT(self) -> None:
-        self._dispatch("PUT")
-
-    def _dispatch(self, method: str) -> None:
-        sandbox = self.server.sandbox
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        url = urlsplit(self.path)
-        try:
-            if url.path == "/services/oauth2/token" and method == "POST":
-                return self._send(sandbox.token(body, url.query, self.headers.get("Authorization")))
-            if url.path.startswith("/__admin/"):
-                if not secrets.compare_digest(self.headers.get(ADMIN_HEADER, ""), sandbox.admin_key):
-                    raise ApiError(403, "INSUFFICIENT_ACCESS", f"admin endpoints need the {ADMIN_HEADER} header")
-                return self._send(sandbox.admin(method, url.path[len("/__admin/") :], body))
-            if url.path.rstrip("/") == "/services/data":
-                return self._send(Api.versions())
-            if not url.path.startswith("/services/data/v"):
-                raise not_found()
-            sandbox.auth.check(self.headers.get("Authorization"))
-            fault = sandbox.faults.draw()
-            if fault and self._fault(fault):
-                return None
-            version, _, rest = url.path[len("/services/data/v") :].partition("/")
-            response = sandbox.api.handle(method, version, rest, url.query, body, self.headers)
-            self._send(response, limit_info=True, truncate=fault == "truncate")
-        except ApiError as exc:
-            self._send(Response(exc.status, exc.body(), exc.headers), limit_info=True)
-        except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
-            self.close_connection = True
-        except Exception:
-            log.exception("sandbox: %s %s failed", method, self.path)
-            self._send(Response(500, [{"errorCode": "UNKNOWN_EXCEPTION", "message": "An unexpected error occurred"}]))
-        return None
-
-    def _fault(self, fault: str) -> bool:
-        s = self.server.sandbox.faults.settings
-        retry = {"Retry-After": str(s.retry_after)}
-        if fault == "drop":
-            self.close_connection = True
-            with contextlib.suppress(OSError):
-                self.connection.shutdown(socket.SHUT_RDWR)
-            return True
-        if fault == "slow":
-            time.sleep(s.slow_seconds)
-            return False
-        if fault == "truncate":
-            return False  # answered, but cut short by _send
-        error = {
-            "unavailable": ApiError(503, "SERVER_UNAVAILABLE", "Server temporarily unavailable; retry later", retry),
-            "throttle": ApiError(429, "REQUEST_LIMIT_EXCEEDED", "Too many requests; retry later", retry),
-            "limit": ApiError(403, "REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded."),
-            "exhausted": limit_exceeded(),
-        }[fault]
-        self._send(Response(error.status, error.body(), error.headers), limit_info=True)
-        return True
-
-    def _send(self, response: Response, limit_info: bool = False, truncate: bool = False) -> None:
-        body = response.body
-        chunks: Any
-        if body is None:
-            chunks, length = [], 0
-        elif isinstance(body, bytes):
-            chunks, length = [body], len(body)
-        elif response.length is not None:
-            chunks, length = body, response.length
-        else:
-            data = json.dumps(body).encode()
-            chunks, length = [data], len(data)
-        self.send_response(response.status)
-        if length or response.status != 204:
-            self.send_header("Content-Type", response.content_type)
-        self.send_header("Content-Length", str(length))
-        if limit_info:
-            faults = self.server.sandbox.faults
-            self.send_header("Sforce-Limit-Info", f"api-usage={faults.api_used}/{faults.settings.daily_api_max}")
-        for name, value in response.headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        budget = length // 2 if truncate else length
-        for chunk in chunks:
-            if truncate and len(chunk) >= budget:
-                self.wfile.write(chunk[:budget])
-                self.wfile.flush()
-                self.close_connection = True
-                with contextlib.suppress(OSError):
-                    self.connection.shutdown(socket.SHUT_RDWR)
-                return
-            budget -= len(chunk)
-            self.wfile.write(chunk)
-
-
-class SalesforceSandbox:
+class SalesforceSandbox(StandIn):
     """A local Salesforce org: HTTPS REST + Bulk API 2.0 + OAuth over seeded data.
 
     Use as a context manager (``with SalesforceSandbox(config) as sf:``) or call :meth:`start` /
@@ -200,29 +97,112 @@ class SalesforceSandbox:
     :attr:`auth` (tokens), :meth:`set_clock`, :meth:`records`.
     """
 
+    name: ClassVar[str] = "salesforce"
+    token_paths: ClassVar[tuple[str, ...]] = (TOKEN_PATH,)
+    faults_class: ClassVar[type[FrameworkFaults]] = Faults
+    server_header: ClassVar[str | None] = "sandbox"
+    docs: ClassVar[tuple[str, ...]] = (
+        "https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/",
+        "https://developer.salesforce.com/docs/atlas.en-us.api_asynch.meta/api_asynch/",
+        "https://help.salesforce.com/s/articleView?id=sf.remoteaccess_oauth_flows.htm",
+    )
+    config: SandboxConfig
+    credentials: Credentials
+    auth: Authority
+    faults: Faults
+
     def __init__(self, config: SandboxConfig | None = None) -> None:
-        self.config = config or SandboxConfig()
-        self._tmp = None if self.config.workdir else tempfile.mkdtemp(prefix="sf-sandbox-")
-        self.workdir = Path(self.config.workdir or self._tmp or ".")
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.tls = make_tls(self.workdir / "tls", (self.config.public_host,) if self.config.public_host else ())
-        self.credentials: Credentials = make_credentials(self.workdir)
-        self.admin_key = secrets.token_hex(12)
-        self.store = Store(
-            self.config.counts, self.config.seed, self.config.modstamp_end, self.config.records_per_object
-        )
-        self.faults = Faults(self.config.faults)
-        self.jobs = JobManager(self.store, self.workdir, self.faults, self.config.job_seconds)
-        self.ingest = IngestManager(self.store, self.faults, self.config.job_seconds, self.config.max_upload_bytes)
+        super().__init__(config or SandboxConfig())
+        c = self.config
+        self.store = Store(c.counts, c.seed, c.modstamp_end, c.records_per_object)
+        self.store.clock = self.clock.now
+        self.jobs = JobManager(self.store, self.workdir, self.faults, c.job_seconds)
+        self.ingest = IngestManager(self.store, self.faults, c.job_seconds, c.max_upload_bytes)
         self.api = Api(self.store, self.jobs, self.faults, self.ingest)
-        self.httpd = _Server((self.config.host, self.config.port), _Handler)
-        self.httpd.sandbox = self
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(self.tls.cert, self.tls.key)
-        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True, do_handshake_on_connect=False)
-        self.port = self.httpd.server_address[1]
-        self.auth = Authority(self.credentials, self.login_url, self.instance_url, self.config.token_lifetime)
-        self._thread: threading.Thread | None = None
+
+    # -- framework hooks ----------------------------------------------------------------------
+
+    def build_credentials(self) -> Credentials:
+        """Salesforce-shaped credentials and the connected app's JWT key (``jwt-key.pem``)."""
+        return make_credentials(self.workdir)
+
+    def build_authority(self) -> Authority:
+        """The OAuth token endpoint's issuer, with Salesforce's token responses and errors."""
+        return Authority(self.credentials, self.login_url, self.instance_url, self.config.token_lifetime)
+
+    def build_tables(self) -> dict[str, Any]:
+        """No framework tables: the org's records live in :attr:`store`."""
+        return {}
+
+    def routes(self) -> list[Any]:
+        """The ``validation-rules`` admin endpoint, then every Salesforce path."""
+        return [
+            Route("/__admin/validation-rules", self._validation_rules, methods=["POST"]),
+            Route("/{path:path}", self._dispatch, methods=METHODS),
+        ]
+
+    def fault_exempt(self, path: str) -> bool:
+        """Only versioned API requests (``/services/data/vXX.X/…``) count and get faults."""
+        return not path.startswith("/services/data/v")
+
+    async def precheck(self, scope: dict[str, Any]) -> HttpResponse | None:
+        """``INVALID_SESSION_ID`` before a request counts against the daily limit (as Salesforce does)."""
+        try:
+            self.auth.check(Headers(scope=scope).get("authorization"))
+        except ApiError as exc:
+            return self._error(exc)
+        return None
+
+    async def vendor_fault(self, kind: str) -> HttpResponse | None:
+        """Salesforce's fault kinds: ``slow`` (then served), ``limit`` and ``exhausted`` (answered 403)."""
+        if kind == "slow":
+            await asyncio.sleep(self.faults.settings.slow_seconds)
+            return None
+        if kind == "limit":
+            return self._error(ApiError(403, "REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded."))
+        if kind == "exhausted":
+            return self._error(limit_exceeded())
+        return await super().vendor_fault(kind)
+
+    def error_response(self, status: int, kind: str, message: str) -> HttpResponse:
+        """The framework's ``throttle`` and ``unavailable`` faults, as Salesforce answers them."""
+        retry = self.retry_headers(status)
+        if status == 503:
+            message = "Server temporarily unavailable; retry later"
+            return self._error(ApiError(503, "SERVER_UNAVAILABLE", message, retry))
+        if status == 429:
+            return self._error(ApiError(429, "REQUEST_LIMIT_EXCEEDED", "Too many requests; retry later", retry))
+        return self._error(ApiError(status, "UNKNOWN_EXCEPTION", message, retry))
+
+    def admin_error(self, status: int, message: str) -> HttpResponse:
+        """Admin errors in Salesforce's shape (403 ``INSUFFICIENT_ACCESS``, 400 ``INVALID_FIELD`` …)."""
+        code = {403: "INSUFFICIENT_ACCESS", 400: "INVALID_FIELD", 404: "NOT_FOUND"}.get(status, "UNKNOWN_EXCEPTION")
+        return self._error(ApiError(status, code, message))
+
+    def admin_state(self) -> dict[str, Any]:
+        """Fault settings, API usage, token counters, records per object and query jobs."""
+        return {
+            **self.faults.state(),
+            "auth": dict(self.auth.counts),
+            "records": self.store.totals,
+            "jobs": len(self.jobs.jobs),
+        }
+
+    def admin_done(self, body: dict[str, Any]) -> HttpResponse:
+        """Admin actions answer 204."""
+        return self._render(Response(204), limit_info=False)
+
+    @staticmethod
+    def json(body: Any, status: int = 200, headers: dict[str, str] | None = None, media: str | None = None) -> Any:
+        """JSON as Salesforce's clients have always seen it from the sandbox (``json.dumps``)."""
+        data = json.dumps(body, default=str).encode()
+        return HttpResponse(data, status, {**(headers or {}), "Content-Type": media or JSON_TYPE})
+
+    def connection(self) -> dict[str, Any]:
+        """The Airflow ``salesforce`` connection (``AIRFLOW_CONN_…`` JSON) reaching this sandbox."""
+        return {"conn_type": "salesforce", "login": self.credentials.username, "extra": self.connection_extras()}
+
+    # -- URLs and connections -----------------------------------------------------------------
 
     @property
     def login_url(self) -> str:
@@ -256,44 +236,13 @@ class SalesforceSandbox:
 
     def connection_json(self) -> str:
         """The same connection as JSON (``AIRFLOW_CONN_…`` accepts both)."""
-        return json.dumps(
-            {"conn_type": "salesforce", "login": self.credentials.username, "extra": self.connection_extras()}
-        )
+        return json.dumps(self.connection())
 
-    def start(self) -> SalesforceSandbox:
-        """Serve in a background thread."""
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="sf-sandbox", daemon=True)
-        self._thread.start()
-        log.info("salesforce sandbox listening on %s", self.instance_url)
-        return self
-
-    def serve_forever(self) -> None:
-        """Serve in the foreground (the CLI)."""
-        self.httpd.serve_forever()
-
-    def stop(self) -> None:
-        """Stop serving and remove the temp folder."""
-        if self._thread:  # shutdown() waits for a serve_forever loop, so only when one was started
-            self.httpd.shutdown()
-        self.httpd.server_close()
-        if self._thread:
-            self._thread.join(timeout=5)
-        if self._tmp:
-            shutil.rmtree(self._tmp, ignore_errors=True)
-
-    def __enter__(self) -> SalesforceSandbox:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    # -- the admin handle ---------------------------------------------------------------------
 
     def set_clock(self, now: dt.datetime | None) -> None:
         """Stamp later REST changes with ``now`` (``SystemModstamp`` etc.); None restores the real clock."""
-        if now is None:
-            self.store.clock = lambda: dt.datetime.now(dt.UTC)
-        else:
-            fixed = now.astimezone(dt.UTC)
-            self.store.clock = lambda: fixed
+        self.clock.set(now)
 
     def set_validation_rules(self, obj: str, rules: list[dict[str, Any]]) -> None:
         """Replace the validation rules of ``obj``: ``[{"name", "condition", "message", "field"}]``.
@@ -311,7 +260,9 @@ class SalesforceSandbox:
             rule.expression(objdef)  # a bad condition is refused now, not in the middle of a job
         self.ingest.rules[objdef.name] = parsed
 
-    def records(self, obj: str, fields: list[str] | None = None, include_deleted: bool = False) -> pa.Table:
+    def records(  # type: ignore[override]  # Salesforce's ground truth is an Arrow table of one object
+        self, obj: str, fields: list[str] | None = None, include_deleted: bool = False
+    ) -> pa.Table:
         """Every current record of ``obj`` (the truth to compare an extraction with), in Id order."""
         objdef = find_object(obj)
         if objdef is None:
@@ -323,7 +274,7 @@ class SalesforceSandbox:
         return table.select([f.name for f in query.fields])
 
     def token(self, body: bytes, query: str, authorization: str | None) -> Response:
-        """POST ``/services/oauth2/token``."""
+        """POST ``/services/oauth2/token``: form fields in the body (or the query), client in Basic or the form."""
         form = {k: v[-1] for k, v in parse_qs(body.decode("utf-8", "replace") or query).items()}
         basic = None
         if authorization and authorization.lower().startswith("basic "):
@@ -334,31 +285,79 @@ class SalesforceSandbox:
         except OAuthError as exc:
             return Response(exc.status, {"error": exc.error, "error_description": exc.description})
 
-    def admin(self, method: str, path: str, body: bytes) -> Response:
-        """``/__admin/state`` (GET), ``faults``, ``faults/clear``, ``expire-tokens``, ``clock``,
-        ``validation-rules`` (POST)."""
-        payload = json.loads(body or b"{}")
-        if (method, path) == ("GET", "state"):
-            return Response(200, {**self.faults.state(), "records": self.store.totals, "jobs": len(self.jobs.jobs)})
-        if method != "POST":
-            raise not_found()
-        if path == "faults":
-            try:
-                self.faults.configure(**payload)
-            except TypeError as exc:
-                raise ApiError(400, "INVALID_FIELD", str(exc)) from None
-            return Response(200, self.faults.state())
-        if path == "faults/clear":
-            self.faults.clear()
-            return Response(200, self.faults.state())
-        if path == "expire-tokens":
-            self.auth.expire_all()
-            return Response(204)
-        if path == "validation-rules":
+    # -- the HTTP layer -----------------------------------------------------------------------
+
+    async def _validation_rules(self, request: Request) -> HttpResponse:
+        if (denied := admin_guard(self, request)) is not None:
+            return denied
+        try:
+            payload = json.loads(await request.body() or b"{}")
             self.set_validation_rules(str(payload.get("object", "")), payload.get("rules") or [])
-            return Response(204)
-        if path == "clock":
-            now = payload.get("now")
-            self.set_clock(dt.datetime.fromisoformat(now.replace("Z", "+00:00")) if now else None)
-            return Response(204)
-        raise not_found()
+        except ApiError as exc:
+            return self._error(exc)
+        return self.admin_done({})
+
+    async def _dispatch(self, request: Request) -> HttpResponse:
+        """Every Salesforce path (admin and fault injection happened before, in the framework)."""
+        scope = request.scope
+        method = request.method
+        path = scope.get("raw_path", scope["path"].encode()).decode("latin-1")
+        query = scope.get("query_string", b"").decode("latin-1")
+        try:
+            body = await request.body()
+            if path == TOKEN_PATH and method == "POST":
+                answer = await run_in_threadpool(self.token, body, query, request.headers.get("authorization"))
+                return self._render(answer, limit_info=False)
+            if path.startswith("/__admin/"):
+                return admin_guard(self, request) or self._error(not_found())
+            if path.rstrip("/") == "/services/data":
+                return self._render(Api.versions(), limit_info=False)
+            if not path.startswith("/services/data/v"):
+                raise not_found()
+            self.auth.check(request.headers.get("authorization"))  # again: an ``expire`` fault came after precheck
+            version, _, rest = path[len("/services/data/v") :].partition("/")
+            return await run_in_threadpool(self._api, method, version, rest, query, body, request.headers)
+        except ApiError as exc:
+            return self._error(exc)
+        except Exception:
+            log.exception("sandbox: %s %s failed", method, path)
+            error = Response(500, [{"errorCode": "UNKNOWN_EXCEPTION", "message": "An unexpected error occurred"}])
+            return self._render(error, limit_info=False)
+
+    def _api(self, method: str, version: str, rest: str, query: str, body: bytes, headers: Headers) -> HttpResponse:
+        """One versioned request, answered in a worker thread (the store and SOQL engine block)."""
+        try:
+            return self._render(self.api.handle(method, version, rest, query, body, headers))
+        except ApiError as exc:
+            return self._error(exc)
+
+    def _error(self, exc: ApiError) -> HttpResponse:
+        return self._render(Response(exc.status, exc.body(), exc.headers))
+
+    def _render(self, response: Response, limit_info: bool = True) -> HttpResponse:
+        """The HTTP answer of a :class:`~bulksync.sandbox.salesforce.rest.Response`.
+
+        Headers are set explicitly (Starlette would add a charset to ``text/csv``); a streamed body
+        (Bulk results) goes out piece by piece with its ``Content-Length``.
+        """
+        body = response.body
+        stream: Iterator[bytes] | None = None
+        if body is None:
+            content, length = b"", 0
+        elif isinstance(body, bytes):
+            content, length = body, len(body)
+        elif response.length is not None:
+            content, length, stream = b"", response.length, body
+        else:
+            content = json.dumps(body).encode()
+            length = len(content)
+        headers: dict[str, str] = {}
+        if length or response.status != 204:
+            headers["Content-Type"] = response.content_type
+        headers["Content-Length"] = str(length)
+        if limit_info:
+            headers["Sforce-Limit-Info"] = f"api-usage={self.faults.api_used}/{self.faults.settings.daily_api_max}"
+        headers.update(response.headers)
+        if stream is not None:
+            return StreamingResponse(stream, response.status, headers)
+        return HttpResponse(content, response.status, headers)

@@ -10,6 +10,7 @@ in the recycle bin); a hard delete purges it.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -22,7 +23,9 @@ from bulksync.sandbox.salesforce import data, ids
 from bulksync.sandbox.salesforce.errors import ApiError
 from bulksync.sandbox.salesforce.schema import OBJECTS, FieldDef, ObjectDef
 
+log = logging.getLogger(__name__)
 CHUNK_ROWS = 50_000
+_DEAD = pa.table({})
 SANDBOX_USER = data.USER_IDS[0]
 
 
@@ -59,6 +62,8 @@ class Store:
         self.base = {o.name: int(wanted.get(o.name.lower(), default_count)) for o in OBJECTS.values()}
         self.totals = dict(self.base)
         self.segments: dict[str, list[pa.Table]] = {o.name: [] for o in OBJECTS.values()}
+        self._live: dict[str, list[int]] = {o.name: [] for o in OBJECTS.values()}
+        """Live rows per segment; a segment whose rows were all written again is freed."""
         self.overlay: dict[str, dict[int, tuple[int, int]]] = {o.name: {} for o in OBJECTS.values()}
         self._keys: dict[str, np.ndarray | None] = {o.name: None for o in OBJECTS.values()}
         self.external: dict[str, dict[str, dict[str, int]]] = {
@@ -232,7 +237,14 @@ class Store:
             number = len(segments)
             segments.append(table)
             where = self.overlay[obj.name]
+            live = self._live[obj.name]
+            live.append(len(indices))
             for pos, index in enumerate(indices.tolist()):
+                before = where.get(index)
+                if before is not None:
+                    live[before[0]] -= 1
+                    if not live[before[0]]:  # every row of that segment was written again: free it
+                        segments[before[0]] = _DEAD
                 where[index] = (number, pos)
             self._keys[obj.name] = None
             for name, known in self.external[obj.name].items():

@@ -46,6 +46,8 @@ class Call:
     params: dict[str, Any] | None = None
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    rate: float | None = None
+    """A tighter client-side budget for this kind of request (windowed search), shared per connection."""
 
 
 @dataclass
@@ -83,6 +85,7 @@ class ApiClient:
 
     def close(self) -> None:
         self.http.close()
+        self.auth.close()
 
     # -- one request --------------------------------------------------------------------------
 
@@ -150,7 +153,7 @@ class ApiClient:
 
     def _once(self, call: Call, reauths: dict[str, int]) -> Page:
         self.breaker.check()
-        self.limiter.acquire()
+        (limiter_for(f"{self.conn_id}#window", call.rate) if call.rate else self.limiter).acquire()
         request = self.http.build_request(
             call.method, self._url(call), params=call.params or None, json=call.body, headers=call.headers or None
         )

@@ -56,11 +56,21 @@ class Converter:
     ) -> pa.RecordBatch:
         """One batch of ``records`` (``deleted`` marks deletions; ``parent_ids`` fills the parent column)."""
         arrays = []
+        shared: dict[str, list[Any]] = {}  # the nested objects several columns read (HubSpot 'properties')
         for col in self.columns:
+            path = self.paths[col.name]
             if self.parent and col.name == self.parent and parent_ids is not None:
                 values = parent_ids
+            elif path.count(".") == 1 and "[" not in path and not path.startswith(("$", "@")):
+                head, leaf = path.split(".")
+                if head not in shared:
+                    shared[head] = paths.column_values(records, head)
+                try:
+                    values = [None if s is None else s.get(leaf) for s in shared[head]]
+                except AttributeError:
+                    values = paths.column_values(records, path)
             else:
-                values = paths.column_values(records, self.paths[col.name])
+                values = paths.column_values(records, path)
             arr = self._array(col, values, origins)
             if not col.nullable and arr.null_count:
                 self._null_error(col, arr, origins, deleted)
@@ -170,8 +180,12 @@ def _lower(v: Any) -> str | None:
     if v is None or isinstance(v, bool):
         return None if v is None else ("true" if v else "false")
     if isinstance(v, str):
-        return v.strip().lower() if v.strip() else None
+        text = v.strip().lower()
+        return _BOOL_LETTERS.get(text, text) if text else None  # NetSuite sends "T"/"F"
     raise TypeError(f"expected a boolean, got {type(v).__name__}")
+
+
+_BOOL_LETTERS = {"t": "true", "f": "false", "y": "true", "n": "false", "yes": "true", "no": "false"}
 
 
 def _decimal_text(v: Any) -> str | None:

@@ -161,7 +161,10 @@ class ApiSource(Source):
         if piece is not None and o.window is not None:
             endpoint = o.window.endpoint or endpoint
             paginate = o.window.paginate or paginate
-        return Query(self._call(endpoint, piece), paginate, o.records.path, piece=piece)
+        call = self._call(endpoint, piece)
+        if piece is not None and o.window is not None:
+            call.rate = o.window.requests_per_second
+        return Query(call, paginate, o.records.path, piece=piece)
 
     def plan(self) -> list[Query]:
         """The queries of the extract (first pages fetched, windows split to fit the API's cap)."""
@@ -309,21 +312,30 @@ class ApiSource(Source):
         return records
 
     def _pages(self, q: Query) -> Iterator[tuple[Page, list[Any]]]:
+        """The pages of a query; the next page is fetched in the background while the caller converts this one."""
         if q.first is None:
             self._fetch_first(q)
         paginator: Paginator = q.paginator
         page, call = q.first, q.call
         assert page is not None
-        while True:
-            records = self._records(q, page)
-            yield page, records
-            nxt = paginator.next(call, page, records)
-            if nxt is None:
-                return
-            call = nxt
-            page = self._page(q, call)
-            if page.number % LOG_EVERY_PAGES == 0:
-                log.info("%s: page %d of %s", self.label, page.number, page.label)
+        pool: cf.ThreadPoolExecutor | None = None
+        try:
+            while True:
+                records = self._records(q, page)
+                nxt = paginator.next(call, page, records)
+                ahead = None
+                if nxt is not None:
+                    pool = pool or cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="api-prefetch")
+                    ahead = pool.submit(self._page, q, nxt)
+                yield page, records
+                if ahead is None or nxt is None:
+                    return
+                call, page = nxt, ahead.result()
+                if page.number % LOG_EVERY_PAGES == 0:
+                    log.info("%s: page %d of %s", self.label, page.number, page.label)
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
 
     def _flags(self, records: list[Any], q: Query) -> list[bool] | None:
         d = self.options.deletes
@@ -525,7 +537,7 @@ class _KeyCheck:
             from bulksync.sources.api.records import _locate
 
             label, page, index = _locate(origins, i)
-            key = {k: frame[k].iloc[i] for k in keys}
+            key = {k: getattr(v, "item", lambda v=v: v)() for k in keys for v in [frame[k].iloc[i]]}
             raise ApiDataError(
                 f"{where(label, page, index)}: primary key {key} was already read on an earlier page: the data shifted "
                 "under offset paging (records inserted or deleted while reading); nothing was committed. Rerun, "

@@ -13,6 +13,7 @@ epoch_ms    ``1767225600000`` (a number)        HubSpot search values
 odata_v4    ``2026-01-01T00:00:00Z``            Graph, Dataverse ``$filter`` literals
 odata_v2    ``datetime'2026-01-01T00:00:00'``   SAP Gateway ``$filter``
 date        ``2026-01-01``                      date-only filters (Workday prompts)
+sql_datetime ``2026-01-01 00:00:00``           SuiteQL ``TO_TIMESTAMP(…, 'YYYY-MM-DD HH24:MI:SS')``
 ==========  =================================  ======================================
 
 A value that is exactly ``"{start}"`` keeps the format's type (numbers stay numbers in JSON).
@@ -57,6 +58,8 @@ def fmt(value: dt.datetime, kind: str) -> Any:
         return "datetime'" + v.strftime("%Y-%m-%dT%H:%M:%S") + "'"
     if kind == "date":
         return v.strftime("%Y-%m-%d")
+    if kind == "sql_datetime":
+        return v.strftime("%Y-%m-%d %H:%M:%S")
     return v.strftime("%Y-%m-%dT%H:%M:%SZ")  # iso8601, iso8601_s, odata_v4
 
 

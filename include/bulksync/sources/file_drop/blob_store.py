@@ -23,17 +23,21 @@ of the interval reads it again.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
 import time
-from typing import IO, Any
+from collections.abc import Callable
+from typing import IO, Any, TypeVar
 
 from bulksync.errors import LandingFileChangedError
 from bulksync.sources.file_drop.store import Entry, unsafe_name
-from bulksync.storage.azure import check_container
+from bulksync.storage.azure import access_error, check_container
 from bulksync.storage.location import split_azure_url
 
 log = logging.getLogger(__name__)
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 LEASE_SECONDS = 60
 RANGE_BYTES = 4 << 20
@@ -57,6 +61,7 @@ class BlobStream(io.RawIOBase):
         self._pos = 0
         self._buf = b""
         self._buf_start = 0
+        self.refusal: Callable[[BaseException], Exception | None] | None = None
 
     def readable(self) -> bool:
         return True
@@ -98,7 +103,28 @@ class BlobStream(io.RawIOBase):
             raise changed(self._name, self._where, "was modified") from None
         except ResourceNotFoundError:
             raise changed(self._name, self._where, "was deleted") from None
+        except Exception as exc:
+            refused = self.refusal(exc) if self.refusal else None
+            if refused is None:
+                raise
+            raise refused from None
         return bytes(data)
+
+
+def _refusals(method: _F) -> _F:
+    """Turn a refusal of the connection's credentials during an operation into a ``StorageAccessError``."""
+
+    @functools.wraps(method)
+    def wrapper(self: BlobLandingStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as exc:
+            refused = access_error(exc, self.conn_id, self.container)
+            if refused is None:
+                raise
+            raise refused from None
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _etag(value: Any) -> str:
@@ -170,6 +196,7 @@ class BlobLandingStore:
 
     # -- looking ---------------------------------------------------------------------------------------
 
+    @_refusals
     def list(self, folder: str = "") -> list[Entry]:
         from azure.storage.blob import BlobProperties
 
@@ -185,6 +212,7 @@ class BlobLandingStore:
                 out[rel] = self._file_entry(rel, item, fresh=not folder)
         return sorted(out.values(), key=lambda e: e.name)
 
+    @_refusals
     def stat(self, name: str) -> Entry | None:
         from azure.core.exceptions import ResourceNotFoundError
 
@@ -202,6 +230,7 @@ class BlobLandingStore:
             is not None
         )
 
+    @_refusals
     def exists(self, name: str) -> bool:
         # one listing request answers both "a blob of that name" and "blobs under name/"
         blob = self._blob_name(name)
@@ -215,6 +244,7 @@ class BlobLandingStore:
 
     # -- reading ---------------------------------------------------------------------------------------
 
+    @_refusals
     def open(self, name: str) -> IO[bytes]:
         """A buffered, seekable stream of the blob, pinned to the ETag last seen for it.
 
@@ -235,14 +265,17 @@ class BlobLandingStore:
         if seen != _etag(props.etag):
             raise changed(name, self.describe(), "was modified")
         raw = BlobStream(blob, name, int(props.size), seen, self.describe())
+        raw.refusal = lambda exc: access_error(exc, self.conn_id, self.container)
         return io.BufferedReader(raw, 1 << 20)
 
+    @_refusals
     def read_text(self, name: str, encoding: str = "utf-8") -> str:
         with self.open(name) as f:
             return f.read().decode(encoding)
 
     # -- changing --------------------------------------------------------------------------------------
 
+    @_refusals
     def claim(self, name: str, dest: str) -> bool:
         """Move ``name`` to ``dest`` unless another run holds it, or it changed since it was listed.
 
@@ -341,6 +374,7 @@ class BlobLandingStore:
         self._etags[dest] = new_etag
         return True
 
+    @_refusals
     def move(self, name: str, dest: str) -> None:
         entry = self.stat(name)
         if entry is not None and entry.kind == "dir":
@@ -352,13 +386,16 @@ class BlobLandingStore:
             raise FileExistsError(f"{dest} already exists in {self.describe()}")
         self._delete_blob(name)
 
+    @_refusals
     def copy(self, name: str, dest: str) -> None:
         self._copy(self._blob(name), name, dest, overwrite=True)
 
+    @_refusals
     def write_text(self, name: str, text: str) -> None:
         result = self._blob(name).upload_blob(text.encode("utf-8"), overwrite=True)  # one request: atomic
         self._etags[name] = _etag(result.get("etag"))
 
+    @_refusals
     def delete(self, name: str) -> None:
         self._delete_blob(name)
 
@@ -369,6 +406,7 @@ class BlobLandingStore:
         with contextlib.suppress(ResourceNotFoundError):
             self._blob(name).delete_blob()
 
+    @_refusals
     def tidy(self, folder: str) -> None:
         """Remove an empty folder: nothing on flat blob storage (a prefix without blobs does not exist), the
         directory entry on ADLS Gen2 (hierarchical namespace)."""

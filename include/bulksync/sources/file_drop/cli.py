@@ -53,6 +53,7 @@ def list_files(
     try:
         ledger = ledger_for(spec, ds)
         rows = ledger.rows(file, limit)
+        held = ledger.leases_held()
         where = ledger.describe()
         ledger.close()
     except BulksyncError as exc:
@@ -70,7 +71,10 @@ def list_files(
             r.location or "",
             (r.sha256 or "")[:12],
         )
-    (console if console.is_terminal else Console(width=200)).print(table)  # piped: no truncated names
+    out = console if console.is_terminal else Console(width=200)  # piped: no truncated names
+    out.print(table)
+    for interval, holder in held:
+        out.print(f"interval {interval} is being extracted: lease held by {holder.describe()}")
 
 
 @files_app.command("reprocess")
@@ -124,9 +128,24 @@ def _column_names(
             sniffed = csv.Sniffer().sniff(sample[: sample.rfind("\n")] or sample, delimiters=DELIMITERS)
             delimiter, quote = sniffed.delimiter, sniffed.quotechar or quote
         except csv.Error:
-            pass
-    first_row = next(csv.reader(text, delimiter=delimiter, quotechar=quote or '"'), [])
-    names = []
+            pass  # a one-column file: no delimiter to find
+    sample = text.read()
+    lines = [ln for ln in sample.splitlines()[:50] if ln.strip()]
+    if len(lines) > 1 and sample.count("\n") > len(lines) - 1:
+        lines = lines[:-1]  # the sample may end inside a line
+    first_row = next(csv.reader(io.StringIO(sample), delimiter=delimiter, quotechar=quote or '"'), [])
+    if not detect and len(first_row) == 1:
+        likely = _likely_delimiter(lines, delimiter)
+        if likely is not None:
+            shown = "tab" if likely == "\t" else likely
+            err.print(
+                f"[red]{path.name}: the header has one column with --delimiter {delimiter!r}, but {likely!r} appears "
+                f"the same number of times in every line: the file looks {shown!r}-delimited. Pass --delimiter "
+                f"'{shown}' (or --detect); for a genuine one-column file pass --columns[/red]"
+            )
+            raise typer.Exit(2)
+    columns = []
+    names: list[str] = []
     for i, value in enumerate(first_row):
         name = re.sub(r"\W", "_", value.strip()) if header else ""
         if not name or not re.match(r"[A-Za-z_]", name):
@@ -134,7 +153,24 @@ def _column_names(
         while name in names:
             name += "_"
         names.append(name[:120])
-    return [{"name": n, "type": "string"} for n in names]
+        col = {"name": name[:120], "type": "string"}
+        if header and value != name[:120]:
+            col["header"] = value  # the header check compares the name as it appears in the file
+        columns.append(col)
+    return columns
+
+
+def _likely_delimiter(lines: list[str], given: str) -> str | None:
+    """A delimiter other than ``given`` that appears equally often (at least once) in every sampled line."""
+    from bulksync.sources.file_drop.formats import DELIMITERS
+
+    for candidate in DELIMITERS:
+        if candidate == given or not lines:
+            continue
+        counts = {ln.count(candidate) for ln in lines}
+        if len(counts) == 1 and counts.pop() > 0:
+            return candidate
+    return None
 
 
 def convert(
@@ -216,6 +252,12 @@ def convert(
         list[str] | None, typer.Option("--set", help="Copybook: any option by its spec name, KEY=VALUE (repeatable).")
     ] = None,
     compression: Annotated[str, typer.Option(help="auto (by suffix), none, gzip or zip.")] = "auto",
+    block_size_mb: Annotated[
+        int, typer.Option("--block-size-mb", help="Read block in MiB: must exceed the largest record (1-512).")
+    ] = 4,
+    lenient_quotes: Annotated[
+        bool, typer.Option(help="CSV: read malformed quoting as pyarrow does instead of rejecting the file.")
+    ] = False,
     show: Annotated[int, typer.Option(help="Rows to print.")] = 5,
 ) -> None:
     """Read one file as a pipeline would (CSV, fixed-width or copybook) and write it to Parquet."""
@@ -229,6 +271,16 @@ def convert(
 
     file = file.resolve()
     delimiter = "\t" if delimiter in ("tab", "\\t") else delimiter
+    if len(delimiter) != 1:
+        err.print(
+            f"[red]--delimiter must be one character, not {delimiter!r}: pyarrow's CSV reader (the pipelines' "
+            "reader) splits on a single character. Ask the client for a one-character delimiter, or replace "
+            f"{delimiter!r} by one (e.g. sed 's/{delimiter}/|/g') before converting[/red]"
+        )
+        raise typer.Exit(2)
+    if file.stat().st_size == 0:
+        err.print(f"[red]✗ rejected (empty_file): {file.name} is empty (0 bytes). Ask the client to resend it[/red]")
+        raise typer.Exit(1)
     opts: dict[str, Any] = {
         "landing": str(file.parent),
         "pattern": "*",
@@ -236,6 +288,7 @@ def convert(
         "compression": compression,
         "checksum": "none",
         "arrival": {"mode": "immediate"},
+        "block_size_mb": block_size_mb,
     }
     try:
         if copybook is not None or options_file is not None:
@@ -271,7 +324,8 @@ def convert(
                 "quote_char": quote or None,
                 "escape_char": escape,
                 "header": header,
-                "check_header": bool(columns),  # names derived from the header are cleaned up: no comparison
+                "check_header": header,  # derived names keep the header's own spelling in 'header'
+                "lenient_quotes": lenient_quotes,
             }
             opts |= {"format": "csv", "columns": cols, "csv": {**dialect, "detect": detect}}
         options = FileDropOptions.model_validate(opts)

@@ -76,6 +76,7 @@ class CsvReader:
             encoding=opts.encoding,
             null_values=list(d.null_values),
             block_size_mb=opts.block_size_mb,
+            lenient_quotes=d.lenient_quotes,
             **(dialect or {}),
         )
 
@@ -101,6 +102,10 @@ class CsvReader:
         try:
             dialect = csv.Sniffer().sniff(text, delimiters=DELIMITERS)
         except csv.Error:
+            lines = [ln for ln in text.splitlines() if ln.strip()]
+            if len(self.opts.columns) == 1 or not any(d in ln for ln in lines for d in DELIMITERS):
+                log.info("%s: no delimiter in the sample: a one-column file", name)
+                return {"delimiter": self.csv_options.delimiter, "quote_char": self.csv_options.quote_char}
             raise FileRejectedError(
                 "dialect_unknown",
                 f"{name}: cannot detect the CSV delimiter from the first lines; set options.csv.delimiter "

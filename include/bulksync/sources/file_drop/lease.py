@@ -35,6 +35,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from bulksync.errors import TransientError
+from bulksync.storage.lock import holder_gone, process_started
 
 log = logging.getLogger(__name__)
 
@@ -83,26 +84,6 @@ def _utc(value: dt.datetime | None) -> dt.datetime | None:
     return value.replace(tzinfo=dt.UTC)
 
 
-def process_started(pid: int) -> str | None:
-    """The start time of a process (``/proc/<pid>/stat`` field 22), or ``None`` when it is gone or a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return None
-    except OSError:  # no /proc here: the process exists if a signal 0 reaches it
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            pass
-        return "?"
-    if fields[0] in ("Z", "X"):  # a zombie process is dead, only not reaped yet
-        return None
-    return fields[19]
-
-
 @dataclass(frozen=True)
 class Holder:
     """Who holds a lease (from its row)."""
@@ -127,10 +108,8 @@ class Holder:
         """Why the holder no longer counts (expired, or its process on this host is gone), or ``None``."""
         if self.expires_at is None or self.expires_at <= now:
             return "its lease expired"
-        if self.host == socket.gethostname() and self.pid:
-            started = process_started(self.pid)
-            if started is None or (self.pid_started and started not in ("?", self.pid_started)):
-                return f"its process {self.pid} on this host is gone"
+        if holder_gone(self.host, self.pid, self.pid_started):
+            return f"its process {self.pid} on this host is gone"
         return None
 
 

@@ -156,6 +156,26 @@ class Ledger:
         self.lease = lease
         return lease
 
+    def leases_held(self) -> list[Any]:
+        """The leases currently in the table for this dataset (:class:`~.lease.Holder` with its interval)."""
+        from bulksync.sources.file_drop.lease import Holder, _utc
+
+        self.ensure()
+        c = self.leases.c
+        mine = (
+            (c.tenant == self.key["tenant"]) & (c.pipeline == self.key["pipeline"]) & (c.dataset == self.key["dataset"])
+        )
+        cols = [c.token, c.run_id, c.try_number, c.host, c.pid, c.pid_started, c.acquired_at, c.expires_at]
+        with self.hook.connect() as conn:
+            rows = conn.execute(sa.select(c.interval, *cols).where(mine).order_by(c.interval)).all()
+        out = []
+        for r in rows:
+            m = dict(r._mapping)
+            interval = m.pop("interval")
+            m["acquired_at"], m["expires_at"] = _utc(m["acquired_at"]), _utc(m["expires_at"])
+            out.append((interval, Holder(**m)))
+        return out
+
     def release_lease(self) -> None:
         """Give back the lease taken by :meth:`take_lease`, if any."""
         if self.lease is not None:

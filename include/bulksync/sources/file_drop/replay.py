@@ -3,7 +3,8 @@
 The file's accepted ledger rows become ``replaced`` (so an identical file is no longer a duplicate),
 its copy from ``archive/`` (or the file itself from ``quarantine/``) goes back into the landing
 root under its original name, with a trigger file when the drop uses them; the next run loads it
-as a new arrival.
+as a new arrival. It holds the lease of the file's interval (:mod:`.lease`) while it works, so it
+never moves a file an extract of that interval is reading.
 """
 
 from __future__ import annotations
@@ -61,6 +62,14 @@ def reprocess(spec: Any, ds: Any, file_name: str, row_id: int | None = None) -> 
             )
         row = rows[0]
         store = open_store(opts.landing, ds.source.conn_id)
+        if row.interval:  # not while an extract of its interval claims, replays or archives
+            ledger.take_lease(
+                row.interval,
+                "bulksync files reprocess",
+                expire_seconds=opts.lease.expire_seconds,
+                wait_seconds=opts.lease.wait_seconds,
+                where=store.describe(),
+            )
         if store.exists(file_name):
             raise ConfigurationError(f"{file_name} is already in the landing folder {store.describe()}; wait for it")
         if not row.location or not store.exists(row.location):
@@ -84,4 +93,7 @@ def reprocess(spec: Any, ds: Any, file_name: str, row_id: int | None = None) -> 
         log.info("reprocess: %s (ledger row %d, was %s) is back in %s", file_name, row.id, row.status, store.describe())
         return row, file_name
     finally:
-        ledger.close()
+        try:
+            ledger.release_lease()
+        finally:
+            ledger.close()

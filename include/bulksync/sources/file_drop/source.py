@@ -243,7 +243,16 @@ class FileDropSource(Source):
         controls = []
         for e in self.store.list(folder):
             base = e.name.rsplit("/", 1)[-1]
-            if e.name in known or e.kind != "file":
+            if e.name in known:
+                continue
+            if e.kind == "symlink":  # never followed: set aside as the link it is
+                message = f"{base} in {folder}/ is a symbolic link; bulksync reads only regular files"
+                where = moves.quarantine(
+                    self.store, e.name, base, "symlink", message, interval=self.interval, run_id=self.run_id
+                )
+                self._record(base, "quarantined", "symlink", message, location=where)
+                continue
+            if e.kind != "file":
                 continue
             if _is_companion(base, self.options):
                 pattern = self.options.arrival.control_pattern
@@ -262,15 +271,20 @@ class FileDropSource(Source):
     def _archive_loaded(self, r: Any) -> None:
         """Archive a ``loaded`` file still in ``processing/`` (a crash between its ledger update and its move)."""
         store = self.store
-        if not (r.location or "").startswith("processing/") or not store.exists(r.location):
+        src = f"{moves.processing_folder(self.interval)}/{r.file_name}"
+        if r.location and r.location != src and store.exists(r.location):
+            return  # archived where the ledger says
+        if not store.exists(src):
             return
         self._fence()
         day = dt.datetime.now(dt.UTC).date()
-        companions = self._companions_of(r.location)
-        dest = moves.archive(store, r.location, r.file_name, r.sha256, day)
-        moves.move_companions(store, companions, r.location, dest)
+        free = bool(r.location) and r.location.startswith("archive/") and not store.exists(r.location)
+        dest = r.location if free else moves.archive_name(store, r.file_name, r.sha256, day)
+        companions = self._companions_of(src)
+        store.move(src, dest)
+        moves.move_companions(store, companions, src, dest)
         self._ledger().update(r.id, location=dest)
-        log.info("%s (loaded earlier) was still in %s: archived as %s", r.file_name, r.location, dest)
+        log.info("%s (loaded earlier) was still in %s: archived as %s", r.file_name, src, dest)
 
     def _companions_of(self, location: str) -> list[str]:
         folder, _, base = location.rpartition("/")
@@ -356,6 +370,13 @@ class FileDropSource(Source):
             return data
 
         try:
+            if entry is not None and entry.kind != "file":
+                raise FileRejectedError(
+                    "symlink" if entry.kind == "symlink" else "not_a_regular_file",
+                    f"{f.name} at {f.location} is a {'symbolic link' if entry.kind == 'symlink' else entry.kind}; "
+                    "bulksync reads only regular files and never follows a link. Ask the client to upload the file "
+                    "itself",
+                )
             self._verify_sidecar(f)
             self._check_head(f, compression, limit, size)
             for batch in self.reader.read(f.name, opener):
@@ -367,7 +388,10 @@ class FileDropSource(Source):
             self._check_totals(f, spool.rows, holders)
         except DataError as exc:
             spool.close()
-            if getattr(exc, "reason", None) in ("column_count", "parse_error", "bad_value") and quote:
+            if (
+                getattr(exc, "reason", None) in ("column_count", "parse_error", "bad_value", "field_too_large")
+                and quote
+            ):
                 unclosed = self._unclosed_quote(f, opener)
                 if unclosed:
                     raise unclosed from None

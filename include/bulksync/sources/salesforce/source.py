@@ -202,38 +202,83 @@ class SalesforceSource(Source):
     def plan_chunks(self) -> list[dict[str, Any]]:
         """Id ranges of about ``chunk_size`` records (or ``chunks`` ranges) over the window's records.
 
-        Reads only the Ids, ordered, through one Bulk query job and keeps every n-th as a boundary,
-        so planning needs memory for one page, not the object. The first range has no lower bound
-        and the last no upper bound, so records created after planning are still read.
+        The documented way of PK chunking (Bulk API "Use PK Chunking to Extract Large Data Sets":
+        Salesforce splits an object into ranges of record Ids, ``chunkSize`` Ids wide): no query reads
+        the object's Ids in order (the guide warns that ``ORDER BY Id`` over a large object can time
+        out). Planning uses REST queries only: ``COUNT()`` of the window, the first and the last Id
+        (``ORDER BY Id ASC/DESC LIMIT 1``, answered from the primary-key index), then equal ranges of
+        the base-62 Id space between them, each counted; a range holding more than twice the chunk
+        size is split again (at most three times). The first range has no lower bound and the last no
+        upper bound, so records created after planning are still read.
         """
         chunking = self.options.chunking
         if chunking is None:
             return [{}]
         self.check_limits()
-        ids = BulkQuery(
-            self.api, self.soql(["Id"], order_by="Id"), self.operation, self.options, f"{self.options.object} Ids"
-        )
         try:
-            total = ids.job.records
+            total = self._count()
             size = chunking.chunk_size or max(1, math.ceil(total / (chunking.chunks or 1)))
-            bounds: list[str] = []
-            seen, last = 0, ""
-            for batch in ids.batches(pa.schema([pa.field("Id", pa.string())])):
-                col = batch.column(0).to_pylist()
-                for pos in range(size - (seen % size) - 1, len(col), size):
-                    if seen + pos + 1 < total:
-                        bounds.append(str(col[pos]))
-                if col and col[0] < last:
-                    raise SalesforceApiError(f"the Ids of {self.options.object} did not come back ordered by Id")
-                last = str(col[-1]) if col else last
-                seen += len(col)
+            wanted = math.ceil(total / size) if total else 1
+            if wanted <= 1:
+                log.info("%s: %d records: one chunk", self.options.object, total)
+                return [{"lo": None, "hi": None}]
+            first, last = self._edge_id(descending=False), self._edge_id(descending=True)
+            prefix = first[:3]
+            lo, hi = _b62(first[3:15]), _b62(last[3:15])
+            cuts = [lo + (hi - lo) * k // wanted for k in range(1, wanted)]
+            ranges = list(itertools.pairwise([lo - 1, *cuts, hi]))
+            counts = [self._count(a, b, prefix) for a, b in ranges]
+            for _ in range(3):
+                split = [i for i, c in enumerate(counts) if c > 2 * size and ranges[i][1] - ranges[i][0] > 1]
+                if not split:
+                    break
+                new_ranges: list[tuple[int, int]] = []
+                new_counts: list[int] = []
+                for i, (a, b) in enumerate(ranges):
+                    if i in split:
+                        parts = math.ceil(counts[i] / size)
+                        points = [a + (b - a) * k // parts for k in range(parts + 1)]
+                        for x, y in itertools.pairwise(points):
+                            new_ranges.append((x, y))
+                            new_counts.append(self._count(x, y, prefix))
+                    else:
+                        new_ranges.append((a, b))
+                        new_counts.append(counts[i])
+                ranges, counts = new_ranges, new_counts
         finally:
-            ids.close()
             self._record_stats()
+        bounds = [_id15(prefix, b) for _, b in ranges[:-1]]
         edges: list[str | None] = [None, *bounds, None]
-        chunks = [{"lo": lo, "hi": hi} for lo, hi in itertools.pairwise(edges)]
-        log.info("%s: %d records planned as %d Id ranges of up to %d", self.options.object, total, len(chunks), size)
+        chunks = [{"lo": a, "hi": b} for a, b in itertools.pairwise(edges)]
+        log.info(
+            "%s: %d records planned as %d Id ranges of %s records (target %d) with %d API calls so far and no "
+            "ordered Id scan",
+            self.options.object,
+            total,
+            len(chunks),
+            "/".join(str(c) for c in counts),
+            size,
+            self.api.calls,
+        )
         return chunks
+
+    def _count(self, lo: int | None = None, hi: int | None = None, prefix: str = "") -> int:
+        """``SELECT COUNT()`` of the window (within the base-62 Id range ``(lo, hi]`` when given)."""
+        where = self.conditions()
+        if lo is not None and hi is not None:
+            where = [*where, f"Id > {soql_string(_id15(prefix, lo))}", f"Id <= {soql_string(_id15(prefix, hi))}"]
+        soql = f"SELECT COUNT() FROM {self.options.object}" + (f" WHERE {' AND '.join(where)}" if where else "")
+        endpoint = "queryAll" if self.operation == "queryAll" else "query"
+        return int(self.api.request("GET", endpoint, params={"q": soql})["totalSize"])
+
+    def _edge_id(self, descending: bool) -> str:
+        order = "DESC" if descending else "ASC"
+        soql = self.soql(["Id"]) + f" ORDER BY Id {order} LIMIT 1"
+        endpoint = "queryAll" if self.operation == "queryAll" else "query"
+        records = self.api.request("GET", endpoint, params={"q": soql})["records"]
+        if not records:
+            raise SalesforceApiError(f"{self.options.object} has no records in the window, yet COUNT() said it had")
+        return str(records[0]["Id"])
 
     def close(self) -> None:
         if self._query is not None:
@@ -241,6 +286,26 @@ class SalesforceSource(Source):
             self._record_stats()
         if "hook" in self.__dict__:
             self.hook.http_session.close()
+
+
+_B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def _b62(text: str) -> int:
+    """The 12 characters after an Id's key prefix as a base-62 number (Id order is this number's order)."""
+    value = 0
+    for ch in text:
+        value = value * 62 + _B62.index(ch)
+    return value
+
+
+def _id15(prefix: str, number: int) -> str:
+    """The 15-character Id of ``prefix`` and a base-62 number (inverse of :func:`_b62`)."""
+    digits = []
+    for _ in range(12):
+        number, r = divmod(max(number, 0), 62)
+        digits.append(_B62[r])
+    return prefix + "".join(reversed(digits))
 
 
 def soql_time(value: dt.datetime, sf_type: str | None) -> str:

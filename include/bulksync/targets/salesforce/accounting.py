@@ -16,6 +16,7 @@ that an interval's insert started and committed, so a second insert of it is ref
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -28,7 +29,7 @@ import pyarrow as pa
 
 from bulksync.staging.manifest import Manifest
 from bulksync.staging.partition import Partition
-from bulksync.storage.location import Location
+from bulksync.storage.location import Location, open_location
 
 QUARANTINE_STAGE = "target_quarantine"
 RESULT = "_sf_result"
@@ -149,9 +150,32 @@ class InsertLedger:
     """Which intervals of a dataset a write-back started / committed (one small JSON file per interval)."""
 
     def __init__(self, partition: Partition) -> None:
-        self.location: Location = partition.root_location().child(
+        # a migration stages under {root}/_migrations/{run}/: its ledger is the pipeline's, so a second
+        # migration run cannot insert an interval again either
+        root = partition.root.split("/_migrations/", 1)[0]
+        self.location: Location = open_location(root, partition.conn_id).child(
             partition.tenant, partition.pipeline, partition.dataset, LEDGER_FOLDER, f"{partition.window.key}.json"
         )
+
+    def claim(self, force: bool = False) -> bool:
+        """Claim the interval for an insert (a file created exclusively beside the entry), so two inserts of
+        one interval started at once cannot both send. False when it is claimed already. Local staging only:
+        on object storage the entry written before the first upload is the guard."""
+        if not self.location.is_local:
+            return True
+        import os
+
+        path = self.location.path + ".claim"
+        self.location.makedirs_parent()
+        if force:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        os.close(fd)
+        return True
 
     def read(self) -> dict[str, Any] | None:
         """The interval's entry, if any."""

@@ -27,6 +27,8 @@ WindowOpt = Annotated[
     ),
 ]
 SpecsOpt = Annotated[Path | None, typer.Option("--specs", help="Spec folder (default $BULKSYNC_SPECS_DIR).")]
+PipelineArg = Annotated[str, typer.Argument(help="The pipeline: its DAG id (acme__writeback) or name.")]
+DatasetArg = Annotated[str, typer.Argument(help="The dataset of the pipeline whose target is Salesforce.")]
 
 
 @sf_app.callback()
@@ -55,7 +57,7 @@ def _dataset(specs: Path | None, pipeline: str, dataset: str, err: Console) -> t
 
 
 @sf_app.command()
-def retry(pipeline: str, dataset: str, window: WindowOpt, specs: SpecsOpt = None) -> None:
+def retry(pipeline: PipelineArg, dataset: DatasetArg, window: WindowOpt, specs: SpecsOpt = None) -> None:
     """Re-send only the records the write-back of one interval quarantined, then reconcile again."""
     from bulksync.targets.salesforce.retry import retry_quarantined, window_from_key
 
@@ -88,8 +90,8 @@ def retry(pipeline: str, dataset: str, window: WindowOpt, specs: SpecsOpt = None
 
 @sf_app.command()
 def load(
-    pipeline: str,
-    dataset: str,
+    pipeline: PipelineArg,
+    dataset: DatasetArg,
     window: WindowOpt,
     force: Annotated[bool, typer.Option(help="Insert although this interval's insert started or committed.")] = False,
     specs: SpecsOpt = None,

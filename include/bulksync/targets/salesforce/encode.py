@@ -24,6 +24,7 @@ from bulksync.targets.salesforce.plan import MAX_FIELD_CHARS, Column, WritePlan
 
 NA = "#N/A"
 MAX_PROBLEMS_SHOWN = 10
+_TEXT = ("string", "textarea", "phone", "url", "email", "picklist", "multipicklist", "combobox", "encryptedstring")
 
 
 def text_column(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -64,6 +65,48 @@ def encode(plan: WritePlan, batch: pa.RecordBatch | pa.Table, nulls: str, header
     return buf.getvalue()
 
 
+_PRIME = np.uint64(1099511628211)
+
+
+def hash_strings(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A 64-bit polynomial hash of every string, vectorised over the Arrow buffers (no Python loop).
+
+    Equal strings hash equal; a repeat of a hash is only a suspect (the caller confirms by value).
+    """
+    arr = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    arr = arr.cast(pa.string())
+    n = len(arr)
+    if not n:
+        return np.zeros(0, dtype=np.uint64)
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32, count=n + 1, offset=arr.offset * 4).astype(np.int64)
+    data_buf = arr.buffers()[2]
+    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, dtype=np.uint8)
+    data = data[offsets[0] : offsets[-1]]
+    starts, lengths = offsets[:-1] - offsets[0], np.diff(offsets)
+    position = np.arange(len(data), dtype=np.int64) - np.repeat(starts, lengths)
+    longest = int(lengths.max()) if n else 0
+    with np.errstate(over="ignore"):
+        powers = np.cumprod(np.full(max(longest, 1), _PRIME, dtype=np.uint64))
+        contrib = (data.astype(np.uint64) + np.uint64(1)) * powers[position]
+        sums = np.concatenate([np.zeros(1, dtype=np.uint64), np.cumsum(contrib, dtype=np.uint64)])
+        return (sums[starts + lengths] - sums[starts]) ^ (lengths.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15))
+
+
+def _largest_record(plan: WritePlan) -> int:
+    """An upper bound of one record's CSV bytes from describe (UTF-8: 4 bytes a character, every quote doubled)."""
+    total = 0
+    for col in plan.columns:
+        t = col.sf_type
+        if col.relationship or t not in ("boolean", "int", "long", "double", "currency", "percent", "date", "datetime"):
+            length = int(col.field.get("length") or 0) if not col.relationship else 255
+            if not length:
+                return 1 << 62  # unknown length: check every record
+            total += 8 * min(length, MAX_FIELD_CHARS) + 3
+        else:
+            total += 48
+    return total
+
+
 def header_bytes(plan: WritePlan) -> bytes:
     """The CSV header line."""
     return (",".join(f'"{h}"' for h in plan.headers) + "\n").encode()
@@ -96,6 +139,18 @@ class Precheck:
     rows: int = 0
     count: int = 0
 
+    def __post_init__(self) -> None:
+        # the per-record size check only runs when describe's lengths allow a record larger than an upload
+        self.check_sizes = _largest_record(self.plan) > self.max_record_bytes
+
+    def columns(self) -> list[str]:
+        """The staged columns the checks read (text fields, required fields, the key)."""
+        wanted = {c.source for c in self.plan.columns if not c.relationship and c.sf_type in _TEXT}
+        wanted |= {c.source for c in self.plan.required}
+        if self.plan.key_source:
+            wanted.add(self.plan.key_source)
+        return sorted(wanted)
+
     def add(self, batch: pa.RecordBatch) -> None:
         """Check one batch (rows numbered after the previous batches)."""
         n = batch.num_rows
@@ -117,16 +172,16 @@ class Precheck:
                 )
         if self.plan.key_source:
             self._keys(batch, bad)
-        self._sizes(batch, bad)
+        if self.check_sizes:
+            self._sizes(batch, bad)
         self.invalid.append(bad)
         self.rows += n
 
     def _column(self, batch: pa.RecordBatch, col: Column, bad: np.ndarray) -> None:
         fdef = col.field
-        values = batch.column(col.source)
-        if col.relationship or col.sf_type not in ("string", "textarea", "phone", "url", "email", "picklist",
-                                                   "multipicklist", "combobox", "encryptedstring"):  # fmt: skip
+        if col.relationship or col.sf_type not in _TEXT:
             return
+        values = batch.column(col.source)
         text = text_column(values)
         limit = min(int(fdef.get("length") or MAX_FIELD_CHARS), MAX_FIELD_CHARS)
         long = np.asarray(pc.fill_null(pc.greater(pc.utf8_length(text), limit), False).to_numpy(zero_copy_only=False))
@@ -175,8 +230,11 @@ class Precheck:
             )
         )
         self._flag(empty, bad, col, "MISSING_KEY", lambda _v: f"the record key {col.header} is empty", batch)
-        lowered = pc.utf8_lower(pc.fill_null(text, "")).to_pylist()
-        self.key_hashes.append(np.fromiter((hash(v) for v in lowered), dtype=np.int64, count=len(lowered)))
+        hashes = hash_strings(pc.utf8_lower(pc.fill_null(text, "")))
+        # empty keys are reported above; give them distinct values so they never look repeated
+        where = np.flatnonzero(empty)
+        hashes[where] = (np.uint64(1) << np.uint64(63)) | (where + self.rows).astype(np.uint64)
+        self.key_hashes.append(hashes)
 
     def _sizes(self, batch: pa.RecordBatch, bad: np.ndarray) -> None:
         lengths = np.zeros((len(self.plan.columns), batch.num_rows), dtype=np.int64)
@@ -235,15 +293,13 @@ class Precheck:
         if not self.key_hashes:
             return invalid
         hashes = np.concatenate(self.key_hashes)
-        order = np.argsort(hashes, kind="stable")
-        sorted_h = hashes[order]
-        same = np.flatnonzero(sorted_h[1:] == sorted_h[:-1])
-        if not len(same):
+        sorted_h = np.sort(hashes)
+        repeated = np.unique(sorted_h[1:][sorted_h[1:] == sorted_h[:-1]])
+        if not len(repeated):
             return invalid
-        suspects = set(np.unique(sorted_h[same]).tolist())
         keys = read_keys()
         seen: dict[str, list[int]] = {}
-        for pos in np.flatnonzero(np.isin(hashes, list(suspects))).tolist():
+        for pos in np.flatnonzero(np.isin(hashes, repeated)).tolist():
             value = keys[pos]
             if value:
                 seen.setdefault(value.lower(), []).append(pos)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from bulksync.errors import DataError
@@ -35,39 +36,53 @@ DONE = {"JobComplete", "Failed", "Aborted"}
 
 @dataclass
 class Results:
-    """The three result sets of one job, parsed (every value a string)."""
+    """The three result sets of one job: failed and unprocessed parsed (every value a string); the
+    successful ones counted from their ``sf__Created`` column alone, parsed whole only when needed."""
 
     job_id: str
     state: str
     error_message: str | None
-    successful: pa.Table
+    successful_data: bytes
     failed: pa.Table
     unprocessed: pa.Table
     info: dict[str, Any] = field(default_factory=dict)
+    ok: int = 0
+    created: int = 0
+
+    def __post_init__(self) -> None:
+        created = parse_result(self.successful_data, "successfulResults", columns=["sf__Created"])
+        self.ok = created.num_rows
+        if created.num_rows and "sf__Created" in created.column_names:
+            flags = pc.equal(pc.utf8_lower(created.column("sf__Created")), "true")
+            self.created = int(pc.sum(flags).as_py() or 0)
 
     @property
-    def created(self) -> int:
-        """Successful records that were created (``sf__Created`` true)."""
-        if "sf__Created" not in self.successful.column_names or not self.successful.num_rows:
-            return 0
-        return sum(1 for v in self.successful.column("sf__Created").to_pylist() if str(v).lower() == "true")
+    def successful(self) -> pa.Table:
+        """Every successful record with its fields (parsed on demand)."""
+        return parse_result(self.successful_data, f"successfulResults of job {self.job_id}")
 
 
-def parse_result(data: bytes, what: str) -> pa.Table:
-    """A result CSV as string columns (empty values as ``""``); the header names the columns."""
+def parse_result(data: bytes, what: str, columns: list[str] | None = None) -> pa.Table:
+    """A result CSV as string columns (empty values as ``""``); the header names the columns.
+
+    ``columns`` reads only those (the others are skipped by the parser)."""
     if not data.strip():
         return pa.table({})
     end = data.find(b"\n")
     header = next(csv.reader([data[: end if end >= 0 else len(data)].decode("utf-8").rstrip("\r")]))
+    wanted = [h for h in header if columns is None or h in columns]
     if end < 0 or not data[end + 1 :].strip():
-        return pa.table({h: pa.array([], pa.string()) for h in header})
+        return pa.table({h: pa.array([], pa.string()) for h in wanted})
     try:
         return pacsv.read_csv(
             io.BytesIO(data),
             read_options=pacsv.ReadOptions(column_names=header, skip_rows=1, block_size=16 << 20),
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(
-                column_types={h: pa.string() for h in header}, strings_can_be_null=False, null_values=[]
+                column_types={h: pa.string() for h in header},
+                strings_can_be_null=False,
+                null_values=[],
+                include_columns=wanted,
             ),
         )
     except pa.ArrowInvalid as exc:
@@ -171,7 +186,7 @@ class IngestJob:
             job_id,
             state,
             info.get("errorMessage"),
-            self._result(job_id, "successfulResults"),
+            self._raw(job_id, "successfulResults"),
             self._result(job_id, "failedResults"),
             self._result(job_id, "unprocessedrecords"),
             info,
@@ -181,7 +196,7 @@ class IngestJob:
             self.label,
             job_id,
             state,
-            results.successful.num_rows,
+            results.ok,
             results.created,
             results.failed.num_rows,
             results.unprocessed.num_rows,
@@ -190,11 +205,14 @@ class IngestJob:
         self._delete(job_id)
         return results
 
-    def _result(self, job_id: str, kind: str) -> pa.Table:
+    def _raw(self, job_id: str, kind: str) -> bytes:
         data = self.api.request(
             "GET", f"{JOBS}/{job_id}/{kind}", accept="text/csv", read=lambda r: r.raw.read(decode_content=True)
         )
-        return parse_result(data or b"", f"{kind} of job {job_id}")
+        return bytes(data or b"")
+
+    def _result(self, job_id: str, kind: str) -> pa.Table:
+        return parse_result(self._raw(job_id, kind), f"{kind} of job {job_id}")
 
     def _delete(self, job_id: str) -> None:
         try:

@@ -46,3 +46,44 @@ def load_partition(spec: Any, ds: Any, ctx: stages.RunContext, *, force: bool = 
         },
     )
     return result
+
+
+def dry_run(spec: Any, ds: Any, ctx: stages.RunContext) -> dict[str, Any]:
+    """Stage the window and check it against the org without writing (the migration form's dry run).
+
+    Bulk API 2.0 has no validate-only mode, so this is the full check against describe: the spec
+    (fields, writability, keys, relationships, required fields), the limits, and every record
+    (lengths, restricted picklists, required values, repeated keys, record size). Nothing is sent.
+
+    Returns:
+        ``source_rows``, ``extracted``, ``would_send``, ``invalid`` and the first ``problems``.
+    """
+    from bulksync.targets.salesforce.encode import Precheck, header_bytes
+    from bulksync.targets.salesforce.target import SalesforceTarget
+
+    extracted = stages.extract_all(spec, ds, ctx)
+    if ds.quality is not None:
+        stages.validate(spec, ds, ctx)
+    stages.transform(spec, ds, ctx)
+    part = stages.partition_for(spec, ds, ctx.window)
+    manifest = read_manifest(part, "transform")
+    target = SalesforceTarget(ds.target)
+    try:
+        plan = target.plan(manifest.read_schema())
+        check = Precheck(plan, max_record_bytes=ds.target.max_bytes_per_job - len(header_bytes(plan)))
+        for batch in iter_batches(part, manifest):
+            check.add(batch)
+        invalid = check.finish(lambda: target._keys(lambda: iter_batches(part, manifest), plan))
+        target.check_limits(int(check.rows - invalid.sum()))
+    finally:
+        target.close()
+    return {
+        "source_rows": extracted.source_count if extracted.source_count is not None else extracted.rows,
+        "extracted": extracted.rows,
+        "would_send": int(check.rows - invalid.sum()),
+        "invalid": int(invalid.sum()),
+        "problems": [p.describe() for p in check.problems[:20]],
+        "object": plan.object,
+        "operation": plan.operation,
+        "columns": plan.headers,
+    }

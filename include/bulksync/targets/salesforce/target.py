@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 SLICE_ROWS = 10_000
 RESUBMIT_ROUNDS = 2
 BULK_BATCH_RECORDS = 10_000
+MAX_RECORDS_PER_DAY = 150_000_000
+"""Bulk API 2.0: "Maximum number of records uploaded per rolling 24-hour period: 150,000,000"."""
 
 
 class InsertAlreadyLoadedError(DataError):
@@ -97,6 +99,11 @@ class SalesforceTarget(Target):
     def api(self) -> SalesforceApi:
         return SalesforceApi(self.hook, self.spec)
 
+    def row_count(self) -> int:
+        """Live records of the target object in the org (``SELECT COUNT()``, one attempt: for summaries)."""
+        body = self.api.request("GET", "query", params={"q": f"SELECT COUNT() FROM {self.spec.object}"}, attempts=1)
+        return int(body["totalSize"])
+
     # -- checks before anything is sent -------------------------------------------------------
 
     def describe(self, name: str) -> dict[str, Any]:
@@ -130,6 +137,12 @@ class SalesforceTarget(Target):
                 f"left, below min_remaining_api_requests={floor}; the write-back to {self.spec.object} did not start. "
                 "Wait for the rolling 24-hour limit to recover, or lower the floor if that is safe"
             )
+        if records > MAX_RECORDS_PER_DAY:
+            raise SalesforceLimitError(
+                f"the write-back of {records:,} records to {self.spec.object} exceeds what Bulk API 2.0 takes in a "
+                f"rolling 24 hours ({MAX_RECORDS_PER_DAY:,} records uploaded); nothing was sent. Split the load "
+                "into smaller intervals (a migration's slice) spread over days"
+            )
         batches = limits.get("DailyBulkApiBatches") or {}
         needed = math.ceil(records / BULK_BATCH_RECORDS)
         if batches.get("Remaining") is not None and int(batches["Remaining"]) < needed:
@@ -160,6 +173,12 @@ class SalesforceTarget(Target):
                 f"`bulksync sf load {self.partition.tenant}__{self.partition.pipeline} {self.partition.dataset} "
                 f"--window {self.partition.window.key} --force`, or use upsert with an external id"
             )
+        if self.spec.operation == "insert" and not ledger.claim(force=self.force):
+            raise InsertAlreadyLoadedError(
+                f"another insert into {self.spec.object} for interval {self.partition.window.key} of dataset "
+                f"{self.partition.dataset} is running (or died before recording its jobs); two inserts of one "
+                "interval would duplicate records. Wait for it, check the org, then rerun with --force"
+            )
         return ledger
 
     # -- the load -----------------------------------------------------------------------------
@@ -173,7 +192,7 @@ class SalesforceTarget(Target):
             return done.result()
         plan = self.plan(schema)
         check = Precheck(plan, max_record_bytes=self.spec.max_bytes_per_job - len(header_bytes(plan)))
-        for batch in batches():
+        for batch in self._check_batches(batches, check):
             check.add(batch)
         invalid = check.finish(lambda: self._keys(batches, plan))
         if check.problems and self.spec.invalid_rows == "fail":
@@ -209,6 +228,15 @@ class SalesforceTarget(Target):
                 }
             )
         return result
+
+    def _check_batches(self, batches: BatchSource, check: Precheck) -> Iterator[pa.RecordBatch]:
+        """The batches the record checks read: only the columns they judge, when the partition is bound."""
+        if self.partition is None or self.manifest is None or check.check_sizes:
+            yield from batches()
+            return
+        from bulksync.staging.reader import iter_batches
+
+        yield from iter_batches(self.partition, self.manifest, columns=check.columns())
 
     def _keys(self, batches: BatchSource, plan: WritePlan) -> list[str]:
         from bulksync.targets.salesforce.encode import text_column
@@ -351,10 +379,10 @@ class SalesforceTarget(Target):
                         half = piece.num_rows // 2
                         stack += [(piece.slice(half), where[half:]), (piece.slice(0, half), where[:half])]
                         continue
-                    if count and (size + len(data) > budget or count + piece.num_rows > self.spec.max_records_per_job):
+                    if count and size + len(data) > budget:
                         yield flush()
                     room = self.spec.max_records_per_job - count
-                    if piece.num_rows > room:
+                    if piece.num_rows > room:  # fill this job to max_records_per_job, the rest goes on
                         stack += [(piece.slice(room), where[room:]), (piece.slice(0, room), where[:room])]
                         continue
                     parts.append(data)
@@ -362,6 +390,8 @@ class SalesforceTarget(Target):
                     positions.append(where)
                     size += len(data)
                     count += piece.num_rows
+                    if count == self.spec.max_records_per_job:
+                        yield flush()
         if count:
             yield flush()
 
@@ -385,7 +415,7 @@ class SalesforceTarget(Target):
     ) -> None:
         """Count a finished job; quarantine its failed records; queue its unprocessed ones for a new job."""
         sent = payload.rows.num_rows
-        ok, failed, unprocessed = results.successful.num_rows, results.failed.num_rows, results.unprocessed.num_rows
+        ok, failed, unprocessed = results.ok, results.failed.num_rows, results.unprocessed.num_rows
         if not payload.resent:
             self.tally.sent += sent
         self.tally.succeeded += ok
@@ -473,6 +503,9 @@ class SalesforceTarget(Target):
             "failed": t.failed + t.invalid,
             "unprocessed": t.unprocessed,
             "errors_by_code": t.errors_by_code(),
+            "api_calls": self.api.calls if "api" in self.__dict__ else 0,
+            "reauthentications": self.api.reauthentications if "api" in self.__dict__ else 0,
+            "api_usage": self.api.api_usage if "api" in self.__dict__ else None,
         }
 
     def _result(self, plan: WritePlan, started: float) -> LoadResult:
