@@ -9,6 +9,7 @@ commit (``pause_after_commit``: a worker lost between the commit and the task's 
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import os
 import signal
@@ -146,6 +147,12 @@ class Child:
         self.proc = subprocess.Popen(
             [sys.executable, "-c", CHILD, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )
+        atexit.register(self._reap)  # a child a failed test left paused must not outlive the test run
+
+    def _reap(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
 
     def wait_flag(self, name: str, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout

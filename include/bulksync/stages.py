@@ -317,7 +317,11 @@ def load(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: Any = N
         target.bind(part, manifest, ctx)
         try:
             result = target.load_partition(
-                batches, manifest.read_schema(), window=ctx.window, run_id=ctx.run_id, ref=partition_ref(manifest, ctx)
+                batches,
+                manifest.read_schema(),
+                window=ctx.window,
+                run_id=ctx.run_id,
+                ref=partition_ref(manifest, ctx, ds),
             )
         finally:
             target.close()
@@ -347,11 +351,14 @@ def load(spec: PipelineSpec, ds: DatasetSpec, ctx: RunContext, progress: Any = N
     return result
 
 
-def partition_ref(manifest: Manifest, ctx: RunContext) -> Any:
+def partition_ref(manifest: Manifest, ctx: RunContext, ds: DatasetSpec | None = None) -> Any:
     """What the load ledger records of the committed output a load reads (its manifest checksum)."""
     import hashlib
 
+    from bulksync.sources.registry import source_class
     from bulksync.targets.ledger import PartitionRef
+
+    snapshot = True if ds is None else source_class(ds.source.kind).extract_is_window_snapshot
 
     return PartitionRef(
         tenant=manifest.tenant,
@@ -362,6 +369,7 @@ def partition_ref(manifest: Manifest, ctx: RunContext) -> Any:
         committed_at=manifest.created_at,
         run_id=ctx.run_id,
         try_number=ctx.try_number,
+        replaces_previous=snapshot,
     )
 
 

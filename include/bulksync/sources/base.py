@@ -31,6 +31,11 @@ class Source(abc.ABC):
 
     kind: ClassVar[str]
     reports_deletes: ClassVar[bool] = False
+    extract_is_window_snapshot: ClassVar[bool] = True
+    """Whether an extract holds everything the source has for its window, so that a new extract of
+    the window replaces, in the target, what the previous one loaded (append, interval). False for
+    sources whose extract holds only what arrived since the last run (file drops: each file is loaded
+    once by the file ledger, and a later run's partition of the same window adds to it)."""
 
     def __init__(self, spec: Any, window: Window, chunk: dict[str, Any] | None = None) -> None:
         self.spec = spec

@@ -52,6 +52,9 @@ class PartitionRef:
     committed_at: dt.datetime
     run_id: str
     try_number: int | None = None
+    replaces_previous: bool = True
+    """Whether this partition holds the whole window (a new extract of it replaces what the previous
+    one wrote); False for sources staging only what arrived since the last run (file drops)."""
 
 
 @dataclass(frozen=True)

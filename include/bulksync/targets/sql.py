@@ -116,7 +116,8 @@ class SqlTarget(Target):
                     noop = self._noop(previous, ref, started)
                     if noop is not None:
                         return noop
-                result, audit = self._write(conn, batches, schema, window, run_id, exists, previous)
+                replaced = previous if ref is not None and ref.replaces_previous else None
+                result, audit = self._write(conn, batches, schema, window, run_id, exists, replaced)
                 if ledger is not None and ref is not None:
                     self._record(conn, ledger, ref, result, audit)
         result.duration_seconds = time.monotonic() - started

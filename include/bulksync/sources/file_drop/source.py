@@ -103,6 +103,7 @@ class FileDropSource(Source):
     """Files dropped by a client into a landing folder (CSV, fixed-width text or copybook files)."""
 
     kind = "file_drop"
+    extract_is_window_snapshot = False  # a run stages only the files that arrived since the last one
     options: FileDropOptions
 
     def __init__(self, spec: Any, window: Any, chunk: dict[str, Any] | None = None) -> None:
