@@ -137,3 +137,35 @@ def test_missing_connection_says_how_to_define_it() -> None:
 def test_missing_table_is_named(pg_url: str) -> None:
     with pytest.raises(ConfigurationError, match=r"table 'public.missing' does not exist in connection 'test_pg'"):
         source("test_pg", table="public.missing").schema()
+
+
+def test_sqlite_naive_datetime_column_holding_utc_text_reads_as_its_utc_wall_time(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bulksync's SQLite target writes aware times as '…Z' text into DATETIME columns (SQLite keeps no
+    time zone in its DDL); the sql source reading such a table back must take them, not refuse them."""
+    import sqlite3
+
+    db = tmp_path / "wh.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, loaded_at DATETIME, plain DATETIME)")
+        conn.executemany(
+            "INSERT INTO t VALUES (?, ?, ?)",
+            [
+                (1, "2026-12-02 21:30:06.958939Z", "2026-12-02 21:30:06.958939"),
+                (2, "2026-12-02 23:30:00+02:00", "2026-01-01 00:00:00"),
+                (3, None, None),
+            ],
+        )
+    monkeypatch.setenv("AIRFLOW_CONN_LITE", f"sqlite:///{db}")
+    table = read_all(source("lite", Window(), table="t")).sort_by("id")
+    assert table.column("loaded_at").to_pylist() == [
+        dt.datetime(2026, 12, 2, 21, 30, 6, 958939),
+        dt.datetime(2026, 12, 2, 21, 30, 0),
+        None,
+    ]
+    assert table.column("plain").to_pylist() == [
+        dt.datetime(2026, 12, 2, 21, 30, 6, 958939),
+        dt.datetime(2026, 1, 1, 0, 0),
+        None,
+    ]

@@ -261,7 +261,11 @@ def _from_text(arr: pa.Array, typ: pa.DataType) -> pa.Array:
     """Decimal / temporal text (drivers', SQLite's) to ``typ``; MySQL's zero dates are NULL, as drivers read them."""
     if pa.types.is_timestamp(typ) or pa.types.is_date(typ):
         arr = pc.if_else(pc.starts_with(arr, "0000-00-00"), pa.scalar(None, pa.string()), arr)
-    if pa.types.is_timestamp(typ) and typ.tz is not None:
+    if pa.types.is_timestamp(typ) and (
+        typ.tz is not None or pc.any(pc.match_substring_regex(arr, r"(Z|[+-]\d\d:?\d\d)$")).as_py()
+    ):
+        # SQLite declares no time zone: an aware text ('…Z', as bulksync's SQLite target writes UTC times)
+        # in a naive column is read as its UTC wall time
         from bulksync.sources.csv_files import _to_utc
 
         return _to_utc(arr).cast(typ)
