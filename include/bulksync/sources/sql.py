@@ -392,7 +392,7 @@ class SqlSource(Source):
         params = dict(compiled.construct_params())
         for name, value in params.items():
             bind = compiled.binds.get(name)
-            proc = bind.type.bind_processor(dialect) if bind is not None else None
+            proc = bind.type.dialect_impl(dialect).bind_processor(dialect) if bind is not None else None
             if proc is not None:
                 params[name] = proc(value)
         positions = getattr(compiled, "positiontup", None)
