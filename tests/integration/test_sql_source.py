@@ -195,6 +195,8 @@ def test_sqlite_incremental_window_binds_its_bounds(tmp_path: Any, monkeypatch: 
     # own DATETIME processor (sqlite3 itself adapts pendulum only once Airflow registered an adapter: the
     # backfill e2e test covers the task process where it has not)
     day = Window(pendulum.datetime(2026, 1, 1, tz="UTC"), pendulum.datetime(2026, 1, 2, tz="UTC"))
-    src = source("lite", day, table="accounts", columns=["id", "updated_at"], incremental=True, cursor_field="updated_at")
+    src = source(
+        "lite", day, table="accounts", columns=["id", "updated_at"], incremental=True, cursor_field="updated_at"
+    )
     assert src.source_count() == 2
     assert read_all(src).column("id").to_pylist() == [2, 3]
