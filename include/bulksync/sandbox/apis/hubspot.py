@@ -123,9 +123,9 @@ class HubSpotStandIn(StandIn):
     ) -> dict[str, Any]:
         names = props or list(DEFAULT_PROPERTIES[table])
         p: dict[str, Any] = {}
-        for name in names:
-            if name in row and name not in ("id", "created", "updated", "deleted"):
-                p[name] = row[name]
+        for name in names:  # a requested property the object has no value for comes back as null (recorded)
+            if name not in ("id", "created", "updated", "deleted"):
+                p[name] = row.get(name)
         p["createdate"] = iso_ms(row["created"])
         p[LAST_MODIFIED[table]] = iso_ms(row["updated"])
         p["hs_object_id"] = row["id"]

@@ -23,7 +23,14 @@ import tenacity
 
 from bulksync.errors import ConfigurationError
 from bulksync.hooks.api import ApiHook
-from bulksync.sources.api.errors import ApiDataError, ApiRequestError, ApiRetriesExhausted, ApiTransientError, where
+from bulksync.sources.api.errors import (
+    ApiDataError,
+    ApiQuotaExhausted,
+    ApiRequestError,
+    ApiRetriesExhausted,
+    ApiTransientError,
+    where,
+)
 from bulksync.sources.api.limits import CircuitBreaker, exhausted_wait, limiter_for, retry_after
 from bulksync.spec.api import Limits
 
@@ -184,6 +191,14 @@ class ApiClient:
             log.info("%s: HTTP 401, re-authenticating connection %s", label, self.conn_id)
             raise _Reauthenticate()
         reauths["in_a_row"] = 0
+        if status == 429 and (quota := _quota_exhausted(resp)):
+            self._failed("HTTP 429 (quota used up)")
+            self.counts["throttled"] += 1
+            raise ApiQuotaExhausted(
+                f"{label}: HTTP 429: {quota}; retrying before the quota resets cannot succeed, so the extract "
+                "stopped. Rerun after the reset, or ask the vendor for a higher quota",
+                429,
+            )
         if status in TRANSIENT_STATUS:
             hint = retry_after(resp.headers)
             if hint is None and status == 429:
@@ -242,6 +257,26 @@ def _float(value: Any) -> float | None:
 
 def _snippet(raw: bytes, n: int = 80) -> str:
     return raw[:n].decode("utf-8", "replace").replace("\n", " ")
+
+
+# 429 bodies that mean a quota for the day (not a burst limit) is used up: retrying within the task cannot pass.
+# HubSpot: {"errorType": "RATE_LIMIT", "policyName": "DAILY"} (tests/fixtures/api_recordings/hubspot/
+# handwritten_429_and_401_shapes.json; the usage guidelines: the daily limit resets at midnight in the
+# account's time zone).
+_DAILY_POLICIES = {"DAILY"}
+
+
+def _quota_exhausted(resp: httpx.Response) -> str | None:
+    try:
+        body = orjson.loads(resp.content)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(body, dict) and str(body.get("policyName", "")).upper() in _DAILY_POLICIES:
+        return (
+            f"{body.get('message') or 'daily limit reached'} (policy {body['policyName']}: the daily request quota "
+            "is used up until midnight in the account's time zone)"
+        )
+    return None
 
 
 def _error_text(resp: httpx.Response) -> str:
