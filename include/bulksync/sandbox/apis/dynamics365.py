@@ -32,6 +32,7 @@ from bulksync.sandbox.asgi import Query, Row, Table
 
 _FILTER = re.compile(r"(\w+)\s+(ge|gt|lt|le)\s+(\S+)", re.I)
 COUNT_CAP = 5000
+SAFE = "$(),'"  # the documented nextLink keeps $, quotes and parentheses as they are, spaces as %20
 DOCS = (
     "https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/query/page-results",
     "https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/query/count-rows",
@@ -139,7 +140,8 @@ class DataverseStandIn(GraphStandIn):
                 f'<cookie page="{page}"><accountid last="{{{last}}}" first="{{{first}}}" /></cookie>', safe=""
             )
             token = f'<cookie pagenumber="{page + 1}" pagingcookie="{cookie}" istracking="False" />'
-            body["@odata.nextLink"] = f"{self.base_url}/api/data/v9.2/accounts?{urlencode({**q, '$skiptoken': token})}"
+            query = urlencode({**q, "$skiptoken": token}, safe=SAFE, quote_via=quote)
+            body["@odata.nextLink"] = f"{self.base_url}/api/data/v9.2/accounts?{query}"
         headers = {"OData-Version": "4.0", "x-ms-ratelimit-burst-remaining-xrm-requests": "5999"}
         if m:
             headers["Preference-Applied"] = f"odata.maxpagesize={size}"

@@ -30,6 +30,7 @@ from bulksync.sandbox.asgi.auth import Unauthorized
 
 SERVICE = "/sap/opu/odata/sap/API_SALES_ORDER_SRV"
 _FILTER = re.compile(r"(\w+)\s+(ge|gt|lt|le)\s+datetime(?:offset)?'([^']+)'", re.I)
+SAFE = "$',()"  # __next keeps $ and quotes as they are ($skiptoken='opaque' in the pyodata mocks)
 DOCS = (
     "https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-odata/",
     "https://help.sap.com/docs/SAP_NETWEAVER_750/68bf513362174d54b58cddec28794093",
@@ -147,5 +148,7 @@ class SapODataStandIn(StandIn):
         if q.get("$inlinecount") == "allpages":
             d["__count"] = str(len(view))
         if top is None and pos + size < len(view):
-            d["__next"] = f"{self.base_url}{SERVICE}/A_SalesOrder?{urlencode({**q, '$skiptoken': pos + size})}"
+            d["__next"] = (
+                f"{self.base_url}{SERVICE}/A_SalesOrder?{urlencode({**q, '$skiptoken': pos + size}, safe=SAFE)}"
+            )
         return self.json({"d": d}, 200, {"dataserviceversion": "2.0"})
