@@ -135,12 +135,13 @@ class ApiClient:
         def attempt() -> Page:
             try:
                 page = self._once(call, reauths)
-            except ApiTransientError:
+            except ApiTransientError as exc:
                 failures["n"] += 1
                 if failures["n"] >= self.limits.max_attempts:
+                    last = str(exc).removeprefix(f"{where(call.label, call.page)}: ")  # with the vendor's message
                     raise ApiRetriesExhausted(
-                        f"{where(call.label, call.page)} failed {failures['n']} times; the last: "
-                        f"{self.breaker.last}. The task will be retried"
+                        f"{where(call.label, call.page)} failed {failures['n']} times; the last: {last}. The task "
+                        "will be retried"
                     ) from None
                 raise
             return page
