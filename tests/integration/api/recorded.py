@@ -167,3 +167,13 @@ def same_keys(mine: dict[str, Any], theirs: dict[str, Any], ignore: set[str] | f
     for k in a:
         if isinstance(mine[k], dict) and isinstance(theirs[k], dict):
             same_keys(mine[k], theirs[k])
+
+
+def preset_options(preset: str, obj: str, **replace: Any) -> dict[str, Any]:
+    """A preset object's resolved options as generic ones, with whole members replaced (an endpoint the
+    preset does not list: its paging, limits, totals and parsing stay the preset's own)."""
+    from bulksync.sources.api.presets import expand
+
+    out = {k: v for k, v in expand({"preset": preset, "object": obj}).items() if k not in ("preset", "object")}
+    out.update(replace)
+    return {k: v for k, v in out.items() if v is not None}

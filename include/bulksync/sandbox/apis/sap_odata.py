@@ -70,8 +70,7 @@ class SapODataStandIn(StandIn):
     def render(self, table: str, row: Row) -> dict[str, Any]:
         so = row["id"]
         return {
-            "__metadata": {
-                "id": f"{self.base_url}{SERVICE}/A_SalesOrder('{so}')",
+            "__metadata": {  # uri and type, as in the recorded and specified v2 entries (no v4-style "id")
                 "uri": f"{self.base_url}{SERVICE}/A_SalesOrder('{so}')",
                 "type": "API_SALES_ORDER_SRV.A_SalesOrderType",
             },
@@ -127,6 +126,8 @@ class SapODataStandIn(StandIn):
         except Unauthorized:
             return Response("<html><body>Logon failed</body></html>", 401, media_type="text/html")
         q = dict(request.query_params)
+        if q.get("$inlinecount", "none") not in ("allpages", "none"):  # MS-ODATA: any other value is a 4xx
+            return self.error_response(400, "bad_request", f"Invalid value {q['$inlinecount']!r} for $inlinecount")
         if q.get("$format") != "json":
             return self.error_response(400, "bad_request", "Only $format=json is served by the stand-in")
         start = end = None

@@ -287,17 +287,26 @@ def _error_text(resp: httpx.Response) -> str:
     except orjson.JSONDecodeError:
         return _snippet(resp.content, 200) or resp.reason_phrase
     candidates: list[Any] = []
+    details: list[str] = []
     if isinstance(body, dict):
         err = body.get("error")
         if isinstance(err, dict):
             msg = err.get("message")
             candidates += [msg.get("value") if isinstance(msg, dict) else msg, err.get("code")]
-        candidates += [body.get("message"), body.get("errorSummary"), body.get("detail"), body.get("title"), err]
+            inner = err.get("innererror")  # SAP Gateway: innererror.errordetails[].message
+            rows = inner.get("errordetails") if isinstance(inner, dict) else None
+            details += [str(d["message"]) for d in rows or () if isinstance(d, dict) and d.get("message")]
+        causes = body.get("errorCauses")  # Okta: errorCauses[].errorSummary
+        if isinstance(causes, list):
+            details += [str(c["errorSummary"]) for c in causes if isinstance(c, dict) and c.get("errorSummary")]
+        candidates += [body.get("message"), body.get("errorSummary"), body.get("detail"), body.get("title")]
+        candidates += [err if isinstance(err, str) else None]
         if isinstance(body.get("errors"), list) and body["errors"]:
             first = body["errors"][0]
             candidates.append(first.get("message") if isinstance(first, dict) else first)
-        details = body.get("o:errorDetails")
-        if isinstance(details, list) and details:
-            candidates.insert(0, details[0].get("detail"))
+        ns_details = body.get("o:errorDetails")
+        if isinstance(ns_details, list) and ns_details:
+            candidates.insert(0, ns_details[0].get("detail"))
     text = next((str(c) for c in candidates if c), "") or _snippet(resp.content, 200)
-    return text[:300]
+    extra = [d for d in details if d != text]
+    return (text + (f" ({'; '.join(extra)})" if extra else ""))[:300]

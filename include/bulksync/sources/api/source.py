@@ -287,7 +287,9 @@ class ApiSource(Source):
         return page
 
     def _records(self, q: Query, page: Page) -> list[Any]:
-        if q.records_path:
+        if q.records_path and self._v1_collection(q, page):
+            records = page.body["d"]  # OData v1/v2 servers may send {"d": [...]} without "results"
+        elif q.records_path:
             if not isinstance(page.body, dict) or not paths.has(page.body, q.records_path):
                 if self.options.records.missing_is_empty or page.body is None:
                     return []
@@ -310,6 +312,17 @@ class ApiSource(Source):
         if q.record_path:
             records = [paths.get(r, q.record_path) for r in records]
         return records
+
+    @staticmethod
+    def _v1_collection(q: Query, page: Page) -> bool:
+        p = q.paginate
+        return (
+            p.kind == "odata"
+            and p.odata_version == "v2"
+            and q.records_path == "d.results"
+            and isinstance(page.body, dict)
+            and isinstance(page.body.get("d"), list)
+        )
 
     def _pages(self, q: Query) -> Iterator[tuple[Page, list[Any]]]:
         """The pages of a query; the next page is fetched in the background while the caller converts this one."""
