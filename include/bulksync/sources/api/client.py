@@ -296,6 +296,8 @@ def _error_text(resp: httpx.Response) -> str:
             inner = err.get("innererror")  # SAP Gateway: innererror.errordetails[].message
             rows = inner.get("errordetails") if isinstance(inner, dict) else None
             details += [str(d["message"]) for d in rows or () if isinstance(d, dict) and d.get("message")]
+        if body.get("errorCode") and body.get("errorSummary"):  # Okta: the code is what is stable
+            details.append(str(body["errorCode"]))
         causes = body.get("errorCauses")  # Okta: errorCauses[].errorSummary
         if isinstance(causes, list):
             details += [str(c["errorSummary"]) for c in causes if isinstance(c, dict) and c.get("errorSummary")]
