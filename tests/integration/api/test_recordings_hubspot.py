@@ -244,11 +244,12 @@ def test_standin_429_has_the_recorded_body_and_no_retry_after(standin: Any, env:
     standin("hubspot", "hs", counts={"contacts": 50}, options={"rate_max": 10, "enforce_rate_limit": True})
     answers = [standin_call("hs", "GET", "/crm/v3/objects/contacts", params={"limit": 1}) for _ in range(4)]
     throttled = next(a for a in answers if a.status_code == 429)
-    assert set(throttled.json()) == set(rec["response"]["body"]) - {"correlationId"} or set(throttled.json()) == set(
-        rec["response"]["body"]
-    )
+    assert set(throttled.json()) == set(rec["response"]["body"])  # correlationId added to the stand-in's body
     assert throttled.json()["category"] == rec["response"]["body"]["category"] == "RATE_LIMITS"
+    assert throttled.json()["message"] == rec["response"]["body"]["message"]
     assert "retry-after" not in throttled.headers and "Retry-After" not in rec["response"]["headers"]
+    upper = standin_call("hs", "POST", rec["request"]["path"], json={"limit": 1})  # /objects/CONTACT/search
+    assert upper.status_code in (200, 429) and upper.status_code != 400  # upper-case object names accepted
 
 
 # -- handwritten_429_and_401_shapes.json --------------------------------------------------------------
@@ -305,17 +306,24 @@ def test_expired_authentication_401_refreshes_the_token_and_retries(replay: Any,
 
 
 def test_standin_401_bodies_have_the_documented_shapes(standin: Any, env: Any) -> None:
-    shapes = recording("hubspot/handwritten_429_and_401_shapes.json")["responses"]
-    standin("hubspot", "hs", counts={"contacts": 2})
-    import httpx
-
     from bulksync.hooks.api import ApiHook
 
+    shapes = recording("hubspot/handwritten_429_and_401_shapes.json")["responses"]
+    s = standin("hubspot", "hs", counts={"contacts": 2})
     hook = ApiHook("hs")
     with hook.client() as http:
-        mine = http.get("/crm/v3/objects/contacts", headers={"Authorization": "Bearer nope"})
-    assert mine.status_code == 401 and isinstance(mine, httpx.Response)
-    assert set(mine.json()) == set(shapes[2]["body"]) and mine.json()["category"] == "INVALID_AUTHENTICATION"
+        invalid = http.get("/crm/v3/objects/contacts", headers={"Authorization": "Bearer nope"})
+        request = http.build_request("GET", "/crm/v3/objects/contacts")
+        hook.authenticator.apply(request)  # a live OAuth token, then expired on the stand-in's side
+        s.auth.expire_all()
+        expired = http.send(request)
+    assert invalid.status_code == expired.status_code == 401
+    same_keys(invalid.json(), shapes[2]["body"])
+    same_keys(expired.json(), shapes[3]["body"])
+    assert (invalid.json()["category"], expired.json()["category"]) == (
+        "INVALID_AUTHENTICATION",
+        "EXPIRED_AUTHENTICATION",
+    )
 
 
 # -- handwritten_search_10k_cap_error.json, doc_crm_v3_contract.json ---------------------------------------

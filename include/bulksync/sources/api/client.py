@@ -5,7 +5,8 @@ tenacity: exponential backoff with jitter, or the server's ``Retry-After`` / rat
 sent one, capped by ``limits.max_wait_seconds``. A 401 drops the cached token and re-authenticates
 (at once, and as often as tokens expire; two 401s in a row on one request are terminal). Every failed
 attempt counts toward the circuit breaker. Terminal answers (other 4xx, an HTML page with status 200,
-a non-JSON body) raise at once with the endpoint and page named.
+a non-JSON body) raise at once with the endpoint and page named, quoting the vendor's error text. A 429
+naming a daily quota (HubSpot ``policyName: DAILY``) is terminal too: no retry can pass before it resets.
 """
 
 from __future__ import annotations
