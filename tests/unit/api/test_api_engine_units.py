@@ -67,9 +67,9 @@ BASE = {"endpoint": {"path": "/x"}, "records": {"path": "data", "columns": [{"na
         ({**BASE, "endpoint": {"path": "/x", "method": "PUT"}}, "endpoint.method", "'GET' or 'POST'"),
         ({**BASE, "pagination": {}}, "options.pagination", "unknown field"),
         (
-            {"preset": "hubspot", "object": "tickets"},
+            {"preset": "hubspot", "object": "quotes"},
             "options",
-            "preset 'hubspot' has no object 'tickets'; objects: contacts",
+            "preset 'hubspot' has no object 'quotes'; objects: contacts",
         ),
         ({"preset": "salesforce_api"}, "options", "unknown preset 'salesforce_api'; presets: dynamics365, hubspot"),
     ],

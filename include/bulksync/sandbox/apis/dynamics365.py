@@ -32,6 +32,7 @@ from bulksync.sandbox.asgi import Query, Row, Table
 
 _FILTER = re.compile(r"(\w+)\s+(ge|gt|lt|le)\s+(\S+)", re.I)
 COUNT_CAP = 5000
+SAFE = "$(),'=/"  # the documented nextLink keeps $ = / quotes and parentheses as they are, spaces as %20
 DOCS = (
     "https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/query/page-results",
     "https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/query/count-rows",
@@ -68,7 +69,7 @@ class DataverseStandIn(GraphStandIn):
             "statecode": 0,
         }
 
-    def render(self, table: str, row: Row, select: list[str] | None = None) -> dict[str, Any]:
+    def render(self, table: str, row: Row, select: list[str] | None = None, delta: bool = False) -> dict[str, Any]:
         full = {
             "@odata.etag": f'W/"{70000000 + int(row["updated"].timestamp()) % 1000000}"',
             "accountid": row["id"],
@@ -100,7 +101,15 @@ class DataverseStandIn(GraphStandIn):
             Route("/{tenant}/v2.0/.well-known/openid-configuration", self.openid, methods=["GET"]),
             Route("/{tenant}/oauth2/v2.0/token", self.token, methods=["POST"]),
             Route("/api/data/v9.2/accounts", self.accounts, methods=["GET"]),
+            Route("/api/data/v9.2/accounts/$count", self.count_rows, methods=["GET"]),
         ]
+
+    async def count_rows(self, request: Request) -> Response:
+        """``GET …/accounts/$count``: the number as text/plain, capped at 5,000 like ``@odata.count``."""
+        if (denied := self._check(request)) is not None:
+            return denied
+        n = min(len(self.tables["accounts"].view(Query())), COUNT_CAP)
+        return Response(str(n), 200, {"OData-Version": "4.0"}, media_type="text/plain")
 
     async def accounts(self, request: Request) -> Response:
         if (denied := self._check(request)) is not None:
@@ -108,7 +117,7 @@ class DataverseStandIn(GraphStandIn):
         q = dict(request.query_params)
         if "$skip" in q:
             return self.error_response(400, "bad_request", "The query parameter $skip is not supported")
-        prefer = request.headers.get("prefer", "")
+        prefer = ",".join(request.headers.getlist("prefer"))  # one header or several (count-rows example)
         m = re.search(r"odata\.maxpagesize=(\d+)", prefer)
         size = min(5000, int(m.group(1))) if m else 5000
         page = 1
@@ -128,19 +137,26 @@ class DataverseStandIn(GraphStandIn):
         rows = view.slice((page - 1) * size, page * size)
         select = [s for s in q.get("$select", "").split(",") if s] or None
         body: dict[str, Any] = {"@odata.context": f"{self.base_url}/api/data/v9.2/$metadata#accounts"}
-        if q.get("$count") == "true":
+        counted = q.get("$count") == "true"
+        if counted:
             body["@odata.count"] = min(len(view), COUNT_CAP)
-            body["@Microsoft.Dynamics.CRM.totalrecordcount"] = -1
-            body["@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded"] = len(view) > COUNT_CAP
+        if "odata.include-annotations" in prefer:  # only when asked for; -1 without $count=true (count-rows.md)
+            body["@Microsoft.Dynamics.CRM.totalrecordcount"] = min(len(view), COUNT_CAP) if counted else -1
+            body["@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded"] = counted and len(view) > COUNT_CAP
         body["value"] = [self.render("accounts", r, select) for r in rows]
         if page * size < len(view):
-            last, first = rows[-1]["id"], rows[0]["id"]
-            cookie = quote(
-                f'<cookie page="{page}"><accountid last="{{{last}}}" first="{{{first}}}" /></cookie>', safe=""
+            last, first = rows[-1]["id"].upper(), rows[0]["id"].upper()
+            cookie = re.sub(  # encoded once, lower-case hex, inside the token (as in page-results.md)
+                r"%[0-9A-F]{2}",
+                lambda m: m.group(0).lower(),
+                quote(f'<cookie page="{page}"><accountid last="{{{last}}}" first="{{{first}}}" /></cookie>', safe=""),
             )
             token = f'<cookie pagenumber="{page + 1}" pagingcookie="{cookie}" istracking="False" />'
-            body["@odata.nextLink"] = f"{self.base_url}/api/data/v9.2/accounts?{urlencode({**q, '$skiptoken': token})}"
+            query = urlencode({**q, "$skiptoken": token}, safe=SAFE, quote_via=quote)
+            body["@odata.nextLink"] = f"{self.base_url}/api/data/v9.2/accounts?{query}"
         headers = {"OData-Version": "4.0", "x-ms-ratelimit-burst-remaining-xrm-requests": "5999"}
-        if m:
-            headers["Preference-Applied"] = f"odata.maxpagesize={size}"
+        applied = [f"odata.maxpagesize={size}"] if m else []
+        applied += re.findall(r'odata\.include-annotations="[^"]*"', prefer)
+        if applied:
+            headers["Preference-Applied"] = ",".join(applied)
         return self.json(body, 200, headers, "application/json; odata.metadata=minimal")

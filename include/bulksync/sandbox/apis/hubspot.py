@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+import uuid
 from collections import deque
 from typing import Any
 
@@ -123,9 +124,9 @@ class HubSpotStandIn(StandIn):
     ) -> dict[str, Any]:
         names = props or list(DEFAULT_PROPERTIES[table])
         p: dict[str, Any] = {}
-        for name in names:
-            if name in row and name not in ("id", "created", "updated", "deleted"):
-                p[name] = row[name]
+        for name in names:  # a requested property the object has no value for comes back as null (recorded)
+            if name not in ("id", "created", "updated", "deleted"):
+                p[name] = row.get(name)
         p["createdate"] = iso_ms(row["created"])
         p[LAST_MODIFIED[table]] = iso_ms(row["updated"])
         p["hs_object_id"] = row["id"]
@@ -150,10 +151,14 @@ class HubSpotStandIn(StandIn):
         return out
 
     def error_response(self, status: int, kind: str, message: str) -> Response:
-        if status == 429:
-            return self.json(
-                {"status": "error", "message": "You have reached your secondly limit.", "category": "RATE_LIMITS"}, 429
-            )
+        if status == 429:  # the recorded body (with its correlationId), no Retry-After
+            body = {
+                "status": "error",
+                "message": "You have reached your secondly limit.",
+                "correlationId": str(uuid.uuid4()),
+                "category": "RATE_LIMITS",
+            }
+            return self.json(body, 429)
         body = {
             "status": "error",
             "message": message,
@@ -173,6 +178,7 @@ class HubSpotStandIn(StandIn):
                 "message": "The OAuth token used to make this call expired 1 second(s) ago.",
                 "correlationId": "00000000-0000-0000-0000-000000000004",
                 "category": "EXPIRED_AUTHENTICATION",
+                "context": {"expire time": [iso_ms(dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))]},
             }
         else:
             body = {

@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import re
+import uuid
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 
@@ -46,6 +47,7 @@ DOCS = (
     "https://learn.microsoft.com/en-us/graph/api/directoryaudit-list",
 )
 SCOPE = "https://graph.microsoft.com/.default"
+GRAPH_JSON = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
 _FILTER = re.compile(r"(\w+)\s+(ge|gt|lt|le)\s+(\S+)", re.I)
 USER_FIELDS = (
     "displayName",
@@ -58,6 +60,21 @@ USER_FIELDS = (
     "businessPhones",
     "officeLocation",
     "createdDateTime",
+)
+
+
+# The properties GET /v1.0/users returns without $select (graph/recorded_list_users_single_page.json).
+USER_DEFAULTS = (
+    "businessPhones",
+    "displayName",
+    "givenName",
+    "jobTitle",
+    "mail",
+    "mobilePhone",
+    "officeLocation",
+    "preferredLanguage",
+    "surname",
+    "userPrincipalName",
 )
 
 
@@ -149,19 +166,24 @@ class GraphStandIn(StandIn):
 
     # -- rendering ------------------------------------------------------------------------------
 
-    def render(self, table: str, row: Row, select: list[str] | None = None) -> dict[str, Any]:
+    def render(self, table: str, row: Row, select: list[str] | None = None, delta: bool = False) -> dict[str, Any]:
+        """One object: the selected properties (a list's defaults without ``$select``), null when unset; a delta
+        page leaves null and empty properties out (both as recorded in graph/recorded_*)."""
         if table == "directory_audits":
             out = {k: v for k, v in row.items() if k not in ("created", "updated", "deleted")}
             out["activityDateTime"] = iso_s(row["updated"])
             return out
         fields = [k for k in row if k not in ("id", "created", "updated", "deleted")]
         out = {}
-        for k in select or [*fields, "createdDateTime"]:
+        default = USER_DEFAULTS if table == "users" else [*fields, "createdDateTime"]
+        for k in select or default:
             if k == "createdDateTime":
                 out[k] = iso_s(row["created"])
-            elif k in row and k != "id":
-                out[k] = row[k]
+            elif k != "id":
+                out[k] = row.get(k)
         out["id"] = row["id"]
+        if delta:
+            out = {k: v for k, v in out.items() if v is not None and v != []}
         return out
 
     def error_response(self, status: int, kind: str, message: str) -> Response:
@@ -198,6 +220,7 @@ class GraphStandIn(StandIn):
                     "innerError": {
                         "date": iso_s(dt.datetime.now(dt.UTC))[:-1],
                         "request-id": "4a43e743-e897-4758-8d7d-21858c198e1d",
+                        "client-request-id": "4a43e743-e897-4758-8d7d-21858c198e1d",
                     },
                 }
             },
@@ -314,15 +337,9 @@ class GraphStandIn(StandIn):
             body["@odata.count"] = len(view)
         body["value"] = [self.render(table, r, select) for r in rows]
         if offset + top < len(view):
-            body["@odata.nextLink"] = (
-                f"{self.base_url}{request.url.path}?{urlencode({**q, '$skiptoken': self._token({'o': offset + top})})}"
-            )
-        return self.json(
-            body,
-            200,
-            None,
-            "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8",
-        )
+            query = urlencode({**q, "$skiptoken": self._token({"o": offset + top})}, safe="$")
+            body["@odata.nextLink"] = f"{self.base_url}{request.url.path}?{query}"
+        return self.json(body, 200, {**self.graph_headers(), "x-ms-resource-unit": "1"}, GRAPH_JSON)
 
     async def delta(self, request: Request) -> Response:
         if (denied := self._check(request)) is not None:
@@ -347,7 +364,7 @@ class GraphStandIn(StandIn):
             if r["deleted"] is not None:
                 values.append({"id": r["id"], "@removed": {"reason": "changed"}})
             else:
-                values.append(self.render(table, r, select))
+                values.append(self.render(table, r, select, delta=True))
         body: dict[str, Any] = {"@odata.context": f"https://graph.microsoft.com/v1.0/$metadata#{table}"}
         total_pages = -(-len(view) // size) + self.empty_pages
         page_no = int(state.get("p", 0))
@@ -358,9 +375,14 @@ class GraphStandIn(StandIn):
             now = self.clock.now().isoformat()
             body["@odata.deltaLink"] = f"{self.base_url}/v1.0/{table}/delta?$deltatoken={self._token({'since': now})}"
         body["value"] = values
-        return self.json(
-            body,
-            200,
-            {"Preference-Applied": "odata.track-changes"},
-            "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8",
-        )
+        return self.json(body, 200, {**self.graph_headers(), "Preference-Applied": "odata.track-changes"}, GRAPH_JSON)
+
+    def graph_headers(self) -> dict[str, str]:
+        """The response headers every recorded Graph answer carries (request-id twice, the diagnostic)."""
+        rid = str(uuid.uuid4())
+        return {
+            "request-id": rid,
+            "client-request-id": rid,
+            "x-ms-ags-diagnostic": '{"ServerInfo":{"DataCenter":"Local","Slice":"E","Ring":"4","ScaleUnit":"000"}}',
+            "OData-Version": "4.0",
+        }

@@ -30,6 +30,7 @@ from bulksync.sandbox.asgi.auth import Unauthorized
 
 SERVICE = "/sap/opu/odata/sap/API_SALES_ORDER_SRV"
 _FILTER = re.compile(r"(\w+)\s+(ge|gt|lt|le)\s+datetime(?:offset)?'([^']+)'", re.I)
+SAFE = "$',()"  # __next keeps $ and quotes as they are ($skiptoken='opaque' in the pyodata mocks)
 DOCS = (
     "https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-odata/",
     "https://help.sap.com/docs/SAP_NETWEAVER_750/68bf513362174d54b58cddec28794093",
@@ -69,8 +70,7 @@ class SapODataStandIn(StandIn):
     def render(self, table: str, row: Row) -> dict[str, Any]:
         so = row["id"]
         return {
-            "__metadata": {
-                "id": f"{self.base_url}{SERVICE}/A_SalesOrder('{so}')",
+            "__metadata": {  # uri and type, as in the recorded and specified v2 entries (no v4-style "id")
                 "uri": f"{self.base_url}{SERVICE}/A_SalesOrder('{so}')",
                 "type": "API_SALES_ORDER_SRV.A_SalesOrderType",
             },
@@ -126,6 +126,8 @@ class SapODataStandIn(StandIn):
         except Unauthorized:
             return Response("<html><body>Logon failed</body></html>", 401, media_type="text/html")
         q = dict(request.query_params)
+        if q.get("$inlinecount", "none") not in ("allpages", "none"):  # MS-ODATA: any other value is a 4xx
+            return self.error_response(400, "bad_request", f"Invalid value {q['$inlinecount']!r} for $inlinecount")
         if q.get("$format") != "json":
             return self.error_response(400, "bad_request", "Only $format=json is served by the stand-in")
         start = end = None
@@ -147,5 +149,7 @@ class SapODataStandIn(StandIn):
         if q.get("$inlinecount") == "allpages":
             d["__count"] = str(len(view))
         if top is None and pos + size < len(view):
-            d["__next"] = f"{self.base_url}{SERVICE}/A_SalesOrder?{urlencode({**q, '$skiptoken': pos + size})}"
+            d["__next"] = (
+                f"{self.base_url}{SERVICE}/A_SalesOrder?{urlencode({**q, '$skiptoken': pos + size}, safe=SAFE)}"
+            )
         return self.json({"d": d}, 200, {"dataserviceversion": "2.0"})

@@ -68,6 +68,7 @@ class StripeStandIn(StandIn):
             "balance": row["balance"],
             "created": int(row["created"].timestamp()),
             "currency": row["currency"],
+            "customer_account": None,  # in the recorded 2026 field set (stripe/recorded_list_customers_single_page)
             "default_source": None,
             "delinquent": row["delinquent"],
             "description": None,

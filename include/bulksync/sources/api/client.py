@@ -5,7 +5,8 @@ tenacity: exponential backoff with jitter, or the server's ``Retry-After`` / rat
 sent one, capped by ``limits.max_wait_seconds``. A 401 drops the cached token and re-authenticates
 (at once, and as often as tokens expire; two 401s in a row on one request are terminal). Every failed
 attempt counts toward the circuit breaker. Terminal answers (other 4xx, an HTML page with status 200,
-a non-JSON body) raise at once with the endpoint and page named.
+a non-JSON body) raise at once with the endpoint and page named, quoting the vendor's error text. A 429
+naming a daily quota (HubSpot ``policyName: DAILY``) is terminal too: no retry can pass before it resets.
 """
 
 from __future__ import annotations
@@ -23,7 +24,14 @@ import tenacity
 
 from bulksync.errors import ConfigurationError
 from bulksync.hooks.api import ApiHook
-from bulksync.sources.api.errors import ApiDataError, ApiRequestError, ApiRetriesExhausted, ApiTransientError, where
+from bulksync.sources.api.errors import (
+    ApiDataError,
+    ApiQuotaExhausted,
+    ApiRequestError,
+    ApiRetriesExhausted,
+    ApiTransientError,
+    where,
+)
 from bulksync.sources.api.limits import CircuitBreaker, exhausted_wait, limiter_for, retry_after
 from bulksync.spec.api import Limits
 
@@ -128,12 +136,13 @@ class ApiClient:
         def attempt() -> Page:
             try:
                 page = self._once(call, reauths)
-            except ApiTransientError:
+            except ApiTransientError as exc:
                 failures["n"] += 1
                 if failures["n"] >= self.limits.max_attempts:
+                    last = str(exc).removeprefix(f"{where(call.label, call.page)}: ")  # with the vendor's message
                     raise ApiRetriesExhausted(
-                        f"{where(call.label, call.page)} failed {failures['n']} times; the last: "
-                        f"{self.breaker.last}. The task will be retried"
+                        f"{where(call.label, call.page)} failed {failures['n']} times; the last: {last}. The task "
+                        "will be retried"
                     ) from None
                 raise
             return page
@@ -184,6 +193,14 @@ class ApiClient:
             log.info("%s: HTTP 401, re-authenticating connection %s", label, self.conn_id)
             raise _Reauthenticate()
         reauths["in_a_row"] = 0
+        if status == 429 and (quota := _quota_exhausted(resp)):
+            self._failed("HTTP 429 (quota used up)")
+            self.counts["throttled"] += 1
+            raise ApiQuotaExhausted(
+                f"{label}: HTTP 429: {quota}; retrying before the quota resets cannot succeed, so the extract "
+                "stopped. Rerun after the reset, or ask the vendor for a higher quota",
+                429,
+            )
         if status in TRANSIENT_STATUS:
             hint = retry_after(resp.headers)
             if hint is None and status == 429:
@@ -244,6 +261,26 @@ def _snippet(raw: bytes, n: int = 80) -> str:
     return raw[:n].decode("utf-8", "replace").replace("\n", " ")
 
 
+# 429 bodies that mean a quota for the day (not a burst limit) is used up: retrying within the task cannot pass.
+# HubSpot: {"errorType": "RATE_LIMIT", "policyName": "DAILY"} (tests/fixtures/api_recordings/hubspot/
+# handwritten_429_and_401_shapes.json; the usage guidelines: the daily limit resets at midnight in the
+# account's time zone).
+_DAILY_POLICIES = {"DAILY"}
+
+
+def _quota_exhausted(resp: httpx.Response) -> str | None:
+    try:
+        body = orjson.loads(resp.content)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(body, dict) and str(body.get("policyName", "")).upper() in _DAILY_POLICIES:
+        return (
+            f"{body.get('message') or 'daily limit reached'} (policy {body['policyName']}: the daily request quota "
+            "is used up until midnight in the account's time zone)"
+        )
+    return None
+
+
 def _error_text(resp: httpx.Response) -> str:
     """The vendor's error message (HubSpot message, Graph error.message, OData error.message.value …)."""
     try:
@@ -251,17 +288,28 @@ def _error_text(resp: httpx.Response) -> str:
     except orjson.JSONDecodeError:
         return _snippet(resp.content, 200) or resp.reason_phrase
     candidates: list[Any] = []
+    details: list[str] = []
     if isinstance(body, dict):
         err = body.get("error")
         if isinstance(err, dict):
             msg = err.get("message")
             candidates += [msg.get("value") if isinstance(msg, dict) else msg, err.get("code")]
-        candidates += [body.get("message"), body.get("errorSummary"), body.get("detail"), body.get("title"), err]
+            inner = err.get("innererror")  # SAP Gateway: innererror.errordetails[].message
+            rows = inner.get("errordetails") if isinstance(inner, dict) else None
+            details += [str(d["message"]) for d in rows or () if isinstance(d, dict) and d.get("message")]
+        if body.get("errorCode") and body.get("errorSummary"):  # Okta: the code is what is stable
+            details.append(str(body["errorCode"]))
+        causes = body.get("errorCauses")  # Okta: errorCauses[].errorSummary
+        if isinstance(causes, list):
+            details += [str(c["errorSummary"]) for c in causes if isinstance(c, dict) and c.get("errorSummary")]
+        candidates += [body.get("message"), body.get("errorSummary"), body.get("detail"), body.get("title")]
+        candidates += [err if isinstance(err, str) else None]
         if isinstance(body.get("errors"), list) and body["errors"]:
             first = body["errors"][0]
             candidates.append(first.get("message") if isinstance(first, dict) else first)
-        details = body.get("o:errorDetails")
-        if isinstance(details, list) and details:
-            candidates.insert(0, details[0].get("detail"))
+        ns_details = body.get("o:errorDetails")
+        if isinstance(ns_details, list) and ns_details:
+            candidates.insert(0, ns_details[0].get("detail"))
     text = next((str(c) for c in candidates if c), "") or _snippet(resp.content, 200)
-    return text[:300]
+    extra = [d for d in details if d != text]
+    return (text + (f" ({'; '.join(extra)})" if extra else ""))[:300]

@@ -42,6 +42,10 @@ class ApiRequestError(TerminalError):
         self.status = status
 
 
+class ApiQuotaExhausted(ApiRequestError):
+    """A 429 that names a daily (or longer) quota: retrying before it resets cannot pass, so it is terminal."""
+
+
 class ApiDataError(DataError):
     """A page or a record does not match what the spec declares (non-JSON, HTML, a bad value, a repeated token)."""
 

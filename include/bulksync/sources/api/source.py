@@ -287,7 +287,9 @@ class ApiSource(Source):
         return page
 
     def _records(self, q: Query, page: Page) -> list[Any]:
-        if q.records_path:
+        if q.records_path and self._v1_collection(q, page):
+            records = page.body["d"]  # OData v1/v2 servers may send {"d": [...]} without "results"
+        elif q.records_path:
             if not isinstance(page.body, dict) or not paths.has(page.body, q.records_path):
                 if self.options.records.missing_is_empty or page.body is None:
                     return []
@@ -311,6 +313,17 @@ class ApiSource(Source):
             records = [paths.get(r, q.record_path) for r in records]
         return records
 
+    @staticmethod
+    def _v1_collection(q: Query, page: Page) -> bool:
+        p = q.paginate
+        return (
+            p.kind == "odata"
+            and p.odata_version == "v2"
+            and q.records_path == "d.results"
+            and isinstance(page.body, dict)
+            and isinstance(page.body.get("d"), list)
+        )
+
     def _pages(self, q: Query) -> Iterator[tuple[Page, list[Any]]]:
         """The pages of a query; the next page is fetched in the background while the caller converts this one."""
         if q.first is None:
@@ -319,9 +332,11 @@ class ApiSource(Source):
         page, call = q.first, q.call
         assert page is not None
         pool: cf.ThreadPoolExecutor | None = None
+        read = 0
         try:
             while True:
                 records = self._records(q, page)
+                read += len(records)
                 nxt = paginator.next(call, page, records)
                 ahead = None
                 if nxt is not None:
@@ -330,12 +345,30 @@ class ApiSource(Source):
                 yield page, records
                 if ahead is None or nxt is None:
                     return
-                call, page = nxt, ahead.result()
+                try:
+                    call, page = nxt, ahead.result()
+                except ApiRequestError as exc:
+                    raise self._past_cap(q, exc, read) from None
                 if page.number % LOG_EVERY_PAGES == 0:
                     log.info("%s: page %d of %s", self.label, page.number, page.label)
         finally:
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
+
+    def _past_cap(self, q: Query, exc: ApiRequestError, read: int) -> ApiRequestError:
+        """A 400 on a later page of a capped query once the cap is reached means "paging past the cap" (HubSpot
+        documents only the status, not the body): say so, instead of the vendor's bare 400."""
+        w = self.options.window
+        cap = w.max_results if w is not None and q.piece is not None else None
+        if exc.status != 400 or cap is None or read < cap - (q.paginate.limit or 0):
+            return exc
+        span = f"{q.piece.start.isoformat()} .. {q.piece.end.isoformat()}" if q.piece else "the window"
+        return ApiRequestError(
+            f"{exc}; {read} records were read and the API refuses to page past {cap} results per query: more records "
+            f"changed in {span} than the first page's total ({q.total}) said (records changing while the window is "
+            "read). Nothing was committed; rerun (the window is split by the new total), or schedule it more often",
+            400,
+        )
 
     def _flags(self, records: list[Any], q: Query) -> list[bool] | None:
         d = self.options.deletes
