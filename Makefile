@@ -18,6 +18,8 @@ export AIRFLOW_HOME := $(LOCAL)/airflow
 export AIRFLOW__CORE__DAGS_FOLDER := $(DAGS)
 export AIRFLOW__CORE__PLUGINS_FOLDER := $(ROOT)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
+# every Airflow process (task supervisors writing task logs included) masks the encoded forms of secrets too
+export AIRFLOW__LOGGING__SECRET_MASK_ADAPTER := bulksync.scrub.adaptations
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN := sqlite:///$(LOCAL)/airflow/airflow.db
 export BULKSYNC_HOME := $(ROOT)
 export BULKSYNC_STAGING_ROOT := $(LOCAL)/staging
