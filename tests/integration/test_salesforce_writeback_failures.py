@@ -176,7 +176,9 @@ def test_unprocessed_records_left_after_resubmitting_are_quarantined_and_reconci
     assert {r["acme_id"] for r in q} | set(org_accounts(salesforce_sandbox)) == {r["acme_id"] for r in rows}
 
 
-@pytest.mark.salesforce_sandbox(token_lifetime=0.4, job_seconds=0.3)
+# 6 jobs, 2 at a time, 1 s each: at least 3 s of load with 1 s tokens (a shorter life fails under load: a fresh
+# token can expire before the request that carries it reaches the org)
+@pytest.mark.salesforce_sandbox(token_lifetime=1.0, job_seconds=1.0)
 def test_tokens_expiring_several_times_in_one_load_are_renewed_each_time(
     salesforce_sandbox: Any, env: Any, tmp_path: Path
 ) -> None:

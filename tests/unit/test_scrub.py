@@ -108,8 +108,12 @@ def test_connection_secrets_are_scrubbed_from_every_logger_and_traceback(
     conn = {"conn_type": "http", "host": "api.example.com", "login": "svc_bulk", "password": PASSWORD, "extra": extra}
     airflow_env.setenv("AIRFLOW_CONN_CRM_API", json.dumps(conn))
     caplog.set_level(logging.DEBUG)
-    for name in ("urllib3.connectionpool", "some.vendor.client"):  # whatever level an earlier test left them at
+    for name in ("urllib3.connectionpool", "some.vendor.client"):  # whatever an earlier test left them at
         caplog.set_level(logging.DEBUG, logger=name)
+        logger = logging.getLogger(name)
+        # an earlier test's logging.config (Airflow's, disable_existing_loggers) may have disabled it
+        airflow_env.setattr(logger, "disabled", False)
+        airflow_env.setattr(logger, "propagate", True)
 
     get_connection("crm_api")
     logging.getLogger("urllib3.connectionpool").debug("GET /login?pw=%s&cs=%s", quote(PASSWORD), CLIENT_SECRET)

@@ -52,6 +52,7 @@ class Replay(StandIn):
                 "headers": dict(request.headers),
                 "body": json.loads(body) if body and body[:1] in (b"{", b"[") else (body.decode() or None),
                 "at": time.monotonic(),
+                "wall": time.time(),  # to compare with epoch headers (X-Rate-Limit-Reset)
             }
         )
         if not self.queue:
