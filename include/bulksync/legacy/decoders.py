@@ -267,7 +267,15 @@ def binary(
     """Decode COMP / COMP-4 / BINARY / COMP-5: (int64 values, valid, reason); ``digits`` caps COMP (not COMP-5)."""
     n, k = b.shape
     dt = np.dtype(f"{'>' if big_endian else '<'}{'i' if signed else 'u'}{k}")
-    raw = np.ascontiguousarray(b).view(dt).reshape(n)
+    raw: np.ndarray
+    x = _u64_in_place(b, 0) if big_endian and n else None  # no copy of the field; sign-extended from k bytes
+    if x is not None:
+        if signed and k < 8:
+            raw = (x << _U(64 - 8 * k)).view(np.int64) >> np.int64(64 - 8 * k)
+        else:
+            raw = x.view(np.int64) if signed else x
+    else:
+        raw = np.ascontiguousarray(b).view(dt).reshape(n)
     reason = np.zeros(n, dtype=np.uint8)
     if dt.kind == "u" and k == 8:
         reason[raw > np.uint64(2**63 - 1)] = BIN_RANGE
@@ -417,21 +425,29 @@ _B64 = _U(0xFFFFFFFF)
 
 def _u64(b: np.ndarray, pad: int) -> np.ndarray:
     """Each row of ``uint8[n, k<=8]`` as a big-endian uint64, left-padded with the byte ``pad``."""
-    n, k = b.shape
-    high = int.from_bytes(bytes([pad]) * (8 - k), "big") << (8 * k) if k < 8 else 0
-    words = _words(b)
-    if words is not None:
-        x, shift = words
-        if shift:
-            x >>= _U(shift)
-        elif k < 8:
-            x &= _U((1 << (8 * k)) - 1)
-        if high:
-            x |= _U(high)
+    x = _u64_in_place(b, pad)
+    if x is not None:
         return x
+    n, k = b.shape
     buf = np.full((n, 8), pad, dtype=np.uint8)
     buf[:, 8 - k :] = b
     return buf.view(">u8").reshape(n).astype(np.uint64)
+
+
+def _u64_in_place(b: np.ndarray, pad: int) -> np.ndarray | None:
+    """:func:`_u64` from words read in place (:func:`_words`); None when the field is not a slice of a block."""
+    k = b.shape[1]
+    words = _words(b)
+    if words is None:
+        return None
+    x, shift = words
+    if shift:
+        x >>= _U(shift)
+    elif k < 8:
+        x &= _U((1 << (8 * k)) - 1)
+    if k < 8 and pad:
+        x |= _U(int.from_bytes(bytes([pad]) * (8 - k), "big") << (8 * k))
+    return x
 
 
 def _words(b: np.ndarray) -> tuple[np.ndarray, int] | None:
@@ -475,18 +491,33 @@ def _bcd_pairs(d: np.ndarray) -> np.ndarray:
 
 
 def zoned_fast(b: np.ndarray, signed: bool, leading: bool, separate: bool, cp: CodePage) -> np.ndarray | None:
-    """EBCDIC zoned fields of at most 8 bytes, trailing or no sign, every record valid: signed int64 values."""
+    """EBCDIC zoned fields of at most 8 digits, every record valid: signed int64 values.
+
+    Trailing overpunch, no sign, or a separate sign (leading or trailing); not a leading overpunch.
+    """
     n, k = b.shape
-    if not cp.ebcdic or k > 8 or separate or (leading and signed) or n == 0:
+    if not cp.ebcdic or n == 0:
         return None
-    x = _u64(b, 0xF0)
-    d = x & _NIB_LO
-    last_zone = (x >> _U(4)) & _U(0xF)
-    ok = ((x & _U(0xF0F0F0F0F0F0F000)) == _U(0xF0F0F0F0F0F0F000)) & (((d + _SIX) & _ZONES) == 0)
-    ok &= last_zone >= _U(0xA)
-    neg = (last_zone == _U(0xD)) | (last_zone == _U(0xB))
-    if not signed:
-        ok &= ~neg
+    if separate:
+        if not signed or not 2 <= k <= 9:
+            return None
+        sb = b[:, 0] if leading else b[:, k - 1]
+        x = _u64(b[:, 1:] if leading else b[:, : k - 1], 0xF0)
+        d = x & _NIB_LO
+        ok = ((x & _ZONES) == _ZONES) & (((d + _SIX) & _ZONES) == 0)  # every byte F0-F9
+        neg = sb == cp.minus
+        ok &= neg | (sb == cp.plus)
+    else:
+        if k > 8 or (leading and signed):
+            return None
+        x = _u64(b, 0xF0)
+        d = x & _NIB_LO
+        last_zone = (x >> _U(4)) & _U(0xF)
+        ok = ((x & _U(0xF0F0F0F0F0F0F000)) == _U(0xF0F0F0F0F0F0F000)) & (((d + _SIX) & _ZONES) == 0)
+        ok &= last_zone >= _U(0xA)
+        neg = (last_zone == _U(0xD)) | (last_zone == _U(0xB))
+        if not signed:
+            ok &= ~neg
     if not ok.all():
         return None
     d = ((d >> _U(8)) & _B16) * _U(10) + (d & _B16)  # 4 lanes of 16 bits, 0-99 each
