@@ -340,11 +340,15 @@ def text(b: np.ndarray, cp: CodePage, trim: str) -> tuple[pa.Array, int]:
                 chars = chars.replace(code, char)
         data = chars.encode("utf-8")
     arr = pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
-    # after translation the only ASCII white space left is the space (control characters read U+FFFD)
-    if trim == "right":
-        arr = pc.ascii_rtrim_whitespace(arr)
-    elif trim == "both":
-        arr = pc.ascii_trim_whitespace(arr)
+    # after translation the only ASCII white space left is the space (control characters read U+FFFD); a field
+    # whose first / last byte is never a space has nothing to trim (one strided look at a column)
+    if trim in ("right", "both") and w:
+        rows = t.reshape(n, w)
+        ends = rows[:, w - 1] == 0x20
+        if trim == "both":
+            ends |= rows[:, 0] == 0x20
+        if ends.any():
+            arr = pc.ascii_rtrim_whitespace(arr) if trim == "right" else pc.ascii_trim_whitespace(arr)
     return arr, bad
 
 

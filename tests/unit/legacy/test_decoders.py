@@ -251,3 +251,21 @@ def test_binary_read_in_place_equals_a_copy(k: int) -> None:
             want = dec.binary(own, signed, True, digits)
             for g, w in zip(got, want, strict=True):
                 assert np.array_equal(g, w)
+
+
+@pytest.mark.parametrize("trim", ["right", "both", "none"])
+def test_text_trim_when_only_one_end_has_spaces(trim: str) -> None:
+    """Trimming is skipped only when no row starts (both) or ends with a space; accented rows keep their offsets."""
+    import numpy as np
+
+    from bulksync.legacy import decoders as dec
+    from bulksync.legacy.codepages import code_page
+
+    cp = code_page("cp037")
+    values = ["ABCD", " ABC", "ÄBCÉ", "A\u00e9 Z"]  # no row ends with a space
+    if trim != "right":
+        values.append("  \u00fc ")
+    b = np.frombuffer("".join(values).encode("cp037"), dtype=np.uint8).reshape(len(values), 4)
+    arr, bad = dec.text(b, cp, trim)
+    strip = {"right": str.rstrip, "both": str.strip, "none": str}[trim]
+    assert arr.to_pylist() == [strip(v) for v in values] and bad == 0
