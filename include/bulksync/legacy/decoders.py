@@ -267,7 +267,15 @@ def binary(
     """Decode COMP / COMP-4 / BINARY / COMP-5: (int64 values, valid, reason); ``digits`` caps COMP (not COMP-5)."""
     n, k = b.shape
     dt = np.dtype(f"{'>' if big_endian else '<'}{'i' if signed else 'u'}{k}")
-    raw = np.ascontiguousarray(b).view(dt).reshape(n)
+    raw: np.ndarray
+    x = _u64_in_place(b, 0) if big_endian and n else None  # no copy of the field; sign-extended from k bytes
+    if x is not None:
+        if signed and k < 8:
+            raw = (x << _U(64 - 8 * k)).view(np.int64) >> np.int64(64 - 8 * k)
+        else:
+            raw = x.view(np.int64) if signed else x
+    else:
+        raw = np.ascontiguousarray(b).view(dt).reshape(n)
     reason = np.zeros(n, dtype=np.uint8)
     if dt.kind == "u" and k == 8:
         reason[raw > np.uint64(2**63 - 1)] = BIN_RANGE
@@ -296,39 +304,51 @@ def text(b: np.ndarray, cp: CodePage, trim: str) -> tuple[pa.Array, int]:
     """Decode text fields through the code page table and trim spaces by policy.
 
     The bytes are translated with ``bytes.translate`` into one-byte codes; pure ASCII (the usual case) is
-    then already UTF-8, anything else is expanded to UTF-8 with a vectorised gather. Trimming runs in
-    Arrow. Returns the Arrow string array and the number of unprintable characters (U+FFFD) it holds.
+    then already UTF-8; otherwise one Latin-1 decode and UTF-8 encode expand it, and the row offsets are
+    computed from the (few) positions of codes >= 0x80 alone. Trimming runs in Arrow. Returns the Arrow
+    string array and the number of unprintable characters (U+FFFD) it holds.
     """
     n, w = b.shape
     if cp.translate is None:
         return _text_charmap(b, cp, trim)
-    t = np.frombuffer(b.tobytes().translate(cp.translate), dtype=np.uint8)  # tobytes: one C-order copy
+    codes = b.tobytes().translate(cp.translate)  # tobytes: one C-order copy
+    t = np.frombuffer(codes, dtype=np.uint8)
     if n * w >= 2**31:  # pragma: no cover - needs > 2 GiB of text in one block
         raise ValueError("a block of more than 2 GiB of text: lower block_records")
-    offsets = np.arange(0, (n + 1) * w, w, dtype=np.int32) if w else np.zeros(n + 1, dtype=np.int32)
+    starts = np.arange(0, (n + 1) * w, w, dtype=np.int64) if w else np.zeros(n + 1, dtype=np.int64)
     bad = 0
+    data: np.ndarray | bytes
     if w == 0 or int(t.max(initial=0)) < 0x80:  # plain ASCII: already UTF-8, nothing unprintable
         data = t
+        offsets = starts.astype(np.int32)
     else:
-        bad = int(np.count_nonzero(t == BAD_CODE))
-        # Latin-1 codes to UTF-8 at C speed; each row grows by one byte per code >= 0x80 and by one more per
-        # character outside Latin-1 (U+FFFD for unprintable bytes, the euro sign): 3 UTF-8 bytes
-        chars = t.tobytes().decode("latin-1")
-        t2 = t.reshape(n, w)
-        extra = (t2 >= 0x80).sum(axis=1, dtype=np.int32)
+        # Latin-1 codes to UTF-8 at C speed. Codes >= 0x80 are few, so the row offsets come from their
+        # positions alone: row i starts at i * w plus the extra UTF-8 bytes of the codes before it (one per
+        # Latin-1 letter, two for U+FFFD (unprintable bytes) and the euro sign)
+        hi = np.flatnonzero(t >= 0x80)
+        hi_codes = t[hi]
+        bad = int(np.count_nonzero(hi_codes == BAD_CODE))
+        per_row = np.bincount(hi // w, weights=cp.expand_len[hi_codes] - 1, minlength=n).astype(np.int64)
+        offsets = starts.copy()
+        np.cumsum(per_row, out=offsets[1:])
+        offsets[1:] += starts[1:]
+        offsets = offsets.astype(np.int32)
+        chars = codes.decode("latin-1")
+        present = set(np.unique(hi_codes).tolist())
         for code, char in cp.specials:
-            if code in chars:
+            if ord(code) in present:
                 chars = chars.replace(code, char)
-                grow = len(char.encode("utf-8")) - (2 if ord(code) >= 0x80 else 1)
-                extra += grow * (t2 == ord(code)).sum(axis=1, dtype=np.int32)
-        data = np.frombuffer(chars.encode("utf-8"), dtype=np.uint8)
-        offsets[1:] += np.cumsum(extra, dtype=np.int64).astype(np.int32)
+        data = chars.encode("utf-8")
     arr = pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
-    # after translation the only ASCII white space left is the space (control characters read U+FFFD)
-    if trim == "right":
-        arr = pc.ascii_rtrim_whitespace(arr)
-    elif trim == "both":
-        arr = pc.ascii_trim_whitespace(arr)
+    # after translation the only ASCII white space left is the space (control characters read U+FFFD); a field
+    # whose first / last byte is never a space has nothing to trim (one strided look at a column)
+    if trim in ("right", "both") and w:
+        rows = t.reshape(n, w)
+        ends = rows[:, w - 1] == 0x20
+        if trim == "both":
+            ends |= rows[:, 0] == 0x20
+        if ends.any():
+            arr = pc.ascii_rtrim_whitespace(arr) if trim == "right" else pc.ascii_trim_whitespace(arr)
     return arr, bad
 
 
@@ -409,10 +429,62 @@ _B64 = _U(0xFFFFFFFF)
 
 def _u64(b: np.ndarray, pad: int) -> np.ndarray:
     """Each row of ``uint8[n, k<=8]`` as a big-endian uint64, left-padded with the byte ``pad``."""
+    x = _u64_in_place(b, pad)
+    if x is not None:
+        return x
     n, k = b.shape
     buf = np.full((n, 8), pad, dtype=np.uint8)
     buf[:, 8 - k :] = b
     return buf.view(">u8").reshape(n).astype(np.uint64)
+
+
+def _u64_in_place(b: np.ndarray, pad: int) -> np.ndarray | None:
+    """:func:`_u64` from words read in place (:func:`_words`); None when the field is not a slice of a block."""
+    k = b.shape[1]
+    words = _words(b)
+    if words is None:
+        return None
+    x, shift = words
+    if shift:
+        x >>= _U(shift)
+    elif k < 8:
+        x &= _U((1 << (8 * k)) - 1)
+    if k < 8 and pad:
+        x |= _U(int.from_bytes(bytes([pad]) * (8 - k), "big") << (8 * k))
+    return x
+
+
+def _words(b: np.ndarray) -> tuple[np.ndarray, int] | None:
+    """The 8 bytes around each row of a field ``uint8[n, k<=8]`` inside its block, as native uint64 words.
+
+    A field is a column slice of the block's rows, so the 8 bytes that end where the field ends (or, near the
+    start of the block, that start where it starts) are in the same buffer: one strided 8-byte load per row,
+    with no copy of the field first. Returns the words and the right shift that aligns the field's last byte
+    (0, or ``8 * (8 - k)`` for a word read from the field's start; a caller masks off the bytes before the
+    field), or None when the field is not such a slice (the caller copies it).
+    """
+    n, k = b.shape
+    base = b.base
+    if (
+        n == 0
+        or not isinstance(base, np.ndarray)
+        or base.dtype != np.uint8
+        or not base.flags.c_contiguous
+        or b.strides[1] != 1
+        or b.strides[0] < 1
+    ):
+        return None
+    flat = base.reshape(-1)
+    start = b.__array_interface__["data"][0] - flat.__array_interface__["data"][0]
+    step = b.strides[0]
+    if start + k - 8 >= 0:
+        first, shift = start + k - 8, 0
+    else:
+        first, shift = start, 8 * (8 - k)
+    if first < 0 or first + (n - 1) * step + 8 > flat.size:
+        return None
+    rows = np.lib.stride_tricks.as_strided(flat[first:], shape=(n, 8), strides=(step, 1), writeable=False)
+    return rows.view(">u8").reshape(n).astype(np.uint64), shift
 
 
 def _bcd_pairs(d: np.ndarray) -> np.ndarray:
@@ -423,18 +495,33 @@ def _bcd_pairs(d: np.ndarray) -> np.ndarray:
 
 
 def zoned_fast(b: np.ndarray, signed: bool, leading: bool, separate: bool, cp: CodePage) -> np.ndarray | None:
-    """EBCDIC zoned fields of at most 8 bytes, trailing or no sign, every record valid: signed int64 values."""
+    """EBCDIC zoned fields of at most 8 digits, every record valid: signed int64 values.
+
+    Trailing overpunch, no sign, or a separate sign (leading or trailing); not a leading overpunch.
+    """
     n, k = b.shape
-    if not cp.ebcdic or k > 8 or separate or (leading and signed) or n == 0:
+    if not cp.ebcdic or n == 0:
         return None
-    x = _u64(b, 0xF0)
-    d = x & _NIB_LO
-    last_zone = (x >> _U(4)) & _U(0xF)
-    ok = ((x & _U(0xF0F0F0F0F0F0F000)) == _U(0xF0F0F0F0F0F0F000)) & (((d + _SIX) & _ZONES) == 0)
-    ok &= last_zone >= _U(0xA)
-    neg = (last_zone == _U(0xD)) | (last_zone == _U(0xB))
-    if not signed:
-        ok &= ~neg
+    if separate:
+        if not signed or not 2 <= k <= 9:
+            return None
+        sb = b[:, 0] if leading else b[:, k - 1]
+        x = _u64(b[:, 1:] if leading else b[:, : k - 1], 0xF0)
+        d = x & _NIB_LO
+        ok = ((x & _ZONES) == _ZONES) & (((d + _SIX) & _ZONES) == 0)  # every byte F0-F9
+        neg = sb == cp.minus
+        ok &= neg | (sb == cp.plus)
+    else:
+        if k > 8 or (leading and signed):
+            return None
+        x = _u64(b, 0xF0)
+        d = x & _NIB_LO
+        last_zone = (x >> _U(4)) & _U(0xF)
+        ok = ((x & _U(0xF0F0F0F0F0F0F000)) == _U(0xF0F0F0F0F0F0F000)) & (((d + _SIX) & _ZONES) == 0)
+        ok &= last_zone >= _U(0xA)
+        neg = (last_zone == _U(0xD)) | (last_zone == _U(0xB))
+        if not signed:
+            ok &= ~neg
     if not ok.all():
         return None
     d = ((d >> _U(8)) & _B16) * _U(10) + (d & _B16)  # 4 lanes of 16 bits, 0-99 each

@@ -172,3 +172,100 @@ def test_fast_zoned_and_packed_paths_equal_the_general_decoders(width: int) -> N
     bad = packed.copy()
     bad[3, -1] = (bad[3, -1] & 0xF0) | 0x3
     assert dec.packed_fast(bad, 2 * width - 1, True) is None
+
+
+@pytest.mark.parametrize("width", range(2, 10))
+@pytest.mark.parametrize("leading", [True, False])
+def test_fast_separate_sign_path_equals_the_general_decoder(width: int, leading: bool) -> None:
+    """SIGN SEPARATE (leading / trailing) through the fast path: the general decoder's values; any bad digit,
+    zone or sign character sends the block to the general decoder (which names it)."""
+    import numpy as np
+
+    from bulksync.legacy import decoders as dec
+    from bulksync.legacy.codepages import code_page
+
+    cp = code_page("cp037")
+    rng = np.random.default_rng(100 + width)
+    n = 2000
+    body = (0xF0 | rng.integers(0, 10, size=(n, width - 1), dtype=np.uint8)).astype(np.uint8)
+    sign = rng.choice(np.array([cp.plus, cp.minus], dtype=np.uint8), n)[:, None]
+    data = np.concatenate([sign, body] if leading else [body, sign], axis=1)
+    fast = dec.zoned_fast(data, True, leading, True, cp)
+    d, neg, valid, _r = dec.zoned(data, True, leading, True, cp)
+    assert fast is not None and valid.all()
+    want = dec._horner(d)
+    assert np.array_equal(fast, np.where(neg, -want, want))
+    sign_at = 0 if leading else width - 1
+    digit_at = 1 if leading else 0
+    for pos, byte in ((sign_at, 0x40), (sign_at, 0xF1), (digit_at, 0xC1), (digit_at, 0xFA), (digit_at, 0x40)):
+        bad = data.copy()
+        bad[11, pos] = byte
+        assert dec.zoned_fast(bad, True, leading, True, cp) is None
+        assert not dec.zoned(bad, True, leading, True, cp)[2][11]
+    assert dec.zoned_fast(data, False, leading, True, cp) is None
+
+
+def test_words_read_in_place_equal_a_copy() -> None:
+    """``_u64`` reads a field's 8-byte words in place from its block (either side of the field) or copies it;
+    the values are the same for every offset, width, row step and block the field may come from."""
+    import numpy as np
+
+    from bulksync.legacy import decoders as dec
+
+    rng = np.random.default_rng(7)
+
+    def copied(b: np.ndarray, pad: int) -> np.ndarray:
+        buf = np.full((b.shape[0], 8), pad, dtype=np.uint8)
+        buf[:, 8 - b.shape[1] :] = b
+        return buf.view(">u8").reshape(-1).astype(np.uint64)
+
+    for record in (1, 3, 8, 9, 20):
+        for n in (1, 2, 7):
+            raw = rng.integers(0, 256, (n, record), dtype=np.uint8)
+            flat = np.frombuffer(raw.tobytes(), dtype=np.uint8).reshape(n, -1)
+            sources = (raw, raw[1:], raw[::2], raw[[0] * n], flat)
+            for off in range(record):
+                for k in range(min(8, record - off) + 1):
+                    for src in sources:
+                        b = src[:, off : off + k]
+                        if len(b):
+                            for pad in (0, 0xF0):
+                                assert np.array_equal(dec._u64(b, pad), copied(b, pad)), (record, n, off, k)
+
+
+@pytest.mark.parametrize("k", [1, 2, 4, 8])
+def test_binary_read_in_place_equals_a_copy(k: int) -> None:
+    """Big-endian COMP fields read in place from their block give the values of a contiguous copy."""
+    import numpy as np
+
+    from bulksync.legacy import decoders as dec
+
+    raw = np.random.default_rng(k).integers(0, 256, (500, 3 + k + 8), dtype=np.uint8)
+    raw[:3, 3 : 3 + k] = [[0xFF] * k, [0x80] + [0] * (k - 1), [0x7F] + [0xFF] * (k - 1)]
+    field = raw[:, 3 : 3 + k]
+    own = field.copy()  # owns its bytes: decoded from a contiguous copy, as before
+    assert dec._u64_in_place(field, 0) is not None and dec._u64_in_place(own, 0) is None
+    for signed in (True, False):
+        for digits in (None, 2 * k):
+            got = dec.binary(field, signed, True, digits)
+            want = dec.binary(own, signed, True, digits)
+            for g, w in zip(got, want, strict=True):
+                assert np.array_equal(g, w)
+
+
+@pytest.mark.parametrize("trim", ["right", "both", "none"])
+def test_text_trim_when_only_one_end_has_spaces(trim: str) -> None:
+    """Trimming is skipped only when no row starts (both) or ends with a space; accented rows keep their offsets."""
+    import numpy as np
+
+    from bulksync.legacy import decoders as dec
+    from bulksync.legacy.codepages import code_page
+
+    cp = code_page("cp037")
+    values = ["ABCD", " ABC", "ÄBCÉ", "A\u00e9 Z"]  # no row ends with a space
+    if trim != "right":
+        values.append("  \u00fc ")
+    b = np.frombuffer("".join(values).encode("cp037"), dtype=np.uint8).reshape(len(values), 4)
+    arr, bad = dec.text(b, cp, trim)
+    strip = {"right": str.rstrip, "both": str.strip, "none": str}[trim]
+    assert arr.to_pylist() == [strip(v) for v in values] and bad == 0
