@@ -60,7 +60,7 @@ class Replay(StandIn):
         resp = self.queue.pop(0)
         raw = resp["body"] if isinstance(resp.get("body"), str) else json.dumps(resp.get("body"))
         headers = {
-            k: str(v)
+            k: str(v() if callable(v) else v)  # a callable: a value made when the response is sent (a reset epoch)
             for k, v in (resp.get("headers") or {}).items()
             if k.lower() not in ("content-length", "transfer-encoding", "content-encoding", "connection")
         }
