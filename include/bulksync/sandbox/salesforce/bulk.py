@@ -30,9 +30,9 @@ import pyarrow as pa
 from bulksync.sandbox.salesforce import engine, soql
 from bulksync.sandbox.salesforce.errors import ApiError
 from bulksync.sandbox.salesforce.faults import Faults
-from bulksync.sandbox.salesforce.jobs import JobBook
+from bulksync.sandbox.salesforce.jobs import JobBook, job_document
 from bulksync.sandbox.salesforce.schema import FieldDef
-from bulksync.sandbox.salesforce.store import SANDBOX_USER, Store
+from bulksync.sandbox.salesforce.store import Store
 
 log = logging.getLogger(__name__)
 DEFAULT_MAX_RECORDS = 50_000
@@ -182,19 +182,10 @@ class Job:
                     self.error_message = FAILED_MESSAGE
             elif elapsed > min(0.05, min_seconds / 4):
                 self.state = "InProgress"
-        stamp = self.created.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
         doc: dict[str, Any] = {
-            "id": self.id,
-            "operation": self.operation,
-            "object": self.query.obj.name,
-            "createdById": SANDBOX_USER,
-            "createdDate": stamp,
-            "systemModstamp": stamp,
-            "state": self.state,
-            "concurrencyMode": "Parallel",
-            "contentType": "CSV",
-            "apiVersion": float(self.api_version),
-            "jobType": "V2Query",
+            **job_document(
+                self.id, self.operation, self.query.obj.name, self.created, self.state, self.api_version, "V2Query"
+            ),
             "lineEnding": self.line_ending,
             "columnDelimiter": self.column_delimiter,
             "numberRecordsProcessed": self.result.records if self.result and self.state == "JobComplete" else 0,

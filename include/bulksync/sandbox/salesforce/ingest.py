@@ -57,9 +57,9 @@ import pyarrow.csv as pacsv
 from bulksync.sandbox.salesforce import apply, engine
 from bulksync.sandbox.salesforce.errors import ApiError
 from bulksync.sandbox.salesforce.faults import Faults
-from bulksync.sandbox.salesforce.jobs import JobBook
+from bulksync.sandbox.salesforce.jobs import JobBook, job_document
 from bulksync.sandbox.salesforce.schema import find_object
-from bulksync.sandbox.salesforce.store import SANDBOX_USER, Store
+from bulksync.sandbox.salesforce.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -102,19 +102,10 @@ class IngestJob:
                 self.state = "Failed" if self.error_message else "JobComplete"
             elif elapsed > min(0.05, min_seconds / 4):
                 self.state = "InProgress"  # also while a finished result waits for min_seconds
-        stamp = self.created.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
         doc: dict[str, Any] = {
-            "id": self.id,
-            "operation": self.operation,
-            "object": self.object,
-            "createdById": SANDBOX_USER,
-            "createdDate": stamp,
-            "systemModstamp": stamp,
-            "state": self.state,
-            "concurrencyMode": "Parallel",
-            "contentType": "CSV",
-            "apiVersion": float(self.api_version),
-            "jobType": "V2Ingest",
+            **job_document(
+                self.id, self.operation, self.object, self.created, self.state, self.api_version, "V2Ingest"
+            ),
             "contentUrl": f"services/data/v{self.api_version}/jobs/ingest/{self.id}/batches",
             "lineEnding": self.line_ending,
             "columnDelimiter": self.column_delimiter,

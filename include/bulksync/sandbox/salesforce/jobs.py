@@ -2,10 +2,45 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from typing import Any, Generic, Protocol, TypeVar
 
 from bulksync.sandbox.salesforce.errors import ApiError
+from bulksync.sandbox.salesforce.store import SANDBOX_USER
+
+
+def job_document(
+    job_id: str, operation: str, obj: str, created: dt.datetime, state: str, api_version: str, job_type: str
+) -> dict[str, Any]:
+    """The fields every Bulk API 2.0 job document starts with, in the order Salesforce sends them.
+
+    Args:
+        job_id: the job's id.
+        operation: ``query``, ``insert`` …
+        obj: the sObject name.
+        created: when the job was created (``createdDate`` and ``systemModstamp``).
+        state: the job's state.
+        api_version: the API version the job was created with (``"59.0"``).
+        job_type: ``V2Query`` or ``V2Ingest``.
+
+    Returns:
+        ``id`` … ``jobType``; the caller adds the fields of its job type after them.
+    """
+    stamp = created.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    return {
+        "id": job_id,
+        "operation": operation,
+        "object": obj,
+        "createdById": SANDBOX_USER,
+        "createdDate": stamp,
+        "systemModstamp": stamp,
+        "state": state,
+        "concurrencyMode": "Parallel",
+        "contentType": "CSV",
+        "apiVersion": float(api_version),
+        "jobType": job_type,
+    }
 
 
 class BulkJob(Protocol):
