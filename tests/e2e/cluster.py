@@ -52,6 +52,55 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def local_executor_home(home: Path) -> Path:
+    """Lay out ``home`` for a LocalExecutor cluster: empty dags/pipelines and plugins folders, the demo in ``demo``.
+
+    Args:
+        home: an empty folder.
+
+    Returns:
+        The dags folder (``<home>/dags``); the test puts its DAG files and specs there.
+    """
+    dags = home / "dags"
+    (dags / "pipelines").mkdir(parents=True)
+    (home / "plugins").mkdir()
+    subprocess.run(
+        [str(BIN / "bulksync"), "demo", "prepare", "--root", str(home / "demo")], check=True, capture_output=True
+    )
+    return dags
+
+
+def local_executor_env(home: Path, meta_url: str, extra: dict[str, str]) -> dict[str, str]:
+    """The environment of a LocalExecutor cluster laid out by :func:`local_executor_home`, plus ``extra``.
+
+    DAGs are unpaused at creation (backfill runs start only for unpaused DAGs) and nothing is scheduled
+    by the DAGs' own schedules: runs are only the ones a test triggers or backfills. Inherited
+    ``AIRFLOW*``/``BULKSYNC*`` variables are dropped.
+
+    Args:
+        home: the cluster's home (AIRFLOW_HOME, BULKSYNC_HOME, staging and reports roots below it).
+        meta_url: the metadata database's SQLAlchemy URL.
+        extra: further variables (connections, BULKSYNC_SPECS_DIR …).
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "BULKSYNC"))}
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home / "airflow"),
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": meta_url,
+            "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(home / "plugins"),
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+            "BULKSYNC_HOME": str(home),
+            "BULKSYNC_STAGING_ROOT": str(home / "staging"),
+            "BULKSYNC_REPORTS_ROOT": str(home / "reports"),
+            **extra,
+        }
+    )
+    return env
+
+
 class Cluster:
     """Airflow components started as processes sharing one environment."""
 

@@ -17,13 +17,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,7 +28,7 @@ import yaml
 
 from bulksync.factory.dag_files import sync_dag_files
 from tests.conftest import create_pg_database
-from tests.e2e.cluster import Cluster
+from tests.e2e.cluster import Cluster, local_executor_env, local_executor_home
 from tests.integration.test_migration_slices import source
 
 pytestmark = pytest.mark.scheduler
@@ -92,32 +88,15 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     hook = ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
     threading.Thread(target=hook.serve_forever, daemon=True).start()
     home = tmp_path_factory.mktemp("backfill")
-    dags = home / "dags"
-    (dags / "pipelines").mkdir(parents=True)
-    (home / "plugins").mkdir()
+    dags = local_executor_home(home)
     (dags / "pipelines" / f"{DAG_ID}.yaml").write_text(yaml.safe_dump(SPEC), encoding="utf-8")
-    subprocess.run(
-        [str(Path(sys.executable).parent / "bulksync"), "demo", "prepare", "--root", str(home / "demo")],
-        check=True,
-        capture_output=True,
-    )
     meta_url, drop_meta = create_pg_database("airflow_e2e_backfill")
     target_url, drop_target = create_pg_database("bulksync_e2e_target")
     sync_dag_files(dags / "pipelines")  # one DAG file per spec
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "BULKSYNC"))}
-    env.update(
+    env = local_executor_env(
+        home,
+        meta_url,
         {
-            "AIRFLOW_HOME": str(home / "airflow"),
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": meta_url,
-            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(home / "plugins"),
-            # Backfill runs start only for unpaused DAGs; no scheduled runs here, only the backfills
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
-            "BULKSYNC_HOME": str(home),
-            "BULKSYNC_STAGING_ROOT": str(home / "staging"),
-            "BULKSYNC_REPORTS_ROOT": str(home / "reports"),
             "AIRFLOW_CONN_OPS_CRM": f"sqlite:///{home}/demo/crm.db",
             "AIRFLOW_CONN_OPS_PG": target_url.replace("postgresql+psycopg://", "postgresql://"),
             "AIRFLOW_CONN_OPS_HOOK": json.dumps(
@@ -128,7 +107,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                 }
             ),
             "TARGET_URL": target_url,
-        }
+        },
     )
     c = Cluster(home, env)
     try:

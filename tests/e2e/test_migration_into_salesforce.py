@@ -12,11 +12,8 @@ Accounts are read back and compared with the CRM, computed independently with sq
 from __future__ import annotations
 
 import decimal
-import os
 import shutil
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +22,7 @@ import pytest
 
 from bulksync.sandbox.salesforce import SalesforceSandbox, SandboxConfig
 from tests.conftest import ROOT, create_pg_database
-from tests.e2e.cluster import Cluster
+from tests.e2e.cluster import Cluster, local_executor_env, local_executor_home
 
 pytestmark = pytest.mark.scheduler
 
@@ -36,35 +33,19 @@ CONF = {"pipeline": "acme__writeback", "datasets": ["crm_accounts"], "full_histo
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster, SalesforceSandbox]]:
     home = tmp_path_factory.mktemp("sf-migration")
-    dags = home / "dags"
-    (dags / "pipelines").mkdir(parents=True)
-    (home / "plugins").mkdir()
+    dags = local_executor_home(home)
     shutil.copy(ROOT / "dags" / "migration.py", dags / "migration.py")
     shutil.copy(ROOT / "dags" / "pipelines" / "acme__writeback.yaml", dags / "pipelines" / "acme__writeback.yaml")
-    subprocess.run(
-        [str(Path(sys.executable).parent / "bulksync"), "demo", "prepare", "--root", str(home / "demo")],
-        check=True,
-        capture_output=True,
-    )
     sandbox = SalesforceSandbox(SandboxConfig(records_per_object=50, job_seconds=0.1, workdir=home / "sf")).start()
     meta_url, drop_meta = create_pg_database("airflow_e2e_sf_migration")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "BULKSYNC"))}
-    env.update(
+    env = local_executor_env(
+        home,
+        meta_url,
         {
-            "AIRFLOW_HOME": str(home / "airflow"),
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": meta_url,
-            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(home / "plugins"),
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
-            "BULKSYNC_HOME": str(home),
             "BULKSYNC_SPECS_DIR": str(dags / "pipelines"),
-            "BULKSYNC_STAGING_ROOT": str(home / "staging"),
-            "BULKSYNC_REPORTS_ROOT": str(home / "reports"),
             "AIRFLOW_CONN_ACME_CRM": f"sqlite:///{home}/demo/crm.db",
             "AIRFLOW_CONN_ACME_SALESFORCE": sandbox.connection_uri(),
-        }
+        },
     )
     c = Cluster(home, env)
     try:

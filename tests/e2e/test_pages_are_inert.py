@@ -19,11 +19,9 @@ Skips without ``/usr/bin/chromium`` unless ``BULKSYNC_REQUIRE_SERVICES=1``.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -35,7 +33,8 @@ import pytest
 from bulksync.plugin_app import CSP
 from bulksync.quality.model import ExpectationOutcome, Reconciliation
 from tests.conftest import service_missing
-from tests.e2e.test_report_in_airflow_ui import AIRFLOW, CHROMIUM, PLUGINS, free_port, get, stop
+from tests.e2e.api_server import api_server, get, stop
+from tests.e2e.test_report_in_airflow_ui import CHROMIUM, HEADLESS
 from tests.unit.test_quality_report import make_record, write_record
 
 MARK = "document.body.dataset.pwned=1"
@@ -131,50 +130,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if not CHROMIUM.exists():
         service_missing(f"headless Chromium not found at {CHROMIUM} (apt-get install -y chromium)")
     home = tmp_path_factory.mktemp("inert")
-    (home / "dags").mkdir()
-    (home / "airflow").mkdir()
     seed(home / "reports")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "BULKSYNC"))}
-    env.update(
-        {
-            "AIRFLOW_HOME": str(home / "airflow"),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(PLUGINS),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow/airflow.db",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-            "BULKSYNC_REPORTS_ROOT": str(home / "reports"),
-            "BULKSYNC_HOME": str(home),
-        }
-    )
-    migrate = subprocess.run([str(AIRFLOW), "db", "migrate"], env=env, capture_output=True, text=True, timeout=300)
-    assert migrate.returncode == 0, migrate.stderr[-3000:]
-    port = free_port()
-    log = (home / "api-server.log").open("w")
-    proc = subprocess.Popen(
-        [str(AIRFLOW), "api-server", "--apps", "core", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        env=env,
-        cwd=home,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert proc.poll() is None, (home / "api-server.log").read_text()[-4000:]
-            try:
-                if get(f"{base}/api/v2/version")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, (home / "api-server.log").read_text()[-4000:]
-            time.sleep(0.5)
+    with api_server(home, home / "reports") as base:
         yield base
-    finally:
-        stop(proc)
-        log.close()
 
 
 def status_of(url: str) -> int:
@@ -236,13 +194,7 @@ def browse(url: str, profile: Path) -> tuple[str, str, list[str]]:
     netlog = profile / "netlog.json"
     cmd = [
         str(CHROMIUM),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
+        *HEADLESS,
         "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",  # the network is off
         "--enable-logging=stderr",
         "--v=0",

@@ -12,114 +12,41 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import signal
-import socket
 import struct
 import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.conftest import service_missing
+from tests.e2e.api_server import REPO, api_server, get, stop
 from tests.unit.test_quality_report import ORDERS_DOCS, Page, seed_reports
 
-HERE = Path(__file__).resolve()
-REPO = HERE.parents[2]
-PLUGINS = REPO / "plugins"
 ARTIFACTS = REPO / ".local" / "test-artifacts"
 CHROMIUM = Path(os.environ.get("BULKSYNC_CHROMIUM", "/usr/bin/chromium"))
-AIRFLOW = Path(sys.executable).parent / "airflow"
 WINDOW = (1280, 1600)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=30) as res:
-            return res.status, res.read().decode()
-    except urllib.error.HTTPError as err:
-        return err.code, err.read().decode()
-
-
-def stop(proc: subprocess.Popen[Any]) -> None:
-    """Terminate a process started in its own session, with all its children."""
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-    except ProcessLookupError:
-        pass
+HEADLESS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+)
+"""Chromium's flags for one quiet headless load: no sandbox, GPU, updates, sync or first-run pages."""
 
 
 @pytest.fixture(scope="module")
 def airflow_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Base URL of a running api-server with the bulksync plugin and seeded reports."""
     home = tmp_path_factory.mktemp("airflow-ui")
-    (home / "dags").mkdir()
     reports = home / "reports"
     seed_reports(reports)
     (reports / "acme/nightly/secret.txt").write_text("TOP-SECRET", encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "BULKSYNC"))}
-    env.update(
-        {
-            "AIRFLOW_HOME": str(home / "airflow"),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(PLUGINS),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow/airflow.db",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-            "AIRFLOW__API__WORKERS": "1",
-            "BULKSYNC_REPORTS_ROOT": str(reports),
-            "BULKSYNC_HOME": str(home),
-        }
-    )
-    (home / "airflow").mkdir()
-    migrate = subprocess.run(
-        [str(AIRFLOW), "db", "migrate"], env=env, cwd=home, capture_output=True, text=True, timeout=300
-    )
-    assert migrate.returncode == 0, migrate.stdout[-3000:] + migrate.stderr[-3000:]
-
-    port = free_port()
-    log = (home / "api-server.log").open("w")
-    proc = subprocess.Popen(
-        [str(AIRFLOW), "api-server", "--apps", "core", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        env=env,
-        cwd=home,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert proc.poll() is None, f"api-server exited:\n{(home / 'api-server.log').read_text()[-4000:]}"
-            try:
-                if get(f"{base}/api/v2/version")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, f"api-server not up:\n{(home / 'api-server.log').read_text()[-4000:]}"
-            time.sleep(0.5)
+    with api_server(home, reports) as base:
         yield base
-    finally:
-        stop(proc)
-        log.close()
 
 
 @pytest.fixture
@@ -135,13 +62,7 @@ def chromium(url: str, *args: str, profile: Path) -> str:
     profile.mkdir(parents=True, exist_ok=True)
     cmd = [
         str(CHROMIUM),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
+        *HEADLESS,
         f"--user-data-dir={profile}",
         *args,
         url,

@@ -13,7 +13,6 @@ import contextlib
 import datetime as dt
 import decimal
 import difflib
-import gc
 import itertools
 import logging
 import math
@@ -33,6 +32,7 @@ from bulksync.ibmi.names import FileName
 from bulksync.ibmi.sqlgen import Predicate, Sql, SqlBuilder
 from bulksync.ibmi.window import numeric_window, to_local
 from bulksync.sources.base import Source
+from bulksync.sources.sql_fetch import no_gc
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +201,7 @@ class IbmiSource(Source):
         with self._sql_errors("reading the rows"):
             rows_of = iter_rows(self._conn, sql, self.options.batch_size)
         while True:
-            with _no_gc(), self._sql_errors("reading the rows"):  # the GC would only rescan short-lived tuples
+            with no_gc(), self._sql_errors("reading the rows"):  # the GC would only rescan short-lived tuples
                 rows = next(rows_of, None)
                 batch = None if rows is None else decoder.decode(rows)
             if batch is None:
@@ -292,18 +292,6 @@ class IbmiSource(Source):
             self._conn.close()
         if "hook" in self.__dict__:
             self.hook.dispose()
-
-
-@contextlib.contextmanager
-def _no_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector (reference counting still frees everything)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _plain(value: Any) -> Any:

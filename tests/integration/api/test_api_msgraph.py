@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from bulksync import stages
 from bulksync.sandbox.apis.common import iso_s
+from bulksync.sandbox.apis.msgraph import USER_FIELDS
 from bulksync.sandbox.asgi import StandIn
 from tests.integration.api.conftest import api_dataset, api_pipeline, extract, rows_by, window
 
@@ -22,21 +23,7 @@ def user_truth(s: StandIn) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for r in s.records("users"):
         if r["deleted"] is not None:
-            out[r["id"]] = {
-                k: None
-                for k in (
-                    "displayName",
-                    "givenName",
-                    "surname",
-                    "mail",
-                    "userPrincipalName",
-                    "jobTitle",
-                    "accountEnabled",
-                    "businessPhones",
-                    "officeLocation",
-                    "createdDateTime",
-                )
-            }
+            out[r["id"]] = dict.fromkeys(USER_FIELDS)
             out[r["id"]].update(id=r["id"], IsDeleted=True)
             continue
         out[r["id"]] = {

@@ -49,11 +49,11 @@ class AcmeRestStandIn(StandIn):
     token_paths = ("/oauth/token",)
 
     def build_tables(self) -> dict[str, Table]:
-        n = self.count("items")
+        items = self.generated("items", self._item)
         self.per_account = int(self.config.options.get("items_per_account", 10))
         return {
-            "items": Table("items", n, lambda i: self._item(i, n)),
-            "accounts": Table("accounts", max(1, -(-n // self.per_account)), self._account),
+            "items": items,
+            "accounts": Table("accounts", max(1, -(-items.count // self.per_account)), self._account),
         }
 
     def _item(self, i: int, n: int) -> Row:
@@ -96,14 +96,9 @@ class AcmeRestStandIn(StandIn):
         return self.json({"error": {"code": kind, "message": message}}, status, self.retry_headers(status))
 
     def connection(self) -> dict[str, Any]:
-        return {
-            "conn_type": "http",
-            "host": self.host_name,
-            "schema": "https",
-            "port": self.port,
-            "password": self.credentials.api_key,
-            "extra": {"auth_kind": "api_key", "api_key_header": "X-API-Key", "verify": str(self.tls.ca_bundle)},
-        }
+        return self.http_connection(
+            {"auth_kind": "api_key", "api_key_header": "X-API-Key"}, password=self.credentials.api_key
+        )
 
     def routes(self) -> list[Route]:
         return [

@@ -51,8 +51,7 @@ class DataverseStandIn(GraphStandIn):
         return f"https://{self.config.options.get('org', 'acme')}.crm.dynamics.com/.default"
 
     def build_tables(self) -> dict[str, Table]:
-        n = self.count("accounts")
-        return {"accounts": Table("accounts", n, lambda i: self._account(i, n))}
+        return {"accounts": self.generated("accounts", self._account)}
 
     def _account(self, i: int, n: int) -> Row:
         t = self.stamp(i, n)

@@ -191,20 +191,15 @@ class HubSpotStandIn(StandIn):
 
     def connection(self) -> dict[str, Any]:
         c = self.credentials
-        return {
-            "conn_type": "http",
-            "host": self.host_name,
-            "schema": "https",
-            "port": self.port,
-            "extra": {
+        return self.http_connection(
+            {
                 "auth_kind": "oauth2_refresh_token",
                 "token_url": self.token_url,
                 "client_id": c.client_id,
                 "client_secret": c.client_secret,
                 "refresh_token": c.refresh_token,
-                "verify": str(self.tls.ca_bundle),
-            },
-        }
+            }
+        )
 
     # -- routes ---------------------------------------------------------------------------------
 

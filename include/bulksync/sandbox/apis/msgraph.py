@@ -229,21 +229,11 @@ class GraphStandIn(StandIn):
 
     def connection(self) -> dict[str, Any]:
         c = self.credentials
-        return {
-            "conn_type": "http",
-            "host": self.host_name,
-            "schema": "https",
-            "port": self.port,
-            "login": c.client_id,
-            "password": c.client_secret,
-            "extra": {
-                "auth_kind": "msal",
-                "tenant_id": self.tenant,
-                "authority_host": self.base_url,
-                "scope": self.scope,
-                "verify": str(self.tls.ca_bundle),
-            },
-        }
+        return self.http_connection(
+            {"auth_kind": "msal", "tenant_id": self.tenant, "authority_host": self.base_url, "scope": self.scope},
+            login=c.client_id,
+            password=c.client_secret,
+        )
 
     # -- routes ---------------------------------------------------------------------------------
 

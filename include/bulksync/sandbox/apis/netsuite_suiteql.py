@@ -192,10 +192,9 @@ class NetSuiteStandIn(StandIn):
         self._lock = threading.Lock()
         self.nonces: set[str] = set()
         self.queries: list[str] = []
-        n, m = self.count("customer"), self.count("transaction")
         return {
-            "customer": Table("customer", n, lambda i: self._customer(i, n)),
-            "transaction": Table("transaction", m, lambda i: self._transaction(i, m)),
+            "customer": self.generated("customer", self._customer),
+            "transaction": self.generated("transaction", self._transaction),
         }
 
     def _customer(self, i: int, n: int) -> Row:
@@ -278,21 +277,16 @@ class NetSuiteStandIn(StandIn):
 
     def connection(self) -> dict[str, Any]:
         c = self.credentials
-        return {
-            "conn_type": "http",
-            "host": self.host_name,
-            "schema": "https",
-            "port": self.port,
-            "extra": {
+        return self.http_connection(
+            {
                 "auth_kind": "oauth1_tba",
                 "account": self.account,
                 "consumer_key": c.consumer_key,
                 "consumer_secret": c.consumer_secret,
                 "token_id": c.token_id,
                 "token_secret": c.token_secret,
-                "verify": str(self.tls.ca_bundle),
-            },
-        }
+            }
+        )
 
     def routes(self) -> list[Route]:
         return [Route(PATH, self.suiteql, methods=["POST"])]

@@ -44,9 +44,8 @@ class OktaStandIn(StandIn):
     docs = DOCS
 
     def build_tables(self) -> dict[str, Table]:
-        n = self.count("users")
         self.token = "00" + self.credentials.api_key[4:]
-        return {"users": Table("users", n, lambda i: self._user(i, n))}
+        return {"users": self.generated("users", self._user)}
 
     def _user(self, i: int, n: int) -> Row:
         t = self.stamp(i, n)
@@ -113,14 +112,7 @@ class OktaStandIn(StandIn):
         return self.json(body, status, self.retry_headers(status))
 
     def connection(self) -> dict[str, Any]:
-        return {
-            "conn_type": "http",
-            "host": self.host_name,
-            "schema": "https",
-            "port": self.port,
-            "password": self.token,
-            "extra": {"auth_kind": "bearer", "token_prefix": "SSWS", "verify": str(self.tls.ca_bundle)},
-        }
+        return self.http_connection({"auth_kind": "bearer", "token_prefix": "SSWS"}, password=self.token)
 
     def routes(self) -> list[Route]:
         return [Route("/api/v1/users", self.users, methods=["GET"])]

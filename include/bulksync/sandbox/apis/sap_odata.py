@@ -49,9 +49,8 @@ class SapODataStandIn(StandIn):
     docs = DOCS
 
     def build_tables(self) -> dict[str, Table]:
-        n = self.count("sales_orders")
         self.page_size = int(self.config.options.get("page_size", 1000))
-        return {"sales_orders": Table("sales_orders", n, lambda i: self._order(i, n))}
+        return {"sales_orders": self.generated("sales_orders", self._order)}
 
     def _order(self, i: int, n: int) -> Row:
         t = self.stamp(i, n)
@@ -105,15 +104,7 @@ class SapODataStandIn(StandIn):
 
     def connection(self) -> dict[str, Any]:
         c = self.credentials
-        return {
-            "conn_type": "http",
-            "host": self.host_name,
-            "schema": "https",
-            "port": self.port,
-            "login": c.username,
-            "password": c.password,
-            "extra": {"auth_kind": "basic", "verify": str(self.tls.ca_bundle)},
-        }
+        return self.http_connection({"auth_kind": "basic"}, login=c.username, password=c.password)
 
     def routes(self) -> list[Route]:
         return [Route(f"{SERVICE}/A_SalesOrder", self.orders, methods=["GET"])]

@@ -40,9 +40,8 @@ class StripeStandIn(StandIn):
     docs = DOCS
 
     def build_tables(self) -> dict[str, Table]:
-        n = self.count("customers")
         self.key = "sk_test_" + self.credentials.api_key[4:]
-        return {"customers": Table("customers", n, lambda i: self._customer(i, n))}
+        return {"customers": self.generated("customers", self._customer)}
 
     def _customer(self, i: int, n: int) -> Row:
         t = self.stamp(i, n)
@@ -108,14 +107,7 @@ class StripeStandIn(StandIn):
         )
 
     def connection(self) -> dict[str, Any]:
-        return {
-            "conn_type": "http",
-            "host": self.host_name,
-            "schema": "https",
-            "port": self.port,
-            "password": self.key,
-            "extra": {"auth_kind": "bearer", "verify": str(self.tls.ca_bundle)},
-        }
+        return self.http_connection({"auth_kind": "bearer"}, password=self.key)
 
     def routes(self) -> list[Route]:
         return [

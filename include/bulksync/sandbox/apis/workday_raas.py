@@ -98,10 +98,9 @@ class WorkdayRaasStandIn(StandIn):
 
     def build_tables(self) -> dict[str, Table]:
         self.isu = f"{OWNER}@{TENANT}"
-        n, m = self.count("workers"), self.count("job_profiles", 24)
         return {
-            "workers": Table("workers", n, lambda i: self._worker(i, n)),
-            "job_profiles": Table("job_profiles", m, lambda i: self._profile(i, m)),
+            "workers": self.generated("workers", self._worker),
+            "job_profiles": self.generated("job_profiles", self._profile, 24),
         }
 
     def _worker(self, i: int, n: int) -> Row:

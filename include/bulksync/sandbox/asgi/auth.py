@@ -124,8 +124,7 @@ class Authority:
         """Answer a token request (form fields, optional HTTP Basic client authentication)."""
         c = self.credentials
         grant = form.get("grant_type", "")
-        client_id = form.get("client_id") or (basic[0] if basic else "")
-        client_secret = form.get("client_secret") or (basic[1] if basic else "")
+        client_id, client_secret = client_of(form, basic)
         if grant == "client_credentials":
             self._client(client_id, client_secret)
             return self.issue()
@@ -248,3 +247,18 @@ class Authority:
             for token in self.tokens:
                 self.tokens[token] = 0.0
             return len(self.tokens)
+
+
+def client_of(form: dict[str, str], basic: tuple[str, str] | None) -> tuple[str, str]:
+    """The client id and secret of a token request: its form fields, else its HTTP Basic credentials.
+
+    Args:
+        form: the request's form fields.
+        basic: the request's HTTP Basic user and password, if any.
+
+    Returns:
+        ``(client_id, client_secret)``, each ``""`` when the request has none.
+    """
+    client_id = form.get("client_id") or (basic[0] if basic else "")
+    client_secret = form.get("client_secret") or (basic[1] if basic else "")
+    return client_id, client_secret

@@ -28,6 +28,7 @@ import ssl
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -181,13 +182,7 @@ class StandIn:
 
     def connection(self) -> dict[str, Any]:
         """The Airflow ``http`` connection (as a dict for ``AIRFLOW_CONN_…`` JSON) reaching this stand-in."""
-        return {
-            "conn_type": "http",
-            "host": self.host_name,
-            "schema": "https",
-            "port": self.port,
-            "extra": {"auth_kind": "bearer", "token": "", "verify": str(self.tls.ca_bundle)},
-        }
+        return self.http_connection({"auth_kind": "bearer", "token": ""})
 
     # -- shared helpers -----------------------------------------------------------------------
 
@@ -211,6 +206,39 @@ class StandIn:
     def token_url(self) -> str:
         """The OAuth token endpoint (stand-ins with OAuth override the path)."""
         return self.base_url + (self.token_paths[0] if self.token_paths else "/oauth/token")
+
+    def http_connection(self, extra: dict[str, Any], **fields: Any) -> dict[str, Any]:
+        """An Airflow ``http`` connection to this stand-in over HTTPS.
+
+        Args:
+            extra: the connection's extras; the stand-in's CA bundle is added last as ``verify``.
+            **fields: further connection fields (``login``, ``password``), after ``port``.
+
+        Returns:
+            ``{"conn_type": "http", "host", "schema": "https", "port", **fields, "extra"}``.
+        """
+        return {
+            "conn_type": "http",
+            "host": self.host_name,
+            "schema": "https",
+            "port": self.port,
+            **fields,
+            "extra": {**extra, "verify": str(self.tls.ca_bundle)},
+        }
+
+    def generated(self, name: str, make: Callable[[int, int], Row], default: int | None = None) -> Table:
+        """A table of :meth:`count` generated rows.
+
+        Args:
+            name: the table (and ``counts`` key).
+            make: ``(index, count)`` → row.
+            default: rows when ``counts`` does not name the table (None: ``records``).
+
+        Returns:
+            The table, its row ``i`` made by ``make(i, count)``.
+        """
+        n = self.count(name, default)
+        return Table(name, n, lambda i: make(i, n))
 
     def table(self, name: str) -> Table:
         """A table by name."""

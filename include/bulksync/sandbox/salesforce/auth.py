@@ -99,8 +99,7 @@ class Authority(framework.Authority):
         """Handle one token request; return the token response or raise :class:`OAuthError`."""
         creds = self.credentials
         grant_type = form.get("grant_type", "")
-        client_id = form.get("client_id") or (basic[0] if basic else "")
-        client_secret = form.get("client_secret") or (basic[1] if basic else "")
+        client_id, client_secret = framework.client_of(form, basic)
         if grant_type == "client_credentials":
             self._client(client_id, client_secret)
         elif grant_type == "password":

@@ -30,8 +30,9 @@ import pyarrow as pa
 from bulksync.sandbox.salesforce import engine, soql
 from bulksync.sandbox.salesforce.errors import ApiError
 from bulksync.sandbox.salesforce.faults import Faults
+from bulksync.sandbox.salesforce.jobs import JobBook, job_document
 from bulksync.sandbox.salesforce.schema import FieldDef
-from bulksync.sandbox.salesforce.store import SANDBOX_USER, Store
+from bulksync.sandbox.salesforce.store import Store
 
 log = logging.getLogger(__name__)
 DEFAULT_MAX_RECORDS = 50_000
@@ -181,19 +182,10 @@ class Job:
                     self.error_message = FAILED_MESSAGE
             elif elapsed > min(0.05, min_seconds / 4):
                 self.state = "InProgress"
-        stamp = self.created.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
         doc: dict[str, Any] = {
-            "id": self.id,
-            "operation": self.operation,
-            "object": self.query.obj.name,
-            "createdById": SANDBOX_USER,
-            "createdDate": stamp,
-            "systemModstamp": stamp,
-            "state": self.state,
-            "concurrencyMode": "Parallel",
-            "contentType": "CSV",
-            "apiVersion": float(self.api_version),
-            "jobType": "V2Query",
+            **job_document(
+                self.id, self.operation, self.query.obj.name, self.created, self.state, self.api_version, "V2Query"
+            ),
             "lineEnding": self.line_ending,
             "columnDelimiter": self.column_delimiter,
             "numberRecordsProcessed": self.result.records if self.result and self.state == "JobComplete" else 0,
@@ -206,7 +198,7 @@ class Job:
         return doc
 
 
-class JobManager:
+class JobManager(JobBook[Job]):
     """All query jobs of one sandbox, processed by background threads.
 
     Args:
@@ -217,15 +209,12 @@ class JobManager:
     """
 
     def __init__(self, store: Store, workdir: Path, faults: Faults, min_seconds: float = 0.3) -> None:
+        super().__init__(min_seconds, MAX_JOBS)  # beyond it the oldest job (and its result file) is forgotten
         self.store = store
         self.faults = faults
         self.workdir = workdir
-        self.min_seconds = min_seconds
-        self.jobs: dict[str, Job] = {}
         self.cache: dict[tuple[Any, ...], ResultFile] = {}
-        self.lock = threading.Lock()
         self.slots = threading.Semaphore(2)
-        self.created = 0
 
     def create(self, payload: dict[str, Any], api_version: str) -> Job:
         """Validate a create-job request and start processing it."""
@@ -250,11 +239,7 @@ class JobManager:
             raise ApiError(400, "INVALIDJOB", "OFFSET is not supported in Bulk Query")
         job_id = "750" + uuid.uuid4().hex[:15]
         job = Job(job_id, operation, query, delimiter, line_ending, api_version, dt.datetime.now(dt.UTC))
-        with self.lock:
-            self.jobs[job_id] = job
-            self.created += 1
-            while len(self.jobs) > MAX_JOBS:  # forget the oldest job (and its result file)
-                self.jobs.pop(next(iter(self.jobs)))
+        self.add(job)
         job.fail = self.faults.take_job_failure()
         threading.Thread(target=self._process, args=(job,), name=f"bulk-{job_id}", daemon=True).start()
         log.info("bulk job %s created: %s", job_id, text[:200])
@@ -297,20 +282,9 @@ class JobManager:
         job.done = True
         log.info("bulk job %s processed: %s records", job.id, job.result.records if job.result else 0)
 
-    def get(self, job_id: str) -> Job:
-        """A job by id; NOT_FOUND otherwise."""
-        job = self.jobs.get(job_id)
-        if job is None:
-            raise ApiError(404, "NOT_FOUND", f"The requested resource does not exist: job {job_id}")
-        return job
-
     def info(self, job_id: str) -> dict[str, Any]:
         """The job document."""
         return self.get(job_id).info(self.min_seconds)
-
-    def list(self) -> dict[str, Any]:
-        """GET ``/jobs/query``."""
-        return {"done": True, "records": [j.info(self.min_seconds) for j in self.jobs.values()], "nextRecordsUrl": None}
 
     def abort(self, job_id: str, state: Any) -> dict[str, Any]:
         """PATCH ``{"state": "Aborted"}``."""
@@ -322,15 +296,6 @@ class JobManager:
             raise ApiError(400, "INVALIDJOBSTATE", f"Job {job_id} is already {job.state}")
         job.state = "Aborted"
         return job.info(self.min_seconds)
-
-    def delete(self, job_id: str) -> None:
-        """DELETE a job (not while it is in progress)."""
-        job = self.get(job_id)
-        job.info(self.min_seconds)
-        if job.state in ("UploadComplete", "InProgress"):
-            raise ApiError(400, "INVALIDJOBSTATE", f"Job {job_id} is {job.state}; abort it before deleting it")
-        with self.lock:
-            self.jobs.pop(job_id, None)
 
     def page(
         self, job_id: str, locator: str | None, max_records: str | None

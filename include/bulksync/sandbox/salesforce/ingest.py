@@ -57,8 +57,9 @@ import pyarrow.csv as pacsv
 from bulksync.sandbox.salesforce import apply, engine
 from bulksync.sandbox.salesforce.errors import ApiError
 from bulksync.sandbox.salesforce.faults import Faults
+from bulksync.sandbox.salesforce.jobs import JobBook, job_document
 from bulksync.sandbox.salesforce.schema import find_object
-from bulksync.sandbox.salesforce.store import SANDBOX_USER, Store
+from bulksync.sandbox.salesforce.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -101,19 +102,10 @@ class IngestJob:
                 self.state = "Failed" if self.error_message else "JobComplete"
             elif elapsed > min(0.05, min_seconds / 4):
                 self.state = "InProgress"  # also while a finished result waits for min_seconds
-        stamp = self.created.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
         doc: dict[str, Any] = {
-            "id": self.id,
-            "operation": self.operation,
-            "object": self.object,
-            "createdById": SANDBOX_USER,
-            "createdDate": stamp,
-            "systemModstamp": stamp,
-            "state": self.state,
-            "concurrencyMode": "Parallel",
-            "contentType": "CSV",
-            "apiVersion": float(self.api_version),
-            "jobType": "V2Ingest",
+            **job_document(
+                self.id, self.operation, self.object, self.created, self.state, self.api_version, "V2Ingest"
+            ),
             "contentUrl": f"services/data/v{self.api_version}/jobs/ingest/{self.id}/batches",
             "lineEnding": self.line_ending,
             "columnDelimiter": self.column_delimiter,
@@ -137,7 +129,7 @@ class IngestJob:
         return doc
 
 
-class IngestManager:
+class IngestManager(JobBook[IngestJob]):
     """All ingest jobs of one sandbox; processing runs in background threads, two at a time.
 
     Args:
@@ -150,12 +142,10 @@ class IngestManager:
     def __init__(
         self, store: Store, faults: Faults, min_seconds: float = 0.3, max_upload_bytes: int | None = None
     ) -> None:
+        super().__init__(min_seconds, MAX_JOBS)
         self.store = store
         self.faults = faults
-        self.min_seconds = min_seconds
         self.max_upload_bytes = max_upload_bytes or MAX_UPLOAD_BASE64_BYTES * 3 // 4
-        self.jobs: dict[str, IngestJob] = {}
-        self.lock = threading.Lock()
         self.slots = threading.Semaphore(2)
         self.rules: dict[str, list[apply.ValidationRule]] = {}
         self.records_uploaded = 0
@@ -204,18 +194,8 @@ class IngestManager:
             api_version,
             dt.datetime.now(dt.UTC),
         )
-        with self.lock:
-            self.jobs[job.id] = job
-            while len(self.jobs) > MAX_JOBS:
-                self.jobs.pop(next(iter(self.jobs)))
+        self.add(job)
         log.info("ingest job %s created: %s %s", job.id, job.operation, job.object)
-        return job
-
-    def get(self, job_id: str) -> IngestJob:
-        """A job by id; NOT_FOUND otherwise."""
-        job = self.jobs.get(job_id)
-        if job is None:
-            raise ApiError(404, "NOT_FOUND", f"The requested resource does not exist: job {job_id}")
         return job
 
     def upload(self, job_id: str, body: bytes, content_type: str | None) -> None:
@@ -269,19 +249,6 @@ class IngestManager:
         raise ApiError(
             400, "INVALIDJOBSTATE", f"Invalid state for an ingest job: {state!r}; use UploadComplete or Aborted"
         )
-
-    def delete(self, job_id: str) -> None:
-        """``DELETE /jobs/ingest/{id}`` (not while the job is processing)."""
-        job = self.get(job_id)
-        job.info(self.min_seconds)
-        if job.state in ("UploadComplete", "InProgress"):
-            raise ApiError(400, "INVALIDJOBSTATE", f"Job {job_id} is {job.state}; abort it before deleting it")
-        with self.lock:
-            self.jobs.pop(job_id, None)
-
-    def list(self) -> dict[str, Any]:
-        """``GET /jobs/ingest``."""
-        return {"done": True, "records": [j.info(self.min_seconds) for j in self.jobs.values()], "nextRecordsUrl": None}
 
     def result(self, job_id: str, kind: str) -> bytes:
         """One of the three result sets (``successfulResults``, ``failedResults``, ``unprocessedrecords``)."""
