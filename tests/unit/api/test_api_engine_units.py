@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from collections.abc import Iterator
 from decimal import Decimal
 
 import pyarrow as pa
@@ -213,3 +214,69 @@ def test_converter_types_and_errors() -> None:
     with pytest.raises(ApiDataError, match=r"page 3, record 0, field 'id': the record has no value for the non-null"):
         conv.convert([{"p": {}}], [Origin("GET /x", 3, 1)], [False])
     assert conv.convert([{"p": {}}], [Origin("GET /x", 3, 1)], [True]).num_rows == 1  # a deletion needs no other value
+
+
+def test_texts_lists_and_times_convert_as_before() -> None:
+    """The fast paths of text and time columns: texts as they are, '' and None null, lists as JSON, others fail."""
+
+    class Text(str):
+        pass
+
+    conv = Converter([ApiColumn(name="s"), ApiColumn(name="t", type="timestamptz")])
+    recs = [
+        {"s": "a", "t": "2026-01-01T00:00:00Z"},
+        {"s": ["+1 425", "x"], "t": ""},
+        {"s": {"k": 1}, "t": None},
+        {"s": Text("b"), "t": Text("2026-01-01T00:00:00Z")},
+        {"s": 1.5, "t": "2026-01-01T00:00:00.000Z"},
+        {"s": True},
+        {"s": None},
+        {"s": ""},
+    ]
+    rows = conv.convert(recs, [Origin("GET /x", 1, len(recs))]).to_pylist()
+    assert [r["s"] for r in rows] == ["a", '["+1 425","x"]', '{"k":1}', "b", "1.5", "true", None, ""]
+    assert [r["t"] for r in rows] == [T, None, None, T, T, None, None, None]
+    with pytest.raises(ApiDataError, match=r"page 1, record 1, field 't': value 1767225600 does not fit"):
+        conv.convert([recs[0], {"t": 1767225600}], [Origin("GET /x", 1, 2)])
+
+
+def test_without_gc_pauses_the_collector_only_while_the_items_are_made() -> None:
+    import gc
+
+    from bulksync.sources.api.records import without_gc
+
+    states: list[bool] = []
+    closed: list[bool] = []
+
+    def items() -> Iterator[int]:
+        try:
+            for i in range(3):
+                states.append(gc.isenabled())
+                yield i
+        finally:
+            closed.append(True)
+
+    assert gc.isenabled()
+    seen = []
+    for i in without_gc(items()):
+        seen.append((i, gc.isenabled()))
+    assert seen == [(0, True), (1, True), (2, True)] and states == [False, False, False] and gc.isenabled()
+    gen = without_gc(items())
+    assert next(gen) == 0
+    gen.close()  # the caller stops early: the source's generator is closed too
+    assert closed == [True, True] and gc.isenabled()
+
+    def failing() -> Iterator[int]:
+        yield 1
+        raise ApiDataError("page 2 is broken")
+
+    gen = without_gc(failing())
+    assert next(gen) == 1
+    with pytest.raises(ApiDataError, match="page 2"):
+        next(gen)
+    assert gc.isenabled()
+    gc.disable()  # someone else turned it off: it stays off
+    try:
+        assert list(without_gc(items())) == [0, 1, 2] and not gc.isenabled()
+    finally:
+        gc.enable()

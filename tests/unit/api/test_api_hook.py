@@ -65,3 +65,47 @@ def test_unknown_or_incomplete_auth_is_a_clear_error(monkeypatch: pytest.MonkeyP
         auth.apply(httpx.Request("GET", "https://x/"))
     with pytest.raises(ConfigurationError, match="is not defined"):
         _ = ApiHook("missing_conn").connection
+
+
+def test_the_client_keeps_and_sends_the_cookies_answers_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The client's jar skips answers without Set-Cookie; answers with it are stored and sent as before."""
+    from bulksync.hooks.api import ApiClientSession
+
+    assert isinstance(hook(monkeypatch, host="x.example").client(), ApiClientSession)
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/login":
+            return httpx.Response(200, headers=[("Set-Cookie", "sid=abc; Path=/"), ("Set-Cookie", "n=1; Path=/")])
+        return httpx.Response(200, json={"cookie": request.headers.get("cookie")})
+
+    for session in (httpx.Client, ApiClientSession):
+        with session(transport=httpx.MockTransport(answer), base_url="https://x.example", cookies={"z": "3"}) as c:
+            assert c.get("/page").json() == {"cookie": "z=3"}
+            c.get("/login")
+            assert c.get("/page").json() == {"cookie": "z=3; sid=abc; n=1"} and c.cookies["sid"] == "abc"
+            c.cookies = {"y": "2"}  # type: ignore[assignment]
+            assert c.get("/page").json() == {"cookie": "y=2"}
+
+
+@pytest.mark.parametrize("base", ["https://x.example", "https://x.example/api/v2", "https://x.example:8443/api/"])
+def test_request_urls_are_the_ones_httpx_builds(monkeypatch: pytest.MonkeyPatch, base: str) -> None:
+    """The client joins each path to the base URL once and reuses it: the URLs sent are httpx's own."""
+    from bulksync.sources.api.client import ApiClient, Call
+    from bulksync.spec.api import Limits
+
+    monkeypatch.setenv("AIRFLOW_CONN_H", json.dumps({"conn_type": "http", "host": base}))
+    client = ApiClient(ApiHook("h"), Limits(), "h")
+    plain = httpx.Client(base_url=client.hook.api_base_url)
+    for url, params in [
+        ("/crm/v3/objects/contacts", {"limit": 100, "properties": "a,b", "after": "x y/z"}),
+        ("crm/v3/objects/contacts", {"limit": 100}),
+        ("/users/delta?$select=id,mail", None),
+        ("/users/delta?$select=id,mail", {"$top": 5}),
+        ("/a b/ü", {"q": "ü&="}),
+        (f"{client.hook.api_base_url}/next?$skiptoken=abc%3D", None),
+    ]:
+        call = Call("GET", url, "x", 1, params)
+        for _ in range(2):  # the second time from the cache
+            ours = client.http.build_request("GET", client._url(call), params=params)
+            assert str(ours.url) == str(plain.build_request("GET", url, params=params).url)
+    client.close()

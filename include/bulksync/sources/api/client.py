@@ -83,6 +83,8 @@ class ApiClient:
         self.base = urlsplit(hook.api_base_url)
         self.counts: Counter[str] = Counter()
         self.sign: Any = None
+        self._merged: dict[str, httpx.URL] = {}
+        self._retrying = self._retry_policy()
 
     def stats(self) -> dict[str, Any]:
         """Counters for the manifest (requests, retries, re-authentications, statuses, waits)."""
@@ -99,59 +101,59 @@ class ApiClient:
 
     def fetch(self, call: Call) -> Page:
         """Send ``call`` until it succeeds, fails for good, or the attempts run out."""
-        reauths = {"in_a_row": 0}
+        return self._retrying(self._attempt, call, {"in_a_row": 0}, {"n": 0})
 
-        def wait(state: tenacity.RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
-            if isinstance(exc, _Reauthenticate):
-                return 0.0
-            n = state.attempt_number
-            backoff = self.limits.initial_wait_seconds * 2 ** (n - 1) * (0.5 + random.random())
-            hinted = exc.retry_after if isinstance(exc, ApiTransientError) else None
-            chosen = hinted + random.random() * 0.05 if hinted is not None else backoff
-            return float(min(self.limits.max_wait_seconds, chosen))
-
-        def before_sleep(state: tenacity.RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome else None
-            if not isinstance(exc, _Reauthenticate):
-                self.counts["retries"] += 1
-                log.warning(
-                    "%s: %s; attempt %d of %d, retrying in %.2fs",
-                    where(call.label, call.page),
-                    exc,
-                    state.attempt_number,
-                    self.limits.max_attempts,
-                    state.next_action.sleep if state.next_action else 0,
-                )
-
-        retrying = tenacity.Retrying(
+    def _retry_policy(self) -> tenacity.Retrying:
+        """The retry policy, one per client (its state is per thread and per call: fan-out workers share it)."""
+        return tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self.limits.max_attempts + 4),  # re-authentications are free
-            wait=wait,
+            wait=self._wait,
             retry=tenacity.retry_if_exception_type((ApiTransientError, _Reauthenticate)),
-            before_sleep=before_sleep,
+            before_sleep=self._before_sleep,
             reraise=True,
         )
-        failures = {"n": 0}
 
-        def attempt() -> Page:
-            try:
-                page = self._once(call, reauths)
-            except ApiTransientError as exc:
-                failures["n"] += 1
-                if failures["n"] >= self.limits.max_attempts:
-                    last = str(exc).removeprefix(f"{where(call.label, call.page)}: ")  # with the vendor's message
-                    raise ApiRetriesExhausted(
-                        f"{where(call.label, call.page)} failed {failures['n']} times; the last: {last}. The task "
-                        "will be retried"
-                    ) from None
-                raise
-            return page
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, _Reauthenticate):
+            return 0.0
+        n = state.attempt_number
+        backoff = self.limits.initial_wait_seconds * 2 ** (n - 1) * (0.5 + random.random())
+        hinted = exc.retry_after if isinstance(exc, ApiTransientError) else None
+        chosen = hinted + random.random() * 0.05 if hinted is not None else backoff
+        return float(min(self.limits.max_wait_seconds, chosen))
 
-        return retrying(attempt)
+    def _before_sleep(self, state: tenacity.RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        if not isinstance(exc, _Reauthenticate):
+            call: Call = state.args[0]
+            self.counts["retries"] += 1
+            log.warning(
+                "%s: %s; attempt %d of %d, retrying in %.2fs",
+                where(call.label, call.page),
+                exc,
+                state.attempt_number,
+                self.limits.max_attempts,
+                state.next_action.sleep if state.next_action else 0,
+            )
 
-    def _url(self, call: Call) -> str:
+    def _attempt(self, call: Call, reauths: dict[str, int], failures: dict[str, int]) -> Page:
+        """One try of ``call``; the last transient failure allowed becomes :class:`ApiRetriesExhausted`."""
+        try:
+            return self._once(call, reauths)
+        except ApiTransientError as exc:
+            failures["n"] += 1
+            if failures["n"] >= self.limits.max_attempts:
+                last = str(exc).removeprefix(f"{where(call.label, call.page)}: ")  # with the vendor's message
+                raise ApiRetriesExhausted(
+                    f"{where(call.label, call.page)} failed {failures['n']} times; the last: {last}. The task "
+                    "will be retried"
+                ) from None
+            raise
+
+    def _url(self, call: Call) -> str | httpx.URL:
         if "://" not in call.url:
-            return call.url
+            return self._under_base(call.url)
         target = urlsplit(call.url)
         if (target.scheme, target.netloc) != (self.base.scheme, self.base.netloc):
             raise ApiDataError(
@@ -159,6 +161,16 @@ class ApiClient:
                 f"bulksync only follows links to {self.base.netloc}, so that the credentials stay there"
             )
         return call.url
+
+    def _under_base(self, path: str) -> httpx.URL:
+        """``path`` joined to the base URL as the client joins it, once per path (every page of a cursor or offset
+        query asks for the same path: parsing and joining it again is a good part of building a request)."""
+        url = self._merged.get(path)
+        if url is None:
+            if len(self._merged) >= 1024:  # fan-out paths carry the parent id: keep the cache bounded
+                self._merged.clear()
+            url = self._merged[path] = self.http.build_request("GET", path).url
+        return url
 
     def _once(self, call: Call, reauths: dict[str, int]) -> Page:
         self.breaker.check()
@@ -237,7 +249,7 @@ class ApiClient:
                 f"({_snippet(raw)!r}); a login page, a proxy or a maintenance page is in the way: check the "
                 "connection's host and credentials"
             )
-        if not raw.strip():
+        if not raw or raw.isspace():  # not raw.strip(): that copies the body
             return None
         try:
             return orjson.loads(raw)

@@ -4,14 +4,20 @@ Each column's values are read by its dotted path (:mod:`bulksync.sources.api.pat
 Arrow's own casts (ISO 8601 strings to UTC timestamps, decimal strings to exact decimals, "true" to
 booleans …). A value that does not fit, or a null in a non-null column, raises an error naming the
 endpoint, page, record index within the page, field and value.
+
+Batches are built with the cyclic garbage collector paused (:func:`without_gc`): a batch is tens of
+thousands of parsed JSON objects that reference counting frees anyway, and each full collection the
+allocations triggered rescanned the whole heap of the task process (Airflow and pandas imported).
 """
 
 from __future__ import annotations
 
 import base64
+import gc
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import pyarrow as pa
@@ -23,6 +29,42 @@ from bulksync.sources.api.errors import ApiDataError, where
 from bulksync.spec.api import ApiColumn
 
 _ODATA_V2 = re.compile(r"^/Date\((-?\d+)(?:[+-]\d{4})?\)/$")
+T = TypeVar("T")
+
+
+def without_gc(items: Iterator[T]) -> Iterator[T]:
+    """``items``, produced with the cyclic garbage collector paused.
+
+    The collector is off only while ``items`` computes its next item (fetching and parsing pages,
+    building a batch), and on again while the caller holds an item, so the caller's own code (the
+    staging writer) runs as before; the youngest generation, which holds the reference cycles made
+    meanwhile, is collected before each item is handed over, so they never outlive one batch.
+
+    Args:
+        items: an iterator (a generator of record batches).
+
+    Yields:
+        The items of ``items``, in order.
+    """
+    try:
+        while True:
+            enabled = gc.isenabled()
+            gc.disable()
+            try:
+                item = next(items)
+            except StopIteration:
+                return
+            finally:
+                if enabled:
+                    gc.enable()
+                    # the reference cycles made meanwhile (each HTTP response and retry state is one) go now: the
+                    # caller may allocate nothing before the next batch, and no collection would run until the end
+                    gc.collect(0)
+            yield item
+    finally:
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()
 
 
 @dataclass
@@ -107,8 +149,8 @@ def _convert(values: list[Any], typ: pa.DataType, fmt: str | None) -> pa.Array:
     if pa.types.is_string(typ):
         try:
             return pa.array(values, pa.string())
-        except (pa.ArrowTypeError, pa.ArrowInvalid):
-            return pa.array([_text(v) for v in values], pa.string())
+        except (pa.ArrowTypeError, pa.ArrowInvalid):  # numbers, lists, objects: their text (texts as they are)
+            return pa.array([v if v is None or type(v) is str else _text(v) for v in values], pa.string())
     if pa.types.is_timestamp(typ) or pa.types.is_date(typ):
         return _temporal(values, typ, fmt)
     if pa.types.is_binary(typ):
@@ -147,7 +189,10 @@ def _temporal(values: list[Any], typ: pa.DataType, fmt: str | None) -> pa.Array:
         if pa.types.is_date(typ):
             return arr.cast(pa.date32())
         return arr.cast(pa.timestamp(typ.unit, tz="UTC")).cast(typ) if typ.tz is None else arr.cast(typ)
-    strs = pa.array([None if v is None or v == "" else _as_str(v) for v in values], pa.string())
+    # a text value as it is, without a call per value; "" and None are null, anything else fails in _as_str
+    strs = pa.array(
+        [v if type(v) is str and v else None if v is None or v == "" else _as_str(v) for v in values], pa.string()
+    )
     if kind not in ("iso8601", "iso8601_ms", "iso8601_s"):
         parsed = pc.strptime(strs, format=kind, unit="us", error_is_null=False)
         return (
@@ -171,6 +216,8 @@ def _text(v: Any) -> str | None:
         return v
     if isinstance(v, bool):
         return "true" if v else "false"
+    if type(v) is list or type(v) is dict:  # JSON arrays and objects (Graph businessPhones): the common case
+        return orjson.dumps(v).decode()
     if isinstance(v, int | float):
         return repr(v) if isinstance(v, float) else str(v)
     return orjson.dumps(v).decode()

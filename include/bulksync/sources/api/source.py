@@ -28,7 +28,7 @@ from bulksync.sources.api.client import ApiClient, Call, Page
 from bulksync.sources.api.errors import ApiDataError, ApiRequestError, where
 from bulksync.sources.api.paginate import Paginator
 from bulksync.sources.api.presets import merge
-from bulksync.sources.api.records import Converter, Origin
+from bulksync.sources.api.records import Converter, Origin, without_gc
 from bulksync.sources.base import Source
 from bulksync.spec.api import ApiColumn, ApiOptions, Endpoint, Paginate
 from bulksync.staging.partition import Window
@@ -267,13 +267,13 @@ class ApiSource(Source):
     def read(self) -> Iterator[pa.RecordBatch]:
         try:
             if self.options.parent is not None:
-                yield from self._fan_out()
+                yield from without_gc(self._fan_out())
             else:
                 if self._queries is None:
                     self.source_count()
                 for q in self.plan():
                     if q.kind == "main":
-                        yield from self._read_query(q)
+                        yield from without_gc(self._read_query(q))
                 yield from self._deleted
                 self.stats["deleted_listed"] = sum(b.num_rows for b in self._deleted)
         finally:
@@ -378,9 +378,10 @@ class ApiSource(Source):
             return [True] * len(records)
         if d.when_path is None:
             return [False] * len(records)
+        marks = paths.column_values(records, d.when_path)
         if d.equals is not None:
-            return [paths.get(r, d.when_path) == d.equals for r in records]
-        return [paths.get(r, d.when_path) is not None for r in records]
+            return [v == d.equals for v in marks]
+        return [v is not None for v in marks]
 
     def _in_window(self, records: list[Any], q: Query) -> list[Any]:
         if not q.window_field or q.piece is None:
@@ -409,8 +410,8 @@ class ApiSource(Source):
                 if check:
                     self._keys.add(batch, self.primary_key, origins)
                 n += batch.num_rows
+                buf, origins, flags = [], [], []  # the records go before the caller gets the batch
                 yield batch
-                buf, origins, flags = [], [], []
         if buf or n == 0:
             batch = self.converter.convert(buf, origins, flags or None)
             if check:
@@ -481,9 +482,10 @@ class ApiSource(Source):
 
             def flush() -> Iterator[pa.RecordBatch]:
                 nonlocal buf, origins, flags, parents
-                if buf:
-                    yield self.converter.convert(buf, origins, flags or None, parents)
-                buf, origins, flags, parents = [], [], [], []
+                batch = self.converter.convert(buf, origins, flags or None, parents) if buf else None
+                buf, origins, flags, parents = [], [], [], []  # the records go before the caller gets the batch
+                if batch is not None:
+                    yield batch
 
             exhausted = False
             while pending or not exhausted:
