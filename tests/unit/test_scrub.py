@@ -114,6 +114,12 @@ def test_connection_secrets_are_scrubbed_from_every_logger_and_traceback(
         # an earlier test's logging.config (Airflow's, disable_existing_loggers) may have disabled it
         airflow_env.setattr(logger, "disabled", False)
         airflow_env.setattr(logger, "propagate", True)
+    # a stage run in this process earlier (quiet_third_party_loggers) left its filter of third-party DEBUG and
+    # INFO records on pytest's capture handler, which pytest keeps for the whole session
+    from bulksync.operators.task_logs import ThirdPartyFilter
+
+    kept = [f for f in caplog.handler.filters if not isinstance(f, ThirdPartyFilter)]
+    airflow_env.setattr(caplog.handler, "filters", kept)
 
     get_connection("crm_api")
     logging.getLogger("urllib3.connectionpool").debug("GET /login?pw=%s&cs=%s", quote(PASSWORD), CLIENT_SECRET)
