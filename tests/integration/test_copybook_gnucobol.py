@@ -365,3 +365,260 @@ def test_short_redefines_branch_with_header_and_trailer(cobc: dict[str, Path], t
     total = sum((d["d_amount"] or d["d_card_amt"]) for d in details)
     assert (decoded[-1]["t_count"], decoded[-1]["t_total"]) == (len(details), total)
     assert [{k: r[k] for k in want[0]} for r in decoded[1:-1]] == want
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# nested OCCURS DEPENDING ON, counters in a group and inside tables, records without delimiter (odonest.cbl);
+# separate signs, from a group's SIGN clause and on a PIC without S (signsep.cbl)
+
+
+@pytest.fixture(scope="module")
+def cobc_more(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """odonest (nested ODO: GnuCOBOL refuses it without ``-fodoslide``, which also moves the items after a variable
+    table up, as IBM compilers do; ``-fcomplex-odo`` alone is not enough) and signsep."""
+    if shutil.which("cobc") is None:
+        service_missing("GnuCOBOL (cobc) is not installed: apt-get install gnucobol")
+        pytest.skip("no cobc")
+    out = tmp_path_factory.mktemp("cobol_more")
+    built = {}
+    for name, flags in [("odonest", ["-fodoslide", "-fsign=EBCDIC"]), ("signsep", ["-fsign=EBCDIC"])]:
+        exe = out / name
+        subprocess.run(["cobc", "-std=ibm", *flags, "-x", "-I", str(COBOL), str(COBOL / f"{name}.cbl"), "-o", str(exe)],
+                       check=True, capture_output=True, timeout=120)  # fmt: skip
+        built[name] = exe
+    return built
+
+
+Counts = dict[tuple[str, tuple[int, ...]], int]  # as bulksync.legacy.layout.Counts: (counter, its indices) -> value
+
+
+def _field_to_mainframe(it: Any, field: bytes, code_page: str) -> bytes:
+    """One field of GnuCOBOL's ASCII record as z/OS writes it (the rules of :func:`to_mainframe`)."""
+    pic = it.picture
+    if it.usage in ("comp-5", "comp-1", "comp-2"):
+        return field[::-1]
+    if it.usage == "display" and pic is not None and pic.kind == "numeric":
+        zone = {ord(c): 0xF0 + i for i, c in enumerate("0123456789")}
+        zone |= {ord(c): 0xC0 + i for i, c in enumerate("{ABCDEFGHI")}
+        zone |= {ord(c): 0xD0 + i for i, c in enumerate("}JKLMNOPQR")}
+        body = slice(1, None) if it.sign_separate and it.sign_leading else slice(0, -1 if it.sign_separate else None)
+        new = bytearray(field.decode("ascii").encode(code_page))  # the separate sign: a character
+        new[body] = bytes(zone[b] for b in field[body])
+        return bytes(new)
+    if it.usage == "display":
+        return field.decode("ascii").encode(code_page)
+    return field  # packed, big-endian binary: the same bytes on both machines
+
+
+def to_mainframe_var(bodies: list[bytes], copybook: Path, counts: list[Counts], code_page: str) -> list[bytes]:
+    """Variable records converted as :func:`to_mainframe` does, each field located with the counts the test gave
+    the record (the occurrences past a count are not in the record)."""
+    rec = load_layout(CopybookOptions(copybook=str(copybook))).records[0]
+    out = []
+    for body, c in zip(bodies, counts, strict=True):
+        new = bytearray(body)
+        for it, _idx, off, _b, _a in walk(rec, 0, c):
+            new[off : off + it.size] = _field_to_mainframe(it, body[off : off + it.size], code_page)
+        out.append(bytes(new))
+    return out
+
+
+ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+
+def nest_rows(n: int) -> list[dict[str, Any]]:
+    """odonest.cpy rows: the first 80 cover every (outer, inner, fixed-table inner) count, zeros included."""
+    rng = random.Random(11)
+    rows = []
+    for i in range(n):
+        if i < 80:
+            ocnt, icnt, fcnt = i % 5, i // 5 % 4, i // 20 % 4
+        else:
+            ocnt, icnt, fcnt = rng.randrange(5), rng.randrange(4), rng.randrange(4)
+        row: dict[str, Any] = {"n_id": i + 1, "n_ocnt": ocnt, "n_icnt": icnt, "n_fcnt": fcnt}
+        for j in range(1, 5):
+            row[f"n_key_{j}"] = f"K{rng.choice(ALNUM)}" if j <= ocnt else None
+            for k in range(1, 4):
+                have = j <= ocnt and k <= icnt
+                row[f"n_code_{j}_{k}"] = "".join(rng.choice(ALNUM) for _ in range(3)) if have else None
+                amount = rng.choice([-9999999, 9999999, 0, rng.randrange(-9999999, 10**7)])
+                row[f"n_amt_{j}_{k}"] = Decimal(amount).scaleb(-2) if have else None
+            row[f"n_flag_{j}"] = rng.choice("YN") if j <= ocnt else None
+        for j in (1, 2):
+            row[f"n_fx_{j}"] = rng.choice(ALNUM)
+            for k in range(1, 4):
+                row[f"n_fv_{j}_{k}"] = rng.randrange(100) if k <= fcnt else None
+        row["n_tail"] = f"{i % 1000:03d}"
+        rows.append(row)
+    return rows
+
+
+def nest_line(row: dict[str, Any]) -> str:
+    line = f"N{row['n_id']:04d}{row['n_ocnt']}{row['n_icnt']}{row['n_fcnt']}"
+    for j in range(1, 5):
+        line += row[f"n_key_{j}"] or "  "
+        for k in range(1, 4):
+            line += (row[f"n_code_{j}_{k}"] or "   ") + num(row[f"n_amt_{j}_{k}"] or 0, 7, 2)
+        line += row[f"n_flag_{j}"] or " "
+    for j in (1, 2):
+        line += row[f"n_fx_{j}"] + "".join(f"{row[f'n_fv_{j}_{k}'] or 0:02d}" for k in range(1, 4))
+    return line + row["n_tail"]
+
+
+def test_nested_odo_with_counters_in_a_group_end_to_end(cobc_more: dict[str, Path], tmp_path: Path) -> None:
+    rows = nest_rows(130)
+    data = run_cobol(cobc_more["odonest"], [nest_line(r) for r in rows], tmp_path)
+    bodies = prefixed(data, 0)
+    # the compiler's lengths: 9 bytes of id and counters, per outer entry a key, the inner entries and a flag,
+    # two fixed entries of a letter and the numbers of their inner table, the tail
+    assert [len(b) for b in bodies] == [
+        9 + r["n_ocnt"] * (2 + 10 * r["n_icnt"] + 1) + 2 * (1 + 2 * r["n_fcnt"]) + 3 for r in rows
+    ]
+    assert min(len(b) for b in bodies) == 14 and max(len(b) for b in bodies) == 158
+    cpy = COBOL / "odonest.cpy"
+    counts = [{("N-OCNT", ()): r["n_ocnt"], ("N-ICNT", ()): r["n_icnt"], ("N-FCNT", ()): r["n_fcnt"]} for r in rows]
+    variants = {
+        "as written: GnuCOBOL's RDW": (data, {"code_page": "ascii", "record_format": "rdw",
+                                               "rdw_includes_header": False}),
+        "no delimiter: lengths from the counters": (b"".join(bodies), {"code_page": "ascii", "record_format": "odo"}),
+    }  # fmt: skip
+    for code_page in ("cp037", "cp1047"):
+        mainframe = b"".join(to_mainframe_var(bodies, cpy, counts, code_page))
+        variants[f"no delimiter, {code_page}"] = (mainframe, {"code_page": code_page, "record_format": "odo"})
+    for what, (file, kw) in variants.items():
+        decoded, errors = decode(file, cpy, **kw, strict=True, block_records=7)
+        assert errors == [], what
+        assert decoded == rows, what
+
+
+def occ_rows(n: int) -> list[dict[str, Any]]:
+    """odoocc.cpy rows: the first 64 cover every (C-PCNT(1), C-PCNT(2), C-GCNT) triple, zeros included."""
+    rng = random.Random(12)
+    rows = []
+    for i in range(n):
+        row: dict[str, Any] = {"c_id": i + 1}
+        for j in (1, 2):
+            pcnt = (i if j == 1 else i // 4) % 4 if i < 64 else rng.randrange(4)
+            row[f"c_pcnt_{j}"] = pcnt
+            for k in range(1, 4):
+                row[f"c_pv_{j}_{k}"] = f"{rng.choice(ALNUM)}{k}" if k <= pcnt else None
+        gcnt = i // 16 % 4 if i < 64 else rng.randrange(4)
+        row["c_gcnt"] = gcnt
+        for j in range(1, 4):
+            cnt = rng.randrange(5) if j <= gcnt else None
+            row[f"c_cnt_{j}"] = cnt
+            for k in range(1, 5):
+                have = cnt is not None and k <= cnt
+                row[f"c_amt_{j}_{k}"] = Decimal(rng.randrange(-9999, 10**4)).scaleb(-1) if have else None
+            row[f"c_note_{j}"] = "".join(rng.choice(ALNUM) for _ in range(2)) if j <= gcnt else None
+        row["c_tail"] = f"{i % 100:02d}"
+        rows.append(row)
+    return rows
+
+
+def occ_line(row: dict[str, Any]) -> str:
+    line = f"C{row['c_id']:04d}"
+    for j in (1, 2):
+        line += str(row[f"c_pcnt_{j}"]) + "".join(row[f"c_pv_{j}_{k}"] or "  " for k in range(1, 4))
+    line += str(row["c_gcnt"])
+    for j in range(1, 4):
+        line += str(row[f"c_cnt_{j}"] or 0) + "".join(num(row[f"c_amt_{j}_{k}"] or 0, 4, 1) for k in range(1, 5))
+        line += row[f"c_note_{j}"] or "  "
+    return line + row["c_tail"]
+
+
+def test_odo_counters_inside_tables_each_occurrence_its_own_size(cobc_more: dict[str, Path], tmp_path: Path) -> None:
+    rows = occ_rows(150)
+    data = run_cobol(cobc_more["odonest"], [occ_line(r) for r in rows], tmp_path)
+    bodies = prefixed(data, 0)
+    # each occurrence as long as its own count makes it (LENGTH OF the occurrence, appended by the program)
+    assert [len(b) for b in bodies] == [
+        4 + sum(1 + 2 * r[f"c_pcnt_{j}"] for j in (1, 2)) + 1
+        + sum(2 + 3 * r[f"c_cnt_{j}"] + 2 for j in range(1, r["c_gcnt"] + 1)) + 2
+        for r in rows
+    ]  # fmt: skip
+    cpy = COBOL / "odoocc.cpy"
+    counts: list[Counts] = []
+    for r in rows:
+        c: Counts = {("C-PCNT", (1,)): r["c_pcnt_1"], ("C-PCNT", (2,)): r["c_pcnt_2"], ("C-GCNT", ()): r["c_gcnt"]}
+        counts.append(c | {("C-CNT", (j,)): r[f"c_cnt_{j}"] for j in range(1, r["c_gcnt"] + 1)})
+    variants = {
+        "as written: GnuCOBOL's RDW": (data, {"code_page": "ascii", "record_format": "rdw",
+                                               "rdw_includes_header": False}),
+        "no delimiter: lengths from the counters": (b"".join(bodies), {"code_page": "ascii", "record_format": "odo"}),
+        "no delimiter, cp037": (b"".join(to_mainframe_var(bodies, cpy, counts, "cp037")),
+                                {"code_page": "cp037", "record_format": "odo"}),
+    }  # fmt: skip
+    for what, (file, kw) in variants.items():
+        decoded, errors = decode(file, cpy, **kw, strict=True, block_records=7)
+        assert errors == [], what
+        assert decoded == rows, what
+
+
+# column -> (integer digits, decimals, signed), in the order of signsep.cbl's input numbers
+SIGNSEP: dict[str, tuple[int, int, bool]] = {
+    "s_lead": (4, 0, True), "s_trail": (3, 2, True), "s_gl_s": (3, 0, True), "s_gl_u": (3, 0, False),
+    "s_gl_o": (2, 0, True), "s_gt_s": (2, 1, True), "s_gt_u": (2, 1, False),
+}  # fmt: skip
+
+
+def signsep_rows(n: int) -> list[dict[str, Any]]:
+    rng = random.Random(9)
+    rows = []
+    for i in range(n):
+        row: dict[str, Any] = {"s_id": i + 1}
+        for col, (ints, dec, signed) in SIGNSEP.items():
+            top = 10 ** (ints + dec) - 1
+            unscaled = [0, top, -top if signed else 1][i] if i < 3 else rng.randrange(-top if signed else 0, top + 1)
+            row[col] = Decimal(unscaled).scaleb(-dec) if dec else unscaled
+        rows.append(row)
+    return rows
+
+
+def test_separate_signs_of_a_group_and_on_a_pic_without_s(
+    cobc_more: dict[str, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    rows = signsep_rows(200)
+    lines = [f"{r['s_id']:04d}" + "".join(num(r[col], 18, 4) for col in SIGNSEP) for r in rows]
+    data = run_cobol(cobc_more["signsep"], lines, tmp_path)
+    cpy = COBOL / "signsep.cpy"
+    o = CopybookOptions(copybook=str(cpy))
+    width = compile_plan(load_layout(o), o).width
+    # a separate sign byte on S-LEAD, S-TRAIL and the group's signed items; none on S-GL-U, S-GT-U (unsigned)
+    # and S-GL-O (its own SIGN TRAILING: an overpunch)
+    assert width == 4 + 5 + 6 + (4 + 3 + 2) + (4 + 3)
+    assert len(data) == len(rows) * width  # the compiler's record length is bulksync's
+    files = {"ascii": data, **{cp: to_mainframe(data, cpy, cp) for cp in ("cp037", "cp1148")}}
+    for code_page, file in files.items():
+        decoded, errors = decode(file, cpy, code_page=code_page, strict=True)
+        assert errors == [], code_page
+        assert decoded == rows, code_page
+    # SIGN ... SEPARATE on a PIC without S: GnuCOBOL 3.x refuses it in every -std ("elementary items with SIGN
+    # clause must have S in PICTURE"), so it cannot write such a record. docs/copybooks.md says bulksync counts
+    # the sign byte and reads the item as signed (with a warning): the records of the PIC S items must read the
+    # same through the copybook with the S removed.
+    nos = tmp_path / "no_s"
+    nos.mkdir()
+    text = cpy.read_text()
+    variant = text.replace("PIC S9(4) SIGN LEADING", "PIC 9(4) SIGN LEADING").replace(
+        "PIC S9(3)V99 SIGN TRAILING", "PIC 9(3)V99 SIGN TRAILING"
+    )
+    assert "PIC 9(4) SIGN LEADING SEPARATE" in variant and "PIC 9(3)V99 SIGN TRAILING SEPARATE" in variant
+    (nos / "signsep.cpy").write_text(variant)
+    shutil.copy(COBOL / "signsep.cbl", nos / "signsep.cbl")
+    refused = subprocess.run(["cobc", "-std=ibm", "-x", "-I", str(nos), str(nos / "signsep.cbl"), "-o",
+                              str(nos / "signsep")], capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert refused.returncode != 0
+    lines_without_s = [n for n, line in enumerate(variant.splitlines(), 1) if "S-LEAD " in line or "S-TRAIL " in line]
+    assert [line.split("signsep.cpy:", 1)[1] for line in refused.stderr.splitlines() if "error" in line] == [
+        f"{n}: error: elementary items with SIGN clause must have S in PICTURE" for n in lines_without_s
+    ]
+    caplog.set_level("WARNING", logger="bulksync.legacy.copybook_parser")
+    o = CopybookOptions(copybook=str(nos / "signsep.cpy"))
+    assert compile_plan(load_layout(o), o).width == width  # the sign byte is counted
+    warned = [r.getMessage() for r in caplog.records if "has SIGN SEPARATE but no S" in r.getMessage()]
+    assert [w.split(": ")[1].split(" PIC")[0] for w in warned] == ["S-LEAD", "S-TRAIL"]
+    for code_page, file in files.items():
+        decoded, errors = decode(file, nos / "signsep.cpy", code_page=code_page, strict=True)
+        assert errors == [], code_page
+        assert decoded == rows, code_page  # read as signed: the negative values included

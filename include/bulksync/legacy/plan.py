@@ -328,6 +328,7 @@ def decode_field(plan: Plan, item: Item, typ: pa.DataType, b: np.ndarray) -> tup
         blank = dec.blank_valid(b, cp, low == "all", spaces == "all")
         if blank is not None:
             valid &= blank
+            reason[~blank] = dec.OK  # read as null by the option: no invalid value (x'4040' exceeds a PIC 9(4))
     if times:
         values = values * 10**times
     return dec.int_array(values, valid, typ), reason, 0

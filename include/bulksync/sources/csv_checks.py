@@ -174,7 +174,7 @@ class CheckedCsvBytes(io.RawIOBase):
             _, used = codecs.utf_8_decode(buf, "strict", False)
         except UnicodeDecodeError as exc:
             at = exc.start - len(self._utf8_tail)
-            bad = buf[exc.start : exc.start + 4]
+            bad = bytes(buf[exc.start : exc.start + 4])
             raise FileRejectedError(
                 "encoding",
                 f"{self._where(data, at)}: not UTF-8 ({exc.reason}, bytes {bad!r}). Set the encoding the client "

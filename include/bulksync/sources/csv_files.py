@@ -209,11 +209,40 @@ class CsvFilesSource(Source):
                 detail.append(f"unexpected {extra}")
             if not detail:
                 detail.append(f"in a different order: {header}")
+            hint = self._delimiter_hint(path, len(header))
             raise FileRejectedError(
                 "header_mismatch",
                 f"{path}: header does not match the declared columns ({'; '.join(detail)}). "
-                "Fix the spec's columns or ask the client for the agreed layout",
+                + (hint or "Fix the spec's columns or ask the client for the agreed layout"),
             )
+
+    def _delimiter_hint(self, path: Path, fields: int) -> str:
+        """What to set when a line read as one field looks delimited by another character ('' if not).
+
+        Several columns are declared, so one field means the delimiter is wrong; the ``convert``
+        command's detection (a candidate appearing equally often in every sampled line) names it.
+        """
+        opts = self.options
+        if fields != 1 or len(opts.columns) < 2:
+            return ""
+        from bulksync.sources.file_drop.cli import _likely_delimiter  # imports this module: not at the top
+
+        opener = getattr(self, "_opener", None) or (lambda: open(path, "rb"))  # noqa: SIM115
+        with opener() as f:
+            raw = f.read(64 * 1024)
+        enc = "utf-8-sig" if codecs.lookup(opts.encoding).name == "utf-8" else opts.encoding
+        lines = [ln for ln in raw.decode(enc, errors="replace").splitlines()[:50] if ln.strip()]
+        if len(raw) == 64 * 1024 and len(lines) > 1:
+            lines = lines[:-1]  # the sample may end inside a line
+        likely = _likely_delimiter(lines, opts.delimiter)
+        if likely is None:
+            return ""
+        shown, value = ("tab", '"\\t"') if likely == "\t" else (likely, f"'{likely}'")
+        return (
+            f"{likely!r} appears the same number of times in every line of the file's start: the file looks "
+            f"'{shown}'-delimited, not {opts.delimiter!r}-delimited. Set options.delimiter: {value} "
+            "(in a file_drop: options.csv.delimiter, or options.csv.detect: true)"
+        )
 
     def _dialect(self) -> dict[str, Any]:
         o = self.options
@@ -246,7 +275,11 @@ class CsvFilesSource(Source):
                         return FileRejectedError(
                             "column_count",
                             f"{path}, line {line}: {len(record)} fields but {len(checks)} columns are declared "
-                            f"(delimiter {opts.delimiter!r}). Check the delimiter and quoting of that line",
+                            f"(delimiter {opts.delimiter!r}). "
+                            + (
+                                self._delimiter_hint(path, len(record))
+                                or "Check the delimiter and quoting of that line"
+                            ),
                         )
                     for value, (name, typ, check) in zip(record, checks, strict=True):
                         if value in nulls:

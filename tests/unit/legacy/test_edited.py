@@ -91,3 +91,16 @@ def test_null_detection_options(decode: Decode) -> None:
         (1, "n", "bad zoned digit"), (1, "p", "bad packed sign nibble"),
         (2, "n", "bad zoned digit"), (2, "p", "bad packed sign nibble"),
     ]  # fmt: skip
+
+
+def test_a_blank_comp_field_read_as_null_is_no_invalid_value(decode: Decode) -> None:
+    """x'4040' in a PIC 9(4) COMP is 16448, beyond the picture: with null_spaces: all it is a null, not an error
+    (else strict reading would quarantine the very records the option lets through)."""
+    text = copybook("B PIC 9(4) COMP", "X PIC X(2)")
+    data = b"\x40\x40" + "ab".encode("cp037") + b"\x00\x07" + "cd".encode("cp037")
+    rows, blocks = decode(text, data, null_spaces="all")
+    assert rows == [{"b": None, "x": "ab"}, {"b": 7, "x": "cd"}]
+    assert [e.reason for b in blocks for e in b.errors] == []
+    rows, blocks = decode(text, data)  # null_spaces: numbers leaves binary fields alone: 16448 exceeds PIC 9(4)
+    assert rows[1] == {"b": 7, "x": "cd"} and rows[0]["b"] is None
+    assert [(e.record, e.field) for b in blocks for e in b.errors] == [(1, "b")]

@@ -15,6 +15,7 @@ from types import SimpleNamespace
 from typing import IO, Annotated, Any
 
 import typer
+from rich import markup
 from rich.console import Console
 from rich.table import Table
 
@@ -329,8 +330,8 @@ def convert(
             }
             opts |= {"format": "csv", "columns": cols, "csv": {**dialect, "detect": detect}}
         options = FileDropOptions.model_validate(opts)
-    except ValidationError as exc:
-        err.print(f"[red]invalid options: {exc}[/red]")
+    except ValidationError as exc:  # escaped: pydantic's "[type=…, input_value=…]" is no Rich markup
+        err.print(f"[red]invalid options: {markup.escape(str(exc))}[/red]")
         raise typer.Exit(2) from None
     except BulksyncError as exc:
         err.print(f"[red]{type(exc).__name__}: {exc}[/red]")

@@ -177,6 +177,14 @@ class InsertLedger:
         os.close(fd)
         return True
 
+    def release(self) -> None:
+        """Give up this insert's claim (it was refused before sending anything), so a rerun may claim it."""
+        if self.location.is_local:
+            import os
+
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.location.path + ".claim")
+
     def read(self) -> dict[str, Any] | None:
         """The interval's entry, if any."""
         try:

@@ -190,19 +190,24 @@ class SalesforceTarget(Target):
         except _AlreadyLoaded as done:
             log.info("write-back of this staged data to %s already committed: nothing sent", self.spec.object)
             return done.result()
-        plan = self.plan(schema)
-        check = Precheck(plan, max_record_bytes=self.spec.max_bytes_per_job - len(header_bytes(plan)))
-        for batch in self._check_batches(batches, check):
-            check.add(batch)
-        invalid = check.finish(lambda: self._keys(batches, plan))
-        if check.problems and self.spec.invalid_rows == "fail":
-            shown = "\n  ".join(p.describe() for p in check.problems[:20])
-            raise DataError(
-                f"{check.count} staged records of {self.spec.object} cannot be written as they are (checked "
-                f"against describe before any upload; nothing was sent):\n  {shown}\nFix them in a transform, or "
-                "set invalid_rows: quarantine to send the others and set these aside"
-            )
-        self.check_limits(check.rows - int(invalid.sum()))
+        try:
+            plan = self.plan(schema)
+            check = Precheck(plan, max_record_bytes=self.spec.max_bytes_per_job - len(header_bytes(plan)))
+            for batch in self._check_batches(batches, check):
+                check.add(batch)
+            invalid = check.finish(lambda: self._keys(batches, plan))
+            if check.problems and self.spec.invalid_rows == "fail":
+                shown = "\n  ".join(p.describe() for p in check.problems[:20])
+                raise DataError(
+                    f"{check.count} staged records of {self.spec.object} cannot be written as they are (checked "
+                    f"against describe before any upload; nothing was sent):\n  {shown}\nFix them in a transform, "
+                    "or set invalid_rows: quarantine to send the others and set these aside"
+                )
+            self.check_limits(check.rows - int(invalid.sum()))
+        except BaseException:
+            if ledger is not None and self.spec.operation == "insert":
+                ledger.release()  # refused before anything was sent: the rerun after the fix must not be refused
+            raise
         if ledger is not None:
             ledger.write({"state": "started", "operation": self.spec.operation, "run_id": run_id, "jobs": []})
         qschema = acc.quarantine_schema(schema)
@@ -568,6 +573,7 @@ class _AlreadyLoaded(Exception):
         data["added_columns"] = tuple(data.get("added_columns", ()))
         extra = dict(data.get("extra") or {})
         extra["already_loaded"] = True
+        extra["api_calls"] = extra["reauthentications"] = 0  # this run's: the no-op asks nothing of the org
         data["extra"] = extra
         return LoadResult(**data)
 

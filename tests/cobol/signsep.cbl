@@ -1,0 +1,47 @@
+      * WRITES ONE SIGNSEP.CPY RECORD PER INPUT LINE: ID AND 7 NUMBERS
+      * S9(14)V9(4) SIGN LEADING SEPARATE, EACH MOVED TO ITS FIELD.
+      * GNUCOBOL REFUSES SIGN ... SEPARATE ON A PIC WITHOUT S IN EVERY
+      * -STD ("ELEMENTARY ITEMS WITH SIGN CLAUSE MUST HAVE S IN
+      * PICTURE"): THE TEST READS THESE RECORDS WITH THE S REMOVED FROM
+      * S-LEAD AND S-TRAIL TO CHECK BULKSYNC'S DOCUMENTED READING OF
+      * SUCH A COPYBOOK.
+       IDENTIFICATION DIVISION.
+       PROGRAM-ID. SIGNSEP.
+       ENVIRONMENT DIVISION.
+       INPUT-OUTPUT SECTION.
+       FILE-CONTROL.
+           SELECT IN-FILE ASSIGN TO INFILE
+               ORGANIZATION IS LINE SEQUENTIAL.
+           SELECT OUT-FILE ASSIGN TO OUTFILE
+               ORGANIZATION IS SEQUENTIAL.
+       DATA DIVISION.
+       FILE SECTION.
+       FD  IN-FILE.
+       01  IN-REC.
+           05  I-ID                PIC 9(4).
+           05  I-NUM               PIC S9(14)V9(4)
+                                   SIGN LEADING SEPARATE OCCURS 7.
+       FD  OUT-FILE.
+       COPY "signsep.cpy".
+       WORKING-STORAGE SECTION.
+       01  WS-EOF                  PIC X VALUE "N".
+       PROCEDURE DIVISION.
+           OPEN INPUT IN-FILE OUTPUT OUT-FILE.
+           PERFORM UNTIL WS-EOF = "Y"
+               READ IN-FILE
+                   AT END MOVE "Y" TO WS-EOF
+                   NOT AT END PERFORM WRITE-ONE
+               END-READ
+           END-PERFORM.
+           CLOSE IN-FILE OUT-FILE.
+           STOP RUN.
+       WRITE-ONE.
+           MOVE I-ID TO S-ID.
+           MOVE I-NUM(1) TO S-LEAD.
+           MOVE I-NUM(2) TO S-TRAIL.
+           MOVE I-NUM(3) TO S-GL-S.
+           MOVE I-NUM(4) TO S-GL-U.
+           MOVE I-NUM(5) TO S-GL-O.
+           MOVE I-NUM(6) TO S-GT-S.
+           MOVE I-NUM(7) TO S-GT-U.
+           WRITE SGN-REC.
