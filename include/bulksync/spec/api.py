@@ -291,6 +291,12 @@ class ApiOptions(StrictModel):
                 raise ValueError(f"deletes.flag {self.deletes.flag!r} is added by the source; do not declare it")
         if self.deletes and not self.primary_key:
             raise ValueError("deletes needs primary_key (a delete is applied by key)")
+        if names is None and self.parent is not None:
+            raise ValueError(
+                "records.columns: infer cannot profile a parent fan-out (its path needs a parent id, and the "
+                "parent's column would be left out); declare the columns: `bulksync api try` on a copy of the "
+                "dataset whose path names one parent id prints the fragment to paste"
+            )
         return self
 
 

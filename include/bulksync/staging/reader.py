@@ -56,17 +56,24 @@ def open_part(folder: Location, entry: FileEntry, stage: str) -> pq.ParquetFile:
         raise StagingError(f"{loc.url} has {size} bytes but the manifest says {entry.bytes}; rerun the extract")
     if loc.is_local:
         return pq.ParquetFile(loc.path)
-    return pq.ParquetFile(loc.fs.open(loc.path, "rb", block_size=READ_BLOCK))
+    with loc._errors():  # a refused key while reading the footer: StorageAccessError, not the SDK's error
+        return pq.ParquetFile(loc.fs.open(loc.path, "rb", block_size=READ_BLOCK))
 
 
 def iter_batches(
     partition: Partition, manifest: Manifest, *, batch_size: int = 128 * 1024, columns: list[str] | None = None
 ) -> Iterator[pa.RecordBatch]:
-    """Stream the record batches of a committed stage, checking each file against the manifest."""
+    """Stream the record batches of a committed stage, checking each file against the manifest.
+
+    Raises:
+        StorageAccessError: the account refused the credentials while a part was read (names account,
+            container and connection, as every stage's storage access does).
+    """
     folder = partition.stage_location(manifest.stage)
     for entry in manifest.files:
         pf = open_part(folder, entry, manifest.stage)
         try:
-            yield from pf.iter_batches(batch_size=batch_size, columns=columns)
+            with folder._errors():  # the rows are read lazily, by pyarrow, through the SDK
+                yield from pf.iter_batches(batch_size=batch_size, columns=columns)
         finally:
             pf.close(force=True)

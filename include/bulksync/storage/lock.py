@@ -126,35 +126,41 @@ class StorageLock:
                 return False
             self._fd = fd
             return True
+        from azure.core import MatchConditions
         from azure.core.exceptions import HttpResponseError, ResourceExistsError
 
         blob = self._blob()
         with contextlib.suppress(ResourceExistsError):
             blob.upload_blob(b"", overwrite=False)
-        try:
-            self._lease = blob.acquire_lease(lease_duration=LEASE_SECONDS)
-        except HttpResponseError as exc:
-            if exc.status_code != 409:  # 409: LeaseAlreadyPresent
-                raise
-            meta = blob.get_blob_properties().metadata or {}
-            pid = int(meta["pid"]) if str(meta.get("pid", "")).isdigit() else None
-            if not holder_gone(meta.get("host"), pid, meta.get("pid_started")):
-                return False
-            log.warning("%s was held by process %s on this host, which is gone: breaking its lease", self.what, pid)
-            from azure.storage.blob import BlobLeaseClient
-
-            BlobLeaseClient(blob).break_lease(lease_break_period=0)
-            try:
-                self._lease = blob.acquire_lease(lease_duration=LEASE_SECONDS)
-            except HttpResponseError as again:
-                if again.status_code == 409:  # another waiter was faster
-                    return False
-                raise
+        props = blob.get_blob_properties()
         me = os.getpid()
-        blob.set_blob_metadata(
-            {"host": socket.gethostname(), "pid": str(me), "pid_started": process_started(me) or ""},
-            lease=self._lease,
-        )
+        unchanged = MatchConditions.IfNotModified
+        try:
+            if props.lease.state == "leased":
+                meta = props.metadata or {}
+                pid = int(meta["pid"]) if str(meta.get("pid", "")).isdigit() else None
+                if not holder_gone(meta.get("host"), pid, meta.get("pid_started")):
+                    return False
+                log.warning("%s was held by process %s on this host, which is gone: breaking its lease", self.what, pid)
+                from azure.storage.blob import BlobLeaseClient
+
+                # only while the blob still names the gone holder: not a lease another waiter took meanwhile
+                BlobLeaseClient(blob).break_lease(lease_break_period=0, etag=props.etag, match_condition=unchanged)
+            # this process's name first, then the lease on condition that nobody wrote the blob since, so
+            # a leased lock blob always names its holder: a waiter never takes a live holder that has just
+            # taken the lease for the gone process the blob named before (and breaks its lease)
+            named = blob.set_blob_metadata(
+                {"host": socket.gethostname(), "pid": str(me), "pid_started": process_started(me) or ""},
+                etag=props.etag,
+                match_condition=unchanged,
+            )
+            self._lease = blob.acquire_lease(
+                lease_duration=LEASE_SECONDS, etag=named["etag"], match_condition=unchanged
+            )
+        except HttpResponseError as exc:
+            if exc.status_code in (409, 412):  # leased meanwhile, or another waiter named itself first
+                return False
+            raise
         self._stop.clear()
         self._thread = threading.Thread(target=self._renew, name="storage-lock", daemon=True)
         self._thread.start()

@@ -73,6 +73,15 @@ BASE = {"endpoint": {"path": "/x"}, "records": {"path": "data", "columns": [{"na
             "preset 'hubspot' has no object 'quotes'; objects: contacts",
         ),
         ({"preset": "salesforce_api"}, "options", "unknown preset 'salesforce_api'; presets: dynamics365, hubspot"),
+        (
+            {
+                "endpoint": {"path": "/accounts/{parent_id}/items"},
+                "records": {"path": "data", "columns": "infer"},
+                "parent": {"endpoint": {"path": "/accounts"}, "key_path": "id", "column": "account_id"},
+            },
+            "options",
+            "records.columns: infer cannot profile a parent fan-out",
+        ),
     ],
 )
 def test_bad_options_name_the_field(options: dict, field: str, text: str) -> None:

@@ -2,14 +2,18 @@
 
 The first extract of a dataset with ``columns: infer`` reads up to three pages, infers a column per
 leaf path of the records (bool, int64, float64, timestamptz for ISO 8601 text, string otherwise;
-lists as JSON text), writes the fragment to ``$BULKSYNC_HOME/.local/api-columns/<conn>__<path>.yaml``
-and logs it; later extracts use that frozen file, so the schema does not drift from run to run. Paste
-the fragment into the spec to make it explicit (``bulksync api try`` prints it too).
+lists as JSON text), writes the fragment to
+``$BULKSYNC_HOME/.local/api-columns/<conn>__<path>__<digest>.yaml`` (the digest of the endpoint's
+method, params, body and record path) and logs it; later extracts use that frozen file, so the
+schema does not drift from run to run. Paste the fragment into the spec to make it explicit
+(``bulksync api try`` prints it too).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import logging
 import os
 import re
@@ -93,9 +97,24 @@ def infer_columns(source: Any, pages: int = 3) -> tuple[list[ApiColumn], str]:
     return cols, fragment
 
 
+def frozen_key(source: Any) -> str:
+    """The frozen file's name: connection, path and a digest of what selects the records.
+
+    Two datasets of one connection and path (two GraphQL queries on ``POST /graphql``, two SuiteQL
+    queries, two search bodies) select different records: the digest of method, params, body and record
+    path keeps each its own columns.
+    """
+    e = source.options.endpoint
+    what = json.dumps(
+        [e.method, e.params, e.body, source.options.records.path], sort_keys=True, default=str, ensure_ascii=False
+    )
+    digest = hashlib.sha256(what.encode()).hexdigest()[:10]
+    return _IDENT.sub("_", f"{source.spec.conn_id}__{e.path}").strip("_") + f"__{digest}"
+
+
 def frozen_columns(source: Any) -> list[ApiColumn]:
     """The frozen inferred columns of this source (inferring and freezing them on first use)."""
-    key = _IDENT.sub("_", f"{source.spec.conn_id}__{source.options.endpoint.path}").strip("_")
+    key = frozen_key(source)
     folder = Path(os.environ.get("BULKSYNC_HOME", ".")) / ".local" / "api-columns"
     path = folder / f"{key}.yaml"
     if path.exists():

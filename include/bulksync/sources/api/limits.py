@@ -91,6 +91,13 @@ class RateLimiter:
         self.lock = threading.Lock()
         self.waited = 0.0
 
+    def rerate(self, rate: float | None, burst: int | None = None) -> None:
+        """Change the rate (and burst) of this bucket; the tokens it holds stay, capped by the new burst."""
+        with self.lock:
+            self.rate = rate
+            self.capacity = float(burst or max(1, int(rate or 1)))
+            self.tokens = min(self.tokens, self.capacity)
+
     def pause(self, seconds: float) -> None:
         """Hold every request of the connection for ``seconds`` (the budget is used up)."""
         with self.lock:
@@ -154,9 +161,16 @@ _LOCK = threading.Lock()
 
 
 def limiter_for(conn_id: str, rate: float | None) -> RateLimiter:
-    """The process-wide limiter of a connection (every task thread and fan-out worker shares it)."""
+    """The process-wide limiter of a connection (every task thread and fan-out worker shares it).
+
+    One bucket per connection, always: a client asking for another rate re-rates the shared bucket (the
+    latest rate holds for every client of the connection) instead of getting a bucket of its own, which
+    would let two datasets of one connection together exceed the budget.
+    """
     with _LOCK:
         lim = _LIMITERS.get(conn_id)
-        if lim is None or lim.rate != rate:
+        if lim is None:
             lim = _LIMITERS[conn_id] = RateLimiter(rate)
+        elif lim.rate != rate:
+            lim.rerate(rate)
         return lim
