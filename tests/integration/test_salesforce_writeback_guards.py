@@ -434,6 +434,7 @@ def test_the_data_quality_report_shows_the_counts_after_sf_retry(
     salesforce_sandbox: SandboxHandle, env: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     sb = salesforce_sandbox
+    env.setenv("BULKSYNC_REPORTS_ROOT", str(tmp_path / "reports"))  # this test's pages, whatever ran before
 
     def rule(threshold: int) -> dict[str, str]:
         return {"name": "Big_Credit_Needs_Rating", "condition": f"Credit_Limit__c > {threshold} AND Rating = null",
