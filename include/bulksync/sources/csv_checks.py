@@ -32,6 +32,21 @@ import numpy as np
 
 from bulksync.errors import FileRejectedError
 
+DELIMITERS = ",;|\t^`"
+"""The delimiters bulksync detects (csv.Sniffer's candidates, the delimiter hint's)."""
+
+
+def likely_delimiter(lines: list[str], given: str) -> str | None:
+    """A delimiter other than ``given`` that appears equally often (at least once) in every sampled line."""
+    for candidate in DELIMITERS:
+        if candidate == given or not lines:
+            continue
+        counts = {ln.count(candidate) for ln in lines}
+        if len(counts) == 1 and counts.pop() > 0:
+            return candidate
+    return None
+
+
 _LF, _CR = 10, 13
 
 

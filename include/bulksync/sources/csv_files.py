@@ -30,7 +30,7 @@ from bulksync.arrow_types import arrow_type
 from bulksync.errors import ConfigurationError, DataError, FileRejectedError
 from bulksync.settings import resolve_path
 from bulksync.sources.base import Source
-from bulksync.sources.csv_checks import CheckedCsvBytes
+from bulksync.sources.csv_checks import CheckedCsvBytes, likely_delimiter
 from bulksync.spec.sources import CsvOptions
 
 log = logging.getLogger(__name__)
@@ -225,8 +225,6 @@ class CsvFilesSource(Source):
         opts = self.options
         if fields != 1 or len(opts.columns) < 2:
             return ""
-        from bulksync.sources.file_drop.cli import _likely_delimiter  # imports this module: not at the top
-
         opener = getattr(self, "_opener", None) or (lambda: open(path, "rb"))  # noqa: SIM115
         with opener() as f:
             raw = f.read(64 * 1024)
@@ -234,7 +232,7 @@ class CsvFilesSource(Source):
         lines = [ln for ln in raw.decode(enc, errors="replace").splitlines()[:50] if ln.strip()]
         if len(raw) == 64 * 1024 and len(lines) > 1:
             lines = lines[:-1]  # the sample may end inside a line
-        likely = _likely_delimiter(lines, opts.delimiter)
+        likely = likely_delimiter(lines, opts.delimiter)
         if likely is None:
             return ""
         shown, value = ("tab", '"\\t"') if likely == "\t" else (likely, f"'{likely}'")

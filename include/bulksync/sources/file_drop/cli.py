@@ -120,9 +120,9 @@ def _column_names(
             raw = io.BytesIO(f.read(65536))
     enc = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
     text: IO[str] = io.TextIOWrapper(raw, encoding=enc, errors="replace", newline="")
-    if detect:
-        from bulksync.sources.file_drop.formats import DELIMITERS
+    from bulksync.sources.csv_checks import DELIMITERS, likely_delimiter
 
+    if detect:
         sample = text.read()
         text = io.StringIO(sample)
         try:
@@ -136,7 +136,7 @@ def _column_names(
         lines = lines[:-1]  # the sample may end inside a line
     first_row = next(csv.reader(io.StringIO(sample), delimiter=delimiter, quotechar=quote or '"'), [])
     if not detect and len(first_row) == 1:
-        likely = _likely_delimiter(lines, delimiter)
+        likely = likely_delimiter(lines, delimiter)
         if likely is not None:
             shown = "tab" if likely == "\t" else likely
             err.print(
@@ -159,19 +159,6 @@ def _column_names(
             col["header"] = value  # the header check compares the name as it appears in the file
         columns.append(col)
     return columns
-
-
-def _likely_delimiter(lines: list[str], given: str) -> str | None:
-    """A delimiter other than ``given`` that appears equally often (at least once) in every sampled line."""
-    from bulksync.sources.file_drop.formats import DELIMITERS
-
-    for candidate in DELIMITERS:
-        if candidate == given or not lines:
-            continue
-        counts = {ln.count(candidate) for ln in lines}
-        if len(counts) == 1 and counts.pop() > 0:
-            return candidate
-    return None
 
 
 def convert(

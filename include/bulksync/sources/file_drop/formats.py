@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 
 from bulksync.arrow_types import arrow_type
 from bulksync.errors import FileRejectedError
+from bulksync.sources.csv_checks import DELIMITERS
 from bulksync.sources.csv_files import (
     CsvFilesSource,
     _checker,
@@ -37,7 +38,6 @@ from bulksync.staging.partition import Window
 log = logging.getLogger(__name__)
 
 Opener = Callable[[], IO[bytes]]
-DELIMITERS = ",;|\t^`"
 
 
 class FileReader(Protocol):
