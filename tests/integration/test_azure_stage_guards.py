@@ -43,10 +43,10 @@ from tests.azure_drops import PG_TARGET, blob_drop_spec, blobs, put
 from tests.azurite import ACCOUNT_KEY, CONN_ID, Azurite
 from tests.file_drop_corpus import csv_text, query
 from tests.file_drop_runs import ledger, output, result, wait_flag, wait_log
-from tests.helpers import DAY, batches, pipeline
+from tests.helpers import DAY, batches
 from tests.integration.test_azure_lake import SCHEMA, expected, lake, lake_rows, orders
 from tests.integration.test_azure_lake_commit import plain_reader_rows
-from tests.integration.test_azure_staging import ROWS, ctx
+from tests.integration.test_azure_staging import ROWS, ctx, gated_spec
 from tests.integration.test_azure_staging import orders as source_orders
 from tests.integration.test_azure_storage_errors import WRONG, refused
 
@@ -84,28 +84,7 @@ def exception_text(exc: BaseException) -> str:
 @pytest.fixture
 def gated(source_orders: str, azurite: Azurite, container: str, tmp_path: Path, env: pytest.MonkeyPatch) -> Any:
     """A spec with a quality gate, staged on Azure, whose extract committed with the right key."""
-    (tmp_path / "expectations").mkdir()
-    (tmp_path / "expectations" / "orders.json").write_text(
-        json.dumps(
-            {
-                "name": "orders",
-                "expectations": [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "note"}}],
-            }
-        )
-    )
-    env.setenv("BULKSYNC_EXPECTATIONS_DIR", str(tmp_path / "expectations"))
-    env.setenv("BULKSYNC_REPORTS_ROOT", str(tmp_path / "reports"))
-    spec = pipeline(
-        [
-            {
-                "name": "orders",
-                "source": {"kind": "sql", "conn_id": "test_pg", "options": {"table": "orders", "primary_key": ["id"]}},
-                "quality": {"suite": "orders", "on_failure": "quarantine"},
-                "target": {"kind": "postgres", "conn_id": "test_pg", "table": "orders_copy", "mode": "replace"},
-            }
-        ],
-        staging={"root": f"abfs://{container}/staging", "conn_id": CONN_ID},
-    )
+    spec = gated_spec(container, tmp_path, env)
     assert stages.extract_all(spec, spec.datasets[0], ctx("run-1")).rows == ROWS
     return spec
 

@@ -233,10 +233,8 @@ def test_pipeline_into_the_lake(orders: str, azurite: Any, container: str) -> No
     assert report is not None and (report["rows"], report["deleted"]) == (ROWS, ROWS)
 
 
-def test_quality_gate_quarantines_on_azure_staging(
-    orders: str, azurite: Any, container: str, tmp_path: Path, env: pytest.MonkeyPatch
-) -> None:
-    """The gate reads the staged partition from the container and commits validated/ and quarantine/ there."""
+def gated_spec(container: str, tmp_path: Path, env: pytest.MonkeyPatch) -> Any:
+    """An ``orders`` spec with a quality gate (note not null, quarantine), staged in ``container``."""
     import json
 
     (tmp_path / "expectations").mkdir()
@@ -250,7 +248,7 @@ def test_quality_gate_quarantines_on_azure_staging(
     )
     env.setenv("BULKSYNC_EXPECTATIONS_DIR", str(tmp_path / "expectations"))
     env.setenv("BULKSYNC_REPORTS_ROOT", str(tmp_path / "reports"))
-    spec = pipeline(
+    return pipeline(
         [
             {
                 "name": "orders",
@@ -261,6 +259,13 @@ def test_quality_gate_quarantines_on_azure_staging(
         ],
         staging={"root": f"abfs://{container}/staging", "conn_id": "azurite"},
     )
+
+
+def test_quality_gate_quarantines_on_azure_staging(
+    orders: str, azurite: Any, container: str, tmp_path: Path, env: pytest.MonkeyPatch
+) -> None:
+    """The gate reads the staged partition from the container and commits validated/ and quarantine/ there."""
+    spec = gated_spec(container, tmp_path, env)
     ds = spec.datasets[0]
     stages.extract_all(spec, ds, ctx("r1"))
     stages.validate(spec, ds, ctx("r1"))
